@@ -1,0 +1,1 @@
+"""Node registry, pools, concurrent fan-out and keyset merge across catalog databases."""

@@ -1,0 +1,1 @@
+"""Plain numbered SQL migrations, forward only, applied to every node database."""

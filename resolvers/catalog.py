@@ -1,0 +1,233 @@
+"""Catalog reads over every node: filtered resource pages, lookups by code, departments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from federation.nodes import NodePools
+from federation.pagination import merge_pages
+from server.errors import BadRequest, NodeUnavailable
+
+from .sql import Where
+
+RESOURCE_COLUMNS = """code, node_code, classification, category, name_zh, name_ug, name_kk, name_en,
+    summary_zh, summary_ug, summary_kk, summary_en, provider_code, provider_level, format, update_cycle,
+    share_class, share_conditions, share_modes, legal_basis, open_attribute, status, version, published_on,
+    related_codes, data_table, data_scope, api_name"""
+SELECT_RESOURCES = f"select {RESOURCE_COLUMNS} from resources where "
+ORDER_LIMIT = " order by code limit "
+COUNT_RESOURCES = "select count(*) from resources where "
+SELECT_RESOURCES_BY_CODE = f"select {RESOURCE_COLUMNS} from resources where code = any($1::text[])"
+SELECT_PROVIDER_RESOURCES = f"""
+select p.provider, r.* from unnest($1::text[]) as p(provider)
+cross join lateral (
+    select {RESOURCE_COLUMNS} from resources
+    where provider_code = p.provider and ($2::text is null or code > $2) order by code limit $3
+) r"""
+SELECT_ITEMS = """select resource_code, name, position, title_zh, title_ug, title_kk, title_en, data_type,
+    share_class, share_condition, legal_basis, is_key
+    from data_items where resource_code = any($1::text[]) order by resource_code, position"""
+DEPARTMENT_COLUMNS = "code, node_code, level, parent_code, division_code, name_zh, name_ug, name_kk, name_en"
+SELECT_DEPARTMENTS = f"select {DEPARTMENT_COLUMNS} from departments where code = any($1::text[])"
+SELECT_CHILDREN = f"""select {DEPARTMENT_COLUMNS} from departments
+    where parent_code = any($1::text[]) order by code"""
+SELECT_DEPARTMENT_PAGE = f"select {DEPARTMENT_COLUMNS} from departments where "
+
+SHARING_CLASSES = ["UNCONDITIONAL", "CONDITIONAL"]
+
+
+@dataclass(frozen=True)
+class ResourceFilter:
+    nodes: list[str] | None = None
+    providers: list[str] | None = None
+    provider_levels: list[str] | None = None
+    classifications: list[str] | None = None
+    share_classes: list[str] | None = None
+    share_modes: list[str] | None = None
+    update_cycles: list[str] | None = None
+    statuses: list[str] | None = None
+    keyword: str | None = None
+    sharing_catalog: bool = False
+
+
+@dataclass
+class Page:
+    rows: list[asyncpg.Record]
+    has_next: bool
+    unavailable: list[NodeUnavailable] = field(default_factory=list)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def resource_where(flt: ResourceFilter, after: str | None) -> Where:
+    where = Where()
+    if flt.nodes:
+        where.add("node_code = any({}::text[])", flt.nodes)
+    if flt.providers:
+        where.add("provider_code = any({}::text[])", flt.providers)
+    if flt.provider_levels:
+        where.add("provider_level = any({}::text[])", flt.provider_levels)
+    if flt.classifications:
+        where.add("classification = any({}::text[])", flt.classifications)
+    share_classes = flt.share_classes
+    if flt.sharing_catalog:
+        share_classes = [c for c in (share_classes or SHARING_CLASSES) if c in SHARING_CLASSES] or ["-"]
+        where.add("status = any({}::text[])", ["published"])
+    if share_classes:
+        where.add("share_class = any({}::text[])", share_classes)
+    if flt.share_modes:
+        where.add("share_modes && {}::text[]", flt.share_modes)
+    if flt.update_cycles:
+        where.add("update_cycle = any({}::text[])", flt.update_cycles)
+    if flt.statuses and not flt.sharing_catalog:
+        where.add("status = any({}::text[])", flt.statuses)
+    if flt.keyword is not None:
+        keyword = flt.keyword.strip().lower()
+        if not keyword:
+            raise BadRequest("'keyword' must not be blank")
+        # search_text is lower-cased at write time; the trigram GIN index serves LIKE '%...%'.
+        where.add("search_text like {}", f"%{_escape_like(keyword)}%")
+    if after is not None:
+        where.add("code > {}", after)
+    return where
+
+
+def databases_for(pools: NodePools, nodes: list[str] | None) -> list[str]:
+    topology = pools.topology
+    if not nodes:
+        return [n.code for n in topology.databases]
+    unknown = [n for n in nodes if n not in topology.by_code]
+    if unknown:
+        raise BadRequest(f"unknown node(s): {', '.join(unknown)}", nodes=unknown)
+    return sorted({topology.node(n).database_node for n in nodes})
+
+
+async def resource_page(pools: NodePools, flt: ResourceFilter, first: int, after: str | None) -> Page:
+    where = resource_where(flt, after)
+    limit = where.param(first + 1)
+    sql = SELECT_RESOURCES + where.sql() + ORDER_LIMIT + limit
+    results = await pools.fetch_each(databases_for(pools, flt.nodes), "resources.page", sql, *where.args)
+    pages = [r for r in results.values() if not isinstance(r, NodeUnavailable)]
+    rows, has_next = merge_pages(pages, key=lambda r: r["code"], first=first)
+    return Page(rows, has_next, [r for r in results.values() if isinstance(r, NodeUnavailable)])
+
+
+async def resource_count(pools: NodePools, flt: ResourceFilter) -> tuple[int, list[NodeUnavailable]]:
+    where = resource_where(flt, None)
+    results = await pools.fetch_each(databases_for(pools, flt.nodes), "resources.count",
+                                     COUNT_RESOURCES + where.sql(), *where.args)
+    total = sum(r[0]["count"] for r in results.values() if not isinstance(r, NodeUnavailable))
+    return total, [r for r in results.values() if isinstance(r, NodeUnavailable)]
+
+
+def node_of_code(code: str) -> str:
+    """Resource and department codes start with the owning node's code."""
+    return code[:6]
+
+
+def group_by_database(pools: NodePools, codes: list[str]) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    for code in codes:
+        node = pools.topology.by_code.get(node_of_code(code))
+        if node is None:
+            continue
+        groups.setdefault(node.database_node, []).append(code)
+    return groups
+
+
+async def rows_by_code(pools: NodePools, name: str, sql: str, codes: list[str], key: str = "code",
+                       ) -> tuple[dict[str, asyncpg.Record], list[NodeUnavailable]]:
+    """One statement per database holding any of ``codes``."""
+    found: dict[str, asyncpg.Record] = {}
+    failures: list[NodeUnavailable] = []
+    groups = group_by_database(pools, codes)
+    results = await _gather_grouped(pools, name, sql, groups)
+    for result in results:
+        if isinstance(result, NodeUnavailable):
+            failures.append(result)
+        else:
+            for row in result:
+                found[row[key]] = row
+    return found, failures
+
+
+async def _gather_grouped(pools: NodePools, name: str, sql: str, groups: dict[str, list[str]],
+                          *extra: Any) -> list[list[asyncpg.Record] | NodeUnavailable]:
+    import asyncio
+
+    async def one(db: str, codes: list[str]) -> list[asyncpg.Record] | NodeUnavailable:
+        try:
+            return await pools.fetch(db, name, sql, codes, *extra)
+        except NodeUnavailable as exc:
+            return exc
+
+    return list(await asyncio.gather(*(one(db, codes) for db, codes in groups.items())))
+
+
+async def items_by_resource(pools: NodePools, codes: list[str]
+                            ) -> tuple[dict[str, list[asyncpg.Record]], list[NodeUnavailable]]:
+    grouped: dict[str, list[asyncpg.Record]] = {code: [] for code in codes}
+    failures: list[NodeUnavailable] = []
+    for result in await _gather_grouped(pools, "items.by_resource", SELECT_ITEMS,
+                                        group_by_database(pools, codes)):
+        if isinstance(result, NodeUnavailable):
+            failures.append(result)
+            continue
+        for row in result:
+            grouped[row["resource_code"]].append(row)
+    return grouped, failures
+
+
+async def resources_by_provider(pools: NodePools, providers: list[str], first: int, after: str | None
+                                ) -> tuple[dict[str, list[asyncpg.Record]], list[NodeUnavailable]]:
+    grouped: dict[str, list[asyncpg.Record]] = {p: [] for p in providers}
+    failures: list[NodeUnavailable] = []
+    for result in await _gather_grouped(pools, "resources.by_provider", SELECT_PROVIDER_RESOURCES,
+                                        group_by_database(pools, providers), after, first + 1):
+        if isinstance(result, NodeUnavailable):
+            failures.append(result)
+            continue
+        for row in result:
+            grouped[row["provider"]].append(row)
+    return grouped, failures
+
+
+async def children_of(pools: NodePools, parents: list[str]
+                      ) -> tuple[dict[str, list[asyncpg.Record]], list[NodeUnavailable]]:
+    """Children can live on any node (a region bureau's children are prefecture bureaus)."""
+    grouped: dict[str, list[asyncpg.Record]] = {p: [] for p in parents}
+    results = await pools.fetch_each([n.code for n in pools.topology.databases], "departments.children",
+                                     SELECT_CHILDREN, parents)
+    failures = [r for r in results.values() if isinstance(r, NodeUnavailable)]
+    for result in results.values():
+        if isinstance(result, NodeUnavailable):
+            continue
+        for row in result:
+            grouped[row["parent_code"]].append(row)
+    for rows in grouped.values():
+        rows.sort(key=lambda r: r["code"])
+    return grouped, failures
+
+
+async def department_page(pools: NodePools, nodes: list[str] | None, levels: list[str] | None,
+                          parent: str | None, first: int, after: str | None) -> Page:
+    where = Where()
+    if nodes:
+        where.add("node_code = any({}::text[])", nodes)
+    if levels:
+        where.add("level = any({}::text[])", levels)
+    if parent is not None:
+        where.add("parent_code = {}", parent)
+    if after is not None:
+        where.add("code > {}", after)
+    limit = where.param(first + 1)
+    sql = SELECT_DEPARTMENT_PAGE + where.sql() + ORDER_LIMIT + limit
+    results = await pools.fetch_each(databases_for(pools, nodes), "departments.page", sql, *where.args)
+    pages = [r for r in results.values() if not isinstance(r, NodeUnavailable)]
+    rows, has_next = merge_pages(pages, key=lambda r: r["code"], first=first)
+    return Page(rows, has_next, [r for r in results.values() if isinstance(r, NodeUnavailable)])

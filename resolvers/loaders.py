@@ -1,0 +1,85 @@
+"""Dataloaders, built per request: one SQL statement per node per batch, whatever the batch size."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+from aiodataloader import DataLoader
+
+from server.errors import NodeUnavailable
+
+from . import catalog
+
+if TYPE_CHECKING:
+    from server.context import Context
+
+
+class _Loader(DataLoader):  # type: ignore[misc]
+    def __init__(self, context: Context) -> None:
+        super().__init__()
+        self.context = context
+
+    def note(self, failures: Sequence[NodeUnavailable]) -> None:
+        for failure in failures:
+            self.context.node_failures.setdefault(failure.node, failure.extensions["reason"])
+
+
+class ResourceByCode(_Loader):
+    async def batch_load_fn(self, codes: list[str]) -> list[asyncpg.Record | None]:
+        found, failures = await catalog.rows_by_code(self.context.pools, "resources.by_code",
+                                                     catalog.SELECT_RESOURCES_BY_CODE, list(codes))
+        self.note(failures)
+        return [found.get(code) for code in codes]
+
+
+class DepartmentByCode(_Loader):
+    async def batch_load_fn(self, codes: list[str]) -> list[asyncpg.Record | None]:
+        found, failures = await catalog.rows_by_code(self.context.pools, "departments.by_code",
+                                                     catalog.SELECT_DEPARTMENTS, list(codes))
+        self.note(failures)
+        return [found.get(code) for code in codes]
+
+
+class ItemsByResource(_Loader):
+    async def batch_load_fn(self, codes: list[str]) -> list[list[asyncpg.Record]]:
+        grouped, failures = await catalog.items_by_resource(self.context.pools, list(codes))
+        self.note(failures)
+        return [grouped[code] for code in codes]
+
+
+class ChildrenByDepartment(_Loader):
+    async def batch_load_fn(self, codes: list[str]) -> list[list[asyncpg.Record]]:
+        grouped, failures = await catalog.children_of(self.context.pools, list(codes))
+        self.note(failures)
+        return [grouped[code] for code in codes]
+
+
+class ResourcesByProvider(_Loader):
+    """Keys are (provider code, first, after); one statement per node per distinct (first, after)."""
+
+    async def batch_load_fn(self, keys: list[tuple[str, int, str | None]]) -> list[list[asyncpg.Record]]:
+        by_window: dict[tuple[int, str | None], list[str]] = {}
+        for provider, first, after in keys:
+            by_window.setdefault((first, after), []).append(provider)
+        answers: dict[tuple[str, int, str | None], list[asyncpg.Record]] = {}
+        for (first, after), providers in by_window.items():
+            grouped, failures = await catalog.resources_by_provider(self.context.pools, providers, first, after)
+            self.note(failures)
+            for provider in providers:
+                answers[(provider, first, after)] = grouped[provider]
+        return [answers[key] for key in keys]
+
+
+class Loaders:
+    def __init__(self, context: Context) -> None:
+        self.resource = ResourceByCode(context)
+        self.department = DepartmentByCode(context)
+        self.items = ItemsByResource(context)
+        self.children = ChildrenByDepartment(context)
+        self.provider_resources = ResourcesByProvider(context)
+
+    def prime_resources(self, rows: Sequence[Any]) -> None:
+        for row in rows:
+            self.resource.prime(row["code"], row)

@@ -1,0 +1,1 @@
+"""HTTP app, settings, identity and command line of govshare."""

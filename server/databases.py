@@ -1,0 +1,56 @@
+"""Where the node databases are: configured DSNs, or an embedded PostgreSQL we start ourselves."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import asyncpg
+
+from federation.topology import Topology
+from migrations.runner import migrate
+
+from .errors import MigrationError, NodeUnavailable
+from .postgres import LocalPostgres
+
+CREATE_DATABASE_EXISTS = "select 1 from pg_database where datname = $1"
+
+
+def database_name(node_code: str) -> str:
+    return f"govshare_{node_code}"
+
+
+async def provision_embedded(data_dir: Path, topology: Topology) -> tuple[LocalPostgres, Topology]:
+    """Start (or reuse) the embedded server and create one database per self-hosted node."""
+    server = LocalPostgres(data_dir / "postgres")
+    await asyncio.to_thread(server.ensure_started)
+    conn = await asyncpg.connect(server.dsn())
+    try:
+        for node in topology.databases:
+            name = database_name(node.code)
+            if not await conn.fetchval(CREATE_DATABASE_EXISTS, name):
+                # Identifiers cannot be parameters; the name is built from a validated 6-digit code.
+                await conn.execute(f'create database "{name}"')
+    finally:
+        await conn.close()
+    return server, topology.with_dsns({n.code: server.dsn(database_name(n.code)) for n in topology.databases})
+
+
+async def migrate_all(topology: Topology) -> dict[str, list[int]]:
+    """Apply pending migrations to every node database concurrently."""
+    async def one(code: str, dsn: str) -> tuple[str, list[int]]:
+        try:
+            conn = await asyncpg.connect(dsn, timeout=10)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise NodeUnavailable(code, f"cannot connect to migrate: {exc}") from exc
+        try:
+            return code, await migrate(conn)
+        except MigrationError as exc:
+            exc.extensions["node"] = code
+            exc.message = f"node {code}: {exc.message}"
+            raise
+        finally:
+            await conn.close()
+
+    results = await asyncio.gather(*(one(n.code, n.dsn or "") for n in topology.databases))
+    return dict(results)

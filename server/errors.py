@@ -1,0 +1,65 @@
+"""One error hierarchy for govshare.
+
+Foreign errors (asyncpg, OS, JWT) are translated once, at the boundary where they are caught, with
+``raise X from exc``. Every error carries a machine-readable ``code`` that reaches GraphQL clients as
+``extensions.code``; the message never contains SQL or a stack trace.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GovshareError(Exception):
+    """Base class: an expected failure with a stable code."""
+
+    code = "INTERNAL"
+
+    def __init__(self, message: str, **extensions: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extensions: dict[str, Any] = {"code": self.code, **extensions}
+
+
+class ConfigurationError(GovshareError):
+    code = "CONFIGURATION"
+
+
+class TopologyError(ConfigurationError):
+    code = "TOPOLOGY"
+
+
+class MigrationError(GovshareError):
+    code = "MIGRATION"
+
+
+class MigrationChecksumMismatch(MigrationError):
+    code = "MIGRATION_EDITED"
+
+
+class NodeUnavailable(GovshareError):
+    code = "NODE_UNAVAILABLE"
+
+    def __init__(self, node: str, reason: str) -> None:
+        super().__init__(f"node {node} is unavailable: {reason}", node=node, reason=reason)
+        self.node = node
+
+
+class BadRequest(GovshareError):
+    code = "BAD_USER_INPUT"
+
+
+class NotFound(GovshareError):
+    code = "NOT_FOUND"
+
+
+class Unauthenticated(GovshareError):
+    code = "UNAUTHENTICATED"
+
+
+class Forbidden(GovshareError):
+    code = "FORBIDDEN"
+
+
+class EmbeddedPostgresError(GovshareError):
+    code = "EMBEDDED_POSTGRES"

@@ -1,0 +1,217 @@
+"""/graphql following the GraphQL-over-HTTP specification, on a strawberry schema.
+
+A small view of our own rather than strawberry's: we need content negotiation with
+``application/graphql-response+json`` (400 and no ``data`` for request errors), authentication
+before any execution (401), the schema read per request (so it can be swapped atomically), and
+errors masked at one place.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+from graphql import GraphQLError
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from strawberry import Schema
+from strawberry.http.ides import get_graphql_ide_html
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
+
+from federation.nodes import statement_log
+
+from .context import Context, language_from_header
+from .errors import GovshareError, Unauthenticated
+from .identity import Authenticator
+
+logger = logging.getLogger("govshare.graphql")
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+
+
+def negotiate(accept: str | None) -> str | None:
+    """Pick the response media type from an Accept header; None when nothing acceptable."""
+    if not accept or not accept.strip():
+        return JSON
+    best: tuple[float, int, str] | None = None
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        media = media.lower()
+        candidate = {GRAPHQL_RESPONSE: GRAPHQL_RESPONSE, JSON: JSON, "application/*": JSON,
+                     "*/*": JSON}.get(media)
+        if candidate is None or quality <= 0:
+            continue
+        # Prefer higher q, then the more specific graphql-response type, then header order.
+        key = (-quality, 0 if candidate == GRAPHQL_RESPONSE and media == GRAPHQL_RESPONSE else 1)
+        if best is None or (key[0], key[1]) < (best[0], best[1]):
+            best = (key[0], key[1], candidate)
+    return best[2] if best else None
+
+
+def format_error(error: GraphQLError) -> dict[str, Any]:
+    """Expected errors keep their message and extensions; anything else is masked."""
+    original = error.original_error
+    body: dict[str, Any] = {"message": error.message}
+    if error.locations:
+        body["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
+    if error.path is not None:
+        body["path"] = list(error.path)
+    if isinstance(original, GovshareError):
+        body["message"] = original.message
+        body["extensions"] = dict(original.extensions)
+    elif original is None:
+        body["extensions"] = {"code": (error.extensions or {}).get("code", "GRAPHQL_VALIDATION_FAILED"),
+                              **{k: v for k, v in (error.extensions or {}).items() if k != "code"}}
+    else:
+        logger.error("unexpected error in resolver", exc_info=original)
+        body["message"] = "Unexpected error."
+        body["extensions"] = {"code": "INTERNAL"}
+    return body
+
+
+class GraphQLEndpoint:
+    """ASGI endpoint for GET and POST /graphql."""
+
+    def __init__(self, schema_source: Callable[[], Schema], authenticator: Authenticator,
+                 context_factory: Callable[[Request, Any, str], Context]) -> None:
+        self._schema_source = schema_source
+        self._authenticator = authenticator
+        self._context_factory = context_factory
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        request = Request(scope, receive)
+        response = await self.handle(request)
+        await response(scope, receive, send)
+
+    def _json(self, body: Mapping[str, Any], status: int, media: str,
+              headers: Mapping[str, str] | None = None) -> Response:
+        return Response(orjson.dumps(body), status_code=status, headers=dict(headers or {}),
+                        media_type=f"{media}; charset=utf-8")
+
+    async def handle(self, request: Request) -> Response:
+        if request.method not in ("GET", "POST"):
+            return self._json({"errors": [{"message": "GraphQL supports GET and POST",
+                                           "extensions": {"code": "METHOD_NOT_ALLOWED"}}]},
+                              405, JSON, {"Allow": "GET, POST"})
+        accept = request.headers.get("accept")
+        params_present = bool(request.query_params)
+        if request.method == "GET" and not params_present and accept and "text/html" in accept:
+            return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
+        media = negotiate(accept)
+        if media is None:
+            return self._json({"errors": [{"message": f"cannot answer in {accept}; accept "
+                                           f"{GRAPHQL_RESPONSE} or {JSON}",
+                                           "extensions": {"code": "NOT_ACCEPTABLE"}}]}, 406, JSON)
+        try:
+            caller = self._authenticator.authenticate(request.headers.get("authorization"))
+        except Unauthenticated as exc:
+            return self._json({"errors": [{"message": exc.message, "extensions": exc.extensions}]}, 401, media,
+                              {"WWW-Authenticate": 'Bearer realm="govshare"'})
+        params_or_error = await self._read_params(request, media)
+        if isinstance(params_or_error, Response):
+            return params_or_error
+        query, variables, operation_name, extensions = params_or_error
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        lang = language_from_header(request.headers.get("accept-language"))
+        context = self._context_factory(request, caller, request_id)
+        context.lang = lang
+        allowed = {OperationType.QUERY} if request.method == "GET" else \
+            {OperationType.QUERY, OperationType.MUTATION}
+        token = statement_log.set(context.statements)
+        try:
+            result = await self._schema_source().execute(
+                query, variable_values=variables, context_value=context, operation_name=operation_name,
+                allowed_operation_types=allowed, operation_extensions=extensions)
+        finally:
+            statement_log.reset(token)
+        return self._result_response(result, media, request_id, context)
+
+    def _bad_request(self, message: str, media: str, code: str = "BAD_REQUEST") -> Response:
+        return self._json({"errors": [{"message": message, "extensions": {"code": code}}]}, 400, media)
+
+    async def _read_params(self, request: Request, media: str
+                           ) -> Response | tuple[str, dict[str, Any] | None, str | None, dict[str, Any] | None]:
+        raw: dict[str, Any]
+        if request.method == "GET":
+            raw = dict(request.query_params)
+            for name in ("variables", "extensions"):
+                if isinstance(raw.get(name), str) and raw[name] != "":
+                    try:
+                        raw[name] = orjson.loads(raw[name])
+                    except orjson.JSONDecodeError:
+                        return self._bad_request(f"'{name}' is not valid JSON", media)
+                elif raw.get(name) == "":
+                    raw[name] = None
+        else:
+            content_type = request.headers.get("content-type", "")
+            mime, *ct_params = (p.strip().lower() for p in content_type.split(";"))
+            if mime != JSON:
+                return self._json({"errors": [{"message": "POST bodies must be application/json",
+                                               "extensions": {"code": "UNSUPPORTED_MEDIA_TYPE"}}]}, 415, media)
+            charset = next((p.partition("=")[2] for p in ct_params if p.startswith("charset=")), "utf-8")
+            if charset.strip('"') not in ("utf-8", "utf8"):
+                return self._json({"errors": [{"message": "only utf-8 request bodies are supported",
+                                               "extensions": {"code": "UNSUPPORTED_MEDIA_TYPE"}}]}, 415, media)
+            try:
+                raw = orjson.loads(await request.body())
+            except orjson.JSONDecodeError:
+                return self._bad_request("the request body is not valid JSON", media)
+            if not isinstance(raw, dict):
+                return self._bad_request("the request body must be a JSON object", media)
+        query, variables = raw.get("query"), raw.get("variables")
+        operation_name, extensions = raw.get("operationName"), raw.get("extensions")
+        if not isinstance(query, str) or not query.strip():
+            return self._bad_request("'query' must be a non-empty string", media)
+        if variables is not None and not isinstance(variables, dict):
+            return self._bad_request("'variables' must be an object", media)
+        if operation_name is not None and not isinstance(operation_name, str):
+            return self._bad_request("'operationName' must be a string", media)
+        if extensions is not None and not isinstance(extensions, dict):
+            return self._bad_request("'extensions' must be an object", media)
+        return query, variables, operation_name, extensions
+
+    @staticmethod
+    def _node_errors(context: Context, errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One NODE_UNAVAILABLE error per node whose data is missing from the answer."""
+        reported = {e["extensions"].get("node") for e in errors
+                    if e.get("extensions", {}).get("code") == "NODE_UNAVAILABLE"}
+        extra: list[dict[str, Any]] = []
+        for database, reason in sorted(context.node_failures.items()):
+            for node in context.topology.hosted_on(database):
+                if node in reported:
+                    continue
+                extra.append({"message": f"node {node} did not answer ({reason}); its data is missing",
+                              "extensions": {"code": "NODE_UNAVAILABLE", "node": node, "reason": reason}})
+        return extra
+
+    def _result_response(self, result: ExecutionResult, media: str, request_id: str,
+                         context: Context) -> Response:
+        headers = {"X-Request-Id": request_id,
+                   "X-Govshare-Statements": str(context.statements.count())}
+        body: dict[str, Any] = {}
+        errors = [format_error(e) for e in result.errors or []]
+        request_error = result.data is None and bool(errors) and all("path" not in e for e in errors)
+        if request_error:
+            if any(e["extensions"].get("code") == "OPERATION_NOT_ALLOWED" for e in errors):
+                return self._json({"errors": errors}, 405, media, {**headers, "Allow": "POST"})
+            return self._json({"errors": errors}, 400 if media == GRAPHQL_RESPONSE else 200, media, headers)
+        body["data"] = result.data
+        errors.extend(self._node_errors(context, errors))
+        if errors:
+            body["errors"] = errors
+        if result.extensions:
+            body["extensions"] = result.extensions
+        return self._json(body, 200, media, headers)

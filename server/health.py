@@ -1,0 +1,33 @@
+"""/healthz (the process answers) and /readyz (every node reachable and fully migrated)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from federation.nodes import NodePools
+from migrations.runner import latest_version
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    pools: NodePools = request.app.state.pools
+    expected = latest_version()
+    statuses = await pools.probe_all()
+    nodes = {}
+    ready = True
+    for code, status in statuses.items():
+        migrated = status.migration_version == expected
+        node_ready = status.reachable and migrated
+        ready = ready and node_ready
+        nodes[code] = {
+            "ready": node_ready, "reachable": status.reachable, "database": status.database_node,
+            "latency_ms": status.latency_ms, "migration_version": status.migration_version,
+            "expected_migration_version": expected, "error": status.error,
+        }
+    not_ready = sorted(code for code, n in nodes.items() if not n["ready"])
+    return JSONResponse({"status": "ready" if ready else "not_ready", "not_ready": not_ready, "nodes": nodes},
+                        status_code=200 if ready else 503)

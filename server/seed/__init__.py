@@ -1,0 +1,1 @@
+"""Deterministic demo data: departments, catalog and the shared registers, written with COPY."""

@@ -1,0 +1,154 @@
+"""Write the demo data set into every node database with COPY, one transaction per database."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import random
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from federation.topology import Topology
+
+from . import catalog, registers
+
+CHUNK = 20_000
+SEED_KEY = "seed"
+SELECT_SEED = "select value from govshare_meta where key = $1"
+UPSERT_META = """insert into govshare_meta (key, value) values ($1, $2::jsonb)
+                 on conflict (key) do update set value = excluded.value, updated_at = now()"""
+TRUNCATE = """truncate departments, resources, data_items, population, legal_entities, business_licences,
+              grants restart identity cascade"""
+DELETE_SEED = "delete from govshare_meta where key = $1"
+INSERT_GRANT = """insert into grants (grantee_department, resource_code, items, purpose, valid_from, valid_until,
+                                      row_scope, status, revoked_at, revoke_reason, created_by)
+                  values ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, 'seed')"""
+
+
+@dataclass(frozen=True)
+class SeedOptions:
+    seed: int = 20261126
+    persons: int = 100_000
+    entities: int = 20_000
+    resources: int = 5_000  # generated catalog entries, besides the three data resources
+
+
+@dataclass
+class SeedReport:
+    database: str
+    skipped: bool
+    rows: dict[str, int]
+    seconds: float
+
+
+def _chunks(rows: Iterable[tuple[object, ...]], size: int = CHUNK) -> Iterator[list[tuple[object, ...]]]:
+    iterator = iter(rows)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+async def _copy(conn: asyncpg.Connection, table: str, columns: tuple[str, ...],
+                rows: Iterable[tuple[object, ...]]) -> int:
+    total = 0
+    for chunk in _chunks(rows):
+        await conn.copy_records_to_table(table, records=chunk, columns=columns)
+        total += len(chunk)
+        await asyncio.sleep(0)  # let other databases' COPYs progress between chunks
+    return total
+
+
+def _demo_grants(now: datetime) -> list[tuple[object, ...]]:
+    year = timedelta(days=365)
+    population = "650000-B01-000001"
+    return [
+        ("650100-MZ", population, ["citizen_id", "birth_date", "address", "ethnicity", "phone"],
+         "最低生活保障资格审核", now - timedelta(days=30), now + year,
+         json.dumps({"division_codes": ["650100"]}), "active", None, None),
+        ("650000-RS", population, ["citizen_id", "birth_date", "ethnicity", "address", "phone"],
+         "社会保险参保资格核验", now - timedelta(days=30), now + year, None, "active", None, None),
+        ("650200-MZ", population, ["citizen_id", "birth_date"], "最低生活保障资格审核",
+         now - 2 * year, now - timedelta(days=1), None, "active", None, None),
+        ("653100-GA", population, ["citizen_id", "address"], "治安管理", now - year, now + year, None,
+         "revoked", now - timedelta(days=3), "使用部门超出申请用途使用数据"),
+        ("650000-SW", "650000-B02-000001", ["legal_rep_citizen_id"], "纳税人身份核验",
+         now - timedelta(days=10), now + year, None, "active", None, None),
+    ]
+
+
+async def seed_database(conn: asyncpg.Connection, topology: Topology, database: str, options: SeedOptions,
+                        *, force: bool = False) -> SeedReport:
+    started = time.perf_counter()
+    existing = await conn.fetchval(SELECT_SEED, SEED_KEY)
+    if existing is not None and not force:
+        return SeedReport(database, True, {}, 0.0)
+    nodes = [topology.node(code) for code in topology.hosted_on(database)]
+    node_codes = {n.code for n in nodes}
+    rows: dict[str, int] = {}
+    async with conn.transaction():
+        if existing is not None:
+            await conn.execute(TRUNCATE)
+            await conn.execute(DELETE_SEED, SEED_KEY)
+        rows["departments"] = await _copy(conn, "departments", catalog.DEPARTMENT_COLUMNS,
+                                          (r for r in catalog.department_rows(topology) if r[1] in node_codes))
+        resource_rows: list[tuple[object, ...]] = []
+        item_rows: list[tuple[object, ...]] = []
+        rng = random.Random(f"{options.seed}:catalog:{database}")
+        if database == topology.region.code:
+            for resource, items in catalog.data_resource_rows(topology, rng):
+                resource_rows.append(resource)
+                item_rows.extend(items)
+        per_node = registers.allocate(options.resources, {n.code: 1 for n in topology.nodes})
+        rows["resources"] = rows["data_items"] = 0
+        for node in nodes:
+            node_rng = random.Random(f"{options.seed}:catalog:{node.code}")
+            generated = catalog.catalog_rows(topology, node, per_node[node.code], node_rng)
+            for batch in _chunks(generated, 5_000):
+                resource_rows.extend(r for r, _ in batch)  # type: ignore[misc]
+                for _, items in batch:  # type: ignore[misc]
+                    item_rows.extend(items)
+                rows["resources"] += await _copy(conn, "resources", catalog.RESOURCE_COLUMNS, resource_rows)
+                rows["data_items"] += await _copy(conn, "data_items", catalog.ITEM_COLUMNS, item_rows)
+                resource_rows, item_rows = [], []
+        rows["resources"] += await _copy(conn, "resources", catalog.RESOURCE_COLUMNS, resource_rows)
+        rows["data_items"] += await _copy(conn, "data_items", catalog.ITEM_COLUMNS, item_rows)
+
+        weights = {c: w for c, w in registers.POPULATION_WEIGHTS.items() if c in topology.by_code}
+        person_share = registers.allocate(options.persons, weights)
+        entity_share = registers.allocate(options.entities, weights)
+        rows["population"] = rows["legal_entities"] = rows["business_licences"] = 0
+        for node in nodes:
+            place = node.names["zh"]
+            rng = random.Random(f"{options.seed}:population:{node.code}")
+            rows["population"] += await _copy(conn, "population", registers.PERSON_COLUMNS,
+                                              registers.persons(node.code, place, person_share.get(node.code, 0),
+                                                                rng))
+            rng = random.Random(f"{options.seed}:entities:{node.code}")
+            pairs = list(registers.entities(node.code, place, entity_share.get(node.code, 0), rng))
+            rows["legal_entities"] += await _copy(conn, "legal_entities", registers.ENTITY_COLUMNS,
+                                                  (e for e, _ in pairs))
+            rows["business_licences"] += await _copy(conn, "business_licences", registers.LICENCE_COLUMNS,
+                                                     (lic for _, lic in pairs))
+        if database == topology.region.code:
+            grants = _demo_grants(datetime.now(UTC).replace(microsecond=0))
+            await conn.executemany(INSERT_GRANT, grants)
+            rows["grants"] = len(grants)
+        await conn.execute(UPSERT_META, SEED_KEY, json.dumps({**asdict(options), "rows": rows}))
+    await conn.execute("analyze")
+    return SeedReport(database, False, rows, time.perf_counter() - started)
+
+
+async def seed_all(dsns: Mapping[str, str], topology: Topology, options: SeedOptions, *, force: bool = False
+                   ) -> list[SeedReport]:
+    async def one(database: str, dsn: str) -> SeedReport:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await seed_database(conn, topology, database, options, force=force)
+        finally:
+            await conn.close()
+
+    return list(await asyncio.gather(*(one(db, dsn) for db, dsn in dsns.items())))

@@ -1,0 +1,65 @@
+"""Settings read once from the environment (``GOVSHARE_*``)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigurationError
+
+DEFAULT_TOPOLOGY = Path(__file__).resolve().parent.parent / "federation" / "topology.toml"
+
+
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    topology_path: Path = DEFAULT_TOPOLOGY
+    # node code -> DSN; a node without a DSN (and not hosted) makes the service use embedded PostgreSQL
+    dsns: dict[str, str] = field(default_factory=dict)
+    data_dir: Path = Path(".govshare")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    node_timeout: float = 2.0
+    pool_min_size: int = 1
+    pool_max_size: int = 10
+    # Demo key: symmetric HS256 signing, accepted only when explicitly enabled (never in production).
+    demo_jwt_secret: str | None = None
+    jwt_public_key_files: tuple[Path, ...] = ()
+    jwt_issuer: str = "govshare"
+    jwt_audience: str = "govshare"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        dsns = {
+            key.removeprefix("GOVSHARE_DSN_"): value
+            for key, value in env.items()
+            if key.startswith("GOVSHARE_DSN_") and value
+        }
+        keys = tuple(Path(p) for p in env.get("GOVSHARE_JWT_PUBLIC_KEYS", "").split(os.pathsep) if p)
+        try:
+            port = int(env.get("GOVSHARE_PORT", "8000"))
+        except ValueError as exc:
+            raise ConfigurationError("GOVSHARE_PORT must be an integer") from exc
+        return cls(
+            topology_path=Path(env.get("GOVSHARE_TOPOLOGY", str(DEFAULT_TOPOLOGY))),
+            dsns=dsns,
+            data_dir=Path(env.get("GOVSHARE_DATA_DIR", ".govshare")),
+            host=env.get("GOVSHARE_HOST", "127.0.0.1"),
+            port=port,
+            node_timeout=_float(env, "GOVSHARE_NODE_TIMEOUT", 2.0),
+            demo_jwt_secret=env.get("GOVSHARE_DEMO_JWT_SECRET") or None,
+            jwt_public_key_files=keys,
+            jwt_issuer=env.get("GOVSHARE_JWT_ISSUER", "govshare"),
+            jwt_audience=env.get("GOVSHARE_JWT_AUDIENCE", "govshare"),
+        )
