@@ -18,6 +18,7 @@ from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry import Schema
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
@@ -135,6 +136,12 @@ class GraphQLEndpoint:
             result = await self._schema_source().execute(
                 query, variable_values=variables, context_value=context, operation_name=operation_name,
                 allowed_operation_types=allowed, operation_extensions=extensions)
+        except InvalidOperationTypeError:
+            return self._json({"errors": [{"message": "mutations are only accepted with POST",
+                                           "extensions": {"code": "METHOD_NOT_ALLOWED"}}]},
+                              405, media, {"Allow": "POST"})
+        except CannotGetOperationTypeError as exc:
+            return self._bad_request(exc.as_http_error_reason(), media)
         finally:
             statement_log.reset(token)
         return self._result_response(result, media, request_id, context)

@@ -36,6 +36,8 @@ class Authenticator:
                 self._public_keys.append(path.read_text())
             except OSError as exc:
                 raise ConfigurationError(f"cannot read JWT public key {path}") from exc
+        if settings.demo_jwt_secret is not None and len(settings.demo_jwt_secret.encode()) < 32:
+            raise ConfigurationError("GOVSHARE_DEMO_JWT_SECRET must be at least 32 bytes (RFC 7518 3.2)")
         if not self._public_keys and settings.demo_jwt_secret is None:
             raise ConfigurationError("no JWT verification key: set GOVSHARE_JWT_PUBLIC_KEYS "
                                      "(or GOVSHARE_DEMO_JWT_SECRET for the demo)")

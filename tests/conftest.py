@@ -1,0 +1,104 @@
+"""Real PostgreSQL servers for the whole session: one per self-hosted node of tests/topology.toml."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from federation.topology import Topology
+from server.app import create_app
+from server.databases import migrate_all
+from server.postgres import LocalPostgres
+from server.seed.writer import SeedOptions, seed_all
+from server.settings import Settings
+
+from .helpers import SECRET, token
+
+TESTS = Path(__file__).resolve().parent
+TOPOLOGY = TESTS / "topology.toml"
+SCALE = SeedOptions(seed=7, persons=3_000, entities=600, resources=400)
+DATABASE = "govshare"
+
+
+@dataclass
+class Cluster:
+    servers: dict[str, LocalPostgres]
+    topology: Topology
+    root: Path
+
+    def dsn(self, node: str) -> str:
+        return self.servers[node].dsn(DATABASE)
+
+    def stop(self, node: str, mode: str = "immediate") -> None:
+        self.servers[node].stop(mode)
+
+    def start(self, node: str) -> None:
+        self.servers[node].start()
+
+    async def connect(self, node: str) -> asyncpg.Connection:
+        return await asyncpg.connect(self.dsn(node))
+
+    def new_server(self, name: str) -> LocalPostgres:
+        server = LocalPostgres(self.root / name, fsync=False)
+        server.init()
+        server.start()
+        return server
+
+
+def _start(path: Path) -> LocalPostgres:
+    server = LocalPostgres(path, fsync=False)
+    server.init()
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    root = Path(tempfile.mkdtemp(prefix="govshare-tests-", dir="/tmp"))
+    base = Topology.load(TOPOLOGY)
+    codes = [n.code for n in base.databases]
+    with ThreadPoolExecutor(len(codes)) as pool:
+        servers = dict(zip(codes, pool.map(lambda c: _start(root / c), codes), strict=True))
+
+    async def prepare() -> Topology:
+        for server in servers.values():
+            conn = await asyncpg.connect(server.dsn())
+            await conn.execute(f"create database {DATABASE}")
+            await conn.close()
+        topology = base.with_dsns({c: s.dsn(DATABASE) for c, s in servers.items()})
+        await migrate_all(topology)
+        await seed_all({n.code: n.dsn or "" for n in topology.databases}, topology, SCALE)
+        return topology
+
+    topology = asyncio.run(prepare())
+    try:
+        yield Cluster(servers, topology, root)
+    finally:
+        for server in servers.values():
+            server.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return replace(Settings(), demo_jwt_secret=SECRET, node_timeout=1.0, topology_path=TOPOLOGY)
+
+
+@pytest.fixture(scope="session")
+async def client(cluster: Cluster, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, cluster.topology)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://govshare.test",
+        headers={"Authorization": f"Bearer {token()}"},
+    ) as http:
+        http.app = app  # type: ignore[attr-defined]
+        yield http

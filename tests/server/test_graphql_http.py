@@ -1,0 +1,110 @@
+"""/graphql over HTTP: every MUST and SHOULD audit of graphql-http, authentication, negotiation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+import uvicorn
+
+from server.app import create_app
+from server.postgres import free_port
+from server.settings import Settings
+
+from ..conftest import Cluster
+from ..helpers import SECRET, gql, token
+
+AUDIT = Path(__file__).resolve().parents[1] / "http_audit"
+
+
+@pytest.fixture(scope="module")
+async def live_url(cluster: Cluster, settings: Settings) -> AsyncIterator[str]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, cluster.topology), host="127.0.0.1",
+                                           port=port, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    yield f"http://127.0.0.1:{port}/graphql"
+    server.should_exit = True
+    await task
+
+
+async def test_graphql_http_audits_must_and_should_pass(live_url: str) -> None:
+    node = shutil.which("node")
+    assert node is not None, "Node.js is needed for the graphql-http audits (./dev pytest installs them)"
+    assert (AUDIT / "node_modules" / "graphql-http").exists(), "run: cd tests/http_audit && npm ci"
+    process = await asyncio.create_subprocess_exec(
+        node, str(AUDIT / "audit.mjs"), live_url, token(), cwd=AUDIT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0, err.decode()
+    results = json.loads(out)
+    assert len(results) >= 50
+    failed = [f"{r['name']}: {r['reason']}" for r in results
+              if r["status"] != "ok" and r["name"].split()[0] in ("MUST", "SHOULD")]
+    assert failed == []
+
+
+async def test_no_token_is_401_without_data(client: httpx.AsyncClient) -> None:
+    response = await client.post("/graphql", json={"query": "{ nodes { code } }"},
+                                 headers={"Authorization": ""})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert "data" not in response.json()
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+@pytest.mark.parametrize("bad", [
+    "Bearer not-a-jwt",
+    "Basic dXNlcjpwYXNz",
+    "Bearer " + jwt.encode({"sub": "u", "dept": "650100-MZ", "iat": 1, "exp": int(time.time()) + 60,
+                            "iss": "govshare", "aud": "govshare"}, "another-secret-of-at-least-32-bytes!!",
+                           algorithm="HS256"),
+    "Bearer " + jwt.encode({"sub": "u", "dept": "650100-MZ", "iat": 1, "exp": 2, "iss": "govshare",
+                            "aud": "govshare"}, SECRET, algorithm="HS256"),
+    "Bearer " + jwt.encode({"sub": "u", "dept": "650100-MZ", "iat": 1, "exp": int(time.time()) + 60,
+                            "iss": "govshare", "aud": "someone-else"}, SECRET, algorithm="HS256"),
+    "Bearer " + jwt.encode({"sub": "u", "iat": 1, "exp": int(time.time()) + 60, "iss": "govshare",
+                            "aud": "govshare"}, SECRET, algorithm="HS256"),
+    "Bearer " + jwt.encode({"sub": "u", "dept": "650100-MZ", "iat": 1, "exp": int(time.time()) + 60,
+                            "iss": "govshare", "aud": "govshare"}, "", algorithm="none"),
+], ids=["garbage", "basic", "wrong-key", "expired", "wrong-audience", "no-department", "alg-none"])
+async def test_bad_tokens_are_401(client: httpx.AsyncClient, bad: str) -> None:
+    response = await client.post("/graphql", json={"query": "{ nodes { code } }"}, headers={"Authorization": bad})
+    assert response.status_code == 401
+    assert "data" not in response.json()
+
+
+async def test_graphiql_is_served_to_browsers(client: httpx.AsyncClient) -> None:
+    response = await client.get("/graphql", headers={"Accept": "text/html"})
+    assert response.status_code == 200
+    assert "graphiql" in response.text.lower()
+
+
+async def test_unacceptable_media_type_is_406(client: httpx.AsyncClient) -> None:
+    response = await client.post("/graphql", json={"query": "{ nodes { code } }"}, headers={"Accept": "text/csv"})
+    assert response.status_code == 406
+
+
+async def test_validation_error_is_machine_readable(client: httpx.AsyncClient) -> None:
+    body, response = await gql(client, "{ nodes { noSuchField } }", Accept="application/graphql-response+json")
+    assert response.status_code == 400
+    assert "data" not in body
+    assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+
+
+async def test_limits_refuse_deep_and_wide_queries(client: httpx.AsyncClient) -> None:
+    deep = "{ department(code: \"650100-GA\") { " + "parent { " * 12 + "code" + " }" * 12 + " } }"
+    body, _ = await gql(client, deep)
+    assert "exceeds maximum operation depth" in body["errors"][0]["message"]
+    aliases = "{ " + " ".join(f"a{i}: nodes {{ code }}" for i in range(40)) + " }"
+    body, _ = await gql(client, aliases)
+    assert "aliases" in body["errors"][0]["message"]
