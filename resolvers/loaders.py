@@ -21,16 +21,22 @@ class _Loader(DataLoader):  # type: ignore[misc]
         super().__init__()
         self.context = context
 
-    def note(self, failures: Sequence[NodeUnavailable]) -> None:
+    def note(self, failures: Sequence[NodeUnavailable], codes: Sequence[str] | None = None) -> None:
+        """Record the nodes whose rows are missing: those of ``codes`` on a failed database
+        (or, without codes, every node that database holds)."""
+        topology = self.context.topology
         for failure in failures:
-            self.context.node_failures.setdefault(failure.node, failure.extensions["reason"])
+            hosted = topology.hosted_on(failure.node)
+            nodes = hosted if codes is None else sorted({c[:6] for c in codes if c[:6] in hosted})
+            for node in nodes:
+                self.context.node_failures.setdefault(node, failure.extensions["reason"])
 
 
 class ResourceByCode(_Loader):
     async def batch_load_fn(self, codes: list[str]) -> list[asyncpg.Record | None]:
         found, failures = await catalog.rows_by_code(self.context.pools, "resources.by_code",
                                                      catalog.SELECT_RESOURCES_BY_CODE, list(codes))
-        self.note(failures)
+        self.note(failures, codes)
         return [found.get(code) for code in codes]
 
 
@@ -38,14 +44,14 @@ class DepartmentByCode(_Loader):
     async def batch_load_fn(self, codes: list[str]) -> list[asyncpg.Record | None]:
         found, failures = await catalog.rows_by_code(self.context.pools, "departments.by_code",
                                                      catalog.SELECT_DEPARTMENTS, list(codes))
-        self.note(failures)
+        self.note(failures, codes)
         return [found.get(code) for code in codes]
 
 
 class ItemsByResource(_Loader):
     async def batch_load_fn(self, codes: list[str]) -> list[list[asyncpg.Record]]:
         grouped, failures = await catalog.items_by_resource(self.context.pools, list(codes))
-        self.note(failures)
+        self.note(failures, codes)
         return [grouped[code] for code in codes]
 
 
@@ -66,7 +72,7 @@ class ResourcesByProvider(_Loader):
         answers: dict[tuple[str, int, str | None], list[asyncpg.Record]] = {}
         for (first, after), providers in by_window.items():
             grouped, failures = await catalog.resources_by_provider(self.context.pools, providers, first, after)
-            self.note(failures)
+            self.note(failures, providers)
             for provider in providers:
                 answers[(provider, first, after)] = grouped[provider]
         return [answers[key] for key in keys]

@@ -21,8 +21,10 @@ def _unavailable(info: Info[Context, None], failures: list[catalog.NodeUnavailab
     topology = info.context.topology
     codes: list[str] = []
     for failure in failures:
-        info.context.node_failures.setdefault(failure.node, failure.extensions["reason"])
-        codes.extend(c for c in topology.hosted_on(failure.node) if not requested or c in requested)
+        for code in topology.hosted_on(failure.node):
+            if not requested or code in requested:
+                codes.append(code)
+                info.context.node_failures.setdefault(code, failure.extensions["reason"])
     return sorted(codes)
 
 
@@ -62,8 +64,8 @@ class Query:
         if node is None:
             return None
         row = await info.context.loaders.resource.load(code)
-        if row is None and node.database_node in info.context.node_failures:
-            raise catalog.NodeUnavailable(node.code, info.context.node_failures[node.database_node])
+        if row is None and node.code in info.context.node_failures:
+            raise catalog.NodeUnavailable(node.code, info.context.node_failures[node.code])
         return Resource(row=row) if row is not None else None
 
     @strawberry.field
@@ -72,8 +74,8 @@ class Query:
         if node is None:
             return None
         row = await info.context.loaders.department.load(code)
-        if row is None and node.database_node in info.context.node_failures:
-            raise catalog.NodeUnavailable(node.code, info.context.node_failures[node.database_node])
+        if row is None and node.code in info.context.node_failures:
+            raise catalog.NodeUnavailable(node.code, info.context.node_failures[node.code])
         return Department(row=row) if row is not None else None
 
     @strawberry.field(description="Departments over every node, ordered by code.")

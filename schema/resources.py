@@ -189,7 +189,10 @@ class ResourceConnection:
             return None
         total, failures = await catalog.resource_count(info.context.pools, self.filter)
         for failure in failures:
-            info.context.node_failures.setdefault(failure.node, failure.extensions["reason"])
+            for code in info.context.topology.hosted_on(failure.node):
+                if not self.filter.nodes or code in self.filter.nodes:
+                    info.context.node_failures.setdefault(code, failure.extensions["reason"])
+        # A partial count would be a wrong number: null plus NODE_UNAVAILABLE errors instead.
         return None if failures else total
 
     @classmethod

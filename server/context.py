@@ -43,7 +43,7 @@ class Context:
     request_id: str
     lang: str = "zh"
     statements: StatementLog = field(default_factory=StatementLog)
-    # database node -> reason, for nodes that failed during this request (reported once each)
+    # node code -> reason, for nodes whose rows are missing from this answer (one error each)
     node_failures: dict[str, str] = field(default_factory=dict)
     _loaders: Loaders | None = None
     _statuses: asyncio.Future[dict[str, NodeStatus]] | None = None

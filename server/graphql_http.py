@@ -196,10 +196,8 @@ class GraphQLEndpoint:
         reported = {e["extensions"].get("node") for e in errors
                     if e.get("extensions", {}).get("code") == "NODE_UNAVAILABLE"}
         extra: list[dict[str, Any]] = []
-        for database, reason in sorted(context.node_failures.items()):
-            for node in context.topology.hosted_on(database):
-                if node in reported:
-                    continue
+        for node, reason in sorted(context.node_failures.items()):
+            if node not in reported:
                 extra.append({"message": f"node {node} did not answer ({reason}); its data is missing",
                               "extensions": {"code": "NODE_UNAVAILABLE", "node": node, "reason": reason}})
         return extra

@@ -225,7 +225,7 @@ def catalog_rows(topology: Topology, node: Node, count: int, rng: random.Random,
         category = f"theme:{theme.en}" if is_theme else f"department:{kind_code}"
         letter = "T" if is_theme else "D"
         code = f"{node.code}-{letter}{(seq % 90) + 10:02d}-{seq:06d}"
-        provider_level = "county" if (level == "prefecture" and seq % 4 == 0 and kind_code in COUNTY_KINDS) \
+        provider_level = "county" if (level == "prefecture" and seq % 3 == 0 and kind_code in COUNTY_KINDS) \
             else level
         if provider_level == "county":
             provider = f"{node.code}-C{COUNTY_LETTERS[seq % 2]}-{kind_code}"
