@@ -72,7 +72,9 @@ class NodePools:
         async def create(code: str, dsn: str) -> tuple[str, asyncpg.Pool]:
             pool = await asyncpg.create_pool(
                 dsn, min_size=self._min_size, max_size=self._max_size,
-                server_settings={"application_name": "govshare", "statement_timeout": "30s"},
+                # Filters vary per request: a cached generic plan could ignore the trigram index.
+                server_settings={"application_name": "govshare", "statement_timeout": "30s",
+                                 "plan_cache_mode": "force_custom_plan"},
             )
             return code, pool
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import random
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from federation.topology import Topology
+from federation.topology import Node, Topology
 
 from . import catalog, registers
 
@@ -62,6 +63,32 @@ async def _copy(conn: asyncpg.Connection, table: str, columns: tuple[str, ...],
     return total
 
 
+# Secondary indexes (not backing a constraint) of a table, with their definitions from the catalog,
+# so deferring them never drifts from what the migrations created.
+SELECT_SECONDARY_INDEXES = """
+select i.indexname, i.indexdef from pg_indexes i
+where i.schemaname = current_schema() and i.tablename = $1
+  and not exists (select 1 from pg_constraint c where c.conname = i.indexname)"""
+BULK_THRESHOLD = 50_000
+
+
+@contextlib.asynccontextmanager
+async def deferred_indexes(conn: asyncpg.Connection, tables: list[str]) -> AsyncIterator[None]:
+    """Drop secondary indexes during a bulk load and build them once at the end (same transaction).
+
+    Building a trigram GIN index once is about twice as fast as maintaining it row by row.
+    """
+    saved: list[tuple[str, str]] = []
+    for table in tables:
+        saved.extend((r["indexname"], r["indexdef"]) for r in await conn.fetch(SELECT_SECONDARY_INDEXES, table))
+    for name, _ in saved:
+        await conn.execute(f'drop index "{name}"')  # names come from pg_indexes, not from input
+    yield
+    await conn.execute("set local maintenance_work_mem = '512MB'")
+    for _, definition in saved:
+        await conn.execute(definition)
+
+
 def _demo_grants(now: datetime) -> list[tuple[object, ...]]:
     year = timedelta(days=365)
     population = "650000-B01-000001"
@@ -80,6 +107,26 @@ def _demo_grants(now: datetime) -> list[tuple[object, ...]]:
     ]
 
 
+async def _copy_catalog(conn: asyncpg.Connection, topology: Topology, database: str, nodes: list[Node],
+                        options: SeedOptions) -> dict[str, int]:
+    """The data resources (on the region) and the generated catalog entries of ``nodes``."""
+    counts = {"resources": 0, "data_items": 0}
+
+    async def flush(batch: list[tuple[tuple[object, ...], list[tuple[object, ...]]]]) -> None:
+        counts["resources"] += await _copy(conn, "resources", catalog.RESOURCE_COLUMNS, (r for r, _ in batch))
+        counts["data_items"] += await _copy(conn, "data_items", catalog.ITEM_COLUMNS,
+                                            (item for _, items in batch for item in items))
+
+    if database == topology.region.code:
+        await flush(list(catalog.data_resource_rows(topology, random.Random(f"{options.seed}:catalog:{database}"))))
+    per_node = registers.allocate(options.resources, {n.code: 1 for n in topology.nodes})
+    for node in nodes:
+        rng = random.Random(f"{options.seed}:catalog:{node.code}")
+        for batch in _chunks(catalog.catalog_rows(topology, node, per_node[node.code], rng), 5_000):
+            await flush(batch)  # type: ignore[arg-type]
+    return counts
+
+
 async def seed_database(conn: asyncpg.Connection, topology: Topology, database: str, options: SeedOptions,
                         *, force: bool = False) -> SeedReport:
     started = time.perf_counter()
@@ -95,27 +142,10 @@ async def seed_database(conn: asyncpg.Connection, topology: Topology, database: 
             await conn.execute(DELETE_SEED, SEED_KEY)
         rows["departments"] = await _copy(conn, "departments", catalog.DEPARTMENT_COLUMNS,
                                           (r for r in catalog.department_rows(topology) if r[1] in node_codes))
-        resource_rows: list[tuple[object, ...]] = []
-        item_rows: list[tuple[object, ...]] = []
-        rng = random.Random(f"{options.seed}:catalog:{database}")
-        if database == topology.region.code:
-            for resource, items in catalog.data_resource_rows(topology, rng):
-                resource_rows.append(resource)
-                item_rows.extend(items)
-        per_node = registers.allocate(options.resources, {n.code: 1 for n in topology.nodes})
-        rows["resources"] = rows["data_items"] = 0
-        for node in nodes:
-            node_rng = random.Random(f"{options.seed}:catalog:{node.code}")
-            generated = catalog.catalog_rows(topology, node, per_node[node.code], node_rng)
-            for batch in _chunks(generated, 5_000):
-                resource_rows.extend(r for r, _ in batch)  # type: ignore[misc]
-                for _, items in batch:  # type: ignore[misc]
-                    item_rows.extend(items)
-                rows["resources"] += await _copy(conn, "resources", catalog.RESOURCE_COLUMNS, resource_rows)
-                rows["data_items"] += await _copy(conn, "data_items", catalog.ITEM_COLUMNS, item_rows)
-                resource_rows, item_rows = [], []
-        rows["resources"] += await _copy(conn, "resources", catalog.RESOURCE_COLUMNS, resource_rows)
-        rows["data_items"] += await _copy(conn, "data_items", catalog.ITEM_COLUMNS, item_rows)
+        bulk = deferred_indexes(conn, ["resources", "data_items"]) if options.resources >= BULK_THRESHOLD \
+            else contextlib.nullcontext()
+        async with bulk:
+            rows.update(await _copy_catalog(conn, topology, database, nodes, options))
 
         weights = {c: w for c, w in registers.POPULATION_WEIGHTS.items() if c in topology.by_code}
         person_share = registers.allocate(options.persons, weights)

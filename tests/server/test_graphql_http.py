@@ -30,7 +30,7 @@ async def live_url(cluster: Cluster, settings: Settings) -> AsyncIterator[str]:
     server = uvicorn.Server(uvicorn.Config(create_app(settings, cluster.topology), host="127.0.0.1",
                                            port=port, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers no started event
         await asyncio.sleep(0.02)
     yield f"http://127.0.0.1:{port}/graphql"
     server.should_exit = True
