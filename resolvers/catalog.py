@@ -18,6 +18,8 @@ RESOURCE_COLUMNS = """code, node_code, classification, category, name_zh, name_u
     share_class, share_conditions, share_modes, legal_basis, open_attribute, status, version, published_on,
     related_codes, data_table, data_scope, api_name"""
 SELECT_RESOURCES = f"select {RESOURCE_COLUMNS} from resources where "
+# Every column a page may select; a page selects the subset its query needs, joined from these names.
+RESOURCE_COLUMN_NAMES = frozenset(c.strip() for c in RESOURCE_COLUMNS.split(","))
 ORDER_LIMIT = " order by code limit "
 COUNT_RESOURCES = "select count(*) from resources where "
 SELECT_RESOURCES_BY_CODE = f"select {RESOURCE_COLUMNS} from resources where code = any($1::text[])"
@@ -107,10 +109,21 @@ def databases_for(pools: NodePools, nodes: list[str] | None) -> list[str]:
     return sorted({topology.node(n).database_node for n in nodes})
 
 
-async def resource_page(pools: NodePools, flt: ResourceFilter, first: int, after: str | None) -> Page:
+def select_resources(columns: list[str] | None) -> str:
+    """The SELECT head for ``columns`` (all when None); names are checked against the known columns."""
+    if columns is None:
+        return SELECT_RESOURCES
+    unknown = set(columns) - RESOURCE_COLUMN_NAMES
+    if unknown:
+        raise ValueError(f"not resource columns: {sorted(unknown)}")
+    return "select " + ", ".join(dict.fromkeys(["code", *columns])) + " from resources where "
+
+
+async def resource_page(pools: NodePools, flt: ResourceFilter, first: int, after: str | None,
+                        columns: list[str] | None = None) -> Page:
     where = resource_where(flt, after)
     limit = where.param(first + 1)
-    sql = SELECT_RESOURCES + where.sql() + ORDER_LIMIT + limit
+    sql = select_resources(columns) + where.sql() + ORDER_LIMIT + limit
     results = await pools.fetch_each(databases_for(pools, flt.nodes), "resources.page", sql, *where.args)
     pages = [r for r in results.values() if not isinstance(r, NodeUnavailable)]
     rows, has_next = merge_pages(pages, key=lambda r: r["code"], first=first)

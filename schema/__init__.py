@@ -6,20 +6,26 @@ from functools import partial
 
 from strawberry import Schema
 from strawberry.extensions import (
-    MaxAliasesLimiter,
+    AddValidationRules,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     ValidationCache,
+    max_aliases,
+    query_depth_limiter,
 )
 
 from .query import Query
 
+# Limit rules are built once: the validation cache is keyed on the rule classes, and strawberry's
+# limiter extensions would build new classes for every request (a cache miss each time).
+LIMIT_RULES = [
+    query_depth_limiter.create_validator(10, None, None),
+    max_aliases.create_validator(30),
+]
 # Factories, not instances: strawberry builds extensions per request. The parse and validation
-# caches are module-level LRUs shared by every request (a parsed document is not re-parsed).
+# caches are module-level LRUs shared by every request.
 EXTENSIONS = [
-    partial(QueryDepthLimiter, max_depth=10),
-    partial(MaxAliasesLimiter, max_alias_count=30),
+    partial(AddValidationRules, LIMIT_RULES),
     partial(MaxTokensLimiter, max_token_count=4000),
     partial(ParserCache, maxsize=512),
     partial(ValidationCache, maxsize=512),

@@ -6,9 +6,6 @@ from enum import Enum
 from typing import Any
 
 import strawberry
-from strawberry.types import Info
-
-from server.context import Context
 
 
 @strawberry.enum(description="Language of names and summaries; missing translations fall back to zh.")
@@ -85,9 +82,8 @@ def localized(row: Any, prefix: str) -> LocalizedText:
                          en=row[f"{prefix}_en"])
 
 
-def pick_language(row: Any, prefix: str, lang: Language | None, info: Info[Context, None]) -> str:
-    code = lang.value if lang is not None else info.context.lang
-    return str(row[f"{prefix}_{code}"] or row[f"{prefix}_zh"])
+def in_language(row: Any, prefix: str, lang: str) -> str:
+    return str(row[f"{prefix}_{lang}"] or row[f"{prefix}_zh"])
 
 
 def values(items: list[Any] | None) -> list[str] | None:

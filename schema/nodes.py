@@ -8,26 +8,26 @@ from strawberry.types import Info
 from federation.topology import Node as TopologyNode
 from server.context import Context
 
-from .common import Language, LocalizedText
+from .common import Level, LocalizedText
 
 
 @strawberry.type(description="A platform node (平台节点). Hosted nodes keep their rows in the host's database.")
 class Node:
     topology_node: strawberry.Private[TopologyNode]
+    lang: strawberry.Private[str] = "zh"
 
     @strawberry.field
     def code(self) -> str:
         return self.topology_node.code
 
     @strawberry.field
-    def level(self) -> str:
-        return self.topology_node.level
+    def level(self) -> Level:
+        return Level(self.topology_node.level)
 
     @strawberry.field
-    def name(self, info: Info[Context, None], lang: Language | None = None) -> str:
+    def name(self) -> str:
         names = self.topology_node.names
-        code = lang.value if lang else info.context.lang
-        return names.get(code) or names["zh"]
+        return names.get(self.lang) or names["zh"]
 
     @strawberry.field
     def names(self) -> LocalizedText:

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
 from federation.pagination import clamp_first, decode_cursor
 from resolvers import catalog
+from resolvers.selection import current_field
 from server.context import Context
 from server.errors import BadRequest
 
-from .common import Level, values
+from . import builders
+from .common import Language, Level, values
 from .departments import Department, DepartmentConnection
 from .nodes import Node
 from .resources import Resource, ResourceConnection, ResourceFilter
+
+LANG_HELP = "Language of names and summaries below this field; default: Accept-Language, then zh."
+LangArg = Annotated[Language | None, strawberry.argument(description=LANG_HELP)]
+
+
+def _lang(info: Info[Context, None], lang: Language | None) -> str:
+    return lang.value if lang is not None else info.context.lang
 
 
 def _unavailable(info: Info[Context, None], failures: list[catalog.NodeUnavailable],
@@ -29,61 +40,87 @@ def _unavailable(info: Info[Context, None], failures: list[catalog.NodeUnavailab
 
 
 async def _resources(info: Info[Context, None], flt: ResourceFilter | None, first: int, after: str | None,
-                     sharing: bool) -> ResourceConnection:
+                     sharing: bool, lang: Language | None) -> ResourceConnection:
     domain = (flt or ResourceFilter()).to_domain(sharing_catalog=sharing)
-    limit = clamp_first(first)
-    page = await catalog.resource_page(info.context.pools, domain, limit, decode_cursor(after))
-    return ResourceConnection.from_rows(info, page.rows, page.has_next, domain,
-                                        _unavailable(info, page.unavailable, domain.nodes))
+    selection = current_field(info.selected_fields)
+    columns = builders.resource_columns(selection.get("edges", {}).get("node", {}))
+    page = await catalog.resource_page(info.context.pools, domain, clamp_first(first), decode_cursor(after),
+                                       columns)
+    return await builders.resource_connection(
+        info.context, page.rows, page.has_next, domain, _unavailable(info, page.unavailable, domain.nodes),
+        selection, _lang(info, lang))
+
+
+def _missing(info: Info[Context, None], code: str) -> None:
+    """A lookup that found nothing because its node failed is an error, not a null."""
+    node = catalog.node_of_code(code)
+    if node in info.context.node_failures:
+        raise catalog.NodeUnavailable(node, info.context.node_failures[node])
 
 
 @strawberry.type
 class Query:
     @strawberry.field(description="Every platform node, with a live reachability probe.")
-    def nodes(self, info: Info[Context, None]) -> list[Node]:
-        return [Node(topology_node=n) for n in info.context.topology.nodes]
+    def nodes(self, info: Info[Context, None], lang: LangArg = None) -> list[Node]:
+        return [Node(topology_node=n, lang=_lang(info, lang)) for n in info.context.topology.nodes]
 
     @strawberry.field
-    def node(self, info: Info[Context, None], code: str) -> Node | None:
+    def node(self, info: Info[Context, None], code: str, lang: LangArg = None) -> Node | None:
         found = info.context.topology.by_code.get(code)
-        return Node(topology_node=found) if found else None
+        return Node(topology_node=found, lang=_lang(info, lang)) if found else None
 
     @strawberry.field(description="The resource catalog over every node, ordered by code.")
     async def resources(self, info: Info[Context, None], filter: ResourceFilter | None = None,
-                        first: int = 20, after: str | None = None) -> ResourceConnection:
-        return await _resources(info, filter, first, after, sharing=False)
+                        first: int = 20, after: str | None = None,
+                        lang: LangArg = None,
+                        ) -> ResourceConnection:
+        return await _resources(info, filter, first, after, False, lang)
 
     @strawberry.field(description="The sharing catalog (共享目录): published UNCONDITIONAL and CONDITIONAL resources.")
     async def sharing_catalog(self, info: Info[Context, None], filter: ResourceFilter | None = None,
-                              first: int = 20, after: str | None = None) -> ResourceConnection:
-        return await _resources(info, filter, first, after, sharing=True)
+                              first: int = 20, after: str | None = None,
+                              lang: LangArg = None,
+                              ) -> ResourceConnection:
+        return await _resources(info, filter, first, after, True, lang)
 
     @strawberry.field(description="One resource by code, asked only of the node that owns it.")
-    async def resource(self, info: Info[Context, None], code: str) -> Resource | None:
-        node = info.context.topology.by_code.get(catalog.node_of_code(code))
-        if node is None:
+    async def resource(self, info: Info[Context, None], code: str,
+                       lang: LangArg = None,
+                       ) -> Resource | None:
+        if catalog.node_of_code(code) not in info.context.topology.by_code:
             return None
         row = await info.context.loaders.resource.load(code)
-        if row is None and node.code in info.context.node_failures:
-            raise catalog.NodeUnavailable(node.code, info.context.node_failures[node.code])
-        return Resource(row=row) if row is not None else None
+        if row is None:
+            _missing(info, code)
+            return None
+        built = await builders.resources(info.context, [row], current_field(info.selected_fields),
+                                         _lang(info, lang))
+        return built[0]
 
-    @strawberry.field
-    async def department(self, info: Info[Context, None], code: str) -> Department | None:
-        node = info.context.topology.by_code.get(catalog.node_of_code(code))
-        if node is None:
+    @strawberry.field(description="One department by code, asked only of the node that serves it.")
+    async def department(self, info: Info[Context, None], code: str,
+                         lang: LangArg = None,
+                         ) -> Department | None:
+        if catalog.node_of_code(code) not in info.context.topology.by_code:
             return None
         row = await info.context.loaders.department.load(code)
-        if row is None and node.code in info.context.node_failures:
-            raise catalog.NodeUnavailable(node.code, info.context.node_failures[node.code])
-        return Department(row=row) if row is not None else None
+        if row is None:
+            _missing(info, code)
+            return None
+        built = await builders.departments(info.context, [row], current_field(info.selected_fields),
+                                           _lang(info, lang))
+        return built[0]
 
     @strawberry.field(description="Departments over every node, ordered by code.")
     async def departments(self, info: Info[Context, None], nodes: list[str] | None = None,
                           levels: list[Level] | None = None, parent: str | None = None,
-                          first: int = 50, after: str | None = None) -> DepartmentConnection:
+                          first: int = 50, after: str | None = None,
+                          lang: LangArg = None,
+                          ) -> DepartmentConnection:
         if parent is not None and not parent:
             raise BadRequest("'parent' must not be empty")
         page = await catalog.department_page(info.context.pools, nodes, values(levels), parent,
                                              clamp_first(first), decode_cursor(after))
-        return DepartmentConnection.from_rows(page.rows, page.has_next, _unavailable(info, page.unavailable, nodes))
+        return await builders.department_connection(
+            info.context, page.rows, page.has_next, _unavailable(info, page.unavailable, nodes),
+            current_field(info.selected_fields), _lang(info, lang))

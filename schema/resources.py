@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 import strawberry
 from strawberry.types import Info
 
-from federation.pagination import encode_cursor
 from resolvers import catalog
 from server.context import Context
 
 from .common import (
     Classification,
-    Language,
     Level,
     LocalizedText,
     PageInfo,
@@ -22,8 +19,6 @@ from .common import (
     ShareClass,
     ShareMode,
     UpdateCycle,
-    localized,
-    pick_language,
     values,
 )
 from .departments import Department
@@ -31,142 +26,44 @@ from .departments import Department
 
 @strawberry.type(description="A data item (信息项) of a resource, with its own share class.")
 class DataItem:
-    row: strawberry.Private[Any]
-
-    @strawberry.field(description="Field name in the resource's data query.")
-    def name(self) -> str:
-        return str(self.row["name"])
-
-    @strawberry.field
-    def title(self, info: Info[Context, None], lang: Language | None = None) -> str:
-        return pick_language(self.row, "title", lang, info)
-
-    @strawberry.field
-    def titles(self) -> LocalizedText:
-        return localized(self.row, "title")
-
-    @strawberry.field
-    def data_type(self) -> str:
-        return str(self.row["data_type"])
-
-    @strawberry.field
-    def share_class(self) -> ShareClass:
-        return ShareClass(self.row["share_class"])
-
-    @strawberry.field(description="Condition of use, for CONDITIONAL items.")
-    def condition(self) -> str | None:
-        return self.row["share_condition"]  # type: ignore[no-any-return]
-
-    @strawberry.field(description="Law or regulation that forbids sharing, for NOT_SHARED items.")
-    def legal_basis(self) -> str | None:
-        return self.row["legal_basis"]  # type: ignore[no-any-return]
-
-    @strawberry.field
-    def is_key(self) -> bool:
-        return bool(self.row["is_key"])
+    name: str = strawberry.field(description="Field name in the resource's data query.")
+    title: str
+    titles: LocalizedText
+    data_type: str
+    share_class: ShareClass
+    condition: str | None = strawberry.field(description="Condition of use, for CONDITIONAL items.")
+    legal_basis: str | None = strawberry.field(
+        description="Law or regulation that forbids sharing, for NOT_SHARED items.")
+    is_key: bool
 
 
 @strawberry.type(description="A resource of the catalog (信息资源目录).")
 class Resource:
-    row: strawberry.Private[Any]
-
-    @strawberry.field(description="Resource code; its first six digits name the owning node.")
-    def code(self) -> str:
-        return str(self.row["code"])
-
-    @strawberry.field
-    def node(self) -> str:
-        return str(self.row["node_code"])
-
-    @strawberry.field
-    def name(self, info: Info[Context, None], lang: Language | None = None) -> str:
-        return pick_language(self.row, "name", lang, info)
-
-    @strawberry.field
-    def names(self) -> LocalizedText:
-        return localized(self.row, "name")
-
-    @strawberry.field
-    def summary(self, info: Info[Context, None], lang: Language | None = None) -> str:
-        return pick_language(self.row, "summary", lang, info)
-
-    @strawberry.field
-    def summaries(self) -> LocalizedText:
-        return localized(self.row, "summary")
-
-    @strawberry.field
-    def classification(self) -> Classification:
-        return Classification(self.row["classification"])
-
-    @strawberry.field
-    def category(self) -> str:
-        return str(self.row["category"])
-
-    @strawberry.field
-    def provider_code(self) -> str:
-        return str(self.row["provider_code"])
-
-    @strawberry.field
-    async def provider(self, info: Info[Context, None]) -> Department | None:
-        row = await info.context.loaders.department.load(self.row["provider_code"])
-        return Department(row=row) if row is not None else None
-
-    @strawberry.field
-    def provider_level(self) -> Level:
-        return Level(self.row["provider_level"])
-
-    @strawberry.field
-    def format(self) -> str:
-        return str(self.row["format"])
-
-    @strawberry.field
-    def update_cycle(self) -> UpdateCycle:
-        return UpdateCycle(self.row["update_cycle"])
-
-    @strawberry.field
-    def share_class(self) -> ShareClass:
-        return ShareClass(self.row["share_class"])
-
-    @strawberry.field
-    def share_conditions(self) -> str | None:
-        return self.row["share_conditions"]  # type: ignore[no-any-return]
-
-    @strawberry.field
-    def share_modes(self) -> list[ShareMode]:
-        return [ShareMode(m) for m in self.row["share_modes"]]
-
-    @strawberry.field
-    def legal_basis(self) -> str | None:
-        return self.row["legal_basis"]  # type: ignore[no-any-return]
-
-    @strawberry.field
-    def open_attribute(self) -> str:
-        return str(self.row["open_attribute"])
-
-    @strawberry.field
-    def status(self) -> ResourceStatus:
-        return ResourceStatus(self.row["status"])
-
-    @strawberry.field
-    def version(self) -> int:
-        return int(self.row["version"])
-
-    @strawberry.field
-    def published_on(self) -> date | None:
-        return self.row["published_on"]  # type: ignore[no-any-return]
-
-    @strawberry.field
-    def related_codes(self) -> list[str]:
-        return list(self.row["related_codes"])
-
-    @strawberry.field(description="GraphQL query field serving this resource's data, when published.")
-    def api_name(self) -> str | None:
-        return self.row["api_name"] if self.row["status"] == "published" else None
-
-    @strawberry.field
-    async def data_items(self, info: Info[Context, None]) -> list[DataItem]:
-        rows = await info.context.loaders.items.load(self.row["code"])
-        return [DataItem(row=r) for r in rows]
+    code: str = strawberry.field(description="Resource code; its first six digits name the owning node.")
+    node: str
+    name: str
+    names: LocalizedText
+    summary: str
+    summaries: LocalizedText
+    classification: Classification
+    category: str
+    provider_code: str
+    provider_level: Level
+    format: str
+    update_cycle: UpdateCycle
+    share_class: ShareClass
+    share_conditions: str | None
+    share_modes: list[ShareMode]
+    legal_basis: str | None
+    open_attribute: str
+    status: ResourceStatus
+    version: int
+    published_on: date | None
+    related_codes: list[str]
+    api_name: str | None = strawberry.field(
+        description="GraphQL query field serving this resource's data, when published.")
+    provider: Department | None = None
+    data_items: list[DataItem] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
@@ -194,16 +91,6 @@ class ResourceConnection:
                     info.context.node_failures.setdefault(code, failure.extensions["reason"])
         # A partial count would be a wrong number: null plus NODE_UNAVAILABLE errors instead.
         return None if failures else total
-
-    @classmethod
-    def from_rows(cls, info: Info[Context, None], rows: list[Any], has_next: bool,
-                  flt: catalog.ResourceFilter | None, unavailable: list[str] | None = None
-                  ) -> ResourceConnection:
-        info.context.loaders.prime_resources(rows)
-        edges = [ResourceEdge(cursor=encode_cursor(r["code"]), node=Resource(row=r)) for r in rows]
-        return cls(edges=edges, page_info=PageInfo(has_next_page=has_next,
-                                                   end_cursor=edges[-1].cursor if edges else None),
-                   unavailable_nodes=unavailable or [], filter=flt)
 
 
 @strawberry.input(description="Filters combine with AND; a list matches any of its values.")

@@ -210,7 +210,7 @@ async def test_hosted_prefecture_looks_self_hosted(client: httpx.AsyncClient) ->
     assert edges and all(e["node"]["node"] == "654300" and e["node"]["code"].startswith("654300-") for e in edges)
     assert all(e["node"]["provider"]["node"] == "654300" for e in edges)
     dept = body["data"]["department"]
-    assert dept["node"] == "654300" and dept["level"] == "prefecture"
+    assert dept["node"] == "654300" and dept["level"] == "PREFECTURE"
     assert {c["code"] for c in dept["children"]} == {"654300-CA-GA", "654300-CB-GA"}
 
 
@@ -218,7 +218,7 @@ async def test_department_tree_spans_nodes(client: httpx.AsyncClient) -> None:
     body, _ = await gql(client, """{ department(code: "650000-GA") { level parent { code } children { code node
       parent { code } } } departments(levels: [COUNTY], nodes: ["650200"], first: 50) { edges { node { code level } } } }""")
     dept = body["data"]["department"]
-    assert dept["level"] == "region" and dept["parent"] is None
+    assert dept["level"] == "REGION" and dept["parent"] is None
     assert [c["code"] for c in dept["children"]] == ["650100-GA", "650200-GA", "653000-GA", "654300-GA"]
     assert all(c["parent"]["code"] == "650000-GA" for c in dept["children"])
     counties = body["data"]["departments"]["edges"]
@@ -235,8 +235,9 @@ async def test_provider_resources_are_paginated(client: httpx.AsyncClient, clust
     assert page["pageInfo"]["hasNextPage"] is (len(expected) > 3)
 
 
-LANG_QUERY = """{ resource(code: "650000-B01-000001") { name summary en: name(lang: EN) kk: name(lang: KK)
-  names { zh ug kk en } dataItems { title } provider { name } } node(code: "650100") { name kk: name(lang: KK) } }"""
+LANG_QUERY = """{ resource(code: "650000-B01-000001") { name summary names { zh ug kk en } dataItems { title }
+  provider { name } } en: resource(code: "650000-B01-000001", lang: EN) { name dataItems { title } }
+  kk: resource(code: "650000-B01-000001", lang: KK) { name } node(code: "650100", lang: KK) { name } }"""
 
 
 @pytest.mark.parametrize(("header", "expected"), [
@@ -249,11 +250,12 @@ async def test_languages_from_argument_and_accept_language(client: httpx.AsyncCl
     body, _ = await gql(client, LANG_QUERY, **headers)
     resource = body["data"]["resource"]
     assert resource["name"] == expected
-    assert resource["en"] == "Population basic information"
-    assert resource["kk"] == "حالىقتىڭ نەگىزگى مالىمەتى"
+    assert body["data"]["en"]["name"] == "Population basic information"
+    assert body["data"]["en"]["dataItems"][0]["title"] == "citizen ID number"
+    assert body["data"]["kk"]["name"] == "حالىقتىڭ نەگىزگى مالىمەتى"
     assert resource["names"]["zh"] == "人口基础信息" and resource["names"]["ug"] and resource["names"]["kk"]
     # Node names have no Kazakh in shared/data: they fall back to Chinese.
-    assert body["data"]["node"]["kk"] == "乌鲁木齐市"
+    assert body["data"]["node"]["name"] == "乌鲁木齐市"
 
 
 @pytest.mark.parametrize(("query", "code"), [

@@ -63,7 +63,7 @@ def test_demo_starts_serves_reuses_and_stops_cleanly(tmp_path: Path) -> None:
     finally:
         out2 = _interrupt(second)
     assert "already present: reusing it" in out2
-    query = {"query": '{ resource(code: "650000-B01-000001") { name(lang: EN) } }'}
+    query = {"query": '{ resource(code: "650000-B01-000001", lang: EN) { name } }'}
     third = _start_demo(data_dir, port)
     try:
         _wait_ready(third, port)

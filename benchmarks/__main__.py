@@ -1,0 +1,171 @@
+"""Run the benchmarks: ``./dev bench [--duration S] [--rounds N] [--scenario catalog]``.
+
+Each scenario starts govshare and its hand-written baseline as separate uvicorn processes on the same
+PostgreSQL data, checks that both answer the same rows, then loads them alternately with ``wrk`` at
+1, 8 and 32 connections and reports the median over rounds of p50/p99 latency and requests/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from federation.topology import Topology
+from server.databases import migrate_all, provision_embedded
+from server.identity import mint_demo_token
+from server.postgres import free_port
+from server.seed.writer import SeedOptions, seed_all
+from server.settings import DEFAULT_TOPOLOGY
+
+HERE = Path(__file__).resolve().parent
+SECRET = "benchmark-secret-0123456789-abcdefghij"
+CATALOG_QUERY = """{ resources(first: 50) { edges { node { code name provider { code name }
+  dataItems { name shareClass } } } pageInfo { hasNextPage endCursor } } }"""
+
+
+@dataclass
+class Result:
+    p50_ms: float
+    p99_ms: float
+    rps: float
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text.strip()).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(url: str, connections: int, duration: int, method: str = "GET", body: str | None = None,
+            headers: dict[str, str] | None = None) -> Result:
+    script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)  # noqa: SIM115 - wrk reads it by name
+    lines = [f'wrk.method = "{method}"']
+    if body is not None:
+        lines.append(f"wrk.body = [==[{body}]==]")
+    for name, value in (headers or {}).items():
+        lines.append(f'wrk.headers["{name}"] = "{value}"')
+    script.write("\n".join(lines))
+    script.close()
+    threads = 1 if connections == 1 else 2
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s",
+                          script.name, url], capture_output=True, text=True, check=True).stdout
+    os.unlink(script.name)
+    if "Non-2xx" in out:
+        raise RuntimeError(f"errors during the run:\n{out}")
+    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    return Result(p50, p99, rps)
+
+
+def start_server(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen([sys.executable, "-m", "uvicorn", *args, "--port", str(port), "--log-level",
+                                "warning", "--no-access-log"], env=env, cwd=HERE.parent)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+            return process
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("server did not start")
+
+
+async def prepare(data_dir: Path, resources: int) -> Topology:
+    topology = Topology.load(DEFAULT_TOPOLOGY)
+    _, topology = await provision_embedded(data_dir, topology)
+    await migrate_all(topology)
+    reports = await seed_all({n.code: n.dsn or "" for n in topology.databases}, topology,
+                             SeedOptions(seed=11, persons=20_000, entities=4_000, resources=resources))
+    if not all(r.skipped for r in reports):
+        print(f"seeded {resources:,} catalog resources over {len(topology.databases)} databases")
+    return topology
+
+
+def ensure_wrk() -> None:
+    if shutil.which("wrk") is None:
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False)
+    if shutil.which("wrk") is None:
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
+
+
+def catalog_scenario(topology: Topology, duration: int, rounds: int, levels: list[int]) -> str:
+    env = {**os.environ, "GOVSHARE_DEMO_JWT_SECRET": SECRET}
+    env.update({f"GOVSHARE_DSN_{n.code}": n.dsn or "" for n in topology.databases})
+    env["BASELINE_HOSTED"] = ",".join(f"{n.code}={n.hosted_by}" for n in topology.nodes if n.hosted_by)
+    gov_port, base_port = free_port(), free_port()
+    token = mint_demo_token(SECRET, "650100-MZ")
+    gov = start_server(["--factory", "server.app:app_factory"], env, gov_port)
+    base = start_server(["--factory", "benchmarks.baseline:create_app"], env, base_port)
+    try:
+        gov_url, base_url = f"http://127.0.0.1:{gov_port}/graphql", f"http://127.0.0.1:{base_port}/page"
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        body = json.dumps({"query": CATALOG_QUERY})
+        ours = httpx.post(gov_url, content=body, headers=headers).json()
+        theirs = httpx.get(base_url).json()
+        assert "errors" not in ours, ours
+        assert ours["data"]["resources"]["edges"] == theirs["data"]["resources"]["edges"], "answers differ"
+        table: dict[tuple[str, int], list[Result]] = {}
+        for _ in range(rounds):
+            for connections in levels:
+                table.setdefault(("govshare", connections), []).append(
+                    run_wrk(gov_url, connections, duration, "POST", body, headers))
+                table.setdefault(("baseline", connections), []).append(run_wrk(base_url, connections, duration))
+    finally:
+        gov.terminate()
+        base.terminate()
+        gov.wait()
+        base.wait()
+    return report("Catalog page: 50 resources with provider and items over "
+                  f"{len(topology.nodes)} nodes ({len(topology.databases)} databases)", table, levels)
+
+
+def report(title: str, table: dict[tuple[str, int], list[Result]], levels: list[int]) -> str:
+    def med(name: str, c: int, attr: str) -> float:
+        return statistics.median(getattr(r, attr) for r in table[(name, c)])
+
+    lines = [f"### {title}", "", "| connections | govshare p50 / p99 ms | baseline p50 / p99 ms | govshare req/s | "
+             "baseline req/s | p50 ratio |", "|---|---|---|---|---|---|"]
+    for c in levels:
+        ratio = med("govshare", c, "p50_ms") / med("baseline", c, "p50_ms")
+        lines.append(f"| {c} | {med('govshare', c, 'p50_ms'):.1f} / {med('govshare', c, 'p99_ms'):.1f} | "
+                     f"{med('baseline', c, 'p50_ms'):.1f} / {med('baseline', c, 'p99_ms'):.1f} | "
+                     f"{med('govshare', c, 'rps'):.0f} | {med('baseline', c, 'rps'):.0f} | {ratio:.2f}x |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="./dev bench")
+    parser.add_argument("--scenario", choices=["catalog"], default="catalog")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is reported")
+    parser.add_argument("--resources", type=int, default=100_000)
+    parser.add_argument("--data-dir", type=Path, default=Path("/tmp/govshare-bench"))
+    args = parser.parse_args()
+    ensure_wrk()
+    topology = asyncio.run(prepare(args.data_dir, args.resources))
+    text = catalog_scenario(topology, args.duration, args.rounds, [1, 8, 32])
+    stamp = time.strftime("%Y-%m-%d %H:%M")
+    out = HERE / "results" / f"{args.scenario}.md"
+    out.write_text(f"<!-- {stamp}, {os.cpu_count()} cores, duration {args.duration}s x {args.rounds} rounds -->\n"
+                   + text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""Build schema objects from rows, loading related rows one nesting level at a time.
+
+The query's selection decides which columns are read and what is loaded: each level is one
+``load_many`` per loader (one SQL statement per node per level). Objects carry only the attributes
+of selected fields, and every such field is a plain attribute, which strawberry resolves without a
+resolver call: the cheapest path through graphql-core's execution.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from federation.pagination import encode_cursor
+from resolvers import catalog
+from resolvers.selection import Tree
+from server.context import Context
+
+from .common import (
+    Classification,
+    Level,
+    PageInfo,
+    ResourceStatus,
+    ShareClass,
+    ShareMode,
+    UpdateCycle,
+    in_language,
+    localized,
+)
+from .departments import Department, DepartmentConnection
+from .resources import DataItem, Resource, ResourceConnection, ResourceEdge
+
+T = TypeVar("T")
+Convert = Callable[[Any, str], Any]
+LANGS = ("zh", "ug", "kk", "en")
+
+
+def _texts(prefix: str) -> tuple[str, ...]:
+    return tuple(f"{prefix}_{lang}" for lang in LANGS)
+
+
+# GraphQL field -> (attribute, columns it reads, conversion from (row, lang)).
+RESOURCE_FIELDS: dict[str, tuple[str, tuple[str, ...], Convert]] = {
+    "code": ("code", ("code",), lambda r, _: r["code"]),
+    "node": ("node", ("node_code",), lambda r, _: r["node_code"]),
+    "name": ("name", _texts("name"), lambda r, lang: in_language(r, "name", lang)),
+    "names": ("names", _texts("name"), lambda r, _: localized(r, "name")),
+    "summary": ("summary", _texts("summary"), lambda r, lang: in_language(r, "summary", lang)),
+    "summaries": ("summaries", _texts("summary"), lambda r, _: localized(r, "summary")),
+    "classification": ("classification", ("classification",), lambda r, _: Classification(r["classification"])),
+    "category": ("category", ("category",), lambda r, _: r["category"]),
+    "providerCode": ("provider_code", ("provider_code",), lambda r, _: r["provider_code"]),
+    "providerLevel": ("provider_level", ("provider_level",), lambda r, _: Level(r["provider_level"])),
+    "format": ("format", ("format",), lambda r, _: r["format"]),
+    "updateCycle": ("update_cycle", ("update_cycle",), lambda r, _: UpdateCycle(r["update_cycle"])),
+    "shareClass": ("share_class", ("share_class",), lambda r, _: ShareClass(r["share_class"])),
+    "shareConditions": ("share_conditions", ("share_conditions",), lambda r, _: r["share_conditions"]),
+    "shareModes": ("share_modes", ("share_modes",), lambda r, _: [ShareMode(m) for m in r["share_modes"]]),
+    "legalBasis": ("legal_basis", ("legal_basis",), lambda r, _: r["legal_basis"]),
+    "openAttribute": ("open_attribute", ("open_attribute",), lambda r, _: r["open_attribute"]),
+    "status": ("status", ("status",), lambda r, _: ResourceStatus(r["status"])),
+    "version": ("version", ("version",), lambda r, _: r["version"]),
+    "publishedOn": ("published_on", ("published_on",), lambda r, _: r["published_on"]),
+    "relatedCodes": ("related_codes", ("related_codes",), lambda r, _: list(r["related_codes"])),
+    "apiName": ("api_name", ("api_name", "status"),
+                lambda r, _: r["api_name"] if r["status"] == "published" else None),
+}
+# Fields filled by loading related rows need these columns of the resource itself.
+RELATED_COLUMNS = {"provider": ("provider_code",), "dataItems": ()}
+
+
+def resource_columns(selection: Tree) -> list[str]:
+    """Columns a page must select for the fields of ``selection`` (always the code)."""
+    columns: dict[str, None] = {"code": None}
+    for name in selection:
+        spec = RESOURCE_FIELDS.get(name)
+        for column in spec[1] if spec else RELATED_COLUMNS.get(name, ()):
+            columns[column] = None
+    return list(columns)
+
+
+def _instance(cls: type[T], values: dict[str, Any]) -> T:
+    # Objects hold only what the query selected: graphql-core reads attributes of selected fields
+    # only, so skipping the dataclass __init__ (and the unselected conversions) is safe and cheaper.
+    obj = cls.__new__(cls)
+    obj.__dict__.update(values)
+    return obj
+
+
+async def departments(context: Context, rows: list[Any], selection: Tree, lang: str) -> list[Department]:
+    built = [Department(code=r["code"], name=in_language(r, "name", lang), names=localized(r, "name"),
+                        level=Level(r["level"]), node=r["node_code"], division_code=r["division_code"],
+                        parent_code=r["parent_code"], lang=lang) for r in rows]
+    jobs = []
+    if "parent" in selection:
+        jobs.append(_attach_parents(context, built, selection["parent"], lang))
+    if "children" in selection:
+        jobs.append(_attach_children(context, built, selection["children"], lang))
+    await asyncio.gather(*jobs)
+    return built
+
+
+async def _attach_parents(context: Context, built: list[Department], selection: Tree, lang: str) -> None:
+    codes = sorted({d.parent_code for d in built if d.parent_code})
+    rows = [r for r in await context.loaders.department.load_many(codes) if r is not None]
+    parents = {p.code: p for p in await departments(context, rows, selection, lang)}
+    for dept in built:
+        dept.parent = parents.get(dept.parent_code) if dept.parent_code else None
+
+
+async def _attach_children(context: Context, built: list[Department], selection: Tree, lang: str) -> None:
+    lists = await context.loaders.children.load_many([d.code for d in built])
+    flat = [row for rows in lists for row in rows]
+    children = iter(await departments(context, flat, selection, lang))
+    for dept, rows in zip(built, lists, strict=True):
+        dept.children = [next(children) for _ in rows]
+
+
+async def resources(context: Context, rows: list[Any], selection: Tree, lang: str) -> list[Resource]:
+    specs = [spec for name, spec in RESOURCE_FIELDS.items() if name in selection]
+    built = [_instance(Resource, {attr: convert(r, lang) for attr, _, convert in specs}) for r in rows]
+    jobs = []
+    if "provider" in selection:
+        jobs.append(_attach_providers(context, built, [r["provider_code"] for r in rows], selection["provider"], lang))
+    if "dataItems" in selection:
+        jobs.append(_attach_items(context, built, [r["code"] for r in rows], selection["dataItems"], lang))
+    await asyncio.gather(*jobs)
+    return built
+
+
+async def _attach_providers(context: Context, built: list[Resource], provider_codes: list[str],
+                            selection: Tree, lang: str) -> None:
+    rows = [r for r in await context.loaders.department.load_many(sorted(set(provider_codes))) if r is not None]
+    providers = {p.code: p for p in await departments(context, rows, selection, lang)}
+    for resource, code in zip(built, provider_codes, strict=True):
+        resource.provider = providers.get(code)
+
+
+ITEM_FIELDS: dict[str, tuple[str, Convert]] = {
+    "name": ("name", lambda i, _: i["name"]),
+    "title": ("title", lambda i, lang: in_language(i, "title", lang)),
+    "titles": ("titles", lambda i, _: localized(i, "title")),
+    "dataType": ("data_type", lambda i, _: i["data_type"]),
+    "shareClass": ("share_class", lambda i, _: ShareClass(i["share_class"])),
+    "condition": ("condition", lambda i, _: i["share_condition"]),
+    "legalBasis": ("legal_basis", lambda i, _: i["legal_basis"]),
+    "isKey": ("is_key", lambda i, _: i["is_key"]),
+}
+
+
+async def _attach_items(context: Context, built: list[Resource], codes: list[str], selection: Tree,
+                        lang: str) -> None:
+    specs = [spec for name, spec in ITEM_FIELDS.items() if name in selection]
+    lists = await context.loaders.items.load_many(codes)
+    for resource, rows in zip(built, lists, strict=True):
+        resource.data_items = [_instance(DataItem, {attr: convert(i, lang) for attr, convert in specs})
+                               for i in rows]
+
+
+async def resource_connection(context: Context, rows: list[Any], has_next: bool,
+                              flt: catalog.ResourceFilter | None, unavailable: list[str], selection: Tree,
+                              lang: str) -> ResourceConnection:
+    built = await resources(context, rows, selection.get("edges", {}).get("node", {}), lang)
+    edges = [ResourceEdge(cursor=encode_cursor(r["code"]), node=b) for r, b in zip(rows, built, strict=True)]
+    return ResourceConnection(edges=edges, page_info=PageInfo(has_next_page=has_next,
+                                                              end_cursor=edges[-1].cursor if edges else None),
+                              unavailable_nodes=unavailable, filter=flt)
+
+
+async def department_connection(context: Context, rows: list[Any], has_next: bool, unavailable: list[str],
+                                selection: Tree, lang: str) -> DepartmentConnection:
+    built = await departments(context, rows, selection.get("edges", {}).get("node", {}), lang)
+    return DepartmentConnection.of(built, has_next, unavailable)
+
+
