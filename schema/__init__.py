@@ -14,6 +14,7 @@ from strawberry.extensions import (
     query_depth_limiter,
 )
 
+from .execution import PlainListExecutionContext
 from .query import Query
 
 # Limit rules are built once: the validation cache is keyed on the rule classes, and strawberry's
@@ -33,4 +34,5 @@ EXTENSIONS = [
 
 
 def build_schema() -> Schema:
-    return Schema(query=Query, extensions=EXTENSIONS)  # type: ignore[arg-type]
+    return Schema(query=Query, extensions=EXTENSIONS,  # type: ignore[arg-type]
+                  execution_context_class=PlainListExecutionContext)

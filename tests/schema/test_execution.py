@@ -1,0 +1,102 @@
+"""The plain-list fast path answers exactly what graphql-core's own path answers."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import Enum
+
+import pytest
+import strawberry
+
+from schema.execution import PlainListExecutionContext
+
+
+@strawberry.enum
+class Colour(Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@strawberry.type
+class Leaf:
+    label: str
+    when: date | None
+    tags: list[str]
+
+
+@strawberry.type
+class Row:
+    id: int
+    name: str
+    colour: Colour
+    maybe: str | None
+    leaf: Leaf | None
+    leaves: list[Leaf]
+
+    @strawberry.field
+    def computed(self, times: int = 2) -> str:
+        return self.name * times
+
+
+def _rows(bad: bool = False) -> list[Row]:
+    rows = [Row(id=i, name=f"n{i}", colour=Colour.RED if i % 2 else Colour.BLUE, maybe=None if i % 3 else "m",
+                leaf=Leaf(label=f"l{i}", when=date(2026, 1, 1 + i), tags=["a", "b"]) if i % 2 else None,
+                leaves=[Leaf(label="x", when=None, tags=[])]) for i in range(5)]
+    if bad:
+        rows[3].name = None  # type: ignore[assignment]
+    return rows
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def rows(self, bad: bool = False) -> list[Row]:
+        return _rows(bad)
+
+    @strawberry.field
+    def nullable_rows(self, bad: bool = False) -> list[Row | None] | None:
+        return [*_rows(bad), None]
+
+
+QUERIES = [
+    "{ rows { id name colour maybe __typename } }",
+    "{ rows { a: id b: name id leaf { label when tags } leaves { label } } }",
+    "fragment F on Row { name colour } { rows { ...F ... on Row { id } leaf { ...L } } } fragment L on Leaf { label }",
+    "{ rows { id computed(times: 3) } }",  # a resolver field: must take graphql-core's path
+    "{ rows(bad: true) { id name } }",  # null in a non-null field: error + null propagation
+    "{ nullableRows(bad: true) { id name } }",
+    "{ nullableRows { id leaf { when } } }",
+    "query($s: Boolean!) { rows { id name @skip(if: $s) colour @include(if: $s) } }",
+]
+
+
+@pytest.mark.parametrize("query", QUERIES)
+async def test_fast_path_matches_graphql_core(query: str) -> None:
+    plain = strawberry.Schema(query=Query)
+    fast = strawberry.Schema(query=Query, execution_context_class=PlainListExecutionContext)
+    for variables in ({"s": True}, {"s": False}):
+        expected = await plain.execute(query, variable_values=variables)
+        got = await fast.execute(query, variable_values=variables)
+        assert got.data == expected.data
+        assert [(e.message, e.path) for e in got.errors or []] == [(e.message, e.path) for e in expected.errors or []]
+
+
+async def test_fast_path_is_taken_for_plain_fields() -> None:
+    calls: list[int] = []
+    schemas = []
+    for context_class in (None, PlainListExecutionContext):
+        schema = strawberry.Schema(query=Query, execution_context_class=context_class)
+        field = schema._schema.type_map["Row"].fields["name"]  # type: ignore[attr-defined]
+        original = field.resolve
+        count = [0]
+
+        def counting(*args: object, _o=original, _c=count, **kwargs: object) -> object:  # type: ignore[no-untyped-def]
+            _c[0] += 1
+            return _o(*args, **kwargs)
+
+        field.resolve = counting
+        result = await schema.execute("{ rows { id name } }")
+        assert result.errors is None
+        calls.append(count[0])
+        schemas.append(schema)
+    assert calls == [5, 0]
