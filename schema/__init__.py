@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
+import strawberry
 from strawberry import Schema
 from strawberry.extensions import (
     AddValidationRules,
@@ -14,7 +15,10 @@ from strawberry.extensions import (
     query_depth_limiter,
 )
 
+from resolvers.shared_data import DataResourceSpec
+
 from .execution import PlainListExecutionContext
+from .generated import data_fields
 from .query import Query
 
 # Limit rules are built once: the validation cache is keyed on the rule classes, and strawberry's
@@ -33,6 +37,10 @@ EXTENSIONS = [
 ]
 
 
-def build_schema() -> Schema:
-    return Schema(query=Query, extensions=EXTENSIONS,  # type: ignore[arg-type]
+def build_schema(specs: list[DataResourceSpec] | None = None) -> Schema:
+    """The catalog query plus one field per published data resource (and ``verify``)."""
+    query: type = Query
+    if specs is not None:
+        query = strawberry.type(type("Query", (Query,), data_fields(specs)))
+    return Schema(query=query, extensions=EXTENSIONS,  # type: ignore[arg-type]
                   execution_context_class=PlainListExecutionContext)

@@ -7,21 +7,27 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import casbin
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
-from strawberry import Schema
 
-from federation.nodes import NodePools
+from federation.listener import Listener
+from federation.nodes import NODE_ERRORS, NodePools
 from federation.topology import Topology
-from schema import build_schema
+from policies.decisions import MODEL, PolicyEngine
+from policies.ratelimits import RateLimiter
 
 from .context import Context
+from .errors import NodeUnavailable
 from .graphql_http import GraphQLEndpoint
 from .health import healthz, readyz
 from .identity import Authenticator, Caller
+from .schemas import SchemaHolder
 from .settings import Settings
+
+logger = logging.getLogger("govshare.app")
 
 
 class _QuietStrawberry(logging.Filter):
@@ -31,34 +37,47 @@ class _QuietStrawberry(logging.Filter):
         return False
 
 
-class SchemaHolder:
-    """The current schema; replaced atomically, requests in flight keep the one they started with."""
-
-    def __init__(self, schema: Schema) -> None:
-        self.current = schema
-
-    def swap(self, schema: Schema) -> None:
-        self.current = schema
-
-
 def create_app(settings: Settings, topology: Topology) -> Starlette:
     logging.getLogger("strawberry.execution").addFilter(_QuietStrawberry())
     pools = NodePools(topology, timeout=settings.node_timeout, min_size=settings.pool_min_size,
                       max_size=settings.pool_max_size)
-    schemas = SchemaHolder(build_schema())
+    schemas = SchemaHolder()
     authenticator = Authenticator(settings)
+    limiter = RateLimiter(settings.verify_per_minute)
+    # Until the rules load, the engine has none: every decision is a denial (fail closed).
+    engine = PolicyEngine(casbin.AsyncEnforcer(str(MODEL)))
 
     def make_context(request: Request, caller: Caller, request_id: str) -> Context:
-        return Context(caller=caller, pools=pools, request_id=request_id)
+        return Context(caller=caller, pools=pools, request_id=request_id, engine=app.state.engine,
+                       limiter=limiter)
 
-    endpoint = GraphQLEndpoint(lambda: schemas.current, authenticator, make_context)
+    endpoint = GraphQLEndpoint(lambda: schemas.current.schema, authenticator, make_context)
+
+    async def on_change(channel: str, database: str) -> None:
+        if channel == "govshare_catalog":
+            await schemas.refresh(pools)
+        elif channel == "govshare_policy" and database == topology.region.database_node:
+            await reload_policy()
+
+    async def reload_policy() -> None:
+        fresh = await PolicyEngine.load(pools.pool(topology.region.code))
+        app.state.engine = fresh  # swapped whole: requests in flight keep the engine they started with
+
+    listener = Listener(topology, ("govshare_catalog", "govshare_policy"), on_change)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await pools.open()
         try:
+            await reload_policy()
+        except (NodeUnavailable, *NODE_ERRORS):
+            logger.warning("policy rules not loaded (region database unavailable): denying all until it is back")
+        await schemas.refresh(pools)
+        listener.start()
+        try:
             yield
         finally:
+            await listener.stop()
             await pools.close()
 
     async def root(request: Request) -> Response:
@@ -75,6 +94,8 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
     )
     app.state.pools = pools
     app.state.schemas = schemas
+    app.state.engine = engine
+    app.state.limiter = limiter
     app.state.settings = settings
     return app
 

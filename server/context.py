@@ -1,18 +1,26 @@
-"""Per-request context handed to resolvers: caller, node pools, dataloaders, statement log."""
+"""Per-request context handed to resolvers: caller, node pools, dataloaders, decisions, errors."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from federation.nodes import NodePools, NodeStatus, StatementLog
 from federation.topology import Topology
+from policies.decisions import AccessDecider, PolicyEngine
+from policies.grants import SELECT_GRANTS, Grant, normalise_purpose
+from policies.ratelimits import RateLimiter
 
+from .errors import GovshareError
 from .identity import Caller
 
 if TYPE_CHECKING:
     from resolvers.loaders import Loaders
+    from resolvers.shared_data import Caller as DataCaller
 
 LANGUAGES = ("zh", "ug", "kk", "en")
 
@@ -41,18 +49,20 @@ class Context:
     caller: Caller
     pools: NodePools
     request_id: str
+    engine: PolicyEngine
+    limiter: RateLimiter
     lang: str = "zh"
+    # X-Govshare-Purpose, percent-encoded UTF-8 (HTTP headers are Latin-1)
+    purpose_header: str | None = None
     statements: StatementLog = field(default_factory=StatementLog)
     # node code -> reason, for nodes whose rows are missing from this answer (one error each)
     node_failures: dict[str, str] = field(default_factory=dict)
+    # expected errors reported beside data (denied fields), already formatted
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
     _loaders: Loaders | None = None
     _statuses: asyncio.Future[dict[str, NodeStatus]] | None = None
-
-    async def node_status(self, code: str) -> NodeStatus:
-        """Probe every node once per request, however many node fields ask."""
-        if self._statuses is None:
-            self._statuses = asyncio.ensure_future(self.pools.probe_all())
-        return (await self._statuses)[code]
+    _decider: AccessDecider | None = None
 
     @property
     def topology(self) -> Topology:
@@ -66,3 +76,34 @@ class Context:
 
             self._loaders = Loaders(self)
         return self._loaders
+
+    async def node_status(self, code: str) -> NodeStatus:
+        """Probe every node once per request, however many node fields ask."""
+        if self._statuses is None:
+            self._statuses = asyncio.ensure_future(self.pools.probe_all())
+        return (await self._statuses)[code]
+
+    @property
+    def decider(self) -> AccessDecider:
+        if self._decider is None:
+            self._decider = AccessDecider(self.engine, self.caller.department, self._grants, self.now)
+        return self._decider
+
+    async def _grants(self, department: str, resources: Sequence[str]) -> list[Grant]:
+        rows = await self.pools.fetch(self.topology.region.database_node, "grants.by_department", SELECT_GRANTS,
+                                      department, list(resources))
+        return [Grant.from_row(r) for r in rows]
+
+    def data_caller(self) -> DataCaller:
+        from resolvers.shared_data import Caller as DataCaller
+
+        return DataCaller(self.request_id, self.caller.user, self.caller.department, self.decider, self.pools)
+
+    def purpose(self, argument: str | None) -> str | None:
+        """The purpose stated for a query: its argument, else the request's header."""
+        if argument is not None:
+            return normalise_purpose(argument)
+        return normalise_purpose(unquote(self.purpose_header)) if self.purpose_header else None
+
+    def add_error(self, error: GovshareError, path: list[Any]) -> None:
+        self.errors.append({"message": error.message, "path": path, "extensions": dict(error.extensions)})

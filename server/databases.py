@@ -9,6 +9,7 @@ import asyncpg
 
 from federation.topology import Topology
 from migrations.runner import migrate
+from policies.adapter import bootstrap
 
 from .errors import MigrationError, NodeUnavailable
 from .postgres import LocalPostgres
@@ -44,7 +45,9 @@ async def migrate_all(topology: Topology) -> dict[str, list[int]]:
         except (OSError, asyncpg.PostgresError) as exc:
             raise NodeUnavailable(code, f"cannot connect to migrate: {exc}") from exc
         try:
-            return code, await migrate(conn)
+            applied = await migrate(conn)
+            await bootstrap(conn)
+            return code, applied
         except MigrationError as exc:
             exc.extensions["node"] = code
             exc.message = f"node {code}: {exc.message}"

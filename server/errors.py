@@ -63,3 +63,19 @@ class Forbidden(GovshareError):
 
 class EmbeddedPostgresError(GovshareError):
     code = "EMBEDDED_POSTGRES"
+
+
+class FieldForbidden(GovshareError):
+    """A field the caller may not use: refused before any SQL runs."""
+
+    code = "FIELD_FORBIDDEN"
+
+
+class AuditUnavailable(GovshareError):
+    """The audit record could not be written, so no data is returned (fail closed)."""
+
+    code = "AUDIT_UNAVAILABLE"
+
+
+class RateLimited(GovshareError):
+    code = "RATE_LIMITED"

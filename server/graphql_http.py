@@ -27,7 +27,7 @@ from federation.nodes import statement_log
 
 from .context import Context, language_from_header
 from .errors import GovshareError, Unauthenticated
-from .identity import Authenticator
+from .identity import Authenticator, Caller
 
 logger = logging.getLogger("govshare.graphql")
 
@@ -87,7 +87,7 @@ class GraphQLEndpoint:
     """ASGI endpoint for GET and POST /graphql."""
 
     def __init__(self, schema_source: Callable[[], Schema], authenticator: Authenticator,
-                 context_factory: Callable[[Request, Any, str], Context]) -> None:
+                 context_factory: Callable[[Request, Caller, str], Context]) -> None:
         self._schema_source = schema_source
         self._authenticator = authenticator
         self._context_factory = context_factory
@@ -129,6 +129,7 @@ class GraphQLEndpoint:
         lang = language_from_header(request.headers.get("accept-language"))
         context = self._context_factory(request, caller, request_id)
         context.lang = lang
+        context.purpose_header = request.headers.get("x-govshare-purpose")
         allowed = {OperationType.QUERY} if request.method == "GET" else \
             {OperationType.QUERY, OperationType.MUTATION}
         token = statement_log.set(context.statements)
@@ -214,6 +215,7 @@ class GraphQLEndpoint:
                 return self._json({"errors": errors}, 405, media, {**headers, "Allow": "POST"})
             return self._json({"errors": errors}, 400 if media == GRAPHQL_RESPONSE else 200, media, headers)
         body["data"] = result.data
+        errors.extend(context.errors)
         errors.extend(self._node_errors(context, errors))
         if errors:
             body["errors"] = errors

@@ -37,6 +37,7 @@ class Settings:
     jwt_public_key_files: tuple[Path, ...] = ()
     jwt_issuer: str = "govshare"
     jwt_audience: str = "govshare"
+    verify_per_minute: int = 30
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -62,4 +63,5 @@ class Settings:
             jwt_public_key_files=keys,
             jwt_issuer=env.get("GOVSHARE_JWT_ISSUER", "govshare"),
             jwt_audience=env.get("GOVSHARE_JWT_AUDIENCE", "govshare"),
+            verify_per_minute=int(_float(env, "GOVSHARE_VERIFY_PER_MINUTE", 30)),
         )

@@ -1,0 +1,1 @@
+"""Field-level access: Casbin model and rules, grants, and per-request decisions."""

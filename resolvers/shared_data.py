@@ -1,0 +1,469 @@
+"""Queries of the shared data itself, decided field by field before any SQL runs.
+
+Order of work for one data query:
+1. decide every item the query touches (selected, filtered, sorted) once, for this department,
+   purpose and action; refuse filters and sorts on denied items before any data SQL;
+2. select only the permitted selected columns, with the grant's row scope compiled into the WHERE;
+3. run the page on every database holding the resource, concurrently, within per-node timeouts,
+   ordered by the caller's sort (a permitted item) or by the neutral (node_code, row_id);
+4. merge the pages, append the audit record (no record, no data), return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import asyncpg
+
+from federation.nodes import NodePools
+from federation.pagination import merge_pages
+from policies.decisions import AccessDecider, Decision, ItemPolicy, Reason
+from server.errors import BadRequest, FieldForbidden, NodeUnavailable
+
+from . import audit
+from .sql import Where
+
+MAX_FIRST = 1000
+SCOPE_ITEM = "division_code"
+
+SELECT_SPECS = """select code, node_code, api_name, data_table, data_scope, provider_code,
+    name_zh, name_ug, name_kk, name_en, summary_zh, summary_en
+    from resources where status = 'published' and data_table is not null and api_name is not null"""
+SELECT_SPEC_ITEMS = """select resource_code, name, position, title_zh, title_ug, title_kk, title_en, data_type,
+    share_class, share_condition, legal_basis, is_key
+    from data_items where resource_code = any($1::text[]) order by resource_code, position"""
+COUNT_HEAD = "select count(*) as n from "
+
+
+@dataclass(frozen=True)
+class DataItemSpec:
+    name: str
+    data_type: str
+    share_class: str
+    condition: str | None
+    legal_basis: str | None
+    is_key: bool
+    titles: dict[str, str | None]
+
+
+@dataclass(frozen=True)
+class DataResourceSpec:
+    code: str
+    node: str
+    api_name: str
+    table: str
+    scope: str  # 'provider' or 'all_nodes'
+    provider: str
+    names: dict[str, str | None]
+    summary: str
+    items: tuple[DataItemSpec, ...]
+
+    def item(self, name: str) -> DataItemSpec:
+        for item in self.items:
+            if item.name == name:
+                return item
+        raise BadRequest(f"{self.api_name} has no item {name!r}")
+
+    def policy(self, name: str) -> ItemPolicy:
+        item = self.item(name)
+        return ItemPolicy(self.code, item.name, item.share_class, item.condition, item.legal_basis, self.provider)
+
+    @property
+    def key(self) -> str:
+        return next((i.name for i in self.items if i.is_key), self.items[0].name)
+
+
+async def load_specs(pools: NodePools) -> tuple[list[DataResourceSpec], list[str]]:
+    """Published resources with a data location, from every node; also the databases that failed."""
+    results = await pools.fetch_each([n.code for n in pools.topology.databases], "specs.resources", SELECT_SPECS)
+    failed = [db for db, r in results.items() if isinstance(r, NodeUnavailable)]
+    specs: list[DataResourceSpec] = []
+    for db, rows in results.items():
+        if isinstance(rows, NodeUnavailable) or not rows:
+            continue
+        items = await pools.fetch(db, "specs.items", SELECT_SPEC_ITEMS, [r["code"] for r in rows])
+        by_resource: dict[str, list[DataItemSpec]] = {}
+        for i in items:
+            by_resource.setdefault(i["resource_code"], []).append(DataItemSpec(
+                i["name"], i["data_type"], i["share_class"], i["share_condition"], i["legal_basis"], i["is_key"],
+                {lang: i[f"title_{lang}"] for lang in ("zh", "ug", "kk", "en")}))
+        for r in rows:
+            if by_resource.get(r["code"]):
+                specs.append(DataResourceSpec(
+                    r["code"], r["node_code"], r["api_name"], r["data_table"], r["data_scope"], r["provider_code"],
+                    {lang: r[f"name_{lang}"] for lang in ("zh", "ug", "kk", "en")},
+                    r["summary_en"] or r["summary_zh"], tuple(by_resource[r["code"]])))
+    return sorted(specs, key=lambda s: s.code), failed
+
+
+@dataclass(frozen=True)
+class Condition:
+    item: str
+    op: str  # eq | in | gte | lte | is_null
+    value: Any
+
+
+@dataclass(frozen=True)
+class Order:
+    item: str | None = None
+    descending: bool = False
+
+
+@dataclass
+class DataRequest:
+    spec: DataResourceSpec
+    selected: list[str]
+    conditions: list[Condition] = field(default_factory=list)
+    order: Order = field(default_factory=Order)
+    first: int = 100
+    after: str | None = None
+    nodes: list[str] | None = None
+    purpose: str | None = None
+    want_total: bool = False
+
+
+@dataclass
+class DataPage:
+    rows: list[dict[str, Any]]
+    cursors: list[str]
+    has_next: bool
+    denied: list[Decision]
+    unavailable: list[str]
+    total: int | None
+    row_scope: list[str] | None
+    grant_ids: list[int]
+
+
+class RefusedQuery(Exception):
+    """Filters or sorts on denied items: the query is refused before any data SQL, one error each."""
+
+    def __init__(self, errors: list[FieldForbidden]) -> None:
+        super().__init__("; ".join(e.message for e in errors))
+        self.errors = errors
+
+
+@dataclass
+class Caller:
+    """The parts of the request a data query needs (kept free of HTTP and GraphQL types)."""
+
+    request_id: str
+    user: str
+    department: str
+    decider: AccessDecider
+    pools: NodePools
+
+
+def forbidden_error(decision: Decision, usage: str) -> FieldForbidden:
+    policy = decision.policy
+    reason = decision.reason or Reason.POLICY_DENIED
+    extensions: dict[str, Any] = {
+        "shareClass": policy.share_class, "resource": policy.resource, "item": policy.item,
+        "reason": reason.value, "usage": usage,
+    }
+    if policy.share_class == "NOT_SHARED":
+        extensions["legalBasis"] = policy.legal_basis
+        message = f"{policy.item} is not shared ({policy.legal_basis})"
+    else:
+        if policy.share_class == "CONDITIONAL":
+            extensions["condition"] = policy.condition
+            extensions["howToRequest"] = (
+                f"submit a share request (申请共享) to provider {policy.provider} for resource {policy.resource}, "
+                f"item {policy.item}, stating the purpose; then query with that purpose")
+        message = f"{policy.item} is not available to your department: {reason.value}"
+    return FieldForbidden(message, **extensions)
+
+
+# --- cursors --------------------------------------------------------------------------------------
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def _typed(value: Any, data_type: str) -> Any:
+    if value is None:
+        return None
+    try:
+        if data_type == "date":
+            return date.fromisoformat(value)
+        if data_type == "datetime":
+            return datetime.fromisoformat(value)
+        if data_type == "decimal":
+            return Decimal(value)
+        if data_type == "integer":
+            return int(value)
+        if data_type == "boolean":
+            return bool(value)
+    except (ValueError, TypeError, InvalidOperation) as exc:
+        raise BadRequest("'after' is not a cursor returned by this API") from exc
+    return str(value)
+
+
+def encode_cursor(order: Order, row: dict[str, Any]) -> str:
+    body = {"o": order.item, "d": order.descending, "n": row["node_code"], "r": row["row_id"]}
+    if order.item is not None:
+        body["v"] = _jsonable(row[order.item])
+    return base64.urlsafe_b64encode(json.dumps(body, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, order: Order, spec: DataResourceSpec) -> dict[str, Any]:
+    try:
+        body = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        valid = (isinstance(body, dict) and body.get("o") == order.item and body.get("d") == order.descending
+                 and isinstance(body.get("n"), str) and isinstance(body.get("r"), int))
+    except (ValueError, UnicodeDecodeError):
+        valid = False
+    if not valid:
+        raise BadRequest("'after' is not a cursor returned by this API for this ordering")
+    if order.item is not None:
+        body["v"] = _typed(body.get("v"), spec.item(order.item).data_type)
+    return body  # type: ignore[no-any-return]
+
+
+class _Desc:
+    """Reverses comparison, for merging pages sorted descending."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __lt__(self, other: _Desc) -> bool:
+        return bool(self.value > other.value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Desc) and self.value == other.value
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+
+def _merge_key(order: Order) -> Any:
+    if order.item is None:
+        return lambda r: (r["node_code"], r["row_id"])
+    item = order.item
+
+    def key(r: Any) -> tuple[Any, ...]:
+        value = r[item]
+        if value is None:
+            return (1, 0, r["node_code"], r["row_id"])  # NULLS LAST in both directions, as in SQL
+        return (0, _Desc(value) if order.descending else value, r["node_code"], r["row_id"])
+
+    return key
+
+
+# --- SQL ------------------------------------------------------------------------------------------
+
+def _q(identifier: str) -> str:
+    # Identifiers come from the catalog, whose CHECK constraints allow only [a-z][a-z0-9_]*.
+    return '"' + identifier + '"'
+
+
+def _where(request: DataRequest, database_nodes: list[str] | None, scope: list[str] | None,
+           cursor: dict[str, Any] | None) -> Where:
+    where = Where()
+    if database_nodes is not None:
+        where.add("node_code = any({}::text[])", database_nodes)
+    for cond in request.conditions:
+        column = _q(cond.item)
+        if cond.op == "eq":
+            where.add(column + " = {}", cond.value)
+        elif cond.op == "in":
+            where.add(column + " = any({})", list(cond.value))
+        elif cond.op == "gte":
+            where.add(column + " >= {}", cond.value)
+        elif cond.op == "lte":
+            where.add(column + " <= {}", cond.value)
+        elif cond.op == "is_null":
+            where.fragments.append(column + (" is null" if cond.value else " is not null"))
+    if scope is not None:
+        where.add(_q(SCOPE_ITEM) + " = any({}::text[])", scope)
+    if cursor is not None:
+        tie = "(node_code, row_id) > ({}, "
+        if request.order.item is None:
+            n = where.param(cursor["n"])
+            where.add(tie.replace("{}", n) + "{})", cursor["r"])
+        else:
+            column = _q(request.order.item)
+            if cursor["v"] is None:
+                n = where.param(cursor["n"])
+                where.add(f"({column} is null and " + tie.replace("{}", n) + "{}))", cursor["r"])
+            else:
+                beyond = "<" if request.order.descending else ">"
+                v1, v2, n = where.param(cursor["v"]), where.param(cursor["v"]), where.param(cursor["n"])
+                r = where.param(cursor["r"])
+                where.fragments.append(f"({column} {beyond} {v1} or ({column} = {v2} and "
+                                       f"(node_code, row_id) > ({n}, {r})) or {column} is null)")
+    return where
+
+
+def _order_sql(order: Order) -> str:
+    if order.item is None:
+        return " order by node_code, row_id"
+    return f" order by {_q(order.item)} {'desc' if order.descending else 'asc'} nulls last, node_code, row_id"
+
+
+# --- the query ------------------------------------------------------------------------------------
+
+def _targets(pools: NodePools, spec: DataResourceSpec, nodes: list[str] | None) -> dict[str, list[str] | None]:
+    """database -> node codes to restrict to there (None: every node that database holds)."""
+    topology = pools.topology
+    if nodes:
+        unknown = [n for n in nodes if n not in topology.by_code]
+        if unknown:
+            raise BadRequest(f"unknown node(s): {', '.join(unknown)}", nodes=unknown)
+    if spec.scope != "all_nodes":
+        db = topology.node(spec.node).database_node
+        return {db: list(nodes) if nodes else None}
+    if not nodes:
+        return {n.code: None for n in topology.databases}
+    targets: dict[str, list[str] | None] = {}
+    for code in nodes:
+        db = topology.node(code).database_node
+        targets.setdefault(db, [])
+        targets[db].append(code)  # type: ignore[union-attr]
+    return targets
+
+
+def _requested_divisions(request: DataRequest) -> set[str] | None:
+    values: set[str] | None = None
+    for cond in request.conditions:
+        if cond.item == SCOPE_ITEM and cond.op in ("eq", "in"):
+            chosen = {cond.value} if cond.op == "eq" else set(cond.value)
+            values = chosen if values is None else values & chosen
+    if request.nodes:
+        values = set(request.nodes) if values is None else values & set(request.nodes)
+    return values
+
+
+def _apply_scopes(spec: DataResourceSpec, request: DataRequest, decisions: dict[str, Decision]
+                  ) -> tuple[dict[str, Decision], list[str] | None]:
+    """Row scopes of the grants in use: deny items whose scope the request lies outside of, and
+    return the division codes the rows are restricted to (None: unrestricted)."""
+    requested = _requested_divisions(request)
+    has_scope_item = any(i.name == SCOPE_ITEM for i in spec.items)
+    scope: set[str] | None = None
+    result = dict(decisions)
+    for name, decision in decisions.items():
+        grant = decision.grant
+        if not decision.allowed or grant is None or grant.division_codes is None:
+            continue
+        if not has_scope_item or (requested is not None and not requested & grant.division_codes):
+            result[name] = Decision(decision.policy, decision.action, False, Reason.OUT_OF_SCOPE)
+            continue
+        scope = set(grant.division_codes) if scope is None else scope & grant.division_codes
+    return result, sorted(scope) if scope is not None else None
+
+
+async def read(caller: Caller, request: DataRequest) -> DataPage:
+    spec = request.spec
+    if request.first < 0:
+        raise BadRequest("'first' must not be negative")
+    first = min(request.first, MAX_FIRST)
+    used = dict.fromkeys([*request.selected, *(c.item for c in request.conditions),
+                          *([request.order.item] if request.order.item else [])])
+    decisions = await caller.decider.decide([spec.policy(name) for name in used], "read", request.purpose)
+    decisions, scope = _apply_scopes(spec, request, decisions)
+    record = audit.AuditRecord(caller.request_id, caller.user, caller.department, "read", request.purpose,
+                               spec.code)
+
+    refused = [(d, "filter") for c in request.conditions if not (d := decisions[c.item]).allowed]
+    if request.order.item and not decisions[request.order.item].allowed:
+        refused.append((decisions[request.order.item], "orderBy"))
+    if refused:
+        record.items_denied = sorted({d.item for d, _ in refused})
+        record.outcome = "refused"
+        await audit.append(caller.pools, record)
+        raise RefusedQuery([forbidden_error(d, usage) for d, usage in refused])
+
+    cursor = decode_cursor(request.after, request.order, spec) if request.after else None
+    allowed = [name for name in request.selected if decisions[name].allowed]
+    denied = [decisions[name] for name in request.selected if not decisions[name].allowed]
+    wanted = dict.fromkeys(["row_id", "node_code", *allowed, *([request.order.item] if request.order.item else [])])
+    columns = ", ".join(_q(c) for c in wanted)
+    targets = _targets(caller.pools, spec, request.nodes)
+
+    async def one(db: str, nodes: list[str] | None) -> tuple[list[asyncpg.Record], int | None]:
+        where = _where(request, nodes, scope, cursor)
+        limit = where.param(first + 1)
+        page_sql = "select " + columns + " from " + _q(spec.table) + " where " + where.sql() + \
+            _order_sql(request.order) + " limit " + limit
+        jobs = [caller.pools.fetch(db, "data.page", page_sql, *where.args)]
+        if request.want_total:
+            count_where = _where(request, nodes, scope, None)
+            jobs.append(caller.pools.fetch(db, "data.count", COUNT_HEAD + _q(spec.table) + " where " +
+                                           count_where.sql(), *count_where.args))
+        results = await asyncio.gather(*jobs)
+        return results[0], (results[1][0]["n"] if request.want_total else None)
+
+    async def guarded(db: str, nodes: list[str] | None) -> tuple[list[asyncpg.Record], int | None] | NodeUnavailable:
+        try:
+            return await one(db, nodes)
+        except NodeUnavailable as exc:
+            return exc
+
+    outcomes = dict(zip(targets, await asyncio.gather(*(guarded(db, n) for db, n in targets.items())), strict=True))
+    topology = caller.pools.topology
+    unavailable: list[str] = []
+    answered: list[str] = []
+    pages: list[list[asyncpg.Record]] = []
+    total: int | None = 0
+    for db, outcome in outcomes.items():
+        nodes = targets[db] or list(topology.hosted_on(db))
+        if spec.scope != "all_nodes" and targets[db] is None:
+            nodes = [spec.node]
+        if isinstance(outcome, NodeUnavailable):
+            unavailable.extend(nodes)
+            continue
+        answered.extend(nodes)
+        pages.append(outcome[0])
+        if total is not None and outcome[1] is not None:
+            total += outcome[1]
+    rows, has_next = merge_pages(pages, key=_merge_key(request.order), first=first)
+    grant_ids = sorted({d.grant.id for d in decisions.values() if d.allowed and d.grant is not None})
+
+    record.grant_ids = grant_ids
+    record.items_returned = allowed
+    record.items_denied = [d.item for d in denied]
+    record.row_count = len(rows)
+    record.nodes = sorted(answered)
+    record.outcome = "partial" if unavailable else "ok"
+    await audit.append(caller.pools, record)  # raises AuditUnavailable: then nothing is returned
+
+    shaped = []
+    cursors = []
+    for row in rows:
+        values = {name: row[name] for name in allowed}
+        for decision in denied:
+            values[decision.item] = None
+        shaped.append(values)
+        cursors.append(encode_cursor(request.order, dict(row)))
+    return DataPage(shaped, cursors, has_next, denied, sorted(unavailable),
+                    total if request.want_total and not unavailable else None, scope, grant_ids)
+
+
+def typed_value(item: DataItemSpec, value: str) -> Any:
+    """A caller-supplied text value as the item's type (for verification)."""
+    try:
+        if item.data_type == "date":
+            return date.fromisoformat(value.strip())
+        if item.data_type == "datetime":
+            return datetime.fromisoformat(value.strip())
+        if item.data_type == "decimal":
+            return Decimal(value.strip())
+        if item.data_type == "integer":
+            return int(value.strip())
+        if item.data_type == "boolean":
+            return value.strip().lower() in ("true", "1", "yes")
+    except (ValueError, InvalidOperation) as exc:
+        raise BadRequest(f"value for {item.name} is not a valid {item.data_type}", item=item.name) from exc
+    return value.strip()

@@ -1,0 +1,84 @@
+"""Verification against the source (比对核查): MATCH / MISMATCH / NOT_FOUND, never the stored value.
+
+The comparison runs inside PostgreSQL: only booleans leave the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from policies.ratelimits import RateLimiter
+from server.errors import BadRequest, NodeUnavailable, RateLimited
+
+from . import audit
+from .shared_data import Caller, DataResourceSpec, _q, _targets, typed_value
+
+MAX_ITEMS = 20
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    item: str
+    outcome: str  # MATCH | MISMATCH | NOT_FOUND | FORBIDDEN
+    reason: str | None = None
+
+
+async def verify(caller: Caller, spec: DataResourceSpec, key: str, values: dict[str, str], purpose: str | None,
+                 limiter: RateLimiter) -> tuple[bool, list[ItemOutcome]]:
+    if not values:
+        raise BadRequest("give at least one item value to verify")
+    if len(values) > MAX_ITEMS:
+        raise BadRequest(f"at most {MAX_ITEMS} items per verification")
+    wait = limiter.take(caller.department)
+    if wait is not None:
+        raise RateLimited(f"verification limit reached for {caller.department}; retry in {wait:.0f} s",
+                          retryAfterSeconds=round(wait, 1))
+    key_item = spec.item(spec.key)
+    typed = {name: typed_value(spec.item(name), value) for name, value in values.items()}
+    decisions = await caller.decider.decide([spec.policy(n) for n in [key_item.name, *values]], "verify", purpose)
+    record = audit.AuditRecord(caller.request_id, caller.user, caller.department, "verify", purpose, spec.code)
+    if not decisions[key_item.name].allowed:
+        record.items_denied = [key_item.name]
+        record.outcome = "refused"
+        await audit.append(caller.pools, record)
+        reason = decisions[key_item.name].reason
+        return False, [ItemOutcome(n, "FORBIDDEN", reason.value if reason else None) for n in values]
+    allowed = [n for n in values if decisions[n].allowed]
+    outcomes: dict[str, ItemOutcome] = {
+        n: ItemOutcome(n, "FORBIDDEN", (decisions[n].reason.value if decisions[n].reason else None))
+        for n in values if not decisions[n].allowed}
+
+    params: list[object] = [typed_value(key_item, key)]
+    tests = []
+    for position, name in enumerate(allowed):
+        params.append(typed[name])
+        tests.append(f"coalesce({_q(name)} = ${len(params)}, false) as m{position}")
+    sql = ("select " + (", ".join(tests) or "true as m") + " from " + _q(spec.table) + " where " +
+           _q(key_item.name) + " = $1 limit 1")
+    targets = _targets(caller.pools, spec, None)
+
+    async def one(db: str) -> list[object] | NodeUnavailable:
+        try:
+            return list(await caller.pools.fetch(db, "verify", sql, *params))
+        except NodeUnavailable as exc:
+            return exc
+
+    results = await asyncio.gather(*(one(db) for db in targets))
+    found = next((rows[0] for rows in results if not isinstance(rows, NodeUnavailable) and rows), None)
+    failed = [r for r in results if isinstance(r, NodeUnavailable)]
+    if found is None and failed:
+        # Not found on the nodes that answered; a missing node might hold it: no answer is better than a wrong one.
+        raise failed[0]
+    for position, name in enumerate(allowed):
+        if found is None:
+            outcomes[name] = ItemOutcome(name, "NOT_FOUND")
+        else:
+            outcomes[name] = ItemOutcome(name, "MATCH" if found[f"m{position}"] else "MISMATCH")  # type: ignore[index]
+    record.items_returned = allowed
+    record.items_denied = [n for n in values if n not in allowed]
+    record.row_count = 1 if found is not None else 0
+    record.outcome = "ok" if found is not None else "not_found"
+    record.grant_ids = sorted({d.grant.id for d in decisions.values() if d.grant is not None})
+    await audit.append(caller.pools, record)
+    return found is not None, [outcomes[n] for n in values]

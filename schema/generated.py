@@ -1,0 +1,200 @@
+"""GraphQL types generated from the published resources of the catalog.
+
+Every published resource with a data location becomes a query field (its ``api_name``) returning a
+connection of records whose fields are the resource's data items. Types, descriptions and filters
+follow the catalog; the schema is rebuilt when the catalog changes (see server/schemas.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import Enum
+from typing import Any, Optional
+
+import strawberry
+from strawberry.types import Info
+
+from resolvers import shared_data, verification
+from resolvers.selection import current_field
+from server.context import Context
+from server.errors import BadRequest
+
+from .common import PageInfo
+from .data_inputs import (
+    FILTERS,
+    PYTHON_TYPES,
+    Direction,
+    Verification,
+    VerificationOutcome,
+    VerifiedItem,
+    VerifyValue,
+)
+
+Spec = shared_data.DataResourceSpec
+
+
+def pascal(name: str) -> str:
+    return name[:1].upper() + name[1:]
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _item_description(item: shared_data.DataItemSpec) -> str:
+    title = f"{item.titles.get('zh')} ({item.titles.get('en')})"
+    if item.share_class == "UNCONDITIONAL":
+        return f"{title}. Share class UNCONDITIONAL: readable by every department."
+    if item.share_class == "CONDITIONAL":
+        return (f"{title}. Share class CONDITIONAL: readable only under an active grant for the stated purpose. "
+                f"Condition: {item.condition}")
+    return f"{title}. Share class NOT_SHARED: never returned. Legal basis: {item.legal_basis}"
+
+
+def _instance(cls: type, values: dict[str, Any]) -> Any:
+    # Plain attribute objects (see schema/builders.py): strawberry resolves them without resolver calls.
+    obj = cls.__new__(cls)
+    obj.__dict__.update(values)
+    return obj
+
+
+class _Generated:
+    """The types of one resource."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        base = pascal(spec.api_name)
+        self.by_graphql = {camel(i.name): i.name for i in spec.items}
+        record_ns: dict[str, Any] = {"__annotations__": {}}
+        filter_ns: dict[str, Any] = {"__annotations__": {"nodes": Optional[list[str]]},  # noqa: UP045
+                                     "nodes": strawberry.field(default=None, description="Node codes to ask.")}
+        for item in spec.items:
+            record_ns["__annotations__"][item.name] = Optional[PYTHON_TYPES[item.data_type]]  # noqa: UP045
+            record_ns[item.name] = strawberry.field(default=None, description=_item_description(item))
+            filter_ns["__annotations__"][item.name] = Optional[FILTERS[item.data_type]]  # noqa: UP045
+            filter_ns[item.name] = strawberry.field(default=None)
+        self.record = strawberry.type(type(f"{base}Record", (), record_ns),
+                                      description=f"A record of {spec.names.get('zh')} ({spec.code}).")
+        self.filter = strawberry.input(type(f"{base}Filter", (), filter_ns),
+                                       description="Conditions combine with AND; conditions on items you may not "
+                                                   "read are refused (FIELD_FORBIDDEN).")
+        self.field_enum = strawberry.enum(Enum(f"{base}Field", {i.name.upper(): i.name for i in spec.items}))  # type: ignore[misc]
+        self.order = strawberry.input(type(f"{base}Order", (), {
+            "__annotations__": {"field": self.field_enum, "direction": Direction},
+            "direction": strawberry.field(default=Direction.ASC)}))
+        self.edge = strawberry.type(type(f"{base}Edge", (), {"__annotations__": {"cursor": str, "node": self.record}}))
+        self.connection = strawberry.type(type(f"{base}Connection", (), {
+            "__annotations__": {
+                "edges": list[self.edge],  # type: ignore[name-defined]
+                "nodes": list[self.record],  # type: ignore[name-defined]
+                "page_info": PageInfo,
+                "total_count": Optional[int],  # noqa: UP045
+                "unavailable_nodes": list[str],
+                "row_scope": Optional[list[str]],  # noqa: UP045
+            },
+            "total_count": strawberry.field(default=None, description="Rows matching, counted on request; null "
+                                                                      "when a node did not answer."),
+            "row_scope": strawberry.field(default=None, description="Division codes your grant restricts rows to."),
+        }))
+
+    def conditions(self, flt: Any) -> tuple[list[shared_data.Condition], list[str] | None]:
+        if flt is None:
+            return [], None
+        found: list[shared_data.Condition] = []
+        for item in self.spec.items:
+            value = getattr(flt, item.name, None)
+            if value is None:
+                continue
+            for op, attr in (("eq", "eq"), ("in", "in_"), ("gte", "gte"), ("lte", "lte"), ("is_null", "is_null")):
+                given = getattr(value, attr, None)
+                if given is not None:
+                    if op == "in" and not given:
+                        raise BadRequest(f"'in' for {camel(item.name)} must not be empty")
+                    found.append(shared_data.Condition(item.name, op, given))
+        return found, flt.nodes
+
+    def resolver(self) -> Callable[..., Any]:
+        gen = self
+
+        async def resolve(info: Info[Context, None], filter: Any = None, first: int = 100,
+                          after: str | None = None, order_by: Any = None, purpose: str | None = None) -> Any:
+            context = info.context
+            selection = current_field(info.selected_fields)
+            edge_fields = selection.get("edges", {}).get("node", {})
+            node_fields = selection.get("nodes", {})
+            selected = [gen.by_graphql[n] for n in dict.fromkeys([*edge_fields, *node_fields]) if n in gen.by_graphql]
+            conditions, nodes = gen.conditions(filter)
+            order = shared_data.Order(order_by.field.value, order_by.direction is Direction.DESC) if order_by \
+                else shared_data.Order()
+            request = shared_data.DataRequest(
+                gen.spec, selected, conditions, order, first, after, nodes,
+                context.purpose(purpose), "totalCount" in selection)
+            root = info.path.key
+            try:
+                page = await shared_data.read(context.data_caller(), request)
+            except shared_data.RefusedQuery as refused:
+                for error in refused.errors:
+                    context.add_error(error, [root])
+                return None
+            for decision in page.denied:
+                if page.rows and "edges" in selection and camel(decision.item) in edge_fields:
+                    path: list[Any] = [root, "edges", 0, "node", camel(decision.item)]
+                elif page.rows and camel(decision.item) in node_fields:
+                    path = [root, "nodes", 0, camel(decision.item)]
+                else:
+                    path = [root]
+                context.add_error(shared_data.forbidden_error(decision, "select"), path)
+            for node in page.unavailable:
+                context.node_failures.setdefault(node, "unavailable")
+            records = [_instance(gen.record, row) for row in page.rows]
+            edges = [_instance(gen.edge, {"cursor": c, "node": r}) for c, r in zip(page.cursors, records, strict=True)] \
+                if "edges" in selection else []
+            return _instance(gen.connection, {
+                "edges": edges, "nodes": records,
+                "page_info": PageInfo(has_next_page=page.has_next, end_cursor=page.cursors[-1] if page.cursors else None),
+                "total_count": page.total, "unavailable_nodes": page.unavailable, "row_scope": page.row_scope})
+
+        resolve.__annotations__ = {
+            "info": Info[Context, None], "filter": Optional[self.filter], "first": int,  # noqa: UP045
+            "after": Optional[str], "order_by": Optional[self.order], "purpose": Optional[str],  # noqa: UP045
+            "return": Optional[self.connection],  # noqa: UP045
+        }
+        return resolve
+
+
+def data_fields(specs: list[Spec]) -> dict[str, Any]:
+    """Root query fields, one per data resource, plus ``verify``."""
+    fields: dict[str, Any] = {}
+    by_name = {s.api_name: s for s in specs} | {s.code: s for s in specs}
+    for spec in specs:
+        generated = _Generated(spec)
+        fields[spec.api_name] = strawberry.field(
+            resolver=generated.resolver(),
+            description=f"{spec.names.get('zh')} ({spec.names.get('en')}), resource {spec.code}: {spec.summary}. "
+                        "Fields you may not read are null with one FIELD_FORBIDDEN error each. State your "
+                        "purpose (argument or X-Govshare-Purpose header) to read CONDITIONAL items under a grant.")
+
+    async def verify(info: Info[Context, None], resource: str, key: str, values: list[VerifyValue],
+                     purpose: str | None = None) -> Verification:
+        spec = by_name.get(resource)
+        if spec is None:
+            raise BadRequest(f"no published data resource {resource!r}")
+        names = [v.item for v in values]
+        if len(set(names)) != len(names):
+            raise BadRequest("each item may be verified once per call")
+        for name in names:
+            spec.item(name)
+        context = info.context
+        found, outcomes = await verification.verify(context.data_caller(), spec, key,
+                                                    {v.item: v.value for v in values}, context.purpose(purpose),
+                                                    context.limiter)
+        return Verification(resource=spec.code, found=found, items=[
+            VerifiedItem(item=o.item, outcome=VerificationOutcome(o.outcome), reason=o.reason) for o in outcomes])
+
+    fields["verify"] = strawberry.field(
+        resolver=verify,
+        description="Verify values you hold against the source (比对核查): MATCH / MISMATCH / NOT_FOUND per item, "
+                    "never the stored value. Rate-limited per department; every call is audited.")
+    return fields
+
