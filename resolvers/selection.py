@@ -31,3 +31,23 @@ def current_field(selected_fields: Iterable[Any]) -> Tree:
     for sub in selection_tree(selected_fields).values():
         _merge(merged, sub)
     return merged
+
+
+def response_keys(selections: Iterable[Any], path: list[str]) -> dict[str, str]:
+    """Field name -> the first response key (alias or name) under ``path`` below the current field."""
+    keys: dict[str, str] = {}
+
+    def walk(items: Iterable[Any], rest: list[str]) -> None:
+        for selection in items:
+            if isinstance(selection, FragmentSpread | InlineFragment):
+                walk(selection.selections, rest)
+            elif isinstance(selection, SelectedField):
+                if not rest:
+                    keys.setdefault(selection.name, selection.alias or selection.name)
+                elif selection.name == rest[0]:
+                    walk(selection.selections, rest[1:])
+
+    for field in selections:  # the current field itself (every alias of it)
+        if isinstance(field, SelectedField):
+            walk(field.selections, path)
+    return keys

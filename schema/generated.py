@@ -15,7 +15,7 @@ import strawberry
 from strawberry.types import Info
 
 from resolvers import shared_data, verification
-from resolvers.selection import current_field
+from resolvers.selection import current_field, response_keys
 from server.context import Context
 from server.errors import BadRequest
 
@@ -137,11 +137,17 @@ class _Generated:
                 for error in refused.errors:
                     context.add_error(error, [root])
                 return None
+            if page.denied:
+                edge_keys = response_keys(info.selected_fields, ["edges", "node"])
+                node_keys = response_keys(info.selected_fields, ["nodes"])
+                edges_key = response_keys(info.selected_fields, []).get("edges", "edges")
+                nodes_key = response_keys(info.selected_fields, []).get("nodes", "nodes")
             for decision in page.denied:
-                if page.rows and "edges" in selection and camel(decision.item) in edge_fields:
-                    path: list[Any] = [root, "edges", 0, "node", camel(decision.item)]
-                elif page.rows and camel(decision.item) in node_fields:
-                    path = [root, "nodes", 0, camel(decision.item)]
+                name = camel(decision.item)
+                if page.rows and name in edge_keys:
+                    path: list[Any] = [root, edges_key, 0, "node", edge_keys[name]]
+                elif page.rows and name in node_keys:
+                    path = [root, nodes_key, 0, node_keys[name]]
                 else:
                     path = [root]
                 context.add_error(shared_data.forbidden_error(decision, "select"), path)

@@ -21,10 +21,14 @@ def database_name(node_code: str) -> str:
     return f"govshare_{node_code}"
 
 
-async def provision_embedded(data_dir: Path, topology: Topology) -> tuple[LocalPostgres, Topology]:
-    """Start (or reuse) the embedded server and create one database per self-hosted node."""
+async def provision_embedded(data_dir: Path, topology: Topology) -> tuple[LocalPostgres | None, Topology]:
+    """Start (or reuse) the embedded server and create one database per self-hosted node.
+
+    Returns the server only when this call started it (the caller then stops it); a server that
+    was already running belongs to someone else, e.g. a demo in another terminal.
+    """
     server = LocalPostgres(data_dir / "postgres")
-    await asyncio.to_thread(server.ensure_started)
+    started = await asyncio.to_thread(server.ensure_started)
     conn = await asyncpg.connect(server.dsn())
     try:
         for node in topology.databases:
@@ -34,7 +38,8 @@ async def provision_embedded(data_dir: Path, topology: Topology) -> tuple[LocalP
                 await conn.execute(f'create database "{name}"')
     finally:
         await conn.close()
-    return server, topology.with_dsns({n.code: server.dsn(database_name(n.code)) for n in topology.databases})
+    dsns = {n.code: server.dsn(database_name(n.code)) for n in topology.databases}
+    return (server if started else None), topology.with_dsns(dsns)
 
 
 async def migrate_all(topology: Topology) -> dict[str, list[int]]:

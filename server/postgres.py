@@ -128,10 +128,13 @@ class LocalPostgres:
         result = self._run("pg_ctl", "-D", str(self.pgdata), "status", check=False)
         return result.returncode == 0
 
-    def ensure_started(self) -> None:
+    def ensure_started(self) -> bool:
+        """Start the server unless it runs already; True when this call started it."""
         self.init()
-        if not self.is_running():
-            self.start()
+        if self.is_running():
+            return False
+        self.start()
+        return True
 
     def destroy(self) -> None:
         self.stop("immediate")

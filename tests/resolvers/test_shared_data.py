@@ -1,0 +1,201 @@
+"""Shared-data queries: side channels refused before SQL, minimisation, scopes, decisions, merge."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from ..conftest import Cluster
+from ..helpers import gql, token
+from .conftest import NO_GRANT_DEPT, SCOPED_DEPT, Spy
+
+NOGRANT = {"Authorization": f"Bearer {token(NO_GRANT_DEPT)}"}
+RS = {"Authorization": f"Bearer {token('650000-RS')}"}
+RS_PURPOSE = "社会保险参保资格核验"
+
+SIDE_CHANNELS = [
+    ("filter on conditional", '{ population(filter: {birthDate: {gte: "1990-01-01"}}) { nodes { name } } }',
+     "birth_date", "filter", "NO_GRANT"),
+    ("filter on not shared", '{ population(filter: {biometricTemplateId: {isNull: false}}) { totalCount } }',
+     "biometric_template_id", "filter", "NOT_SHARED"),
+    ("filter in list", '{ population(filter: {citizenId: {in: ["650100199001011234"]}}) { nodes { name } } }',
+     "citizen_id", "filter", "NO_GRANT"),
+    ("sort on conditional", "{ population(orderBy: {field: BIRTH_DATE}) { nodes { name } } }",
+     "birth_date", "orderBy", "NO_GRANT"),
+    ("sort on not shared", "{ population(orderBy: {field: BIOMETRIC_TEMPLATE_ID, direction: DESC}) { totalCount } }",
+     "biometric_template_id", "orderBy", "NOT_SHARED"),
+    ("count with denied filter", '{ population(first: 0, filter: {phone: {eq: "13800000000"}}) { totalCount } }',
+     "phone", "filter", "NO_GRANT"),
+    ("aliased and fragment", """{ x: population(filter: {address: {isNull: true}}) { ...F } }
+       fragment F on PopulationConnection { nodes { n: name } }""", "address", "filter", "NO_GRANT"),
+]
+
+
+@pytest.mark.parametrize(("name", "query", "item", "usage", "reason"), SIDE_CHANNELS, ids=[s[0] for s in SIDE_CHANNELS])
+async def test_side_channels_are_refused_before_any_data_sql(client: httpx.AsyncClient, spy: Spy, name: str,
+                                                             query: str, item: str, usage: str, reason: str) -> None:
+    body, response = await gql(client, query, **NOGRANT)
+    assert response.status_code == 200
+    root = next(iter(body["data"]))
+    assert body["data"][root] is None
+    assert [(e["extensions"]["code"], e["extensions"]["item"], e["extensions"]["usage"], e["extensions"]["reason"])
+            for e in body["errors"]] == [("FIELD_FORBIDDEN", item, usage, reason)]
+    assert body["errors"][0]["path"] == [root]
+    assert not [n for n in spy.names() if n.startswith("data.")], "data SQL ran for a refused query"
+    assert "audit.append" in spy.names(), "refusals are audited too"
+
+
+async def test_denied_columns_are_never_selected(client: httpx.AsyncClient, spy: Spy) -> None:
+    body, _ = await gql(client, """{ population(first: 5) { totalCount edges { cursor node { name sex birthDate
+        citizenId address phone biometricTemplateId ethnicity divisionCode } } } }""", **NOGRANT)
+    assert len(body["data"]["population"]["edges"]) == 5
+    data_sql = "\n".join(sql for name, sql in spy.calls if name.startswith("data."))
+    assert '"name"' in data_sql and '"sex"' in data_sql
+    for denied in ("birth_date", "citizen_id", "address", "phone", "biometric_template_id", "ethnicity"):
+        assert denied not in data_sql
+    denied_errors = sorted(e["extensions"]["item"] for e in body["errors"])
+    assert denied_errors == ["address", "biometric_template_id", "birth_date", "citizen_id", "ethnicity", "phone"]
+    # cursors carry no field value when the order is the neutral one
+    cursor = body["data"]["population"]["edges"][0]["cursor"]
+    decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    assert set(decoded) == {"o", "d", "n", "r"} and decoded["o"] is None
+
+
+async def test_aliases_and_fragments_of_denied_fields_are_null_with_one_error(client: httpx.AsyncClient) -> None:
+    body, _ = await gql(client, """{ p: population(first: 2) { rows: nodes { a: birthDate b: birthDate name
+        ... on PopulationRecord { c: birthDate } ...G } } } fragment G on PopulationRecord { birthDate }""", **NOGRANT)
+    rows = body["data"]["p"]["rows"]
+    assert all(r["a"] is None and r["b"] is None and r["c"] is None and r["birthDate"] is None for r in rows)
+    assert [(e["extensions"]["item"], e["path"]) for e in body["errors"]] == [("birth_date", ["p", "rows", 0, "a"])]
+
+
+async def test_decisions_are_per_field_not_per_row(client: httpx.AsyncClient) -> None:
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    department = "650100-RS"  # a department no other test uses: its decisions are not cached yet
+    before = engine.enforce_calls
+    body, _ = await gql(client, """{ population(first: 1000) { nodes { name sex birthDate address divisionCode
+        householdType registeredOn citizenId phone ethnicity biometricTemplateId } } }""",
+                        Authorization=f"Bearer {token(department)}")
+    assert len(body["data"]["population"]["nodes"]) == 1000
+    assert engine.enforce_calls - before == 11  # one per item, not 11,000
+    again = engine.enforce_calls
+    await gql(client, "{ population(first: 1000) { nodes { name sex } } }", Authorization=f"Bearer {token(department)}")
+    assert engine.enforce_calls == again  # decisions of unchanged rules are cached
+
+
+async def test_pages_over_nodes_match_a_single_database_reference(client: httpx.AsyncClient, cluster: Cluster) -> None:
+    reference: list[tuple[str, str]] = []
+    for db in cluster.topology.databases:
+        conn = await cluster.connect(db.code)
+        reference += [(r["citizen_id"], r["birth_date"].isoformat()) for r in
+                      await conn.fetch("select citizen_id, birth_date from population")]
+        await conn.close()
+    for order, expected in (
+        (None, None),
+        ({"field": "BIRTH_DATE", "direction": "DESC"}, sorted(reference, key=lambda r: r[1], reverse=True)),
+        ({"field": "CITIZEN_ID"}, sorted(reference)),
+    ):
+        seen: list[tuple[str, str]] = []
+        after = None
+        while True:
+            body, _ = await gql(client, """query($a: String, $o: PopulationOrder, $p: String) {
+                population(first: 700, after: $a, orderBy: $o, purpose: $p) {
+                  edges { cursor node { citizenId birthDate } } pageInfo { hasNextPage endCursor } } }""",
+                                {"a": after, "o": order, "p": RS_PURPOSE}, **RS)
+            assert "errors" not in body, body.get("errors")
+            page = body["data"]["population"]
+            seen += [(e["node"]["citizenId"], e["node"]["birthDate"]) for e in page["edges"]]
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+        assert len(seen) == len(set(seen)) == len(reference)
+        if expected is not None:
+            assert [d for _, d in seen] == [d for _, d in expected]  # birth dates tie: compare the order key
+        else:
+            assert sorted(seen) == sorted(reference)
+
+
+async def test_cursor_for_another_ordering_is_refused(client: httpx.AsyncClient) -> None:
+    body, _ = await gql(client, "{ population(first: 1) { pageInfo { endCursor } } }", **RS)
+    cursor = body["data"]["population"]["pageInfo"]["endCursor"]
+    body, _ = await gql(client, """query($a: String) { population(first: 1, after: $a, orderBy: {field: NAME}) {
+        nodes { name } } }""", {"a": cursor}, **RS)
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    forged = base64.urlsafe_b64encode(json.dumps({"o": None, "d": False, "n": "650100", "r": "1; drop"}).encode())
+    body, _ = await gql(client, "query($a: String) { population(after: $a) { nodes { name } } }",
+                        {"a": forged.decode()}, **RS)
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_row_scope_restricts_rows_and_out_of_scope_requests_are_denied(client: httpx.AsyncClient,
+                                                                            grants: dict[str, int],
+                                                                            cluster: Cluster) -> None:
+    conn = await cluster.connect("650100")
+    in_scope = await conn.fetchval("select count(*) from population where division_code = '650100'")
+    await conn.close()
+    headers = {"Authorization": f"Bearer {token(SCOPED_DEPT)}"}
+    query = """query($f: PopulationFilter) { population(first: 1000, purpose: "P-scope", filter: $f) {
+        rowScope totalCount nodes { divisionCode address } } }"""
+    body, _ = await gql(client, query, {"f": None}, **headers)
+    page = body["data"]["population"]
+    assert page["rowScope"] == ["650100"]
+    assert page["nodes"] and all(r["divisionCode"] == "650100" and r["address"] for r in page["nodes"])
+    assert page["totalCount"] == in_scope and len(page["nodes"]) == min(in_scope, 1000)
+    body, _ = await gql(client, query, {"f": {"nodes": ["650200"]}}, **headers)
+    page = body["data"]["population"]
+    assert page["rowScope"] is None
+    assert page["nodes"] and all(r["divisionCode"] == "650200" and r["address"] is None for r in page["nodes"])
+    assert [(e["extensions"]["item"], e["extensions"]["reason"]) for e in body["errors"]] == [("address", "OUT_OF_SCOPE")]
+    body, _ = await gql(client, query, {"f": {"divisionCode": {"eq": "650100"}}}, **headers)
+    assert "errors" not in body and body["data"]["population"]["rowScope"] == ["650100"]
+
+
+async def test_hosted_prefecture_rows_answer_like_any_node(client: httpx.AsyncClient) -> None:
+    body, _ = await gql(client, """{ population(first: 5, filter: {nodes: ["654300"]}) { totalCount
+        nodes { divisionCode } unavailableNodes } }""", **RS)
+    page = body["data"]["population"]
+    assert page["totalCount"] > 0 and {r["divisionCode"] for r in page["nodes"]} == {"654300"}
+
+
+async def test_verification_answers_without_disclosing(client: httpx.AsyncClient) -> None:
+    body, _ = await gql(client, """{ population(first: 1, purpose: "社会保险参保资格核验") { nodes { citizenId name
+        birthDate } } }""", **RS)
+    person = body["data"]["population"]["nodes"][0]
+    query = """query($k: String!, $v: [VerifyValue!]!) { verify(resource: "650000-B01-000001", key: $k, values: $v) {
+        resource found items { item outcome reason } } }"""
+    values = [{"item": "name", "value": person["name"]}, {"item": "birth_date", "value": "1900-01-01"}]
+    body, _ = await gql(client, query, {"k": person["citizenId"], "v": values}, **NOGRANT)
+    assert body["data"]["verify"] == {"resource": "650000-B01-000001", "found": True, "items": [
+        {"item": "name", "outcome": "MATCH", "reason": None},
+        {"item": "birth_date", "outcome": "MISMATCH", "reason": None}]}
+    assert person["birthDate"] not in json.dumps(body)
+    body, _ = await gql(client, query, {"k": "650100190001010000", "v": values}, **NOGRANT)
+    assert body["data"]["verify"]["found"] is False
+    assert {i["outcome"] for i in body["data"]["verify"]["items"]} == {"NOT_FOUND"}
+    body, _ = await gql(client, query, {"k": person["citizenId"], "v": [{"item": "birth_date", "value": "May 1"}]},
+                        **NOGRANT)
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    # a department named by an explicit rule may verify a NOT_SHARED item
+    body, _ = await gql(client, query, {"k": person["citizenId"], "v": [{"item": "biometric_template_id",
+                                                                        "value": "BT0"}]},
+                        Authorization=f"Bearer {token('650000-GA')}")
+    assert body["data"]["verify"]["items"] == [{"item": "biometric_template_id", "outcome": "MISMATCH", "reason": None}]
+
+
+async def test_verification_is_rate_limited_per_department(client: httpx.AsyncClient) -> None:
+    limiter = client.app.state.limiter  # type: ignore[attr-defined]
+    headers = {"Authorization": f"Bearer {token('650200-CA-MZ')}"}
+    query = """{ verify(resource: "population", key: "650100190001010000", values: [{item: "name", value: "x"}]) {
+        found } }"""
+    outcomes: list[Any] = []
+    for _ in range(int(limiter.capacity) + 1):
+        body, _ = await gql(client, query, **headers)
+        outcomes.append(body["data"]["verify"] if body["data"] else body["errors"][0]["extensions"])
+    assert outcomes[:-1] == [{"found": False}] * int(limiter.capacity)
+    assert outcomes[-1]["code"] == "RATE_LIMITED" and outcomes[-1]["retryAfterSeconds"] > 0
+    body, _ = await gql(client, query, **NOGRANT)  # another department is not affected
+    assert body["data"]["verify"] == {"found": False}

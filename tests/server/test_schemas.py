@@ -1,0 +1,111 @@
+"""Publishing, reclassifying and retiring change the schema on a running service, atomically."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import httpx
+
+from ..conftest import Cluster
+from ..helpers import gql
+
+CODE = "650100-B09-990001"
+PUBLISH = """insert into resources (code, node_code, classification, category, name_zh, name_en, provider_code,
+    provider_level, format, update_cycle, share_class, open_attribute, status, data_table, data_scope, api_name)
+    values ($1, '650100', 'basic', 'e_licence', '乌鲁木齐电子营业执照（测试）', 'Urumqi licences (test)', '650100-SJ',
+            'prefecture', 'database', 'daily', 'UNCONDITIONAL', 'open', 'published', 'business_licences',
+            'provider', 'urumqiLicences')"""
+ITEMS = """insert into data_items (resource_code, name, position, title_zh, title_en, data_type, share_class,
+    share_condition, legal_basis, is_key) values
+    ($1, 'licence_no', 0, '证照编号', 'licence number', 'string', 'UNCONDITIONAL', null, null, true),
+    ($1, 'entity_name', 1, '主体名称', 'entity name', 'string', 'UNCONDITIONAL', null, null, false),
+    ($1, 'issued_on', 2, '发证日期', 'issued on', 'date', 'UNCONDITIONAL', null, null, false)"""
+
+
+async def _eventually(check: Callable[[], Awaitable[bool]], seconds: float = 10) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        if await check():
+            return time.monotonic() - started
+        await asyncio.sleep(0.05)
+    raise AssertionError("the change did not reach the schema in time")
+
+
+async def test_publish_reclassify_retire_while_queries_run(client: httpx.AsyncClient, cluster: Cluster) -> None:
+    holder = client.app.state.schemas  # type: ignore[attr-defined]
+    stop = asyncio.Event()
+    failures: list[object] = []
+    completed = 0
+
+    async def steady_load() -> None:
+        nonlocal completed
+        while not stop.is_set():
+            body, _ = await gql(client, "{ legalEntities(first: 20) { nodes { name } } }")
+            if "errors" in body or len(body["data"]["legalEntities"]["nodes"]) != 20:
+                failures.append(body)
+            completed += 1
+
+    load = [asyncio.create_task(steady_load()) for _ in range(4)]
+    conn = await cluster.connect("650100")
+    try:
+        version = holder.current.number
+        async with conn.transaction():
+            await conn.execute(PUBLISH, CODE)
+            await conn.execute(ITEMS, CODE)
+
+        async def published() -> bool:
+            body, _ = await gql(client, "{ urumqiLicences(first: 3) { nodes { licenceNo entityName issuedOn } } }")
+            return "errors" not in body and len(body["data"]["urumqiLicences"]["nodes"]) == 3
+
+        took = await _eventually(published)
+        assert holder.current.number > version and took < 5
+
+        await conn.execute("""update data_items set share_class = 'NOT_SHARED', legal_basis = '测试依据'
+                              where resource_code = $1 and name = 'entity_name'""", CODE)
+
+        async def reclassified() -> bool:
+            body, _ = await gql(client, "{ urumqiLicences(first: 1) { nodes { entityName } } }")
+            return [e["extensions"].get("reason") for e in body.get("errors", [])] == ["NOT_SHARED"]
+
+        await _eventually(reclassified)
+        await conn.execute("update resources set status = 'retired' where code = $1", CODE)
+
+        async def retired() -> bool:
+            body, _ = await gql(client, "{ urumqiLicences(first: 1) { nodes { licenceNo } } }")
+            return body.get("errors", [{}])[0].get("extensions", {}).get("code") == "GRAPHQL_VALIDATION_FAILED"
+
+        await _eventually(retired)
+    finally:
+        stop.set()
+        await asyncio.gather(*load)
+        await conn.execute("delete from resources where code = $1", CODE)
+        await conn.close()
+    assert completed > 20
+    assert failures == [], "a query in flight failed during a schema swap"
+
+
+async def test_policy_rules_changes_reach_the_running_service(client: httpx.AsyncClient, cluster: Cluster) -> None:
+    query = "{ population(first: 1) { nodes { sex } } }"
+    body, _ = await gql(client, query)
+    assert "errors" not in body
+    conn = await cluster.connect("650000")
+    try:
+        await conn.execute("""insert into policy_rules (ptype, v0, v1, v2, v3, v4, v5, v6)
+            values ('p', '650100-MZ', '650000-B01-000001', 'sex', '*', 'read', '*', 'deny')""")
+
+        async def denied() -> bool:
+            body, _ = await gql(client, query)
+            return [e["extensions"].get("reason") for e in body.get("errors", [])] == ["POLICY_DENIED"]
+
+        await _eventually(denied)
+    finally:
+        await conn.execute("delete from policy_rules where v0 = '650100-MZ' and v2 = 'sex'")
+        await conn.close()
+
+    async def allowed() -> bool:
+        body, _ = await gql(client, query)
+        return "errors" not in body
+
+    await _eventually(allowed)
