@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
-from .nodes import NODE_ERRORS
+from .nodes import RETRYABLE
 from .topology import Topology
 
 logger = logging.getLogger("govshare.listener")
@@ -49,7 +49,7 @@ class Listener:
 
         def fire() -> None:
             self._pending.pop(key, None)
-            task = asyncio.create_task(self.on_change(channel, database))
+            task: asyncio.Task[None] = asyncio.ensure_future(self.on_change(channel, database))
             task.add_done_callback(_log_failure)
 
         self._pending[key] = loop.call_later(self.debounce, fire)
@@ -59,7 +59,7 @@ class Listener:
         while True:
             try:
                 conn = await asyncpg.connect(dsn, timeout=5)
-            except (*NODE_ERRORS, TimeoutError, asyncpg.PostgresError):
+            except RETRYABLE:
                 await asyncio.sleep(self.retry)
                 continue
             closed = asyncio.Event()
@@ -79,9 +79,9 @@ class Listener:
                     if not closed.is_set():
                         try:
                             await asyncio.wait_for(conn.execute("select 1"), self.retry)
-                        except (*NODE_ERRORS, TimeoutError, asyncpg.PostgresError):
+                        except RETRYABLE:
                             closed.set()
-            except (*NODE_ERRORS, asyncpg.PostgresError):
+            except RETRYABLE:
                 pass
             finally:
                 with contextlib.suppress(Exception):

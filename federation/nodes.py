@@ -27,6 +27,8 @@ NODE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.TooManyConnectionsError,
     asyncpg.QueryCanceledError,
 )
+# Everything after which a retry later may succeed (used by loops that reconnect).
+RETRYABLE: tuple[type[BaseException], ...] = (*NODE_ERRORS, TimeoutError, asyncpg.PostgresError)
 
 
 @dataclass
@@ -100,7 +102,7 @@ class NodePools:
         limit = self.timeout if timeout is None else timeout
         try:
             async with asyncio.timeout(limit):
-                return await self._pools[database_node].fetch(sql, *args)  # type: ignore[no-any-return]
+                return await self._pools[database_node].fetch(sql, *args)
         except TimeoutError as exc:
             raise NodeUnavailable(database_node, f"no answer within {limit:g} s") from exc
         except NODE_ERRORS as exc:
@@ -123,8 +125,8 @@ class NodePools:
         try:
             async with asyncio.timeout(self.timeout):
                 async with self._pools[database_node].acquire() as conn:
-                    version = await current_version(conn)
-        except (TimeoutError, *NODE_ERRORS) as exc:
+                    version = await current_version(conn)  # type: ignore[arg-type]
+        except (TimeoutError, *NODE_ERRORS) as exc:  # type: ignore[misc]
             reason = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
             return NodeStatus(database_node, database_node, False, None, None, reason)
         latency = (time.perf_counter() - started) * 1000

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from server.context import Context
 
 
-class _Loader(DataLoader):  # type: ignore[misc]
+class _Loader(DataLoader[Any, Any]):
     def __init__(self, context: Context) -> None:
         super().__init__()
         self.context = context

@@ -42,12 +42,14 @@ async def verify(caller: Caller, spec: DataResourceSpec, key: str, values: dict[
         record.items_denied = [key_item.name]
         record.outcome = "refused"
         await audit.append(caller.pools, record)
-        reason = decisions[key_item.name].reason
-        return False, [ItemOutcome(n, "FORBIDDEN", reason.value if reason else None) for n in values]
+        key_reason = decisions[key_item.name].reason
+        return False, [ItemOutcome(n, "FORBIDDEN", key_reason.value if key_reason else None) for n in values]
     allowed = [n for n in values if decisions[n].allowed]
-    outcomes: dict[str, ItemOutcome] = {
-        n: ItemOutcome(n, "FORBIDDEN", (decisions[n].reason.value if decisions[n].reason else None))
-        for n in values if not decisions[n].allowed}
+    outcomes: dict[str, ItemOutcome] = {}
+    for name in values:
+        reason = decisions[name].reason
+        if not decisions[name].allowed:
+            outcomes[name] = ItemOutcome(name, "FORBIDDEN", reason.value if reason else None)
 
     params: list[object] = [typed_value(key_item, key)]
     tests = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 import strawberry
+from graphql.validation import ASTValidationRule
 from strawberry import Schema
 from strawberry.extensions import (
     AddValidationRules,
@@ -23,7 +24,7 @@ from .query import Query
 
 # Limit rules are built once: the validation cache is keyed on the rule classes, and strawberry's
 # limiter extensions would build new classes for every request (a cache miss each time).
-LIMIT_RULES = [
+LIMIT_RULES: list[type[ASTValidationRule]] = [
     query_depth_limiter.create_validator(10, None, None),
     max_aliases.create_validator(30),
 ]

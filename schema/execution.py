@@ -18,7 +18,6 @@ from typing import Any
 from graphql import (
     GraphQLObjectType,
     GraphQLOutputType,
-    GraphQLResolveInfo,
     is_leaf_type,
     is_list_type,
     is_non_null_type,
@@ -47,7 +46,7 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
         self,
         item_type: GraphQLOutputType,
         field_details_list: FieldDetailsList,
-        info: GraphQLResolveInfo,
+        info: Any,
         path: Path,
         items: Iterable[Any],
         position_context: Any,
@@ -74,18 +73,18 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def _plan(self, type_: GraphQLOutputType, details: FieldDetailsList) -> Plan | None:
         nullable = True
         if is_non_null_type(type_):
-            type_, nullable = type_.of_type, False  # type: ignore[attr-defined]
+            type_, nullable = type_.of_type, False
         inner: Plan | None
         if is_leaf_type(type_):
-            serialize = type_.serialize  # type: ignore[attr-defined]
+            serialize = type_.serialize
             inner = serialize
         elif is_list_type(type_):
-            item = self._plan(type_.of_type, details)  # type: ignore[attr-defined]
+            item = self._plan(type_.of_type, details)
             if item is None:
                 return None
             inner = lambda value: [item(v) for v in value]  # noqa: E731
         elif is_object_type(type_):
-            inner = self._object_plan(type_, details)  # type: ignore[arg-type]
+            inner = self._object_plan(type_, details)
         else:
             return None
         if inner is None:

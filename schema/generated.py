@@ -54,7 +54,7 @@ def _item_description(item: shared_data.DataItemSpec) -> str:
 
 def _instance(cls: type, values: dict[str, Any]) -> Any:
     # Plain attribute objects (see schema/builders.py): strawberry resolves them without resolver calls.
-    obj = cls.__new__(cls)
+    obj: Any = object.__new__(cls)
     obj.__dict__.update(values)
     return obj
 
@@ -79,7 +79,8 @@ class _Generated:
         self.filter = strawberry.input(type(f"{base}Filter", (), filter_ns),
                                        description="Conditions combine with AND; conditions on items you may not "
                                                    "read are refused (FIELD_FORBIDDEN).")
-        self.field_enum = strawberry.enum(Enum(f"{base}Field", {i.name.upper(): i.name for i in spec.items}))  # type: ignore[misc]
+        members = Enum(f"{base}Field", {i.name.upper(): i.name for i in spec.items})  # type: ignore[misc]
+        self.field_enum: Any = strawberry.enum(members)
         self.order = strawberry.input(type(f"{base}Order", (), {
             "__annotations__": {"field": self.field_enum, "direction": Direction},
             "direction": strawberry.field(default=Direction.ASC)}))

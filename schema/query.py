@@ -11,7 +11,7 @@ from federation.pagination import clamp_first, decode_cursor
 from resolvers import catalog
 from resolvers.selection import current_field
 from server.context import Context
-from server.errors import BadRequest
+from server.errors import BadRequest, NodeUnavailable
 
 from . import builders
 from .common import Language, Level, values
@@ -27,7 +27,7 @@ def _lang(info: Info[Context, None], lang: Language | None) -> str:
     return lang.value if lang is not None else info.context.lang
 
 
-def _unavailable(info: Info[Context, None], failures: list[catalog.NodeUnavailable],
+def _unavailable(info: Info[Context, None], failures: list[NodeUnavailable],
                  requested: list[str] | None) -> list[str]:
     topology = info.context.topology
     codes: list[str] = []
@@ -55,7 +55,7 @@ def _missing(info: Info[Context, None], code: str) -> None:
     """A lookup that found nothing because its node failed is an error, not a null."""
     node = catalog.node_of_code(code)
     if node in info.context.node_failures:
-        raise catalog.NodeUnavailable(node, info.context.node_failures[node])
+        raise NodeUnavailable(node, info.context.node_failures[node])
 
 
 @strawberry.type

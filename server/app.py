@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from federation.listener import Listener
-from federation.nodes import NODE_ERRORS, NodePools
+from federation.nodes import RETRYABLE, NodePools
 from federation.topology import Topology
 from policies.decisions import MODEL, PolicyEngine
 from policies.ratelimits import RateLimiter
@@ -70,7 +70,7 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
         await pools.open()
         try:
             await reload_policy()
-        except (NodeUnavailable, *NODE_ERRORS):
+        except (NodeUnavailable, *RETRYABLE):  # type: ignore[misc]
             logger.warning("policy rules not loaded (region database unavailable): denying all until it is back")
         await schemas.refresh(pools)
         listener.start()

@@ -187,7 +187,7 @@ def data_resource_rows(topology: Topology, rng: random.Random
     for res in DATA_RESOURCES:
         classes = {i.share_class for i in res.items}
         share_class = C if C in classes else U
-        row = (res.code, region, "basic", res.category, *res.name, *res.summary, f"{region}-{res.provider_kind}",
+        row: tuple[object, ...] = (res.code, region, "basic", res.category, *res.name, *res.summary, f"{region}-{res.provider_kind}",
                "region", "database", res.update_cycle, share_class,
                SHARE_CONDITIONS[0] if share_class == C else None, ["interface", "exchange"], None,
                "not_open", "published", 1, date(2024, 1, 15), [], res.table, "all_nodes", res.api_name)
@@ -251,13 +251,13 @@ def catalog_rows(topology: Topology, node: Node, count: int, rng: random.Random,
         published_on = date(2018, 1, 1) + timedelta(days=rng.randrange(0, 2500)) \
             if status in ("published", "retired") else None
         legal = rng.choice(LEGAL_BASES) if share_class == N else None
-        row = (code, node.code, classification, category, *name, *summary, provider, provider_level,
+        row: tuple[object, ...] = (code, node.code, classification, category, *name, *summary, provider, provider_level,
                rng.choice(FORMATS), rng.choice(UPDATE_CYCLES), share_class,
                rng.choice(SHARE_CONDITIONS) if share_class == C else None, modes, legal,
                "open" if share_class == U and rng.random() < 0.3 else "not_open",
                status, 1 + rng.randrange(3), published_on, [], None, "provider", None)
         n_items = 3 + rng.randrange(5)
-        items = []
+        items: list[tuple[object, ...]] = []
         for position, (item_name, data_type) in enumerate(GENERIC_ITEM_TYPES[:n_items]):
             item_class = share_class if position == 0 else rng.choice((U, U, C, N))
             if share_class == N:
