@@ -44,8 +44,11 @@ class Result:
 
 
 def _ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text.strip()).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text.strip())
+    if match is None:
+        raise RuntimeError(f"unexpected wrk latency {text!r}")
+    value, unit = match.groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
 
 
 def run_wrk(url: str, connections: int, duration: int, method: str = "GET", body: str | None = None,
@@ -64,8 +67,8 @@ def run_wrk(url: str, connections: int, duration: int, method: str = "GET", body
     os.unlink(script.name)
     if "Non-2xx" in out:
         raise RuntimeError(f"errors during the run:\n{out}")
-    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     return Result(p50, p99, rps)
 
@@ -134,23 +137,85 @@ def catalog_scenario(topology: Topology, duration: int, rounds: int, levels: lis
                   f"{len(topology.nodes)} nodes ({len(topology.databases)} databases)", table, levels)
 
 
-def report(title: str, table: dict[tuple[str, int], list[Result]], levels: list[int]) -> str:
+ROWS_QUERY = """{ population(first: 1000, purpose: "%s", filter: {nodes: ["650100"]}) { nodes {
+  citizenId name sex birthDate ethnicity address divisionCode phone householdType registeredOn } } }"""
+BENCH_GRANTS = [
+    # (department, items, purpose): all five CONDITIONAL items, and only two of them (3 denied)
+    ("650000-MZ", ["citizen_id", "birth_date", "ethnicity", "address", "phone"], "benchmark-all"),
+    ("650000-WJ", ["citizen_id", "birth_date"], "benchmark-two"),
+]
+
+
+async def ensure_bench_grants(topology: Topology) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(topology.node(topology.region.code).dsn or "")
+    try:
+        for department, items, purpose in BENCH_GRANTS:
+            if not await conn.fetchval("select 1 from grants where purpose = $1", purpose):
+                await conn.execute("""insert into grants (grantee_department, resource_code, items, purpose,
+                    valid_from, valid_until, created_by) values ($1, '650000-B01-000001', $2, $3,
+                    now() - interval '1 day', now() + interval '10 years', 'benchmark')""", department, items, purpose)
+    finally:
+        await conn.close()
+
+
+def rows_scenario(topology: Topology, duration: int, rounds: int, levels: list[int]) -> str:
+    asyncio.run(ensure_bench_grants(topology))
+    env = {**os.environ, "GOVSHARE_DEMO_JWT_SECRET": SECRET}
+    env.update({f"GOVSHARE_DSN_{n.code}": n.dsn or "" for n in topology.databases})
+    env["BASELINE_HOSTED"] = ",".join(f"{n.code}={n.hosted_by}" for n in topology.nodes if n.hosted_by)
+    gov_port, base_port = free_port(), free_port()
+    gov = start_server(["--factory", "server.app:app_factory"], env, gov_port)
+    base = start_server(["--factory", "benchmarks.baseline:create_app"], env, base_port)
+    variants = {
+        "govshare": (mint_demo_token(SECRET, "650000-MZ"), ROWS_QUERY % "benchmark-all"),
+        "govshare, 3 denied": (mint_demo_token(SECRET, "650000-WJ"), ROWS_QUERY % "benchmark-two"),
+    }
+    try:
+        gov_url, base_url = f"http://127.0.0.1:{gov_port}/graphql", f"http://127.0.0.1:{base_port}/rows"
+        theirs = httpx.get(base_url).json()["data"]["population"]["nodes"]
+        for name, (token, query) in variants.items():
+            ours = httpx.post(gov_url, json={"query": query}, headers={"Authorization": f"Bearer {token}"}).json()
+            got = ours["data"]["population"]["nodes"]
+            assert len(got) == len(theirs) == 1000, name
+            assert [r["name"] for r in got] == [r["name"] for r in theirs], f"{name}: rows differ"
+            denied = [e["extensions"]["item"] for e in ours.get("errors", [])]
+            assert len(denied) == (3 if "denied" in name else 0), denied
+        table: dict[tuple[str, int], list[Result]] = {}
+        for _ in range(rounds):
+            for connections in levels:
+                for name, (token, query) in variants.items():
+                    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+                    table.setdefault((name, connections), []).append(
+                        run_wrk(gov_url, connections, duration, "POST", json.dumps({"query": query}), headers))
+                table.setdefault(("baseline", connections), []).append(run_wrk(base_url, connections, duration))
+    finally:
+        for process in (gov, base):
+            process.terminate()
+            process.wait()
+    return report("Shared data: 1,000 rows x 10 permitted fields from one node", table, levels,
+                  ["govshare", "govshare, 3 denied"])
+
+
+def report(title: str, table: dict[tuple[str, int], list[Result]], levels: list[int],
+           names: list[str] | None = None) -> str:
     def med(name: str, c: int, attr: str) -> float:
         return statistics.median(getattr(r, attr) for r in table[(name, c)])
 
-    lines = [f"### {title}", "", "| connections | govshare p50 / p99 ms | baseline p50 / p99 ms | govshare req/s | "
-             "baseline req/s | p50 ratio |", "|---|---|---|---|---|---|"]
+    lines = [f"### {title}", "", "| variant | connections | p50 ms | p99 ms | req/s | p50 vs baseline |",
+             "|---|---|---|---|---|---|"]
     for c in levels:
-        ratio = med("govshare", c, "p50_ms") / med("baseline", c, "p50_ms")
-        lines.append(f"| {c} | {med('govshare', c, 'p50_ms'):.1f} / {med('govshare', c, 'p99_ms'):.1f} | "
-                     f"{med('baseline', c, 'p50_ms'):.1f} / {med('baseline', c, 'p99_ms'):.1f} | "
-                     f"{med('govshare', c, 'rps'):.0f} | {med('baseline', c, 'rps'):.0f} | {ratio:.2f}x |")
+        base = med("baseline", c, "p50_ms")
+        for name in [*(names or ["govshare"]), "baseline"]:
+            lines.append(f"| {name} | {c} | {med(name, c, 'p50_ms'):.1f} | {med(name, c, 'p99_ms'):.1f} | "
+                         f"{med(name, c, 'rps'):.0f} | {med(name, c, 'p50_ms') / base:.2f}x |")
     return "\n".join(lines) + "\n"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="./dev bench")
-    parser.add_argument("--scenario", choices=["catalog"], default="catalog")
+    parser.add_argument("--scenario", choices=["catalog", "rows", "all"], default="all")
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is reported")
     parser.add_argument("--resources", type=int, default=100_000)
@@ -158,12 +223,15 @@ def main() -> int:
     args = parser.parse_args()
     ensure_wrk()
     topology = asyncio.run(prepare(args.data_dir, args.resources))
-    text = catalog_scenario(topology, args.duration, args.rounds, [1, 8, 32])
+    scenarios = {"catalog": catalog_scenario, "rows": rows_scenario}
+    chosen = list(scenarios) if args.scenario == "all" else [args.scenario]
     stamp = time.strftime("%Y-%m-%d %H:%M")
-    out = HERE / "results" / f"{args.scenario}.md"
-    out.write_text(f"<!-- {stamp}, {os.cpu_count()} cores, duration {args.duration}s x {args.rounds} rounds -->\n"
-                   + text)
-    print(text)
+    for name in chosen:
+        text = scenarios[name](topology, args.duration, args.rounds, [1, 8, 32])
+        out = HERE / "results" / f"{name}.md"
+        out.write_text(f"<!-- {stamp}, {os.cpu_count()} cores, wrk {args.duration}s x {args.rounds} interleaved "
+                       f"rounds, medians -->\n" + text)
+        print(text)
     return 0
 
 

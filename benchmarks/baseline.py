@@ -23,6 +23,8 @@ from starlette.routing import Route
 PAGE = "select code, name_zh, provider_code from resources order by code limit $1"
 ITEMS = "select resource_code, name, share_class from data_items where resource_code = any($1::text[]) order by resource_code, position"
 PROVIDERS = "select code, name_zh from departments where code = any($1::text[])"
+ROWS = """select citizen_id, name, sex, birth_date, ethnicity, address, division_code, phone, household_type,
+    registered_on from population where node_code = $1 order by node_code, row_id limit $2"""
 HOSTED = dict(item.split("=") for item in os.environ.get("BASELINE_HOSTED", "").split(",") if item)
 
 
@@ -67,4 +69,10 @@ def create_app() -> Starlette:
                                                                      "endCursor": codes[-1] if codes else None}}}}
         return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
 
-    return Starlette(routes=[Route("/page", page)], lifespan=lifespan)
+    async def rows(request: Request) -> Response:
+        node = request.query_params.get("node", "650100")
+        records = await pools[_db(node)].fetch(ROWS, node, int(request.query_params.get("first", "1000")))
+        body = {"data": {"population": {"nodes": [dict(r) for r in records]}}}
+        return Response(json.dumps(body, ensure_ascii=False, default=str), media_type="application/json")
+
+    return Starlette(routes=[Route("/page", page), Route("/rows", rows)], lifespan=lifespan)
