@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,8 +172,6 @@ async def rows_by_code(pools: NodePools, name: str, sql: str, codes: list[str], 
 
 async def _gather_grouped(pools: NodePools, name: str, sql: str, groups: dict[str, list[str]],
                           *extra: Any) -> list[list[asyncpg.Record] | NodeUnavailable]:
-    import asyncio
-
     async def one(db: str, codes: list[str]) -> list[asyncpg.Record] | NodeUnavailable:
         try:
             return await pools.fetch(db, name, sql, codes, *extra)

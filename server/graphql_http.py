@@ -99,7 +99,9 @@ class GraphQLEndpoint:
 
     def _json(self, body: Mapping[str, Any], status: int, media: str,
               headers: Mapping[str, str] | None = None) -> Response:
-        return Response(orjson.dumps(body), status_code=status, headers=dict(headers or {}),
+        # Answers carry personal data: no shared or private cache may keep them (GET is allowed).
+        return Response(orjson.dumps(body), status_code=status,
+                        headers={"Cache-Control": "no-store", **(headers or {})},
                         media_type=f"{media}; charset=utf-8")
 
     async def handle(self, request: Request) -> Response:

@@ -83,6 +83,12 @@ async def test_bad_tokens_are_401(client: httpx.AsyncClient, bad: str) -> None:
     assert "data" not in response.json()
 
 
+async def test_answers_are_never_cached(client: httpx.AsyncClient) -> None:
+    response = await client.get("/graphql", params={"query": "{ nodes { code } }"})
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+
+
 async def test_graphiql_is_served_to_browsers(client: httpx.AsyncClient) -> None:
     response = await client.get("/graphql", headers={"Accept": "text/html"})
     assert response.status_code == 200
