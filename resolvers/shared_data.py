@@ -322,8 +322,11 @@ def _targets(pools: NodePools, spec: DataResourceSpec, nodes: list[str] | None) 
         if unknown:
             raise BadRequest(f"unknown node(s): {', '.join(unknown)}", nodes=unknown)
     if spec.scope != "all_nodes":
-        db = topology.node(spec.node).database_node
-        return {db: list(nodes) if nodes else None}
+        # The provider's table may hold other nodes' rows too (a hosted prefecture shares its host's
+        # tables): always restrict to the provider node; asking for other nodes yields nothing.
+        if nodes and spec.node not in nodes:
+            return {}
+        return {topology.node(spec.node).database_node: [spec.node]}
     if not nodes:
         return {n.code: None for n in topology.databases}
     targets: dict[str, list[str] | None] = {}
@@ -419,8 +422,6 @@ async def read(caller: Caller, request: DataRequest) -> DataPage:
     total: int | None = 0
     for db, outcome in outcomes.items():
         nodes = targets[db] or list(topology.hosted_on(db))
-        if spec.scope != "all_nodes" and targets[db] is None:
-            nodes = [spec.node]
         if isinstance(outcome, NodeUnavailable):
             unavailable.extend(nodes)
             continue

@@ -56,17 +56,19 @@ async def verify(caller: Caller, spec: DataResourceSpec, key: str, values: dict[
     for position, name in enumerate(allowed):
         params.append(typed[name])
         tests.append(f"coalesce({_q(name)} = ${len(params)}, false) as m{position}")
+    params.append(None)  # the node restriction, filled per database below
     sql = ("select " + (", ".join(tests) or "true as m") + " from " + _q(spec.table) + " where " +
-           _q(key_item.name) + " = $1 limit 1")
+           _q(key_item.name) + f" = $1 and (${len(params)}::text[] is null or node_code = any(${len(params)}::text[]))"
+           " limit 1")
     targets = _targets(caller.pools, spec, None)
 
-    async def one(db: str) -> list[object] | NodeUnavailable:
+    async def one(db: str, nodes: list[str] | None) -> list[object] | NodeUnavailable:
         try:
-            return list(await caller.pools.fetch(db, "verify", sql, *params))
+            return list(await caller.pools.fetch(db, "verify", sql, *params[:-1], nodes))
         except NodeUnavailable as exc:
             return exc
 
-    results = await asyncio.gather(*(one(db) for db in targets))
+    results = await asyncio.gather(*(one(db, nodes) for db, nodes in targets.items()))
     found = next((rows[0] for rows in results if not isinstance(rows, NodeUnavailable) and rows), None)
     failed = [r for r in results if isinstance(r, NodeUnavailable)]
     if found is None and failed:

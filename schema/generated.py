@@ -7,6 +7,7 @@ follow the catalog; the schema is rebuilt when the catalog changes (see server/s
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from enum import Enum
 from typing import Any, Optional
@@ -31,6 +32,7 @@ from .data_inputs import (
 )
 
 Spec = shared_data.DataResourceSpec
+logger = logging.getLogger("govshare.schema")
 
 
 def pascal(name: str) -> str:
@@ -173,8 +175,14 @@ class _Generated:
 def data_fields(specs: list[Spec]) -> dict[str, Any]:
     """Root query fields, one per data resource, plus ``verify``."""
     fields: dict[str, Any] = {}
-    by_name = {s.api_name: s for s in specs} | {s.code: s for s in specs}
+    by_name: dict[str, Spec] = {}
     for spec in specs:
+        if spec.api_name in by_name:
+            # api_name is unique per node database only: the first published (by code) keeps the name.
+            logger.warning("resource %s: api name %r already used by %s; not exposed", spec.code, spec.api_name,
+                           by_name[spec.api_name].code)
+            continue
+        by_name[spec.api_name] = by_name[spec.code] = spec
         generated = _Generated(spec)
         fields[spec.api_name] = strawberry.field(
             resolver=generated.resolver(),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -51,11 +51,15 @@ async def _resources(info: Info[Context, None], flt: ResourceFilter | None, firs
         selection, _lang(info, lang))
 
 
-def _missing(info: Info[Context, None], code: str) -> None:
-    """A lookup that found nothing because its node failed is an error, not a null."""
+async def _lookup(info: Info[Context, None], code: str, loader: Any) -> Any:
+    """A row by code from the one node that owns it; a failed node is an error, not a null."""
     node = catalog.node_of_code(code)
-    if node in info.context.node_failures:
+    if node not in info.context.topology.by_code:
+        return None
+    row = await loader.load(code)
+    if row is None and node in info.context.node_failures:
         raise NodeUnavailable(node, info.context.node_failures[node])
+    return row
 
 
 @strawberry.type
@@ -84,32 +88,20 @@ class Query:
         return await _resources(info, filter, first, after, True, lang)
 
     @strawberry.field(description="One resource by code, asked only of the node that owns it.")
-    async def resource(self, info: Info[Context, None], code: str,
-                       lang: LangArg = None,
-                       ) -> Resource | None:
-        if catalog.node_of_code(code) not in info.context.topology.by_code:
-            return None
-        row = await info.context.loaders.resource.load(code)
+    async def resource(self, info: Info[Context, None], code: str, lang: LangArg = None) -> Resource | None:
+        row = await _lookup(info, code, info.context.loaders.resource)
         if row is None:
-            _missing(info, code)
             return None
-        built = await builders.resources(info.context, [row], current_field(info.selected_fields),
-                                         _lang(info, lang))
-        return built[0]
+        return (await builders.resources(info.context, [row], current_field(info.selected_fields),
+                                         _lang(info, lang)))[0]
 
     @strawberry.field(description="One department by code, asked only of the node that serves it.")
-    async def department(self, info: Info[Context, None], code: str,
-                         lang: LangArg = None,
-                         ) -> Department | None:
-        if catalog.node_of_code(code) not in info.context.topology.by_code:
-            return None
-        row = await info.context.loaders.department.load(code)
+    async def department(self, info: Info[Context, None], code: str, lang: LangArg = None) -> Department | None:
+        row = await _lookup(info, code, info.context.loaders.department)
         if row is None:
-            _missing(info, code)
             return None
-        built = await builders.departments(info.context, [row], current_field(info.selected_fields),
-                                           _lang(info, lang))
-        return built[0]
+        return (await builders.departments(info.context, [row], current_field(info.selected_fields),
+                                           _lang(info, lang)))[0]
 
     @strawberry.field(description="Departments over every node, ordered by code.")
     async def departments(self, info: Info[Context, None], nodes: list[str] | None = None,

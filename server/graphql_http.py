@@ -9,6 +9,7 @@ errors masked at one place.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -31,6 +32,7 @@ from .identity import Authenticator, Caller
 
 logger = logging.getLogger("govshare.graphql")
 
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{8,128}")
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 
@@ -127,7 +129,10 @@ class GraphQLEndpoint:
         if isinstance(params_or_error, Response):
             return params_or_error
         query, variables, operation_name, extensions = params_or_error
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        # A caller's request id is kept for correlation only when it is a plain token: it goes into the
+        # audit trail and the logs.
+        offered = request.headers.get("x-request-id", "")
+        request_id = offered if REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
         lang = language_from_header(request.headers.get("accept-language"))
         context = self._context_factory(request, caller, request_id)
         context.lang = lang

@@ -109,3 +109,43 @@ async def test_policy_rules_changes_reach_the_running_service(client: httpx.Asyn
         return "errors" not in body
 
     await _eventually(allowed)
+
+
+async def test_a_hosted_providers_resource_returns_only_its_own_rows(client: httpx.AsyncClient,
+                                                                       cluster: Cluster) -> None:
+    # Altay (654300) is hosted on the region: its rows share the region database's population table
+    # with the region's other hosted prefecture (653000).
+    code = "654300-B01-990001"
+    conn = await cluster.connect("650000")
+    try:
+        expected = await conn.fetchval("select count(*) from population where node_code = '654300'")
+        others = await conn.fetchval("select count(*) from population where node_code <> '654300'")
+        assert expected > 0 and others > 0
+        async with conn.transaction():
+            await conn.execute("""insert into resources (code, node_code, classification, category, name_zh,
+                provider_code, provider_level, format, update_cycle, share_class, open_attribute, status, data_table,
+                data_scope, api_name) values ($1, '654300', 'department', 'population', '阿勒泰人口（测试）',
+                '654300-GA', 'prefecture', 'database', 'daily', 'UNCONDITIONAL', 'open', 'published', 'population',
+                'provider', 'altayResidents')""", code)
+            await conn.execute("""insert into data_items (resource_code, name, position, title_zh, data_type,
+                share_class, is_key) values ($1, 'citizen_id', 0, '公民身份号码', 'string', 'UNCONDITIONAL', true),
+                ($1, 'division_code', 1, '行政区划代码', 'string', 'UNCONDITIONAL', false)""", code)
+
+        async def published() -> bool:
+            body, _ = await gql(client, "{ altayResidents(first: 1000) { totalCount nodes { divisionCode } } }")
+            return "errors" not in body
+
+        await _eventually(published)
+        body, _ = await gql(client, "{ altayResidents(first: 1000) { totalCount nodes { divisionCode } } }")
+        page = body["data"]["altayResidents"]
+        assert page["totalCount"] == expected == len(page["nodes"])
+        assert {r["divisionCode"] for r in page["nodes"]} == {"654300"}
+        body, _ = await gql(client, '{ altayResidents(filter: {nodes: ["653000"]}) { totalCount nodes { divisionCode } } }')
+        assert body["data"]["altayResidents"] == {"totalCount": 0, "nodes": []}
+        other = await conn.fetchval("select citizen_id from population where node_code = '653000' limit 1")
+        body, _ = await gql(client, """query($k: String!) { verify(resource: "altayResidents", key: $k,
+            values: [{item: "division_code", value: "653000"}]) { found } }""", {"k": other})
+        assert body["data"]["verify"] == {"found": False}, "verification reached another node's row"
+    finally:
+        await conn.execute("delete from resources where code = $1", code)
+        await conn.close()
