@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,9 @@ SELECT_CHILDREN = f"""select {DEPARTMENT_COLUMNS} from departments
 SELECT_DEPARTMENT_PAGE = f"select {DEPARTMENT_COLUMNS} from departments where "
 
 SHARING_CLASSES = ["UNCONDITIONAL", "CONDITIONAL"]
+CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff]+")
+# Same expression as the index of migration 0006, so the planner can use it.
+BIGRAM_MATCH = "govshare_cjk_bigrams(name_zh || ' ' || summary_zh) @> {}::text[]"
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,12 @@ def resource_where(flt: ResourceFilter, after: str | None) -> Where:
         keyword = flt.keyword.strip().lower()
         if not keyword:
             raise BadRequest("'keyword' must not be blank")
+        if len(keyword) == 2 and CJK.fullmatch(keyword):
+            # No trigram in two characters: the CJK bigram index finds the candidates.
+            where.add(BIGRAM_MATCH, [keyword])
+        elif len(keyword) < 3:
+            raise BadRequest("'keyword' needs at least 2 Chinese characters or 3 other characters "
+                             "(shorter ones cannot be searched with an index)")
         # search_text is lower-cased at write time; the trigram GIN index serves LIKE '%...%'.
         where.add("search_text like {}", f"%{_escape_like(keyword)}%")
     if after is not None:

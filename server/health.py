@@ -29,5 +29,7 @@ async def readyz(request: Request) -> Response:
             "expected_migration_version": expected, "error": status.error,
         }
     not_ready = sorted(code for code, n in nodes.items() if not n["ready"])
-    return JSONResponse({"status": "ready" if ready else "not_ready", "not_ready": not_ready, "nodes": nodes},
-                        status_code=200 if ready else 503)
+    version = request.app.state.schemas.current
+    schema = {"version": version.number, "data_resources": [s.api_name for s in version.specs]}
+    return JSONResponse({"status": "ready" if ready else "not_ready", "not_ready": not_ready, "nodes": nodes,
+                         "schema": schema}, status_code=200 if ready else 503)

@@ -122,7 +122,7 @@ def _text(r: dict[str, Any]) -> str:
     return " ".join(str(r[f"{p}_{lang}"] or "") for p in ("name", "summary") for lang in ("zh", "ug", "kk", "en")).lower()
 
 
-KEYWORDS = [("zh", "社会救助"), ("zh", "人口"), ("ug", "مەمۇرىي ئىجازەت"), ("kk", "جەر تىركەۋ"),
+KEYWORDS = [("zh", "社会救助"), ("zh", "人口"), ("zh", "救助"), ("zh", "疆维"), ("ug", "مەمۇرىي ئىجازەت"), ("kk", "جەر تىركەۋ"),
             ("en", "LAND Registration"), ("en", "karamay"), ("en", "100%_not_there")]
 
 
@@ -266,6 +266,8 @@ async def test_languages_from_argument_and_accept_language(client: httpx.AsyncCl
     ('{ resources(after: "%%%") { edges { cursor } } }', "BAD_USER_INPUT"),
     ('{ resources(filter: {nodes: ["999999"]}) { edges { cursor } } }', "BAD_USER_INPUT"),
     ('{ resources(filter: {keyword: "  "}) { edges { cursor } } }', "BAD_USER_INPUT"),
+    ('{ resources(filter: {keyword: "人"}) { edges { cursor } } }', "BAD_USER_INPUT"),
+    ('{ resources(filter: {keyword: "ga"}) { edges { cursor } } }', "BAD_USER_INPUT"),
 ])
 async def test_bad_arguments_are_machine_readable(client: httpx.AsyncClient, query: str, code: str) -> None:
     body, response = await gql(client, query)

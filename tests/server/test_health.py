@@ -22,6 +22,8 @@ async def test_readyz_follows_a_node_down_and_back(client: httpx.AsyncClient, cl
     assert body["status"] == "ready"
     assert set(body["nodes"]) == {n.code for n in cluster.topology.nodes}
     assert all(n["migration_version"] == latest_version() for n in body["nodes"].values())
+    assert body["schema"]["version"] >= 1
+    assert {"population", "legalEntities", "businessLicences"} <= set(body["schema"]["data_resources"])
 
     cluster.stop("650200")
     try:
