@@ -62,7 +62,7 @@ async def _lookup(info: Info[Context, None], code: str, loader: Any) -> Any:
     return row
 
 
-@strawberry.type
+@strawberry.type(description="Root fields are nullable: one failing field leaves the others' data intact.")
 class Query:
     @strawberry.field(description="Every platform node, with a live reachability probe.")
     def nodes(self, info: Info[Context, None], lang: LangArg = None) -> list[Node]:
@@ -77,14 +77,14 @@ class Query:
     async def resources(self, info: Info[Context, None], filter: ResourceFilter | None = None,
                         first: int = 20, after: str | None = None,
                         lang: LangArg = None,
-                        ) -> ResourceConnection:
+                        ) -> ResourceConnection | None:
         return await _resources(info, filter, first, after, False, lang)
 
     @strawberry.field(description="The sharing catalog (共享目录): published UNCONDITIONAL and CONDITIONAL resources.")
     async def sharing_catalog(self, info: Info[Context, None], filter: ResourceFilter | None = None,
                               first: int = 20, after: str | None = None,
                               lang: LangArg = None,
-                              ) -> ResourceConnection:
+                              ) -> ResourceConnection | None:
         return await _resources(info, filter, first, after, True, lang)
 
     @strawberry.field(description="One resource by code, asked only of the node that owns it.")
@@ -108,7 +108,7 @@ class Query:
                           levels: list[Level] | None = None, parent: str | None = None,
                           first: int = 50, after: str | None = None,
                           lang: LangArg = None,
-                          ) -> DepartmentConnection:
+                          ) -> DepartmentConnection | None:
         if parent is not None and not parent:
             raise BadRequest("'parent' must not be empty")
         page = await catalog.department_page(info.context.pools, nodes, values(levels), parent,

@@ -114,3 +114,17 @@ async def test_limits_refuse_deep_and_wide_queries(client: httpx.AsyncClient) ->
     aliases = "{ " + " ".join(f"a{i}: nodes {{ code }}" for i in range(40)) + " }"
     body, _ = await gql(client, aliases)
     assert "aliases" in body["errors"][0]["message"]
+
+
+async def test_unexpected_errors_are_masked(client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from resolvers import catalog
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("select secret_column from resources -- internal detail")
+
+    monkeypatch.setattr(catalog, "resource_page", broken)
+    body, response = await gql(client, "{ resources(first: 1) { edges { cursor } } nodes { code } }")
+    assert response.status_code == 200
+    assert body["data"]["resources"] is None and len(body["data"]["nodes"]) == 5  # the other field survives
+    assert body["errors"] == [{"message": "Unexpected error.", "locations": [{"line": 1, "column": 3}],
+                               "path": ["resources"], "extensions": {"code": "INTERNAL"}}]
