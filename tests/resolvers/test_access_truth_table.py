@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from ..helpers import gql, token
-from .conftest import NO_GRANT_DEPT, PURPOSES, TABLE_DEPT
+from .conftest import NO_GRANT_DEPT, PURPOSES, SCOPED_DEPT, TABLE_DEPT
 
 ITEM = {"UNCONDITIONAL": ("name", "name"), "CONDITIONAL": ("birth_date", "birthDate"),
         "NOT_SHARED": ("biometric_template_id", "biometricTemplateId")}
@@ -115,3 +115,44 @@ async def _a_citizen(client: httpx.AsyncClient) -> dict[str, str]:
     row = body["data"]["population"]["nodes"][0]
     return {"id": row["citizenId"], "name": row["name"], "birth_date": row["birthDate"],
             "biometric_template_id": "BT000000000000"}
+
+
+# Row scope: SCOPED_DEPT holds a grant for address and birth_date, purpose P-scope, rows of division 650100.
+# (share class, rows asked for, purpose) -> None when allowed, else the reason
+SCOPE_ROWS: list[tuple[str, str, str, str | None]] = [
+    ("CONDITIONAL", "inside", "matching", None),
+    ("CONDITIONAL", "outside", "matching", "OUT_OF_SCOPE"),
+    ("CONDITIONAL", "unrestricted", "matching", None),  # allowed, and the rows are restricted to the scope
+    ("CONDITIONAL", "inside", "different", "PURPOSE_MISMATCH"),
+    ("CONDITIONAL", "outside", "missing", "PURPOSE_MISSING"),
+    ("UNCONDITIONAL", "outside", "matching", None),
+    ("UNCONDITIONAL", "unrestricted", "missing", None),
+    ("NOT_SHARED", "inside", "matching", "NOT_SHARED"),
+]
+ASKED = {"inside": ["650100"], "outside": ["650200"], "unrestricted": None}
+
+
+@pytest.mark.parametrize(("share_class", "rows", "purpose", "reason"), SCOPE_ROWS,
+                         ids=[f"{r[0]}-{r[1]}-{r[2]}" for r in SCOPE_ROWS])
+async def test_truth_table_with_row_scope(client: httpx.AsyncClient, grants: dict[str, int], share_class: str,
+                                          rows: str, purpose: str, reason: str | None) -> None:
+    _, field = ITEM[share_class] if share_class != "CONDITIONAL" else ("address", "address")
+    stated = {"matching": "P-scope", "different": "P-other", "missing": None}[purpose]
+    body, _ = await gql(client, "query($n: [String!], $p: String) { population(first: 50, purpose: $p, "
+                                "filter: {nodes: $n}) { rowScope nodes { divisionCode name " + field + " } } }",
+                        {"n": ASKED[rows], "p": stated}, Authorization=f"Bearer {token(SCOPED_DEPT)}")
+    page = body["data"]["population"]
+    assert page["nodes"], "rows come back either way: only the denied field is withheld"
+    divisions = {r["divisionCode"] for r in page["nodes"]}
+    if ASKED[rows]:
+        assert divisions == set(ASKED[rows])
+    if reason is None:
+        assert all(r[field] is not None for r in page["nodes"])
+        scoped = share_class == "CONDITIONAL"
+        assert page["rowScope"] == (["650100"] if scoped else None)
+        if scoped:
+            assert divisions == {"650100"}
+    else:
+        assert all(r[field] is None for r in page["nodes"])
+        assert [(e["extensions"]["reason"], e["extensions"]["item"]) for e in body["errors"]] == [
+            (reason, {"address": "address", "biometricTemplateId": "biometric_template_id"}[field])]
