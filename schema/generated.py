@@ -123,6 +123,7 @@ class _Generated:
         async def resolve(info: Info[Context, None], filter: Any = None, first: int = 100,
                           after: str | None = None, order_by: Any = None, purpose: str | None = None) -> Any:
             context = info.context
+            context.count_data_query()
             selection = current_field(info.selected_fields)
             edge_fields = selection.get("edges", {}).get("node", {})
             node_fields = selection.get("nodes", {})
@@ -201,6 +202,7 @@ def data_fields(specs: list[Spec]) -> dict[str, Any]:
         for name in names:
             spec.item(name)
         context = info.context
+        context.count_data_query()
         found, outcomes = await verification.verify(context.data_caller(), spec, key,
                                                     {v.item: v.value for v in values}, context.purpose(purpose),
                                                     context.limiter)

@@ -24,6 +24,7 @@ from .errors import NodeUnavailable
 from .graphql_http import GraphQLEndpoint
 from .health import healthz, readyz
 from .identity import Authenticator, Caller
+from .metrics import Metrics
 from .schemas import SchemaHolder
 from .settings import Settings
 
@@ -51,7 +52,8 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
         return Context(caller=caller, pools=pools, request_id=request_id, engine=app.state.engine,
                        limiter=limiter)
 
-    endpoint = GraphQLEndpoint(lambda: schemas.current.schema, authenticator, make_context)
+    metrics = Metrics()
+    endpoint = GraphQLEndpoint(lambda: schemas.current.schema, authenticator, make_context, metrics)
 
     async def on_change(channel: str, database: str) -> None:
         if channel == "govshare_catalog":
@@ -89,6 +91,7 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
             Route("/graphql", endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics.endpoint),
         ],
         lifespan=lifespan,
     )

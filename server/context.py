@@ -15,7 +15,7 @@ from policies.decisions import AccessDecider, PolicyEngine
 from policies.grants import SELECT_GRANTS, Grant, normalise_purpose
 from policies.ratelimits import RateLimiter
 
-from .errors import GovshareError
+from .errors import BadRequest, GovshareError
 from .identity import Caller
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from resolvers.shared_data import Caller as DataCaller
 
 LANGUAGES = ("zh", "ug", "kk", "en")
+MAX_DATA_QUERIES = 5
 
 
 def language_from_header(accept_language: str | None) -> str:
@@ -60,6 +61,7 @@ class Context:
     # expected errors reported beside data (denied fields), already formatted
     errors: list[dict[str, Any]] = field(default_factory=list)
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    data_queries: int = 0
     _loaders: Loaders | None = None
     _statuses: asyncio.Future[dict[str, NodeStatus]] | None = None
     _decider: AccessDecider | None = None
@@ -98,6 +100,12 @@ class Context:
         from resolvers.shared_data import Caller as DataCaller
 
         return DataCaller(self.request_id, self.caller.user, self.caller.department, self.decider, self.pools)
+
+    def count_data_query(self) -> None:
+        """Each data query may read 1,000 rows on every node: a request carries a few, not dozens."""
+        self.data_queries += 1
+        if self.data_queries > MAX_DATA_QUERIES:
+            raise BadRequest(f"at most {MAX_DATA_QUERIES} data queries (including verifications) per request")
 
     def purpose(self, argument: str | None) -> str | None:
         """The purpose stated for a query: its argument, else the request's header."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -29,6 +30,7 @@ from federation.nodes import statement_log
 from .context import Context, language_from_header
 from .errors import GovshareError, Unauthenticated
 from .identity import Authenticator, Caller
+from .metrics import Metrics
 
 logger = logging.getLogger("govshare.graphql")
 
@@ -89,14 +91,19 @@ class GraphQLEndpoint:
     """ASGI endpoint for GET and POST /graphql."""
 
     def __init__(self, schema_source: Callable[[], Schema], authenticator: Authenticator,
-                 context_factory: Callable[[Request, Caller, str], Context]) -> None:
+                 context_factory: Callable[[Request, Caller, str], Context], metrics: Metrics) -> None:
         self._schema_source = schema_source
         self._authenticator = authenticator
         self._context_factory = context_factory
+        self._metrics = metrics
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         request = Request(scope, receive)
+        started = time.perf_counter()
         response = await self.handle(request)
+        outcome = "ok" if response.status_code < 400 else str(response.status_code)
+        self._metrics.observe(outcome, time.perf_counter() - started, getattr(request.state, "context", None),
+                              getattr(request.state, "errors", []))
         await response(scope, receive, send)
 
     def _json(self, body: Mapping[str, Any], status: int, media: str,
@@ -135,6 +142,7 @@ class GraphQLEndpoint:
         request_id = offered if REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
         lang = language_from_header(request.headers.get("accept-language"))
         context = self._context_factory(request, caller, request_id)
+        request.state.context = context
         context.lang = lang
         context.purpose_header = request.headers.get("x-govshare-purpose")
         allowed = {OperationType.QUERY} if request.method == "GET" else \
@@ -152,7 +160,7 @@ class GraphQLEndpoint:
             return self._bad_request(exc.as_http_error_reason(), media)
         finally:
             statement_log.reset(token)
-        return self._result_response(result, media, request_id, context)
+        return self._result_response(request, result, media, request_id, context)
 
     def _bad_request(self, message: str, media: str, code: str = "BAD_REQUEST") -> Response:
         return self._json({"errors": [{"message": message, "extensions": {"code": code}}]}, 400, media)
@@ -210,13 +218,14 @@ class GraphQLEndpoint:
                               "extensions": {"code": "NODE_UNAVAILABLE", "node": node, "reason": reason}})
         return extra
 
-    def _result_response(self, result: ExecutionResult, media: str, request_id: str,
+    def _result_response(self, request: Request, result: ExecutionResult, media: str, request_id: str,
                          context: Context) -> Response:
         headers = {"X-Request-Id": request_id,
                    "X-Govshare-Statements": str(context.statements.count())}
         body: dict[str, Any] = {}
         errors = [format_error(e) for e in result.errors or []]
         request_error = result.data is None and bool(errors) and all("path" not in e for e in errors)
+        request.state.errors = errors
         if request_error:
             if any(e["extensions"].get("code") == "OPERATION_NOT_ALLOWED" for e in errors):
                 return self._json({"errors": errors}, 405, media, {**headers, "Allow": "POST"})
@@ -224,6 +233,7 @@ class GraphQLEndpoint:
         body["data"] = result.data
         errors.extend(context.errors)
         errors.extend(self._node_errors(context, errors))
+        request.state.errors = errors
         if errors:
             body["errors"] = errors
         if result.extensions:

@@ -212,3 +212,11 @@ async def test_a_data_query_costs_one_statement_per_node_plus_grants_and_audit(c
     await gql(client, "{ population(first: 1000) { totalCount nodes { name sex } } }", **RS)
     # no CONDITIONAL item: no grant lookup; the count runs beside the page on each node
     assert sorted(spy.names()) == sorted(["data.page"] * databases + ["data.count"] * databases + ["audit.append"])
+
+
+async def test_a_request_carries_at_most_five_data_queries(client: httpx.AsyncClient) -> None:
+    fields = " ".join(f"q{i}: population(first: 1) {{ nodes {{ name }} }}" for i in range(6))
+    body, _ = await gql(client, "{ " + fields + " }")
+    answered = [k for k, v in body["data"].items() if v is not None]
+    refused = [e for e in body["errors"] if e["extensions"]["code"] == "BAD_USER_INPUT"]
+    assert len(answered) == 5 and len(refused) == 1

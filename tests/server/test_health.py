@@ -47,3 +47,18 @@ async def test_readyz_names_hosted_nodes_with_their_host(client: httpx.AsyncClie
     finally:
         cluster.start("650000")
     assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_metrics_count_requests_statements_and_denials(client: httpx.AsyncClient) -> None:
+    from ..helpers import gql, token
+
+    await gql(client, "{ population(first: 1) { nodes { name birthDate } } }",
+              Authorization=f"Bearer {token('650200-JY')}")
+    await client.post("/graphql", json={"query": "{ nodes { code } }"}, headers={"Authorization": "Bearer x"})
+    text = (await client.get("/metrics")).text
+    assert 'govshare_graphql_requests_total{outcome="ok"}' in text
+    assert 'govshare_graphql_requests_total{outcome="401"}' in text
+    assert 'govshare_field_denials_total{reason="NO_GRANT"}' in text
+    assert 'govshare_sql_statements_total{database="650000"}' in text
+    assert "govshare_schema_version" in text
+    assert "650200-JY" not in text and "birth" not in text  # counts only: no departments, no items
