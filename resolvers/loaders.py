@@ -85,7 +85,3 @@ class Loaders:
         self.items = ItemsByResource(context)
         self.children = ChildrenByDepartment(context)
         self.provider_resources = ResourcesByProvider(context)
-
-    def prime_resources(self, rows: Sequence[Any]) -> None:
-        for row in rows:
-            self.resource.prime(row["code"], row)

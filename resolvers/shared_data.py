@@ -189,9 +189,8 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _typed(value: Any, data_type: str) -> Any:
-    if value is None:
-        return None
+def convert(value: Any, data_type: str) -> Any:
+    """A JSON or text value as the Python value of an item's data type; ValueError when it is not one."""
     try:
         if data_type == "date":
             return date.fromisoformat(value)
@@ -201,10 +200,10 @@ def _typed(value: Any, data_type: str) -> Any:
             return Decimal(value)
         if data_type == "integer":
             return int(value)
-        if data_type == "boolean":
-            return bool(value)
-    except (ValueError, TypeError, InvalidOperation) as exc:
-        raise BadRequest("'after' is not a cursor returned by this API") from exc
+    except (TypeError, InvalidOperation) as exc:
+        raise ValueError(f"not a {data_type}") from exc
+    if data_type == "boolean":
+        return value if isinstance(value, bool) else str(value).strip().lower() in ("true", "1", "yes")
     return str(value)
 
 
@@ -225,7 +224,11 @@ def decode_cursor(cursor: str, order: Order, spec: DataResourceSpec) -> dict[str
     if not valid:
         raise BadRequest("'after' is not a cursor returned by this API for this ordering")
     if order.item is not None:
-        body["v"] = _typed(body.get("v"), spec.item(order.item).data_type)
+        value = body.get("v")
+        try:
+            body["v"] = None if value is None else convert(value, spec.item(order.item).data_type)
+        except ValueError as exc:
+            raise BadRequest("'after' is not a cursor returned by this API") from exc
     return body  # type: ignore[no-any-return]
 
 
@@ -455,16 +458,6 @@ async def read(caller: Caller, request: DataRequest) -> DataPage:
 def typed_value(item: DataItemSpec, value: str) -> Any:
     """A caller-supplied text value as the item's type (for verification)."""
     try:
-        if item.data_type == "date":
-            return date.fromisoformat(value.strip())
-        if item.data_type == "datetime":
-            return datetime.fromisoformat(value.strip())
-        if item.data_type == "decimal":
-            return Decimal(value.strip())
-        if item.data_type == "integer":
-            return int(value.strip())
-        if item.data_type == "boolean":
-            return value.strip().lower() in ("true", "1", "yes")
-    except (ValueError, InvalidOperation) as exc:
+        return convert(value.strip(), item.data_type)
+    except ValueError as exc:
         raise BadRequest(f"value for {item.name} is not a valid {item.data_type}", item=item.name) from exc
-    return value.strip()
