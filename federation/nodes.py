@@ -11,8 +11,8 @@ from typing import Any
 
 import asyncpg
 
+from core.errors import NodeUnavailable
 from migrations.runner import current_version
-from server.errors import NodeUnavailable
 
 from .topology import Topology
 

@@ -7,7 +7,7 @@ import heapq
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
-from server.errors import BadRequest
+from core.errors import BadRequest
 
 T = TypeVar("T")
 MAX_FIRST = 100

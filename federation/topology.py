@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from server.errors import TopologyError
+from core.errors import TopologyError
 
 LEVELS = ("region", "prefecture")
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from core.errors import AuditUnavailable
 from federation.nodes import NodePools
-from server.errors import AuditUnavailable
 
 APPEND = "select seq, hash from audit_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 BROKEN_LINKS = "select seq, problem from audit_broken_links() limit 1"

@@ -9,9 +9,9 @@ from typing import Any
 
 import asyncpg
 
+from core.errors import BadRequest, NodeUnavailable
 from federation.nodes import NodePools
 from federation.pagination import merge_pages
-from server.errors import BadRequest, NodeUnavailable
 
 from .sql import Where
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 from aiodataloader import DataLoader
 
-from server.errors import NodeUnavailable
+from core.errors import NodeUnavailable
 
 from . import catalog
 

@@ -21,10 +21,10 @@ from typing import Any
 
 import asyncpg
 
+from core.errors import BadRequest, FieldForbidden, NodeUnavailable
 from federation.nodes import NodePools
 from federation.pagination import merge_pages
 from policies.decisions import AccessDecider, Decision, ItemPolicy, Reason
-from server.errors import BadRequest, FieldForbidden, NodeUnavailable
 
 from . import audit
 from .sql import Where

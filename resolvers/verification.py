@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from core.errors import BadRequest, NodeUnavailable, RateLimited
 from policies.ratelimits import RateLimiter
-from server.errors import BadRequest, NodeUnavailable, RateLimited
 
 from . import audit
 from .shared_data import Caller, DataResourceSpec, _q, _targets, typed_value

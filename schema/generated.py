@@ -15,10 +15,10 @@ from typing import Any, Optional
 import strawberry
 from strawberry.types import Info
 
+from core.errors import BadRequest
 from resolvers import shared_data, verification
 from resolvers.selection import current_field, response_keys
 from server.context import Context
-from server.errors import BadRequest
 
 from .common import PageInfo
 from .data_inputs import (

@@ -7,11 +7,11 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types import Info
 
+from core.errors import BadRequest, NodeUnavailable
 from federation.pagination import clamp_first, decode_cursor
 from resolvers import catalog
 from resolvers.selection import current_field
 from server.context import Context
-from server.errors import BadRequest, NodeUnavailable
 
 from . import builders
 from .common import Language, Level, values

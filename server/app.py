@@ -13,6 +13,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from core.errors import NodeUnavailable
+from core.settings import Settings
 from federation.listener import Listener
 from federation.nodes import RETRYABLE, NodePools
 from federation.topology import Topology
@@ -20,13 +22,11 @@ from policies.decisions import MODEL, PolicyEngine
 from policies.ratelimits import RateLimiter
 
 from .context import Context
-from .errors import NodeUnavailable
 from .graphql_http import GraphQLEndpoint
 from .health import healthz, readyz
 from .identity import Authenticator, Caller
 from .metrics import Metrics
 from .schemas import SchemaHolder
-from .settings import Settings
 
 logger = logging.getLogger("govshare.app")
 

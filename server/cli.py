@@ -13,13 +13,13 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from core.errors import GovshareError
+from core.settings import Settings
 from federation.topology import Topology
 
 from .databases import migrate_all, provision_embedded
-from .errors import GovshareError
 from .identity import demo_secret, mint_demo_token
 from .postgres import LocalPostgres
-from .settings import Settings
 
 SAMPLE_DATA_QUERY = """{
   population(first: 5, purpose: "最低生活保障资格审核") {

@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from core.errors import BadRequest, GovshareError
 from federation.nodes import NodePools, NodeStatus, StatementLog
 from federation.topology import Topology
 from policies.decisions import AccessDecider, PolicyEngine
 from policies.grants import SELECT_GRANTS, Grant, normalise_purpose
 from policies.ratelimits import RateLimiter
 
-from .errors import BadRequest, GovshareError
 from .identity import Caller
 
 if TYPE_CHECKING:

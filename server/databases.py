@@ -7,11 +7,11 @@ from pathlib import Path
 
 import asyncpg
 
+from core.errors import MigrationError, NodeUnavailable
 from federation.topology import Topology
 from migrations.runner import migrate
 from policies.adapter import bootstrap
 
-from .errors import MigrationError, NodeUnavailable
 from .postgres import LocalPostgres
 
 CREATE_DATABASE_EXISTS = "select 1 from pg_database where datname = $1"

@@ -25,10 +25,10 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from core.errors import GovshareError, Unauthenticated
 from federation.nodes import statement_log
 
 from .context import Context, language_from_header
-from .errors import GovshareError, Unauthenticated
 from .identity import Authenticator, Caller
 from .metrics import Metrics
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import jwt
 
-from .errors import ConfigurationError, Unauthenticated
-from .settings import Settings
+from core.errors import ConfigurationError, Unauthenticated
+from core.settings import Settings
 
 ASYMMETRIC = ["RS256", "ES256", "EdDSA"]
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud"]

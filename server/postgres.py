@@ -18,7 +18,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import EmbeddedPostgresError
+from core.errors import EmbeddedPostgresError
 
 SERVICE_USER = "nobody"
 

@@ -14,12 +14,12 @@ import asyncpg
 import httpx
 import pytest
 
+from core.settings import Settings
 from federation.topology import Topology
 from server.app import create_app
 from server.databases import migrate_all
 from server.postgres import LocalPostgres
 from server.seed.writer import SeedOptions, seed_all
-from server.settings import Settings
 
 from .helpers import SECRET, token
 

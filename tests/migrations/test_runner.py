@@ -11,8 +11,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from core.errors import MigrationChecksumMismatch, MigrationError
 from migrations.runner import MIGRATIONS_DIR, discover, latest_version, migrate
-from server.errors import MigrationChecksumMismatch, MigrationError
 
 from ..conftest import Cluster
 

@@ -14,9 +14,9 @@ import jwt
 import pytest
 import uvicorn
 
+from core.settings import Settings
 from server.app import create_app
 from server.postgres import free_port
-from server.settings import Settings
 
 from ..conftest import Cluster
 from ..helpers import SECRET, gql, token

@@ -10,9 +10,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from server.errors import ConfigurationError, Unauthenticated
+from core.errors import ConfigurationError, Unauthenticated
+from core.settings import Settings
 from server.identity import Authenticator, mint_demo_token
-from server.settings import Settings
 
 from ..helpers import SECRET
 
