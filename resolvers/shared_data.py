@@ -24,82 +24,16 @@ import asyncpg
 from core.errors import BadRequest, FieldForbidden, NodeUnavailable
 from federation.nodes import NodePools
 from federation.pagination import merge_pages
-from policies.decisions import AccessDecider, Decision, ItemPolicy, Reason
+from policies.decisions import AccessDecider, Decision, Reason
 
 from . import audit
+from .specs import ALL_NODES, DataItemSpec, DataResourceSpec
 from .sql import Where
 
 MAX_FIRST = 1000
 SCOPE_ITEM = "division_code"
 
-SELECT_SPECS = """select code, node_code, api_name, data_table, data_scope, provider_code,
-    name_zh, name_ug, name_kk, name_en, summary_zh, summary_en
-    from resources where status = 'published' and data_table is not null and api_name is not null"""
-SELECT_SPEC_ITEMS = """select resource_code, name, position, title_zh, title_ug, title_kk, title_en, data_type,
-    share_class, share_condition, legal_basis, is_key
-    from data_items where resource_code = any($1::text[]) order by resource_code, position"""
 COUNT_HEAD = "select count(*) as n from "
-
-
-@dataclass(frozen=True)
-class DataItemSpec:
-    name: str
-    data_type: str
-    share_class: str
-    condition: str | None
-    legal_basis: str | None
-    is_key: bool
-    titles: dict[str, str | None]
-
-
-@dataclass(frozen=True)
-class DataResourceSpec:
-    code: str
-    node: str
-    api_name: str
-    table: str
-    scope: str  # 'provider' or 'all_nodes'
-    provider: str
-    names: dict[str, str | None]
-    summary: str
-    items: tuple[DataItemSpec, ...]
-
-    def item(self, name: str) -> DataItemSpec:
-        for item in self.items:
-            if item.name == name:
-                return item
-        raise BadRequest(f"{self.api_name} has no item {name!r}")
-
-    def policy(self, name: str) -> ItemPolicy:
-        item = self.item(name)
-        return ItemPolicy(self.code, item.name, item.share_class, item.condition, item.legal_basis, self.provider)
-
-    @property
-    def key(self) -> str:
-        return next((i.name for i in self.items if i.is_key), self.items[0].name)
-
-
-async def load_specs(pools: NodePools) -> tuple[list[DataResourceSpec], list[str]]:
-    """Published resources with a data location, from every node; also the databases that failed."""
-    results = await pools.fetch_each([n.code for n in pools.topology.databases], "specs.resources", SELECT_SPECS)
-    failed = [db for db, r in results.items() if isinstance(r, NodeUnavailable)]
-    specs: list[DataResourceSpec] = []
-    for db, rows in results.items():
-        if isinstance(rows, NodeUnavailable) or not rows:
-            continue
-        items = await pools.fetch(db, "specs.items", SELECT_SPEC_ITEMS, [r["code"] for r in rows])
-        by_resource: dict[str, list[DataItemSpec]] = {}
-        for i in items:
-            by_resource.setdefault(i["resource_code"], []).append(DataItemSpec(
-                i["name"], i["data_type"], i["share_class"], i["share_condition"], i["legal_basis"], i["is_key"],
-                {lang: i[f"title_{lang}"] for lang in ("zh", "ug", "kk", "en")}))
-        for r in rows:
-            if by_resource.get(r["code"]):
-                specs.append(DataResourceSpec(
-                    r["code"], r["node_code"], r["api_name"], r["data_table"], r["data_scope"], r["provider_code"],
-                    {lang: r[f"name_{lang}"] for lang in ("zh", "ug", "kk", "en")},
-                    r["summary_en"] or r["summary_zh"], tuple(by_resource[r["code"]])))
-    return sorted(specs, key=lambda s: s.code), failed
 
 
 @dataclass(frozen=True)
@@ -324,9 +258,11 @@ def _targets(pools: NodePools, spec: DataResourceSpec, nodes: list[str] | None) 
         unknown = [n for n in nodes if n not in topology.by_code]
         if unknown:
             raise BadRequest(f"unknown node(s): {', '.join(unknown)}", nodes=unknown)
-    if spec.scope != "all_nodes":
+    if spec.scope != ALL_NODES or spec.node != topology.region.code:
         # The provider's table may hold other nodes' rows too (a hosted prefecture shares its host's
         # tables): always restrict to the provider node; asking for other nodes yields nothing.
+        # Only the region's registers reach every node (resolvers/specs.py enforces it; this is the
+        # second lock on the same door).
         if nodes and spec.node not in nodes:
             return {}
         return {topology.node(spec.node).database_node: [spec.node]}

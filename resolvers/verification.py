@@ -12,7 +12,8 @@ from core.errors import BadRequest, NodeUnavailable, RateLimited
 from policies.ratelimits import RateLimiter
 
 from . import audit
-from .shared_data import Caller, DataResourceSpec, _q, _targets, typed_value
+from .shared_data import Caller, _q, _targets, typed_value
+from .specs import DataResourceSpec
 
 MAX_ITEMS = 20
 

@@ -16,7 +16,7 @@ from strawberry.extensions import (
     query_depth_limiter,
 )
 
-from resolvers.shared_data import DataResourceSpec
+from resolvers.specs import DataResourceSpec
 
 from .execution import PlainListExecutionContext
 from .generated import data_fields

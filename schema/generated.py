@@ -16,7 +16,7 @@ import strawberry
 from strawberry.types import Info
 
 from core.errors import BadRequest
-from resolvers import shared_data, verification
+from resolvers import shared_data, specs, verification
 from resolvers.selection import current_field, response_keys
 from server.context import Context
 
@@ -31,7 +31,7 @@ from .data_inputs import (
     VerifyValue,
 )
 
-Spec = shared_data.DataResourceSpec
+Spec = specs.DataResourceSpec
 logger = logging.getLogger("govshare.schema")
 
 
@@ -44,7 +44,7 @@ def camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-def _item_description(item: shared_data.DataItemSpec) -> str:
+def _item_description(item: specs.DataItemSpec) -> str:
     title = f"{item.titles.get('zh')} ({item.titles.get('en')})"
     if item.share_class == "UNCONDITIONAL":
         return f"{title}. Share class UNCONDITIONAL: readable by every department."

@@ -30,6 +30,8 @@ async def readyz(request: Request) -> Response:
         }
     not_ready = sorted(code for code, n in nodes.items() if not n["ready"])
     version = request.app.state.schemas.current
-    schema = {"version": version.number, "data_resources": [s.api_name for s in version.specs]}
+    schema = {"version": version.number, "data_resources": [s.api_name for s in version.specs],
+              # Catalog entries the classification authority overruled (一数一源 conflicts included).
+              "catalog_findings": [f.as_json() for f in version.findings]}
     return JSONResponse({"status": "ready" if ready else "not_ready", "not_ready": not_ready, "nodes": nodes,
                          "schema": schema}, status_code=200 if ready else 503)
