@@ -25,10 +25,10 @@ import httpx
 
 from core.settings import DEFAULT_TOPOLOGY
 from federation.topology import Topology
+from seed.writer import SeedOptions, seed_all
 from server.databases import migrate_all, provision_embedded
 from server.identity import mint_demo_token
 from server.postgres import free_port
-from server.seed.writer import SeedOptions, seed_all
 
 HERE = Path(__file__).resolve().parent
 SECRET = "benchmark-secret-0123456789-abcdefghij"

@@ -1,1 +1,1 @@
-"""The ground floor: errors and settings. Imports nothing of govshare's own packages."""
+"""The ground floor: errors, settings and the caller's identity. Imports nothing of govshare's own packages."""

@@ -3,21 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import asyncpg
 from aiodataloader import DataLoader
 
 from core.errors import NodeUnavailable
+from federation.nodes import NodePools
+from federation.topology import Topology
 
 from . import catalog
 
-if TYPE_CHECKING:
-    from server.context import Context
+
+class LoaderContext(Protocol):
+    """What a loader needs of the request context; the context module imports loaders, not the reverse."""
+
+    @property
+    def pools(self) -> NodePools: ...
+
+    @property
+    def topology(self) -> Topology: ...
+
+    @property
+    def node_failures(self) -> dict[str, str]: ...
 
 
 class _Loader(DataLoader[Any, Any]):
-    def __init__(self, context: Context) -> None:
+    def __init__(self, context: LoaderContext) -> None:
         super().__init__()
         self.context = context
 
@@ -79,7 +91,7 @@ class ResourcesByProvider(_Loader):
 
 
 class Loaders:
-    def __init__(self, context: Context) -> None:
+    def __init__(self, context: LoaderContext) -> None:
         self.resource = ResourceByCode(context)
         self.department = DepartmentByCode(context)
         self.items = ItemsByResource(context)

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 
 from federation.pagination import encode_cursor
 from resolvers import catalog
+from resolvers.context import Context
 from resolvers.selection import Tree
-from server.context import Context
 
 from .common import (
     Classification,

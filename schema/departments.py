@@ -8,7 +8,7 @@ import strawberry
 from strawberry.types import Info
 
 from federation.pagination import clamp_first, decode_cursor, encode_cursor
-from server.context import Context
+from resolvers.context import Context
 
 from .common import Level, LocalizedText, PageInfo
 

@@ -17,8 +17,8 @@ from strawberry.types import Info
 
 from core.errors import BadRequest
 from resolvers import shared_data, specs, verification
+from resolvers.context import Context
 from resolvers.selection import current_field, response_keys
-from server.context import Context
 
 from .common import PageInfo
 from .data_inputs import (

@@ -6,7 +6,7 @@ import strawberry
 from strawberry.types import Info
 
 from federation.topology import Node as TopologyNode
-from server.context import Context
+from resolvers.context import Context
 
 from .common import Level, LocalizedText
 

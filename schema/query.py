@@ -10,8 +10,8 @@ from strawberry.types import Info
 from core.errors import BadRequest, NodeUnavailable
 from federation.pagination import clamp_first, decode_cursor
 from resolvers import catalog
+from resolvers.context import Context
 from resolvers.selection import current_field
-from server.context import Context
 
 from . import builders
 from .common import Language, Level, values

@@ -8,7 +8,7 @@ import strawberry
 from strawberry.types import Info
 
 from resolvers import catalog
-from server.context import Context
+from resolvers.context import Context
 
 from .common import (
     Classification,

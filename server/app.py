@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from core.callers import Caller
 from core.errors import NodeUnavailable
 from core.settings import Settings
 from federation.listener import Listener
@@ -20,11 +21,11 @@ from federation.nodes import RETRYABLE, NodePools
 from federation.topology import Topology
 from policies.decisions import MODEL, PolicyEngine
 from policies.ratelimits import RateLimiter
+from resolvers.context import Context
 
-from .context import Context
 from .graphql_http import GraphQLEndpoint
 from .health import healthz, readyz
-from .identity import Authenticator, Caller
+from .identity import Authenticator
 from .metrics import Metrics
 from .schemas import SchemaHolder
 

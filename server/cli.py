@@ -73,7 +73,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _seed(settings: Settings, topology: Topology, args: argparse.Namespace, force: bool) -> None:
-    from .seed.writer import SeedOptions, seed_all
+    from seed.writer import SeedOptions, seed_all
 
     options = SeedOptions(seed=args.seed, persons=args.persons, entities=args.entities, resources=args.resources)
     started = time.perf_counter()

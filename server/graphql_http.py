@@ -25,11 +25,12 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from core.callers import Caller
 from core.errors import GovshareError, Unauthenticated
 from federation.nodes import statement_log
+from resolvers.context import Context, language_from_header
 
-from .context import Context, language_from_header
-from .identity import Authenticator, Caller
+from .identity import Authenticator
 from .metrics import Metrics
 
 logger = logging.getLogger("govshare.graphql")

@@ -4,27 +4,16 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import jwt
 
+from core.callers import Caller
 from core.errors import ConfigurationError, Unauthenticated
 from core.settings import Settings
 
 ASYMMETRIC = ["RS256", "ES256", "EdDSA"]
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud"]
-
-
-@dataclass(frozen=True)
-class Caller:
-    user: str
-    department: str
-    roles: frozenset[str]
-    node: str
-
-    def has_role(self, role: str) -> bool:
-        return role in self.roles
 
 
 class Authenticator:

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 if TYPE_CHECKING:
-    from .context import Context
+    from resolvers.context import Context
 
 
 class Metrics:

@@ -16,10 +16,10 @@ import pytest
 
 from core.settings import Settings
 from federation.topology import Topology
+from seed.writer import SeedOptions, seed_all
 from server.app import create_app
 from server.databases import migrate_all
 from server.postgres import LocalPostgres
-from server.seed.writer import SeedOptions, seed_all
 
 from .helpers import SECRET, token
 

@@ -12,7 +12,7 @@ import pytest
 
 from federation.topology import Node, Topology
 from resolvers import catalog
-from server.seed.writer import SeedOptions, seed_database
+from seed.writer import SeedOptions, seed_database
 
 from ..conftest import Cluster
 

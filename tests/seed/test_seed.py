@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import random
 
-from server.seed import ids, registers
-from server.seed.catalog import catalog_rows, department_rows
+from seed import ids, registers
+from seed.catalog import catalog_rows, department_rows
 
-from ...conftest import SCALE, Cluster
+from ..conftest import SCALE, Cluster
 
 
 async def _all(cluster: Cluster, sql: str) -> list[tuple[str, object]]:
@@ -93,7 +93,7 @@ def test_departments_cover_three_levels_and_known_codes(cluster: Cluster) -> Non
 def test_catalog_covers_every_classification() -> None:
     from federation.topology import Topology
 
-    from ...conftest import TOPOLOGY
+    from ..conftest import TOPOLOGY
     topology = Topology.load(TOPOLOGY)
     rows = [r for r, _ in catalog_rows(topology, topology.node("650100"), 200, random.Random(3))]
     assert {r[2] for r in rows} == {"theme", "department"}

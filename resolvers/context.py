@@ -6,9 +6,10 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote
 
+from core.callers import Caller
 from core.errors import BadRequest, GovshareError
 from federation.nodes import NodePools, NodeStatus, StatementLog
 from federation.topology import Topology
@@ -16,11 +17,8 @@ from policies.decisions import AccessDecider, PolicyEngine
 from policies.grants import SELECT_GRANTS, Grant, normalise_purpose
 from policies.ratelimits import RateLimiter
 
-from .identity import Caller
-
-if TYPE_CHECKING:
-    from resolvers.loaders import Loaders
-    from resolvers.shared_data import Caller as DataCaller
+from .loaders import Loaders
+from .shared_data import Caller as DataCaller
 
 LANGUAGES = ("zh", "ug", "kk", "en")
 MAX_DATA_QUERIES = 5
@@ -74,8 +72,6 @@ class Context:
     def loaders(self) -> Loaders:
         # Built lazily, per request: a loader's cache must never outlive the request it serves.
         if self._loaders is None:
-            from resolvers.loaders import Loaders
-
             self._loaders = Loaders(self)
         return self._loaders
 
@@ -97,8 +93,6 @@ class Context:
         return [Grant.from_row(r) for r in rows]
 
     def data_caller(self) -> DataCaller:
-        from resolvers.shared_data import Caller as DataCaller
-
         return DataCaller(self.request_id, self.caller.user, self.caller.department, self.decider, self.pools)
 
     def count_data_query(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.seed import ids
+from seed import ids
 
 
 @pytest.mark.parametrize(("value", "valid"), [
