@@ -1,0 +1,83 @@
+"""Load with wrk and read the server's CPU time from /proc: requests/s, latency, CPU per request."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+
+TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Result:
+    p50_ms: float
+    p99_ms: float
+    rps: float
+    requests: int
+    cpu_ms: float  # server process CPU (user + system) during the run
+
+    @property
+    def cpu_per_request_ms(self) -> float:
+        return self.cpu_ms / self.requests if self.requests else float("nan")
+
+
+def cpu_ms(pid: int) -> float:
+    """User + system CPU of a process so far (its threads included), in ms."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    # After the command name: state is field 3, utime 14 and stime 15 (1-based, see proc(5)).
+    return (int(fields[11]) + int(fields[12])) * TICK_MS
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text.strip())
+    if match is None:
+        raise RuntimeError(f"unexpected wrk latency {text!r}")
+    value, unit = match.groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
+
+
+def parse_wrk(out: str) -> tuple[float, float, float, int]:
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise RuntimeError(f"errors during the run:\n{out}")
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    count = re.search(r"^\s*(\d+) requests in", out, re.MULTILINE)
+    if p50 is None or p99 is None or rps is None or count is None:
+        raise RuntimeError(f"cannot read wrk's output:\n{out}")
+    return _ms(p50.group(1)), _ms(p99.group(1)), float(rps.group(1)), int(count.group(1))
+
+
+def run_wrk(url: str, connections: int, duration: float, pid: int, method: str = "GET",
+            body: str | None = None, headers: dict[str, str] | None = None) -> Result:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        lines = [f'wrk.method = "{method}"']
+        if body is not None:
+            lines.append(f"wrk.body = [==[{body}]==]")
+        for name, value in (headers or {}).items():
+            lines.append(f'wrk.headers["{name}"] = "{value}"')
+        script.write("\n".join(lines))
+    threads = 1 if connections == 1 else 2
+    try:
+        before = cpu_ms(pid)
+        out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency",
+                              "-s", script.name, url], capture_output=True, text=True, check=True).stdout
+        used = cpu_ms(pid) - before
+    finally:
+        os.unlink(script.name)
+    p50, p99, rps, count = parse_wrk(out)
+    return Result(p50, p99, rps, count, used)
+
+
+def ensure_wrk() -> None:
+    """wrk is a Debian package: install it when missing."""
+    if shutil.which("wrk") is None:
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False)
+    if shutil.which("wrk") is None:
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)

