@@ -26,6 +26,11 @@ RANKS = {
 }
 
 
+def python_files(top: Path) -> list[Path]:
+    """Our modules under ``top`` (npm packages the benchmark installs under benchmarks/ are not ours)."""
+    return sorted(p for p in top.rglob("*.py") if "node_modules" not in p.parts) if top.is_dir() else []
+
+
 def imported_modules(path: Path, root: Path, submodules: bool = True) -> Iterator[tuple[int, str]]:
     """(line, absolute dotted name) of every import in the file, relative imports resolved; with
     ``submodules``, also each ``from X import name`` as ``X.name`` (it may be a module)."""
@@ -48,7 +53,7 @@ def imported_modules(path: Path, root: Path, submodules: bool = True) -> Iterato
 def upward_imports(root: Path) -> list[str]:
     found = []
     for top, rank in RANKS.items():
-        for path in sorted((root / top).rglob("*.py")) if (root / top).is_dir() else []:
+        for path in python_files(root / top):
             for line, name in imported_modules(path, root, submodules=False):
                 target = name.split(".")[0]
                 if target == top or target not in RANKS:
@@ -62,7 +67,7 @@ def module_cycles(root: Path) -> list[list[str]]:
     """Cycles among our modules (each reported once, by its smallest member)."""
     modules: dict[str, Path] = {}
     for top in RANKS:
-        for path in (root / top).rglob("*.py") if (root / top).is_dir() else []:
+        for path in python_files(root / top):
             parts = list(path.relative_to(root).with_suffix("").parts)
             modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
     edges = {
