@@ -49,6 +49,12 @@ class BadRequest(GovshareError):
     code = "BAD_USER_INPUT"
 
 
+class LimitExceeded(BadRequest):
+    """A request beyond one of the configured bounds on work per request."""
+
+    code = "LIMIT_EXCEEDED"
+
+
 class NotFound(GovshareError):
     code = "NOT_FOUND"
 
@@ -59,6 +65,12 @@ class Unauthenticated(GovshareError):
 
 class Forbidden(GovshareError):
     code = "FORBIDDEN"
+
+
+class UnknownDepartment(Forbidden):
+    """A validly signed token for a department that no node's catalog lists."""
+
+    code = "UNKNOWN_DEPARTMENT"
 
 
 class EmbeddedPostgresError(GovshareError):

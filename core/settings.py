@@ -21,6 +21,19 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
         raise ConfigurationError(f"{name} must be a number, got {raw!r}") from exc
 
 
+def _positive_int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be a positive integer, got {raw!r}") from exc
+    if value < 1:
+        raise ConfigurationError(f"{name} must be a positive integer, got {raw!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     topology_path: Path = DEFAULT_TOPOLOGY
@@ -38,6 +51,14 @@ class Settings:
     jwt_issuer: str = "govshare"
     jwt_audience: str = "govshare"
     verify_per_minute: int = 30
+    # Bounded work per request (README "Limits"): each refused with a LIMIT_EXCEEDED error.
+    max_body_bytes: int = 256 * 1024
+    max_list_length: int = 1000
+    max_string_length: int = 1000
+    max_variables: int = 50
+    # JWKS sources (files or operator-configured https URLs) and how long a fetched key set is trusted.
+    jwks_sources: tuple[str, ...] = ()
+    jwks_refresh_seconds: float = 300.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -64,4 +85,10 @@ class Settings:
             jwt_issuer=env.get("GOVSHARE_JWT_ISSUER", "govshare"),
             jwt_audience=env.get("GOVSHARE_JWT_AUDIENCE", "govshare"),
             verify_per_minute=int(_float(env, "GOVSHARE_VERIFY_PER_MINUTE", 30)),
+            max_body_bytes=_positive_int(env, "GOVSHARE_MAX_BODY_BYTES", 256 * 1024),
+            max_list_length=_positive_int(env, "GOVSHARE_MAX_LIST_LENGTH", 1000),
+            max_string_length=_positive_int(env, "GOVSHARE_MAX_STRING_LENGTH", 1000),
+            max_variables=_positive_int(env, "GOVSHARE_MAX_VARIABLES", 50),
+            jwks_sources=tuple(s for s in env.get("GOVSHARE_JWKS", "").split() if s),
+            jwks_refresh_seconds=_float(env, "GOVSHARE_JWKS_REFRESH_SECONDS", 300.0),
         )

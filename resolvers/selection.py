@@ -10,6 +10,15 @@ from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 Tree = dict[str, "Tree"]
 
 
+def included(selection: Any) -> bool:
+    """False for a selection excluded by @skip(if: true) or @include(if: false) (variables resolved):
+    such a field is not executed, so it is neither read nor decided nor reported."""
+    directives = getattr(selection, "directives", None) or {}
+    if directives.get("skip", {}).get("if") is True:
+        return False
+    return directives.get("include", {}).get("if") is not False
+
+
 def _merge(into: Tree, other: Tree) -> None:
     for name, sub in other.items():
         _merge(into.setdefault(name, {}), sub)
@@ -18,6 +27,8 @@ def _merge(into: Tree, other: Tree) -> None:
 def selection_tree(selections: Iterable[Any]) -> Tree:
     tree: Tree = {}
     for selection in selections:
+        if not included(selection):
+            continue
         if isinstance(selection, SelectedField):
             _merge(tree.setdefault(selection.name, {}), selection_tree(selection.selections))
         elif isinstance(selection, FragmentSpread | InlineFragment):
@@ -39,6 +50,8 @@ def response_keys(selections: Iterable[Any], path: list[str]) -> dict[str, str]:
 
     def walk(items: Iterable[Any], rest: list[str]) -> None:
         for selection in items:
+            if not included(selection):
+                continue
             if isinstance(selection, FragmentSpread | InlineFragment):
                 walk(selection.selections, rest)
             elif isinstance(selection, SelectedField):

@@ -29,6 +29,7 @@ from policies.decisions import AccessDecider, Decision, Reason
 from . import audit
 from .specs import ALL_NODES, DataItemSpec, DataResourceSpec
 from .sql import Where
+from .values import check as check_value
 
 MAX_FIRST = 1000
 SCOPE_ITEM = "division_code"
@@ -394,6 +395,7 @@ async def read(caller: Caller, request: DataRequest) -> DataPage:
 def typed_value(item: DataItemSpec, value: str) -> Any:
     """A caller-supplied text value as the item's type (for verification)."""
     try:
-        return convert(value.strip(), item.data_type)
+        typed = convert(value.strip(), item.data_type)
     except ValueError as exc:
         raise BadRequest(f"value for {item.name} is not a valid {item.data_type}", item=item.name) from exc
+    return check_value(typed, f"value for {item.name}")

@@ -10,7 +10,6 @@ from strawberry import Schema
 from strawberry.extensions import (
     AddValidationRules,
     MaxTokensLimiter,
-    ParserCache,
     ValidationCache,
     max_aliases,
     query_depth_limiter,
@@ -18,6 +17,7 @@ from strawberry.extensions import (
 
 from resolvers.specs import DataResourceSpec
 
+from .documents import MAX_TOKENS, DocumentCache
 from .execution import PlainListExecutionContext
 from .generated import data_fields
 from .query import Query
@@ -28,12 +28,12 @@ LIMIT_RULES: list[type[ASTValidationRule]] = [
     query_depth_limiter.create_validator(10, None, None),
     max_aliases.create_validator(30),
 ]
-# Factories, not instances: strawberry builds extensions per request. The parse and validation
-# caches are module-level LRUs shared by every request.
+# Factories, not instances: strawberry builds extensions per request. The parse (schema/documents.py)
+# and validation caches are module-level LRUs shared by every request.
 EXTENSIONS = [
     partial(AddValidationRules, LIMIT_RULES),
-    partial(MaxTokensLimiter, max_token_count=4000),
-    partial(ParserCache, maxsize=512),
+    partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
+    DocumentCache,
     partial(ValidationCache, maxsize=512),
 ]
 

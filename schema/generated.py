@@ -19,6 +19,7 @@ from core.errors import BadRequest
 from resolvers import shared_data, specs, verification
 from resolvers.context import Context
 from resolvers.selection import current_field, response_keys
+from resolvers.values import check as check_value
 
 from .common import PageInfo
 from .data_inputs import (
@@ -114,6 +115,7 @@ class _Generated:
                 if given is not None:
                     if op == "in" and not given:
                         raise BadRequest(f"'in' for {camel(item.name)} must not be empty")
+                    check_value(given, f"filter {camel(item.name)}.{op}")
                     found.append(shared_data.Condition(item.name, op, given))
         return found, flt.nodes
 
@@ -162,7 +164,9 @@ class _Generated:
                 if "edges" in selection else []
             return _instance(gen.connection, {
                 "edges": edges, "nodes": records,
-                "page_info": PageInfo(has_next_page=page.has_next, end_cursor=page.cursors[-1] if page.cursors else None),
+                # hasNextPage only beside an endCursor: `first: 0` must not invite an endless loop.
+                "page_info": PageInfo(has_next_page=page.has_next and bool(page.cursors),
+                                      end_cursor=page.cursors[-1] if page.cursors else None),
                 "total_count": page.total, "unavailable_nodes": page.unavailable, "row_scope": page.row_scope})
 
         resolve.__annotations__ = {
@@ -192,7 +196,7 @@ def data_fields(specs: list[Spec]) -> dict[str, Any]:
                         "purpose (argument or X-Govshare-Purpose header) to read CONDITIONAL items under a grant.")
 
     async def verify(info: Info[Context, None], resource: str, key: str, values: list[VerifyValue],
-                     purpose: str | None = None) -> Verification:
+                     purpose: str | None = None) -> Verification | None:
         spec = by_name.get(resource)
         if spec is None:
             raise BadRequest(f"no published data resource {resource!r}")

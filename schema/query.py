@@ -47,7 +47,7 @@ async def _resources(info: Info[Context, None], flt: ResourceFilter | None, firs
     page = await catalog.resource_page(info.context.pools, domain, clamp_first(first), decode_cursor(after),
                                        columns)
     return await builders.resource_connection(
-        info.context, page.rows, page.has_next, domain, _unavailable(info, page.unavailable, domain.nodes),
+        info.context, page.rows, page.has_next and bool(page.rows), domain, _unavailable(info, page.unavailable, domain.nodes),
         selection, _lang(info, lang))
 
 
@@ -62,10 +62,14 @@ async def _lookup(info: Info[Context, None], code: str, loader: Any) -> Any:
     return row
 
 
+# hasNextPage is true only beside an endCursor to continue from: `first: 0` answers an empty page with
+# hasNextPage false (a client paging until hasNextPage is false stops), and totalCount still counts.
+
+
 @strawberry.type(description="Root fields are nullable: one failing field leaves the others' data intact.")
 class Query:
     @strawberry.field(description="Every platform node, with a live reachability probe.")
-    def nodes(self, info: Info[Context, None], lang: LangArg = None) -> list[Node]:
+    def nodes(self, info: Info[Context, None], lang: LangArg = None) -> list[Node] | None:
         return [Node(topology_node=n, lang=_lang(info, lang)) for n in info.context.topology.nodes]
 
     @strawberry.field
@@ -114,5 +118,5 @@ class Query:
         page = await catalog.department_page(info.context.pools, nodes, values(levels), parent,
                                              clamp_first(first), decode_cursor(after))
         return await builders.department_connection(
-            info.context, page.rows, page.has_next, _unavailable(info, page.unavailable, nodes),
+            info.context, page.rows, page.has_next and bool(page.rows), _unavailable(info, page.unavailable, nodes),
             current_field(info.selected_fields), _lang(info, lang))

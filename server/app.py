@@ -26,6 +26,7 @@ from resolvers.context import Context
 from .graphql_http import GraphQLEndpoint
 from .health import healthz, readyz
 from .identity import Authenticator
+from .limits import Limits
 from .metrics import Metrics
 from .schemas import SchemaHolder
 
@@ -54,7 +55,8 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
                        limiter=limiter)
 
     metrics = Metrics()
-    endpoint = GraphQLEndpoint(lambda: schemas.current.schema, authenticator, make_context, metrics)
+    endpoint = GraphQLEndpoint(lambda: schemas.current.schema, authenticator, make_context, metrics,
+                               Limits.from_settings(settings))
 
     async def on_change(channel: str, database: str) -> None:
         if channel == "govshare_catalog":

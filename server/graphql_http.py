@@ -13,10 +13,12 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationDefinitionNode
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry import Schema
@@ -26,11 +28,14 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from core.callers import Caller
-from core.errors import GovshareError, Unauthenticated
+from core.errors import GovshareError, LimitExceeded, Unauthenticated
+from core.settings import Settings
 from federation.nodes import statement_log
 from resolvers.context import Context, language_from_header
+from schema.documents import parse_document
 
 from .identity import Authenticator
+from .limits import Limits
 from .metrics import Metrics
 
 logger = logging.getLogger("govshare.graphql")
@@ -67,6 +72,24 @@ def negotiate(accept: str | None) -> str | None:
     return best[2] if best else None
 
 
+@lru_cache(maxsize=512)
+def _document_problem(limits: Limits, query: str, operation_name: str | None) -> GovshareError | None:
+    """Why a document is refused before execution, or None; cached like the parsed document."""
+    try:
+        document = parse_document(query)
+    except GraphQLError:
+        return None  # execution reports the syntax error the standard way
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if len(operations) > 1 and operation_name is None:
+        return GovshareError("the document has several operations: name the one to run in 'operationName'",
+                             code="BAD_REQUEST")
+    try:
+        limits.check_document(document)
+    except GovshareError as exc:
+        return exc
+    return None
+
+
 def format_error(error: GraphQLError) -> dict[str, Any]:
     """Expected errors keep their message and extensions; anything else is masked."""
     original = error.original_error
@@ -92,7 +115,9 @@ class GraphQLEndpoint:
     """ASGI endpoint for GET and POST /graphql."""
 
     def __init__(self, schema_source: Callable[[], Schema], authenticator: Authenticator,
-                 context_factory: Callable[[Request, Caller, str], Context], metrics: Metrics) -> None:
+                 context_factory: Callable[[Request, Caller, str], Context], metrics: Metrics,
+                 limits: Limits | None = None) -> None:
+        self._limits = limits or Limits.from_settings(Settings())
         self._schema_source = schema_source
         self._authenticator = authenticator
         self._context_factory = context_factory
@@ -137,6 +162,16 @@ class GraphQLEndpoint:
         if isinstance(params_or_error, Response):
             return params_or_error
         query, variables, operation_name, extensions = params_or_error
+        purpose_header = request.headers.get("x-govshare-purpose")
+        try:
+            self._limits.check_variables(variables)
+            if purpose_header is not None:
+                self._limits.check_string(unquote(purpose_header), "header X-Govshare-Purpose")
+        except GovshareError as exc:
+            return self._refused(exc, media)
+        problem = _document_problem(self._limits, query, operation_name)
+        if problem is not None:
+            return self._refused(problem, media)
         # A caller's request id is kept for correlation only when it is a plain token: it goes into the
         # audit trail and the logs.
         offered = request.headers.get("x-request-id", "")
@@ -145,7 +180,7 @@ class GraphQLEndpoint:
         context = self._context_factory(request, caller, request_id)
         request.state.context = context
         context.lang = lang
-        context.purpose_header = request.headers.get("x-govshare-purpose")
+        context.purpose_header = purpose_header
         allowed = {OperationType.QUERY} if request.method == "GET" else \
             {OperationType.QUERY, OperationType.MUTATION}
         token = statement_log.set(context.statements)
@@ -163,8 +198,32 @@ class GraphQLEndpoint:
             statement_log.reset(token)
         return self._result_response(request, result, media, request_id, context)
 
+    def _refused(self, error: GovshareError, media: str) -> Response:
+        """A request error found before execution: no data, 400 (200 for application/json clients)."""
+        return self._json({"errors": [{"message": error.message, "extensions": dict(error.extensions)}]},
+                          400 if media == GRAPHQL_RESPONSE else 200, media)
+
     def _bad_request(self, message: str, media: str, code: str = "BAD_REQUEST") -> Response:
         return self._json({"errors": [{"message": message, "extensions": {"code": code}}]}, 400, media)
+
+    def _too_large(self, media: str) -> Response:
+        error = LimitExceeded(f"the request is larger than {self._limits.body_bytes} bytes",
+                              limit="maxBodyBytes", maximum=self._limits.body_bytes)
+        return self._json({"errors": [{"message": error.message, "extensions": error.extensions}]}, 413, media)
+
+    async def _body(self, request: Request) -> bytes | None:
+        """The body, or None as soon as it exceeds the limit (never buffered beyond it)."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self._limits.body_bytes:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self._limits.body_bytes:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def _read_params(self, request: Request, media: str
                            ) -> Response | tuple[str, dict[str, Any] | None, str | None, dict[str, Any] | None]:
@@ -189,8 +248,11 @@ class GraphQLEndpoint:
             if charset.strip('"') not in ("utf-8", "utf8"):
                 return self._json({"errors": [{"message": "only utf-8 request bodies are supported",
                                                "extensions": {"code": "UNSUPPORTED_MEDIA_TYPE"}}]}, 415, media)
+            body = await self._body(request)
+            if body is None:
+                return self._too_large(media)
             try:
-                raw = orjson.loads(await request.body())
+                raw = orjson.loads(body)
             except orjson.JSONDecodeError:
                 return self._bad_request("the request body is not valid JSON", media)
             if not isinstance(raw, dict):

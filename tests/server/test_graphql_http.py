@@ -128,3 +128,30 @@ async def test_unexpected_errors_are_masked(client: httpx.AsyncClient, monkeypat
     assert body["data"]["resources"] is None and len(body["data"]["nodes"]) == 5  # the other field survives
     assert body["errors"] == [{"message": "Unexpected error.", "locations": [{"line": 1, "column": 3}],
                                "path": ["resources"], "extensions": {"code": "INTERNAL"}}]
+
+
+async def test_several_operations_need_an_operation_name(client: httpx.AsyncClient) -> None:
+    document = "query A { nodes { code } } query B { sharingCatalog(first: 1) { pageInfo { hasNextPage } } }"
+    response = await client.post("/graphql", json={"query": document},
+                                 headers={"Accept": "application/graphql-response+json"})
+    assert response.status_code == 400
+    assert "data" not in response.json()
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    named = await client.post("/graphql", json={"query": document, "operationName": "B"})
+    assert named.json() == {"data": {"sharingCatalog": {"pageInfo": {"hasNextPage": True}}}}
+
+
+async def test_a_failed_or_rate_limited_verify_keeps_the_other_root_fields(client: httpx.AsyncClient) -> None:
+    query = """{ nodes { code } sharingCatalog(first: 1) { pageInfo { hasNextPage } }
+        verify(resource: "population", key: "650100198001011234", values: [{item: "name", value: "x"}]) { found } }"""
+    department = "654300-GA"
+    limiter = client.app.state.limiter  # type: ignore[attr-defined]
+    while limiter.take(department) is None:
+        pass
+    body, _ = await gql(client, query, Authorization=f"Bearer {token(department)}")
+    assert body["data"]["verify"] is None and len(body["data"]["nodes"]) == 5
+    assert body["data"]["sharingCatalog"] == {"pageInfo": {"hasNextPage": True}}
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["RATE_LIMITED"]
+    body, _ = await gql(client, query.replace('"population"', '"nothing"'))
+    assert body["data"]["verify"] is None and len(body["data"]["nodes"]) == 5
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"]
