@@ -91,3 +91,9 @@ class AuditUnavailable(GovshareError):
 
 class RateLimited(GovshareError):
     code = "RATE_LIMITED"
+
+
+class CannotListen(GovshareError):
+    """The HTTP listener could not bind its address (port in use, no permission, no such address)."""
+
+    code = "CANNOT_LISTEN"

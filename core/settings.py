@@ -73,6 +73,8 @@ class Settings:
             port = int(env.get("GOVSHARE_PORT", "8000"))
         except ValueError as exc:
             raise ConfigurationError("GOVSHARE_PORT must be an integer") from exc
+        if not 1 <= port <= 65535:
+            raise ConfigurationError(f"GOVSHARE_PORT must be between 1 and 65535, got {port}")
         return cls(
             topology_path=Path(env.get("GOVSHARE_TOPOLOGY", str(DEFAULT_TOPOLOGY))),
             dsns=dsns,

@@ -1,10 +1,16 @@
-"""The ``govshare`` command: serve, demo, migrate, seed, token."""
+"""govshare: run the GraphQL service, prepare its databases, administer grants and audit.
+
+Exit codes: 0 done; 1 a check found a problem (audit verify); 2 bad usage, input or configuration;
+3 cannot listen on the HTTP address (port in use, no permission); 4 a database is unavailable or
+cannot be migrated; 130 interrupted (Ctrl-C before the service started).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -13,13 +19,15 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from core.errors import GovshareError
+from core.errors import CannotListen, EmbeddedPostgresError, GovshareError, MigrationError, NodeUnavailable
 from core.settings import Settings
 from federation.topology import Topology
 
 from .databases import migrate_all, provision_embedded
 from .identity import demo_secret, mint_demo_token
 from .postgres import LocalPostgres
+from .serving import bind, serve
+from .tokens import check_department, check_secret
 
 SAMPLE_DATA_QUERY = """{
   population(first: 5, purpose: "最低生活保障资格审核") {
@@ -51,13 +59,20 @@ async def _resolve(settings: Settings) -> tuple[Topology, LocalPostgres | None]:
     return topology, None
 
 
-def _serve(settings: Settings, topology: Topology) -> None:
-    import uvicorn
+def _listen_flags(settings: Settings, args: argparse.Namespace) -> Settings:
+    """--host / --port override GOVSHARE_HOST / GOVSHARE_PORT."""
+    return replace(settings, host=args.host or settings.host,
+                   port=args.port if args.port is not None else settings.port)
 
+
+def _serve(settings: Settings, topology: Topology, workers: int, sock: socket.socket) -> None:
     from .app import create_app
 
-    uvicorn.run(create_app(settings, topology), host=settings.host, port=settings.port, log_level="info",
-                lifespan="on")
+    # Workers build their own app from the environment: hand them what this process resolved.
+    worker_env = {f"GOVSHARE_DSN_{n.code}": n.dsn or "" for n in topology.databases}
+    if settings.demo_jwt_secret:
+        worker_env["GOVSHARE_DEMO_JWT_SECRET"] = settings.demo_jwt_secret
+    serve(sock, create_app(settings, topology) if workers == 1 else None, workers, worker_env)
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
@@ -104,9 +119,11 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    settings = _listen_flags(settings, args)
+    sock = bind(settings.host, settings.port)
     topology, server = asyncio.run(_resolve(settings))
     try:
-        _serve(settings, topology)
+        _serve(settings, topology, args.workers, sock)
     finally:
         if server is not None:
             server.stop()
@@ -116,6 +133,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     if settings.demo_jwt_secret is None:
         settings = replace(settings, demo_jwt_secret=demo_secret(settings.data_dir))
+    settings = _listen_flags(settings, args)
+    sock = bind(settings.host, settings.port)
     topology, server = asyncio.run(_resolve(settings))
     try:
         asyncio.run(migrate_all(topology))
@@ -128,7 +147,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
               f"Shared data under this department's demo grant (denied fields come back null with one "
               f"FIELD_FORBIDDEN error each):\n{SAMPLE_DATA_QUERY}\n"
               f"Other departments: ./dev token <department code>   Stop: Ctrl-C\n", flush=True)
-        _serve(settings, topology)
+        _serve(settings, topology, args.workers, sock)
     finally:
         if server is not None:
             print("stopping embedded PostgreSQL", flush=True)
@@ -137,7 +156,12 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
-    secret = settings.demo_jwt_secret or demo_secret(settings.data_dir)
+    if args.ttl <= 0:
+        raise GovshareError(f"--ttl must be a positive number of seconds, got {args.ttl}")
+    secret = check_secret(settings.demo_jwt_secret) or demo_secret(settings.data_dir)
+    note = asyncio.run(check_department(settings, args.department))
+    if note:
+        print(f"govshare: {note}", file=sys.stderr)
     print(mint_demo_token(secret, args.department, user=args.user, roles=args.roles.split(","),
                           ttl_seconds=args.ttl, issuer=settings.jwt_issuer, audience=settings.jwt_audience))
     return 0
@@ -218,64 +242,126 @@ LIST_GRANTS = "select * from grants order by id"
 
 
 def _seed_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=int, default=20261126, help="random seed (same seed, same data)")
-    parser.add_argument("--persons", type=int, default=100_000, help="population register rows in total")
-    parser.add_argument("--entities", type=int, default=20_000, help="legal entities (and licences) in total")
-    parser.add_argument("--resources", type=int, default=5_000, help="generated catalog resources in total")
+    parser.add_argument("--seed", type=int, default=20261126, metavar="S", help="random seed (same seed, same data)")
+    parser.add_argument("--persons", type=int, default=100_000, metavar="N", help="population register rows in total")
+    parser.add_argument("--entities", type=int, default=20_000, metavar="N", help="legal entities (and licences) in total")
+    parser.add_argument("--resources", type=int, default=5_000, metavar="N", help="generated catalog resources in total")
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be between 1 and 65535, got {port}")
+    return port
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _listen_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=None, help="address to listen on (default: GOVSHARE_HOST or 127.0.0.1)")
+    parser.add_argument("--port", type=_port, default=None, help="port to listen on (default: GOVSHARE_PORT or 8000)")
+    parser.add_argument("--workers", type=_positive, default=1, metavar="N",
+                        help="worker processes sharing the port (state is shared through the databases)")
+
+
+def _group(parent: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str,
+           dest: str) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """A command with subcommands; alone (``govshare audit``) it prints its usage."""
+    group = parent.add_parser(name, help=help_text, description=help_text)
+    group.set_defaults(usage_of=group, subcommand_dest=dest)
+    return group.add_subparsers(dest=dest, metavar="COMMAND", title="commands")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="govshare", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="serve /graphql against the configured (or embedded) databases")
+    parser = argparse.ArgumentParser(prog="govshare", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
+    serve_ = sub.add_parser("serve", help="serve /graphql against the configured (or embedded) databases")
+    _listen_args(serve_)
     demo = sub.add_parser("demo", help="embedded PostgreSQL + migrate + seed (once) + serve")
     _seed_flags(demo)
-    demo.add_argument("--department", default="650100-MZ", help="department of the printed token")
+    demo.add_argument("--department", default="650100-MZ", metavar="D", help="department of the printed token")
+    _listen_args(demo)
     migrate = sub.add_parser("migrate", help="apply pending migrations to every node database")
     migrate.add_argument("--keep-running", action="store_true", help=argparse.SUPPRESS)
     seed = sub.add_parser("seed", help="write deterministic demo data into every node database")
     _seed_flags(seed)
     seed.add_argument("--force", action="store_true", help="replace demo data that is already there")
-    token = sub.add_parser("token", help="mint a demo JWT for a department")
-    token.add_argument("department")
-    token.add_argument("--user", default=None)
-    token.add_argument("--roles", default="developer")
-    token.add_argument("--ttl", type=int, default=8 * 3600)
-    grant = sub.add_parser("grant", help="create, revoke or list grants (the rows enforcement reads)")
-    grant_sub = grant.add_subparsers(dest="grant_command", required=True)
-    create = grant_sub.add_parser("create")
-    create.add_argument("--department", required=True)
+    token = sub.add_parser("token", help="mint a demo JWT (HS256, demo secret) for a department")
+    token.add_argument("department", help="department code <node>-<kind>, e.g. 650100-GA or 650100-CA-MZ")
+    token.add_argument("--user", default=None, help="subject of the token (default: demo-user@DEPARTMENT)")
+    token.add_argument("--roles", default="developer", metavar="R1,R2", help="comma-separated roles (default: developer)")
+    token.add_argument("--ttl", type=int, default=8 * 3600, metavar="SECONDS", help="lifetime in seconds (default: 28800)")
+    grant_sub = _group(sub, "grant", "create, revoke or list grants (the rows enforcement reads)", "grant_command")
+    create = grant_sub.add_parser("create", help="create a purpose-bound grant")
+    create.add_argument("--department", required=True, help="grantee department code")
     create.add_argument("--resource", required=True, help="resource code, e.g. 650000-B01-000001")
     create.add_argument("--items", required=True, help="comma-separated item names")
-    create.add_argument("--purpose", required=True)
+    create.add_argument("--purpose", required=True, help="the purpose queries must state")
     create.add_argument("--until", required=True, help="end of validity (ISO date)")
     create.add_argument("--from", dest="valid_from", default=None, help="start of validity (default: now)")
     create.add_argument("--divisions", default=None, help="row scope: comma-separated division codes")
     create.add_argument("--by", default="admin-cli", help="who grants it (recorded)")
-    revoke = grant_sub.add_parser("revoke")
-    revoke.add_argument("id", type=int)
-    revoke.add_argument("--reason", required=True)
-    grant_sub.add_parser("list")
-    audit = sub.add_parser("audit", help="check the audit trail's hash chain")
-    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
-    audit_sub.add_parser("verify", help="report the first broken link, exit 1 if any")
+    revoke = grant_sub.add_parser("revoke", help="revoke an active grant")
+    revoke.add_argument("id", type=int, help="grant id (see grant list)")
+    revoke.add_argument("--reason", required=True, help="why (recorded)")
+    grant_sub.add_parser("list", help="list grants")
+    audit_sub = _group(sub, "audit", "check the audit trail", "audit_command")
+    audit_sub.add_parser("verify", help="check the hash chain; report the first broken link, exit 1 if any")
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("govshare")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 COMMANDS = {"serve": cmd_serve, "demo": cmd_demo, "migrate": cmd_migrate, "seed": cmd_seed, "token": cmd_token,
             "grant": cmd_grant, "audit": cmd_audit}
 
 
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_CANNOT_LISTEN, EXIT_DATABASE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+
+
+def exit_code(error: GovshareError) -> int:
+    if isinstance(error, CannotListen):
+        return EXIT_CANNOT_LISTEN
+    if isinstance(error, NodeUnavailable | EmbeddedPostgresError | MigrationError):
+        return EXIT_DATABASE
+    return EXIT_USAGE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    usage_of = getattr(args, "usage_of", None)
+    if usage_of is not None and getattr(args, args.subcommand_dest) is None:
+        usage_of.print_help(sys.stderr)
+        return EXIT_USAGE
     try:
         settings = Settings.from_env()
         return COMMANDS[args.command](settings, args)
     except GovshareError as exc:
         print(f"govshare: {exc.message}", file=sys.stderr)
-        return 2
+        return exit_code(exc)
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -1,0 +1,57 @@
+"""Serving HTTP: bind the listener first (one clear error if that fails), then run one uvicorn process
+or a supervisor with N worker processes that share the bound socket."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from collections.abc import Mapping
+
+from starlette.applications import Starlette
+
+from core.errors import CannotListen, GovshareError
+
+# `uvicorn --factory server.app:app_factory` builds the app in each worker from the environment.
+APP_FACTORY = "server.app:app_factory"
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind before anything else starts: a port in use then costs one line, not a half-started app."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise CannotListen(f"cannot listen on {host}:{port}: unknown address ({exc.strerror})") from exc
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        reason = "address already in use" if exc.errno == 98 else (exc.strerror or str(exc)).lower()
+        raise CannotListen(f"cannot listen on {host}:{port}: {reason}") from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(sock: socket.socket, app: Starlette | None, workers: int, worker_env: Mapping[str, str]) -> None:
+    """One process serving ``app``, or ``workers`` processes each building the app from the environment
+    (``worker_env`` added to it: DSNs of an embedded server, the demo secret)."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    if workers == 1:
+        assert app is not None
+        server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="info"))
+        try:
+            server.run(sockets=[sock])
+        except KeyboardInterrupt:  # uvicorn shuts down on Ctrl-C, then re-raises it: a normal stop
+            pass
+        except SystemExit as exc:  # uvicorn exits when the application's startup fails
+            raise GovshareError("the service did not start: see the log above") from exc
+        return
+    os.environ.update(worker_env)
+    config = uvicorn.Config(APP_FACTORY, factory=True, workers=workers, lifespan="on", log_level="info")
+    with contextlib.suppress(KeyboardInterrupt):
+        Multiprocess(config, sockets=[sock]).run()

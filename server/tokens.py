@@ -1,0 +1,72 @@
+"""Checks before a demo token is minted: a department that exists, a secret long enough to sign with."""
+
+from __future__ import annotations
+
+import re
+
+import asyncpg
+
+from core.errors import BadRequest, ConfigurationError, TopologyError
+from core.settings import Settings
+from federation.topology import Topology
+
+from .databases import database_name
+from .postgres import LocalPostgres
+
+# <node>-<kind> or, for a county bureau, <node>-C<letter>-<kind>: 650100-GA, 650100-CA-MZ
+DEPARTMENT_CODE = re.compile(r"^[0-9]{6}-(?:C[A-Z]-)?[A-Z]{2}$")
+SELECT_DEPARTMENT = "select 1 from departments where code = $1"
+CATALOG_TIMEOUT = 3.0
+
+
+def check_secret(secret: str | None) -> str | None:
+    """The configured demo secret, refused below 32 bytes exactly as ``serve`` refuses it."""
+    if secret is not None and len(secret.encode()) < 32:
+        raise ConfigurationError("GOVSHARE_DEMO_JWT_SECRET must be at least 32 bytes (RFC 7518 3.2)")
+    return secret
+
+
+def _catalog_dsn(settings: Settings, topology: Topology, node_code: str) -> str | None:
+    """DSN of the database holding the node's departments, or None when none is configured or running:
+    minting a token never starts a database."""
+    database_node = topology.node(node_code).database_node
+    if not topology.needs_embedded:
+        return topology.node(database_node).dsn
+    embedded = settings.data_dir / "postgres"
+    if not (embedded / "govshare.port").exists():
+        return None
+    return LocalPostgres(embedded).dsn(database_name(database_node))
+
+
+async def _listed(dsn: str, code: str) -> bool | None:
+    """Whether the catalog lists the department; None when that database does not answer or has no
+    catalog yet (not migrated)."""
+    try:
+        conn = await asyncpg.connect(dsn, timeout=CATALOG_TIMEOUT)
+    except (OSError, TimeoutError, asyncpg.PostgresError):
+        return None
+    try:
+        return await conn.fetchval(SELECT_DEPARTMENT, code) is not None
+    except asyncpg.PostgresError:
+        return None
+    finally:
+        await conn.close()
+
+
+async def check_department(settings: Settings, code: str) -> str | None:
+    """Refuse a department that does not exist: looked up in its node's catalog when that database
+    answers, otherwise checked by format only (the returned note says so)."""
+    if not DEPARTMENT_CODE.match(code):
+        raise BadRequest(f"not a department code: {code!r} (expected <node>-<kind>, e.g. 650100-GA "
+                         "or 650100-CA-MZ for a county bureau)")
+    topology = Topology.load(settings.topology_path, settings.dsns)
+    try:
+        dsn = _catalog_dsn(settings, topology, code[:6])
+    except TopologyError as exc:
+        raise BadRequest(f"unknown department {code}: no node {code[:6]} in the topology") from exc
+    listed = None if dsn is None else await _listed(dsn, code)
+    if listed is False:
+        raise BadRequest(f"unknown department {code}: not in node {code[:6]}'s catalog")
+    if listed is None:
+        return f"catalog of node {code[:6]} not reachable: checked the department code's format only"
+    return None
