@@ -58,6 +58,17 @@ class NodeStatus:
     error: str | None = None
 
 
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """Release a pool connection without asyncpg's default reset round trip (RESET ALL, UNLISTEN *,
+    advisory unlock, CLOSE ALL): that statement cost as much as the query it followed.
+
+    Safe because pool connections carry no session state: they run single statements and managed
+    transactions only (asyncpg still rolls back a transaction left open and drops listeners before
+    calling this), advisory locks are transaction-scoped, and LISTEN and the migration runner's
+    session lock use connections of their own.
+    """
+
+
 class NodePools:
     """Pools keyed by database node; hosted nodes resolve to their host's pool."""
 
@@ -77,6 +88,7 @@ class NodePools:
                 # Filters vary per request: a cached generic plan could ignore the trigram index.
                 server_settings={"application_name": "govshare", "statement_timeout": "30s",
                                  "plan_cache_mode": "force_custom_plan"},
+                reset=keep_session,
             )
             return code, pool
 

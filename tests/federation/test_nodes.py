@@ -1,0 +1,46 @@
+"""Pool connections go back to the pool without a reset round trip, and without leftover transactions."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from federation.nodes import NodePools
+
+from ..conftest import Cluster
+
+LAST_STATEMENTS = """select query from pg_stat_activity
+    where application_name = 'govshare' and datname = current_database() and pid <> pg_backend_pid()"""
+
+
+async def test_a_released_connection_sends_no_reset_statement(cluster: Cluster) -> None:
+    region = cluster.topology.region.code
+    pools = NodePools(cluster.topology, min_size=0, max_size=1)
+    await pools.open()
+    observer = await cluster.connect(region)
+    try:
+        rows = await pools.fetch(region, "test.marker", "select 'pool-reset-marker' as marker")
+        assert rows[0]["marker"] == "pool-reset-marker"
+        # The backend's last statement is ours: asyncpg's default reset (RESET ALL; UNLISTEN *; ...)
+        # would have followed it on release.
+        assert [r["query"] for r in await observer.fetch(LAST_STATEMENTS)] == [
+            "select 'pool-reset-marker' as marker"]
+    finally:
+        await observer.close()
+        await pools.close()
+
+
+async def test_a_transaction_left_open_is_rolled_back_on_release(cluster: Cluster) -> None:
+    region = cluster.topology.region.code
+    pools = NodePools(cluster.topology, min_size=0, max_size=1)
+    await pools.open()
+    try:
+        pool = pools.pool(region)
+        conn: asyncpg.Connection = await pool.acquire()  # type: ignore[assignment]
+        await conn.execute("begin")
+        await conn.execute("create temporary table left_open (x int) on commit drop")
+        await pool.release(conn)
+        async with pool.acquire() as again:
+            assert not again.is_in_transaction()
+            assert await again.fetchval("select to_regclass('pg_temp.left_open')") is None
+    finally:
+        await pools.close()
