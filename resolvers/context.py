@@ -13,10 +13,12 @@ from core.callers import Caller
 from core.errors import BadRequest, GovshareError
 from federation.nodes import NodePools, NodeStatus, StatementLog
 from federation.topology import Topology
+from policies.authority import Authority, AuthorityModel
 from policies.decisions import AccessDecider, PolicyEngine
 from policies.grants import SELECT_GRANTS, Grant, normalise_purpose
 from policies.ratelimits import RateLimiter
 
+from .administration import Admin
 from .loaders import Loaders
 from .shared_data import Caller as DataCaller
 
@@ -60,6 +62,8 @@ class Context:
     errors: list[dict[str, Any]] = field(default_factory=list)
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     data_queries: int = 0
+    # Role assignments as loaded (None until they load: then everyone is only a developer)
+    authority_model: AuthorityModel | None = None
     _loaders: Loaders | None = None
     _statuses: asyncio.Future[dict[str, NodeStatus]] | None = None
     _decider: AccessDecider | None = None
@@ -80,6 +84,15 @@ class Context:
         if self._statuses is None:
             self._statuses = asyncio.ensure_future(self.pools.probe_all())
         return (await self._statuses)[code]
+
+    @property
+    def authority(self) -> Authority:
+        """What the caller may administer: ``require(action, domain)``, ``roles()`` (policies/authority.py)."""
+        model = self.authority_model or AuthorityModel.empty(self.topology.region.code)
+        return Authority(model, self.caller.user, self.caller.department)
+
+    def admin(self) -> Admin:
+        return Admin(self.pools, self.authority, self.request_id)
 
     @property
     def decider(self) -> AccessDecider:

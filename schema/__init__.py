@@ -21,6 +21,7 @@ from .documents import MAX_TOKENS, DocumentCache
 from .execution import PlainListExecutionContext
 from .generated import data_fields
 from .query import Query
+from .roles import RoleMutation, RoleQuery
 
 # Limit rules are built once: the validation cache is keyed on the rule classes, and strawberry's
 # limiter extensions would build new classes for every request (a cache miss each time).
@@ -38,10 +39,14 @@ EXTENSIONS = [
 ]
 
 
+# Root types assembled from the type families: catalog, then administration.
+QUERY_PARTS: tuple[type, ...] = (Query, RoleQuery)
+MUTATION_PARTS: tuple[type, ...] = (RoleMutation,)
+
+
 def build_schema(specs: list[DataResourceSpec] | None = None) -> Schema:
-    """The catalog query plus one field per published data resource (and ``verify``)."""
-    query: type = Query
-    if specs is not None:
-        query = strawberry.type(type("Query", (Query,), data_fields(specs)))
-    return Schema(query=query, extensions=EXTENSIONS,  # type: ignore[arg-type]
+    """The catalog query plus one field per published data resource (and ``verify``); admin mutations."""
+    query: type = strawberry.type(type("Query", QUERY_PARTS, data_fields(specs) if specs is not None else {}))
+    mutation: type = strawberry.type(type("Mutation", MUTATION_PARTS, {}))
+    return Schema(query=query, mutation=mutation, extensions=EXTENSIONS,  # type: ignore[arg-type]
                   execution_context_class=PlainListExecutionContext)

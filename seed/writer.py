@@ -17,6 +17,7 @@ import asyncpg
 from federation.topology import Node, Topology
 
 from . import catalog, registers
+from .roles import seed_roles
 
 CHUNK = 20_000
 SEED_KEY = "seed"
@@ -167,6 +168,7 @@ async def seed_database(conn: asyncpg.Connection, topology: Topology, database: 
             grants = _demo_grants(datetime.now(UTC).replace(microsecond=0))
             await conn.executemany(INSERT_GRANT, grants)
             rows["grants"] = len(grants)
+            rows["role_assignments"] = await seed_roles(conn, set(topology.by_code))
         await conn.execute(UPSERT_META, SEED_KEY, json.dumps({**asdict(options), "rows": rows}))
     await conn.execute("analyze")
     return SeedReport(database, False, rows, time.perf_counter() - started)

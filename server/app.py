@@ -19,6 +19,7 @@ from core.settings import Settings
 from federation.listener import Listener
 from federation.nodes import RETRYABLE, NodePools
 from federation.topology import Topology
+from policies.authority import AuthorityModel
 from policies.decisions import MODEL, PolicyEngine
 from policies.ratelimits import RateLimiter
 from resolvers.context import Context
@@ -52,7 +53,7 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
 
     def make_context(request: Request, caller: Caller, request_id: str) -> Context:
         return Context(caller=caller, pools=pools, request_id=request_id, engine=app.state.engine,
-                       limiter=limiter)
+                       limiter=limiter, authority_model=app.state.authority)
 
     metrics = Metrics()
     endpoint = GraphQLEndpoint(lambda: schemas.current.schema, authenticator, make_context, metrics,
@@ -66,7 +67,9 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
 
     async def reload_policy() -> None:
         fresh = await PolicyEngine.load(pools.pool(topology.region.code))
-        app.state.engine = fresh  # swapped whole: requests in flight keep the engine they started with
+        authority = await AuthorityModel.load(pools.pool(topology.region.code), topology.region.code)
+        # swapped whole: requests in flight keep the engine and roles they started with
+        app.state.engine, app.state.authority = fresh, authority
 
     listener = Listener(topology, ("govshare_catalog", "govshare_policy"), on_change)
 
@@ -101,6 +104,7 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
     app.state.pools = pools
     app.state.schemas = schemas
     app.state.engine = engine
+    app.state.authority = AuthorityModel.empty(topology.region.code)
     app.state.limiter = limiter
     app.state.settings = settings
     return app

@@ -13,14 +13,17 @@ import json
 import socket
 import sys
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import asyncpg
 
 from core.errors import CannotListen, EmbeddedPostgresError, GovshareError, MigrationError, NodeUnavailable
 from core.settings import Settings
+from federation.nodes import NodePools
 from federation.topology import Topology
 
 from .databases import migrate_all, provision_embedded
@@ -28,6 +31,9 @@ from .identity import demo_secret, mint_demo_token
 from .postgres import LocalPostgres
 from .serving import bind, serve
 from .tokens import check_department, check_secret
+
+if TYPE_CHECKING:
+    from resolvers.administration import Admin
 
 SAMPLE_DATA_QUERY = """{
   population(first: 5, purpose: "最低生活保障资格审核") {
@@ -146,6 +152,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
               f'  {{"Authorization": "Bearer {token}"}}\nSample query:\n{SAMPLE_QUERY}\n'
               f"Shared data under this department's demo grant (denied fields come back null with one "
               f"FIELD_FORBIDDEN error each):\n{SAMPLE_DATA_QUERY}\n"
+              f"Demo users, one per role (role, user, department, domain, token):\n{demo_tokens(settings)}\n"
               f"Other departments: ./dev token <department code>   Stop: Ctrl-C\n", flush=True)
         _serve(settings, topology, args.workers, sock)
     finally:
@@ -162,9 +169,64 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
     note = asyncio.run(check_department(settings, args.department))
     if note:
         print(f"govshare: {note}", file=sys.stderr)
-    print(mint_demo_token(secret, args.department, user=args.user, roles=args.roles.split(","),
-                          ttl_seconds=args.ttl, issuer=settings.jwt_issuer, audience=settings.jwt_audience))
+    print(mint_demo_token(secret, args.department, user=args.user, ttl_seconds=args.ttl,
+                          issuer=settings.jwt_issuer, audience=settings.jwt_audience))
     return 0
+
+
+def demo_tokens(settings: Settings) -> str:
+    """One line per demo user (one per role): user, department, role, token."""
+    from seed.roles import DEMO_USERS
+
+    lines = []
+    for u in DEMO_USERS:
+        token = mint_demo_token(settings.demo_jwt_secret or "", u.department, user=u.user,
+                                issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+        lines.append(f"  {u.role:<17} {u.user:<18} {u.department:<10} (domain {u.domain or u.department[:6]}):"
+                     f"\n    {token}")
+    return "\n".join(lines)
+
+
+async def _admin(settings: Settings, by: str) -> tuple[Admin, NodePools, LocalPostgres | None]:
+    """The command line acts with the database owner's power: as a region policy admin named ``by``."""
+    from policies.authority import Authority, AuthorityModel, RoleAssignment
+    from resolvers.administration import Admin
+
+    topology, server = await _resolve(settings)
+    pools = NodePools(topology, timeout=settings.node_timeout)
+    try:
+        await pools.open()
+    except BaseException:
+        if server is not None:
+            server.stop()
+        raise
+    region = topology.region.code
+    model = AuthorityModel(region, [RoleAssignment(by, "policy_admin", region)])
+    return Admin(pools, Authority(model, by, "cli"), f"cli-{uuid.uuid4().hex}"), pools, server
+
+
+def cmd_role(settings: Settings, args: argparse.Namespace) -> int:
+    from resolvers import roles
+
+    async def run() -> int:
+        admin, pools, server = await _admin(settings, args.by)
+        try:
+            if args.role_command == "list":
+                for row in await roles.live(admin, args.user):
+                    print(f"{row.user:<24} {row.role:<17} {row.domain}  since {row.created_at:%Y-%m-%d %H:%M} "
+                          f"by {row.created_by}")
+                return 0
+            operation = roles.assign if args.role_command == "assign" else roles.revoke
+            change = await operation(admin, args.user, args.role, args.domain, args.reason)
+            verb = "now holds" if args.role_command == "assign" else "no longer holds"
+            print(f"{args.user} {verb} {args.role} in domain {args.domain} (change {change.id})")
+            return 0
+        finally:
+            await pools.close()
+            if server is not None:
+                server.stop()
+
+    return asyncio.run(run())
 
 
 async def _region(settings: Settings) -> tuple[asyncpg.Connection, LocalPostgres | None]:
@@ -299,11 +361,22 @@ def build_parser() -> argparse.ArgumentParser:
     seed = sub.add_parser("seed", help="write deterministic demo data into every node database")
     _seed_flags(seed)
     seed.add_argument("--force", action="store_true", help="replace demo data that is already there")
-    token = sub.add_parser("token", help="mint a demo JWT (HS256, demo secret) for a department")
+    token = sub.add_parser("token", help="mint a demo JWT (HS256, demo secret) for a department; "
+                                         "roles come from `govshare role`")
     token.add_argument("department", help="department code <node>-<kind>, e.g. 650100-GA or 650100-CA-MZ")
-    token.add_argument("--user", default=None, help="subject of the token (default: demo-user@DEPARTMENT)")
-    token.add_argument("--roles", default="developer", metavar="R1,R2", help="comma-separated roles (default: developer)")
+    token.add_argument("--user", default=None, help="subject of the token, e.g. admin.region (default: demo-user@DEPARTMENT)")
     token.add_argument("--ttl", type=int, default=8 * 3600, metavar="SECONDS", help="lifetime in seconds (default: 28800)")
+    role_sub = _group(sub, "role", "assign, revoke or list roles (user, role, domain)", "role_command")
+    for name, text in (("assign", "give USER the role ROLE in domain NODE"), ("revoke", "take a role away")):
+        change = role_sub.add_parser(name, help=text)
+        change.add_argument("user", help="user id as in the token's sub claim")
+        change.add_argument("role", help="policy_admin, sharing_reviewer, registrar, supervisor or developer")
+        change.add_argument("--domain", required=True, metavar="NODE", help="node code; the region's code means everywhere")
+        change.add_argument("--reason", required=True, help="why (recorded in the policy history)")
+        change.add_argument("--by", default="cli-operator", help="who makes the change (recorded)")
+    role_list = role_sub.add_parser("list", help="live role assignments")
+    role_list.add_argument("--user", default=None, help="only this user's roles")
+    role_list.add_argument("--by", default="cli-operator", help=argparse.SUPPRESS)
     grant_sub = _group(sub, "grant", "create, revoke or list grants (the rows enforcement reads)", "grant_command")
     create = grant_sub.add_parser("create", help="create a purpose-bound grant")
     create.add_argument("--department", required=True, help="grantee department code")
@@ -333,7 +406,7 @@ def _version() -> str:
 
 
 COMMANDS = {"serve": cmd_serve, "demo": cmd_demo, "migrate": cmd_migrate, "seed": cmd_seed, "token": cmd_token,
-            "grant": cmd_grant, "audit": cmd_audit}
+            "grant": cmd_grant, "audit": cmd_audit, "role": cmd_role}
 
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_CANNOT_LISTEN, EXIT_DATABASE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
