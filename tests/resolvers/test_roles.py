@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
-from server.identity import mint_demo_token
 from seed.roles import DEMO_USERS
+from server.identity import mint_demo_token
 
 from ..conftest import TOPOLOGY, Cluster
 from ..helpers import SECRET, gql
