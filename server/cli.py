@@ -361,12 +361,11 @@ def build_parser() -> argparse.ArgumentParser:
     seed = sub.add_parser("seed", help="write deterministic demo data into every node database")
     _seed_flags(seed)
     seed.add_argument("--force", action="store_true", help="replace demo data that is already there")
-    token = sub.add_parser("token", help="mint a demo JWT (HS256, demo secret) for a department; "
-                                         "roles come from `govshare role`")
+    token = sub.add_parser("token", help="mint a demo JWT (HS256, demo secret) for a department")
     token.add_argument("department", help="department code <node>-<kind>, e.g. 650100-GA or 650100-CA-MZ")
     token.add_argument("--user", default=None, help="subject of the token, e.g. admin.region (default: demo-user@DEPARTMENT)")
     token.add_argument("--ttl", type=int, default=8 * 3600, metavar="SECONDS", help="lifetime in seconds (default: 28800)")
-    role_sub = _group(sub, "role", "assign, revoke or list roles (user, role, domain)", "role_command")
+    role_sub = _group(sub, "role", "assign, revoke or list roles", "role_command")
     for name, text in (("assign", "give USER the role ROLE in domain NODE"), ("revoke", "take a role away")):
         change = role_sub.add_parser(name, help=text)
         change.add_argument("user", help="user id as in the token's sub claim")
