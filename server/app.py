@@ -26,6 +26,7 @@ from resolvers.context import Context
 
 from .graphql_http import GraphQLEndpoint
 from .health import healthz, readyz
+from .departments import KnownDepartments
 from .identity import Authenticator
 from .limits import Limits
 from .metrics import Metrics
@@ -56,12 +57,14 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
                        limiter=limiter, authority_model=app.state.authority)
 
     metrics = Metrics()
+    departments = KnownDepartments(pools)
     endpoint = GraphQLEndpoint(lambda: schemas.current.schema, authenticator, make_context, metrics,
-                               Limits.from_settings(settings))
+                               Limits.from_settings(settings), departments)
 
     async def on_change(channel: str, database: str) -> None:
         if channel == "govshare_catalog":
             await schemas.refresh(pools)
+            await departments.refresh([database])
         elif channel == "govshare_policy" and database == topology.region.database_node:
             await reload_policy()
 
@@ -81,6 +84,7 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
         except (NodeUnavailable, *RETRYABLE):  # type: ignore[misc]
             logger.warning("policy rules not loaded (region database unavailable): denying all until it is back")
         await schemas.refresh(pools)
+        await departments.refresh()
         listener.start()
         try:
             yield

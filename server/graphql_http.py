@@ -28,12 +28,12 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from core.callers import Caller
-from core.errors import GovshareError, LimitExceeded, Unauthenticated
-from core.settings import Settings
+from core.errors import GovshareError, LimitExceeded, NodeUnavailable, Unauthenticated, UnknownDepartment
 from federation.nodes import statement_log
 from resolvers.context import Context, language_from_header
 from schema.documents import parse_document
 
+from .departments import KnownDepartments
 from .identity import Authenticator
 from .limits import Limits
 from .metrics import Metrics
@@ -116,8 +116,9 @@ class GraphQLEndpoint:
 
     def __init__(self, schema_source: Callable[[], Schema], authenticator: Authenticator,
                  context_factory: Callable[[Request, Caller, str], Context], metrics: Metrics,
-                 limits: Limits | None = None) -> None:
-        self._limits = limits or Limits.from_settings(Settings())
+                 limits: Limits, departments: KnownDepartments) -> None:
+        self._limits = limits
+        self._departments = departments
         self._schema_source = schema_source
         self._authenticator = authenticator
         self._context_factory = context_factory
@@ -154,10 +155,17 @@ class GraphQLEndpoint:
                                            f"{GRAPHQL_RESPONSE} or {JSON}",
                                            "extensions": {"code": "NOT_ACCEPTABLE"}}]}, 406, JSON)
         try:
-            caller = self._authenticator.authenticate(request.headers.get("authorization"))
+            caller = await self._authenticator.authenticate(request.headers.get("authorization"))
         except Unauthenticated as exc:
             return self._json({"errors": [{"message": exc.message, "extensions": exc.extensions}]}, 401, media,
                               {"WWW-Authenticate": 'Bearer realm="govshare"'})
+        try:
+            await self._departments.check(caller.department)
+        except UnknownDepartment as exc:
+            return self._json({"errors": [{"message": exc.message, "extensions": exc.extensions}]}, 403, media)
+        except NodeUnavailable as exc:
+            return self._json({"errors": [{"message": exc.message, "extensions": exc.extensions}]}, 503, media,
+                              {"Retry-After": "5"})
         params_or_error = await self._read_params(request, media)
         if isinstance(params_or_error, Response):
             return params_or_error

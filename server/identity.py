@@ -1,10 +1,16 @@
-"""Who is calling: bearer JWTs verified with PyJWT against configured keys."""
+"""Who is calling: bearer JWTs verified with PyJWT against configured keys (server/keys.py).
+
+Only keys of the token's own algorithm are tried; the key id (``kid``) narrows them when the keys
+have ids. Messages are ours: no PyJWT or cryptography text reaches a client.
+"""
 
 from __future__ import annotations
 
 import secrets
 import time
 from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 import jwt
 
@@ -12,32 +18,40 @@ from core.callers import Caller
 from core.errors import ConfigurationError, Unauthenticated
 from core.settings import Settings
 
-ASYMMETRIC = ["RS256", "ES256", "EdDSA"]
+from .keys import KeySet
+
+ASYMMETRIC = ("RS256", "ES256", "EdDSA")
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud"]
+# What a client is told, per PyJWT error: our words only (no library object text reaches a client).
+REASONS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
+    (jwt.ExpiredSignatureError, "the token has expired"),
+    (jwt.ImmatureSignatureError, "the token is not valid yet"),
+    (jwt.InvalidAudienceError, "the token is meant for another audience"),
+    (jwt.InvalidIssuerError, "the token's issuer is not accepted"),
+    (jwt.MissingRequiredClaimError, "the token lacks a required claim (exp, iat, sub, iss, aud)"),
+    (jwt.InvalidIssuedAtError, "the token's issue time is invalid"),
+)
+INVALID = "invalid token"
 
 
 class Authenticator:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
         self._settings = settings
-        self._public_keys: list[str] = []
-        for path in settings.jwt_public_key_files:
-            try:
-                self._public_keys.append(path.read_text())
-            except OSError as exc:
-                raise ConfigurationError(f"cannot read JWT public key {path}") from exc
+        self._keys = KeySet(settings.jwt_public_key_files, settings.jwks_sources, settings.jwks_refresh_seconds,
+                            clock)
         if settings.demo_jwt_secret is not None and len(settings.demo_jwt_secret.encode()) < 32:
             raise ConfigurationError("GOVSHARE_DEMO_JWT_SECRET must be at least 32 bytes (RFC 7518 3.2)")
-        if not self._public_keys and settings.demo_jwt_secret is None:
-            raise ConfigurationError("no JWT verification key: set GOVSHARE_JWT_PUBLIC_KEYS "
+        if not self._keys.configured and settings.demo_jwt_secret is None:
+            raise ConfigurationError("no JWT verification key: set GOVSHARE_JWT_PUBLIC_KEYS or GOVSHARE_JWKS "
                                      "(or GOVSHARE_DEMO_JWT_SECRET for the demo)")
 
-    def authenticate(self, authorization: str | None) -> Caller:
+    async def authenticate(self, authorization: str | None) -> Caller:
         if not authorization:
             raise Unauthenticated("missing bearer token: send 'Authorization: Bearer <JWT>'")
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("the Authorization header must be 'Bearer <JWT>'")
-        claims = self._verify(token.strip())
+        claims = await self._verify(token.strip())
         department = claims.get("dept")
         if not isinstance(department, str) or not department:
             raise Unauthenticated("the token names no department (claim 'dept')")
@@ -46,24 +60,35 @@ class Authenticator:
             raise Unauthenticated("claim 'roles' must be a list of strings")
         return Caller(str(claims["sub"]), department, frozenset(roles), department[:6])
 
-    def _verify(self, token: str) -> dict[str, object]:
-        options = {"require": REQUIRED_CLAIMS}
-        attempts: list[tuple[str, list[str]]] = [(key, ASYMMETRIC) for key in self._public_keys]
-        if self._settings.demo_jwt_secret is not None:
-            attempts.append((self._settings.demo_jwt_secret, ["HS256"]))
-        for key, algorithms in attempts:
+    async def _verify(self, token: str) -> dict[str, object]:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(f"{INVALID}: not a JWT") from exc
+        algorithm, kid = header.get("alg"), header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise Unauthenticated(f"{INVALID}: malformed key id")
+        secret = self._settings.demo_jwt_secret
+        keys: list[Any]
+        if algorithm == "HS256" and secret is not None:
+            keys = [secret]
+        elif algorithm in ASYMMETRIC:
+            found = await self._keys.candidates(algorithm, kid)
+            if found is None:
+                raise Unauthenticated(f"{INVALID}: unknown key id")
+            keys = [k.key for k in found]
+        else:
+            raise Unauthenticated(f"{INVALID}: algorithm not accepted")
+        for key in keys:  # only keys of the token's type: another type is skipped, never fatal
             try:
-                return jwt.decode(token, key, algorithms=algorithms, options=options,  # type: ignore[arg-type]
+                return jwt.decode(token, key, algorithms=[algorithm], options={"require": REQUIRED_CLAIMS},
                                   audience=self._settings.jwt_audience, issuer=self._settings.jwt_issuer)
             except jwt.InvalidSignatureError:
                 continue
-            except jwt.ExpiredSignatureError as exc:
-                raise Unauthenticated("the token has expired") from exc
-            except jwt.InvalidAlgorithmError:
-                continue
             except jwt.PyJWTError as exc:
-                raise Unauthenticated(f"invalid token: {exc}") from exc
-        raise Unauthenticated("invalid token: signature not verified by any configured key")
+                reason = next((text for kind, text in REASONS if isinstance(exc, kind)), INVALID)
+                raise Unauthenticated(reason) from exc
+        raise Unauthenticated(f"{INVALID}: signature not verified by any configured key")
 
 
 def mint_demo_token(secret: str, department: str, *, user: str | None = None,
