@@ -24,9 +24,9 @@ from policies.decisions import MODEL, PolicyEngine
 from policies.ratelimits import RateLimiter
 from resolvers.context import Context
 
+from .departments import KnownDepartments
 from .graphql_http import GraphQLEndpoint
 from .health import healthz, readyz
-from .departments import KnownDepartments
 from .identity import Authenticator
 from .limits import Limits
 from .metrics import Metrics
