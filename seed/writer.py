@@ -8,7 +8,7 @@ import itertools
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -54,12 +54,21 @@ def _chunks(rows: Iterable[tuple[object, ...]], size: int = CHUNK) -> Iterator[l
         yield chunk
 
 
+def _ignore(table: str, rows: int) -> None:
+    pass
+
+
+# Told (table, rows) after every chunk written, for progress output; called from the event loop.
+Progress = Callable[[str, int], None]
+
+
 async def _copy(conn: asyncpg.Connection, table: str, columns: tuple[str, ...],
-                rows: Iterable[tuple[object, ...]]) -> int:
+                rows: Iterable[tuple[object, ...]], progress: Progress = _ignore) -> int:
     total = 0
     for chunk in _chunks(rows):
         await conn.copy_records_to_table(table, records=chunk, columns=columns)
         total += len(chunk)
+        progress(table, len(chunk))
         await asyncio.sleep(0)  # let other databases' COPYs progress between chunks
     return total
 
@@ -109,14 +118,15 @@ def _demo_grants(now: datetime) -> list[tuple[object, ...]]:
 
 
 async def _copy_catalog(conn: asyncpg.Connection, topology: Topology, database: str, nodes: list[Node],
-                        options: SeedOptions) -> dict[str, int]:
+                        options: SeedOptions, progress: Progress) -> dict[str, int]:
     """The data resources (on the region) and the generated catalog entries of ``nodes``."""
     counts = {"resources": 0, "data_items": 0}
 
     async def flush(batch: list[tuple[tuple[object, ...], list[tuple[object, ...]]]]) -> None:
-        counts["resources"] += await _copy(conn, "resources", catalog.RESOURCE_COLUMNS, (r for r, _ in batch))
+        counts["resources"] += await _copy(conn, "resources", catalog.RESOURCE_COLUMNS, (r for r, _ in batch),
+                                           progress)
         counts["data_items"] += await _copy(conn, "data_items", catalog.ITEM_COLUMNS,
-                                            (item for _, items in batch for item in items))
+                                            (item for _, items in batch for item in items), progress)
 
     if database == topology.region.code:
         await flush(list(catalog.data_resource_rows(topology, random.Random(f"{options.seed}:catalog:{database}"))))
@@ -129,7 +139,7 @@ async def _copy_catalog(conn: asyncpg.Connection, topology: Topology, database: 
 
 
 async def seed_database(conn: asyncpg.Connection, topology: Topology, database: str, options: SeedOptions,
-                        *, force: bool = False) -> SeedReport:
+                        *, force: bool = False, progress: Progress = _ignore) -> SeedReport:
     started = time.perf_counter()
     existing = await conn.fetchval(SELECT_SEED, SEED_KEY)
     if existing is not None and not force:
@@ -142,11 +152,11 @@ async def seed_database(conn: asyncpg.Connection, topology: Topology, database: 
             await conn.execute(TRUNCATE)
             await conn.execute(DELETE_SEED, SEED_KEY)
         rows["departments"] = await _copy(conn, "departments", catalog.DEPARTMENT_COLUMNS,
-                                          (r for r in catalog.department_rows(topology) if r[1] in node_codes))
+                                          (r for r in catalog.department_rows(topology) if r[1] in node_codes), progress)
         bulk = deferred_indexes(conn, ["resources", "data_items"]) if options.resources >= BULK_THRESHOLD \
             else contextlib.nullcontext()
         async with bulk:
-            rows.update(await _copy_catalog(conn, topology, database, nodes, options))
+            rows.update(await _copy_catalog(conn, topology, database, nodes, options, progress))
 
         weights = {c: w for c, w in registers.POPULATION_WEIGHTS.items() if c in topology.by_code}
         person_share = registers.allocate(options.persons, weights)
@@ -157,13 +167,13 @@ async def seed_database(conn: asyncpg.Connection, topology: Topology, database: 
             rng = random.Random(f"{options.seed}:population:{node.code}")
             rows["population"] += await _copy(conn, "population", registers.PERSON_COLUMNS,
                                               registers.persons(node.code, place, person_share.get(node.code, 0),
-                                                                rng))
+                                                                rng), progress)
             rng = random.Random(f"{options.seed}:entities:{node.code}")
             pairs = list(registers.entities(node.code, place, entity_share.get(node.code, 0), rng))
             rows["legal_entities"] += await _copy(conn, "legal_entities", registers.ENTITY_COLUMNS,
-                                                  (e for e, _ in pairs))
+                                                  (e for e, _ in pairs), progress)
             rows["business_licences"] += await _copy(conn, "business_licences", registers.LICENCE_COLUMNS,
-                                                     (lic for _, lic in pairs))
+                                                     (lic for _, lic in pairs), progress)
         if database == topology.region.code:
             grants = _demo_grants(datetime.now(UTC).replace(microsecond=0))
             await conn.executemany(INSERT_GRANT, grants)
@@ -174,12 +184,12 @@ async def seed_database(conn: asyncpg.Connection, topology: Topology, database: 
     return SeedReport(database, False, rows, time.perf_counter() - started)
 
 
-async def seed_all(dsns: Mapping[str, str], topology: Topology, options: SeedOptions, *, force: bool = False
-                   ) -> list[SeedReport]:
+async def seed_all(dsns: Mapping[str, str], topology: Topology, options: SeedOptions, *, force: bool = False,
+                   progress: Progress = _ignore) -> list[SeedReport]:
     async def one(database: str, dsn: str) -> SeedReport:
         conn = await asyncpg.connect(dsn)
         try:
-            return await seed_database(conn, topology, database, options, force=force)
+            return await seed_database(conn, topology, database, options, force=force, progress=progress)
         finally:
             await conn.close()
 

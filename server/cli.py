@@ -29,6 +29,7 @@ from federation.topology import Topology
 from .databases import migrate_all, provision_embedded
 from .identity import demo_secret, mint_demo_token
 from .postgres import LocalPostgres
+from .progress import SeedMeter, Steps
 from .serving import bind, serve
 from .tokens import check_department, check_secret
 
@@ -93,31 +94,53 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _seed(settings: Settings, topology: Topology, args: argparse.Namespace, force: bool) -> None:
+def _seed(settings: Settings, topology: Topology, args: argparse.Namespace, force: bool, steps: Steps) -> None:
+    from seed.catalog import DATA_RESOURCES
     from seed.writer import SeedOptions, seed_all
 
     options = SeedOptions(seed=args.seed, persons=args.persons, entities=args.entities, resources=args.resources)
+    meter = SeedMeter(steps, {"persons": options.persons, "entities": options.entities,
+                              "resources": options.resources + len(DATA_RESOURCES)})
+    steps.step(f"seeding {len(topology.databases)} databases unless already seeded")
     started = time.perf_counter()
     reports = asyncio.run(seed_all({n.code: n.dsn or "" for n in topology.databases}, topology, options,
-                                   force=force))
+                                   force=force, progress=meter))
+    meter.finish()
     elapsed = time.perf_counter() - started
     if all(r.skipped for r in reports):
-        print("demo data already present: reusing it (govshare seed --force to regenerate)")
+        steps.step("demo data already present: reusing it (govshare seed --force to regenerate)")
         return
     totals: dict[str, int] = {}
     for report in reports:
         for table, count in report.rows.items():
             totals[table] = totals.get(table, 0) + count
     persons = totals.get("population", 0)
-    print(f"seeded {json.dumps(totals, ensure_ascii=False)} in {elapsed:.1f} s "
+    steps.step(f"seeded {json.dumps(totals, ensure_ascii=False)} in {elapsed:.1f} s "
           f"({persons / elapsed:,.0f} persons/s, {sum(totals.values()) / elapsed:,.0f} rows/s)")
 
 
-def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
+def _prepare(settings: Settings, steps: Steps) -> tuple[Topology, LocalPostgres | None]:
+    """Databases resolved (the embedded server started if needed) and migrated, step by step."""
+    if _topology(settings).needs_embedded:
+        steps.step(f"starting embedded PostgreSQL (data in {settings.data_dir / 'postgres'})")
     topology, server = asyncio.run(_resolve(settings))
     try:
-        asyncio.run(migrate_all(topology))
-        _seed(settings, topology, args, force=args.force)
+        steps.step(f"migrating {len(topology.databases)} node databases")
+        applied = asyncio.run(migrate_all(topology))
+    except BaseException:
+        if server is not None:
+            server.stop()
+        raise
+    count = sum(len(v) for v in applied.values())
+    steps.step(f"databases ready ({count} migrations applied)" if count else "databases ready (up to date)")
+    return topology, server
+
+
+def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
+    steps = Steps()
+    topology, server = _prepare(settings, steps)
+    try:
+        _seed(settings, topology, args, force=args.force, steps=steps)
     finally:
         if server is not None:
             server.stop()
@@ -141,10 +164,10 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         settings = replace(settings, demo_jwt_secret=demo_secret(settings.data_dir))
     settings = _listen_flags(settings, args)
     sock = bind(settings.host, settings.port)
-    topology, server = asyncio.run(_resolve(settings))
+    steps = Steps()
+    topology, server = _prepare(settings, steps)
     try:
-        asyncio.run(migrate_all(topology))
-        _seed(settings, topology, args, force=False)
+        _seed(settings, topology, args, force=False, steps=steps)
         token = mint_demo_token(settings.demo_jwt_secret or "", args.department,
                                 issuer=settings.jwt_issuer, audience=settings.jwt_audience)
         url = f"http://{settings.host}:{settings.port}/graphql"
@@ -154,6 +177,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
               f"FIELD_FORBIDDEN error each):\n{SAMPLE_DATA_QUERY}\n"
               f"Demo users, one per role (role, user, department, domain, token):\n{demo_tokens(settings)}\n"
               f"Other departments: ./dev token <department code>   Stop: Ctrl-C\n", flush=True)
+        steps.step(f"starting the service ({args.workers} process{'es' if args.workers > 1 else ''})")
         _serve(settings, topology, args.workers, sock)
     finally:
         if server is not None:

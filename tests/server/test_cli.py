@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shutil
 import signal
@@ -69,6 +70,7 @@ def demo_dir() -> Iterator[Path]:
     shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.mark.slow  # three demo starts, one with two worker processes: about 30 s
 def test_demo_starts_serves_reuses_and_stops_cleanly(demo_dir: Path) -> None:
     data_dir = demo_dir
     port = free_port()
@@ -77,6 +79,10 @@ def test_demo_starts_serves_reuses_and_stops_cleanly(demo_dir: Path) -> None:
     out = _interrupt(first)
     assert first.returncode == 0, out
     assert "seeded" in out and "stopping embedded PostgreSQL" in out
+    steps = [line.split("] ", 1)[1].split(" ")[0] for line in out.splitlines() if line.startswith("[")]
+    # (the seeding meter may add lines of its own between "seeding" and "seeded")
+    assert [step for step, _ in itertools.groupby(steps)] == [
+        "starting", "migrating", "databases", "seeding", "seeded", "starting"], out
     assert not LocalPostgres(data_dir / "postgres").is_running()
 
     second = _start_demo(data_dir, port)
