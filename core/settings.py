@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
 
@@ -34,6 +36,42 @@ def _positive_int(env: dict[str, str], name: str, default: int) -> int:
     return value
 
 
+def _positive(env: dict[str, str], name: str, default: float) -> float:
+    """A finite number of seconds (or a count) above zero: 0, negatives, nan and inf are refused."""
+    value = _float(env, name, default)
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigurationError(f"{name} must be a positive number, got {env.get(name)!r}")
+    return value
+
+
+def _dsns(env: dict[str, str]) -> dict[str, str]:
+    """GOVSHARE_DSN_<code> values, each checked to be a PostgreSQL URI with a usable port."""
+    dsns: dict[str, str] = {}
+    for key, value in env.items():
+        if not key.startswith("GOVSHARE_DSN_") or not value:
+            continue
+        code = key.removeprefix("GOVSHARE_DSN_")
+        dsns[code] = value
+        try:
+            parts = urlsplit(value)
+            port = parts.port  # raises ValueError when out of range or not a number
+        except ValueError as exc:
+            raise ConfigurationError(f"{key} (node {code}) is not a valid DSN: {exc}") from exc
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ConfigurationError(f"{key} (node {code}) must be a postgresql:// URI, got {_redacted(value)!r}")
+        if port is not None and not 1 <= port <= 65535:
+            raise ConfigurationError(f"{key} (node {code}): port {port} is outside 1-65535")
+    return dsns
+
+
+def _redacted(dsn: str) -> str:
+    """A DSN as it may appear in an error message: never its password."""
+    scheme, sep, rest = dsn.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.rpartition("@")[2]
+    return scheme + sep + rest
+
+
 @dataclass(frozen=True)
 class Settings:
     topology_path: Path = DEFAULT_TOPOLOGY
@@ -59,15 +97,22 @@ class Settings:
     # JWKS sources (files or operator-configured https URLs) and how long a fetched key set is trusted.
     jwks_sources: tuple[str, ...] = ()
     jwks_refresh_seconds: float = 300.0
+    # Whole-request deadline (each node also has node_timeout of its own waiting time).
+    request_timeout: float = 5.0
+    # Admission control per process: requests executing at once, requests waiting, and how long they wait.
+    max_in_flight: int = 8
+    max_queue: int = 256
+    queue_timeout: float = 5.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
-        dsns = {
-            key.removeprefix("GOVSHARE_DSN_"): value
-            for key, value in env.items()
-            if key.startswith("GOVSHARE_DSN_") and value
-        }
+        dsns = _dsns(env)
+        node_timeout = _positive(env, "GOVSHARE_NODE_TIMEOUT", 2.0)
+        request_timeout = _positive(env, "GOVSHARE_REQUEST_TIMEOUT", max(5.0, 2 * node_timeout))
+        if request_timeout < node_timeout:
+            raise ConfigurationError(f"GOVSHARE_REQUEST_TIMEOUT ({request_timeout:g}) must not be shorter than "
+                                     f"GOVSHARE_NODE_TIMEOUT ({node_timeout:g})")
         keys = tuple(Path(p) for p in env.get("GOVSHARE_JWT_PUBLIC_KEYS", "").split(os.pathsep) if p)
         try:
             port = int(env.get("GOVSHARE_PORT", "8000"))
@@ -81,7 +126,11 @@ class Settings:
             data_dir=Path(env.get("GOVSHARE_DATA_DIR", ".govshare")),
             host=env.get("GOVSHARE_HOST", "127.0.0.1"),
             port=port,
-            node_timeout=_float(env, "GOVSHARE_NODE_TIMEOUT", 2.0),
+            node_timeout=node_timeout,
+            request_timeout=request_timeout,
+            max_in_flight=_positive_int(env, "GOVSHARE_MAX_IN_FLIGHT", 8),
+            max_queue=_positive_int(env, "GOVSHARE_MAX_QUEUE", 256),
+            queue_timeout=_positive(env, "GOVSHARE_QUEUE_TIMEOUT", 5.0),
             demo_jwt_secret=env.get("GOVSHARE_DEMO_JWT_SECRET") or None,
             jwt_public_key_files=keys,
             jwt_issuer=env.get("GOVSHARE_JWT_ISSUER", "govshare"),

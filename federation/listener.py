@@ -28,18 +28,26 @@ class Listener:
         self.retry = retry
         self._tasks: list[asyncio.Task[None]] = []
         self._pending: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self._connections: set[asyncpg.Connection] = set()
 
-    def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._run(n.code, n.dsn or "")) for n in self.topology.databases]
+    def start(self, stale: frozenset[str] = frozenset()) -> None:
+        """Listen on every database; those in ``stale`` (not read at start) count as changed on first connect."""
+        self._tasks = [asyncio.create_task(self._run(n.code, n.dsn or "", n.code in stale))
+                       for n in self.topology.databases]
 
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async def stop(self, timeout: float = 2.0) -> None:
+        """Stop listening within ``timeout`` seconds, whatever state the servers are in."""
         for handle in self._pending.values():
             handle.cancel()
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=timeout)
+            if pending:
+                logger.warning("%d listener(s) did not stop within %g s; abandoned", len(pending), timeout)
+        for conn in self._connections:
+            conn.terminate()
+        self._connections.clear()
 
     def _notify(self, channel: str, database: str) -> None:
         key = (channel, database)
@@ -54,19 +62,22 @@ class Listener:
 
         self._pending[key] = loop.call_later(self.debounce, fire)
 
-    async def _run(self, database: str, dsn: str) -> None:
-        first = True
+    async def _run(self, database: str, dsn: str, stale: bool = False) -> None:
+        first = not stale
         while True:
             try:
                 conn = await asyncpg.connect(dsn, timeout=5)
             except RETRYABLE:
                 await asyncio.sleep(self.retry)
                 continue
+            self._connections.add(conn)
             closed = asyncio.Event()
             conn.add_termination_listener(lambda _c, _closed=closed: _closed.set())
             try:
-                for channel in self.channels:
-                    await conn.add_listener(channel, lambda _c, _pid, ch, _payload: self._notify(ch, database))
+                async with asyncio.timeout(5 * self.retry):  # a frozen server must not hold us here
+                    for channel in self.channels:
+                        await conn.add_listener(channel,
+                                                lambda _c, _pid, ch, _payload: self._notify(ch, database))
                 if not first:
                     # We may have missed notifications while disconnected: treat reconnection as a change.
                     for channel in self.channels:
@@ -83,9 +94,13 @@ class Listener:
                             closed.set()
             except RETRYABLE:
                 pass
+            except Exception:  # whatever it was, keep listening: a dead listener means stale replicas
+                logger.exception("listener on %s failed; reconnecting", database)
             finally:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(conn.close(), 1)
+                # terminate, not close: close waits for the server, which may be frozen; it would
+                # also hold up shutdown when this task is cancelled.
+                conn.terminate()
+                self._connections.discard(conn)
             first = False
             await asyncio.sleep(self.retry)
 

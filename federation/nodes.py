@@ -1,13 +1,22 @@
-"""One asyncpg pool per node database, per-node timeouts, health probes and statement counting."""
+"""One asyncpg pool per node database, per-request node deadlines, health probes and statement counting.
+
+Every exchange with a node (acquire, statement, release) runs under that node's deadline for the
+current request. Whatever goes wrong while talking to one node (refused, killed mid-statement,
+frozen, lock-blocked, asyncpg's own state errors) becomes a ``NodeUnavailable`` for that node only.
+A connection whose statement did not finish in time is terminated, never waited on: asyncpg would
+otherwise wait for the server to acknowledge the cancel, which a frozen server never does.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
+import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -16,12 +25,17 @@ from migrations.runner import current_version
 
 from .topology import Topology
 
+logger = logging.getLogger("govshare.nodes")
+T = TypeVar("T")
+
 # Errors that mean "this node cannot answer now" (down, restarting, network), as opposed to a bug.
+# Anything else raised while talking to a node also costs only that node's rows, but is logged.
 NODE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     asyncpg.CannotConnectNowError,
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
     asyncpg.TooManyConnectionsError,
@@ -29,6 +43,10 @@ NODE_ERRORS: tuple[type[BaseException], ...] = (
 )
 # Everything after which a retry later may succeed (used by loops that reconnect).
 RETRYABLE: tuple[type[BaseException], ...] = (*NODE_ERRORS, TimeoutError, asyncpg.PostgresError)
+# A healthy connection is handed back within this many seconds, or it is terminated.
+RELEASE_TIMEOUT = 1.0
+# Readiness: a real statement on the table every catalog request reads (a lock on it blocks it).
+READINESS = "select count(*) from (select 1 from resources limit 1) as probe"
 
 
 @dataclass
@@ -46,6 +64,47 @@ class StatementLog:
 
 statement_log: contextvars.ContextVar[StatementLog | None] = contextvars.ContextVar(
     "statement_log", default=None)
+
+
+class RequestDeadlines:
+    """One time budget per node for one request, and one deadline for the whole request.
+
+    A node is charged only while the request is waiting on it (acquire, statements, release; time
+    with several statements in flight on it counts once), so a healthy node's budget is not used up
+    by waiting for another node or by our own work between levels, and time queued for admission is
+    never charged. Every exchange with the node shares what is left of its budget. A node that
+    failed once fails at once afterwards: a request never waits twice for the same dead node.
+    """
+
+    def __init__(self, node_timeout: float, request_timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        self.node_timeout = node_timeout
+        self.request_deadline = loop.time() + request_timeout
+        self._spent: dict[str, float] = {}
+        self._busy_since: dict[str, float] = {}
+        self._active: dict[str, int] = {}
+        self.failed: dict[str, NodeUnavailable] = {}
+
+    def begin(self, database_node: str) -> float:
+        """Start waiting on a node; return the absolute deadline of this exchange."""
+        now = asyncio.get_running_loop().time()
+        active = self._active.get(database_node, 0)
+        if active == 0:
+            self._busy_since[database_node] = now
+        self._active[database_node] = active + 1
+        spent = self._spent.get(database_node, 0.0) + now - self._busy_since[database_node]
+        return min(now + self.node_timeout - spent, self.request_deadline)
+
+    def end(self, database_node: str) -> None:
+        active = self._active[database_node] - 1
+        self._active[database_node] = active
+        if active == 0:
+            now = asyncio.get_running_loop().time()
+            self._spent[database_node] = self._spent.get(database_node, 0.0) + now - self._busy_since[database_node]
+
+
+request_deadlines: contextvars.ContextVar[RequestDeadlines | None] = contextvars.ContextVar(
+    "request_deadlines", default=None)
 
 
 @dataclass(frozen=True)
@@ -79,46 +138,136 @@ class NodePools:
         self._min_size = min_size
         self._max_size = max_size
         self._pools: dict[str, asyncpg.Pool] = {}
+        self._releases: set[asyncio.Task[None]] = set()
 
-    async def open(self) -> None:
-        # min_size=0: the service starts even when a node is down; /readyz reports it.
-        async def create(code: str, dsn: str) -> tuple[str, asyncpg.Pool]:
-            pool = await asyncpg.create_pool(
-                dsn, min_size=self._min_size, max_size=self._max_size,
+    async def open(self) -> dict[str, NodeStatus]:
+        """Create every pool without connecting, then warm the ones that answer.
+
+        Never fails because a node is down: the service starts with the nodes that answer, /readyz
+        reports the others, and their pools connect on first use once they are back. Returns the
+        status of every database after warming.
+        """
+        missing = [n.code for n in self.topology.databases if not n.dsn]
+        if missing:
+            raise NodeUnavailable(missing[0], "no DSN configured")
+        for node in self.topology.databases:
+            # init_size=0: creating the pool does no I/O, so a down (or frozen) node cannot stop us.
+            self._pools[node.code] = await asyncpg.create_pool(
+                node.dsn, init_size=0, min_size=0, max_size=self._max_size,
                 # Filters vary per request: a cached generic plan could ignore the trigram index.
                 server_settings={"application_name": "govshare", "statement_timeout": "30s",
                                  "plan_cache_mode": "force_custom_plan"},
                 reset=keep_session,
             )
-            return code, pool
+        return dict(zip(self._pools, await asyncio.gather(*(self._warm(db) for db in self._pools)), strict=True))
 
-        missing = [n.code for n in self.topology.databases if not n.dsn]
-        if missing:
-            raise NodeUnavailable(missing[0], "no DSN configured")
-        created = await asyncio.gather(*(create(n.code, n.dsn or "") for n in self.topology.databases))
-        self._pools = dict(created)
+    async def _warm(self, database_node: str) -> NodeStatus:
+        """Open up to ``min_size`` connections to one database (probing it with the first)."""
+        status = await self.probe(database_node)
+        if not status.reachable:
+            logger.warning("node %s is not reachable at start (%s): serving without it until it answers",
+                           database_node, status.error)
+            return status
+        if self._min_size > 1:
+            await asyncio.gather(*(self._run(database_node, "warm", _select_one, None)
+                                   for _ in range(self._min_size - 1)), return_exceptions=True)
+        return status
 
-    async def close(self) -> None:
+    async def close(self, timeout: float = 5.0) -> None:
+        """Close every pool, waiting at most ``timeout`` seconds; connections still busy are terminated."""
         pools, self._pools = self._pools, {}
-        await asyncio.gather(*(p.close() for p in pools.values()), return_exceptions=True)
+        if self._releases:  # each is bounded by RELEASE_TIMEOUT
+            await asyncio.wait(list(self._releases), timeout=min(timeout, 2 * RELEASE_TIMEOUT))
+
+        async def one(pool: asyncpg.Pool) -> None:
+            try:
+                async with asyncio.timeout(timeout):
+                    await pool.close()
+            except (TimeoutError, Exception):
+                pool.terminate()
+
+        await asyncio.gather(*(one(p) for p in pools.values()))
 
     def pool(self, node_code: str) -> asyncpg.Pool:
         return self._pools[self.topology.node(node_code).database_node]
 
+    def _deadline(self, database_node: str, timeout: float | None) -> tuple[float, RequestDeadlines | None]:
+        deadlines = request_deadlines.get()
+        if timeout is None and deadlines is not None:
+            failed = deadlines.failed.get(database_node)
+            if failed is not None:
+                raise NodeUnavailable(database_node, failed.extensions["reason"])
+            return deadlines.begin(database_node), deadlines
+        limit = self.timeout if timeout is None else timeout
+        return asyncio.get_running_loop().time() + limit, None
+
+    async def _run(self, database_node: str, name: str, operation: Callable[[asyncpg.Connection], Awaitable[T]],
+                   timeout: float | None) -> T:
+        """Acquire, run ``operation`` and release on one database, all before one deadline."""
+        deadline, deadlines = self._deadline(database_node, timeout)
+        pool = self._pools[database_node]
+        conn: Any = None
+        try:
+            async with asyncio.timeout_at(deadline):
+                conn = await pool.acquire()
+                result = await operation(conn)
+        except BaseException as exc:
+            if conn is not None:
+                # Its state is unknown (cancelled mid-statement, server gone): never reuse or wait on it.
+                _terminate(conn)
+            if not isinstance(exc, Exception):
+                raise  # cancellation of the request itself
+            failure = self._failure(database_node, name, exc, deadline, deadlines)
+            if deadlines is not None:
+                deadlines.failed[database_node] = failure
+            raise failure from exc
+        finally:
+            if deadlines is not None:
+                deadlines.end(database_node)
+        self._release_later(pool, conn)
+        return result
+
+    @staticmethod
+    def _failure(database_node: str, name: str, exc: Exception, deadline: float,
+                 deadlines: RequestDeadlines | None) -> NodeUnavailable:
+        if isinstance(exc, TimeoutError):
+            if deadlines is not None and deadline >= deadlines.request_deadline:
+                return NodeUnavailable(database_node, "request deadline exceeded")
+            return NodeUnavailable(database_node, "no answer within its timeout")
+        if isinstance(exc, NodeUnavailable):
+            return exc
+        if not isinstance(exc, NODE_ERRORS):
+            # Not a known outage: still only this node's rows are lost, but a human should look.
+            logger.warning("node %s failed on %s with an unexpected error", database_node, name, exc_info=exc)
+        return NodeUnavailable(database_node, type(exc).__name__)
+
+    def _release_later(self, pool: asyncpg.Pool, conn: Any) -> None:
+        """Hand a connection back without making the request wait for the reset round trip."""
+        async def release() -> None:
+            try:
+                # release(timeout=) bounds asyncpg's wait for a pending cancel and the reset; the outer
+                # limit is a guard only (cancelling it would orphan asyncpg's shielded release).
+                async with asyncio.timeout(2 * RELEASE_TIMEOUT):
+                    await pool.release(conn, timeout=RELEASE_TIMEOUT)
+            except BaseException:
+                _terminate(conn)  # a server that cannot reset a connection in time will not get it back
+                raise
+
+        task = asyncio.get_running_loop().create_task(release())
+        self._releases.add(task)
+        task.add_done_callback(_forget(self._releases))
+
     async def fetch(self, database_node: str, name: str, sql: str, *args: Any,
                     timeout: float | None = None) -> list[asyncpg.Record]:
-        """Run one named statement on one database, within the per-node timeout."""
+        """Run one named statement on one database, within that node's deadline for this request."""
         log = statement_log.get()
         if log is not None:
             log.record(database_node, name)
-        limit = self.timeout if timeout is None else timeout
-        try:
-            async with asyncio.timeout(limit):
-                return await self._pools[database_node].fetch(sql, *args)
-        except TimeoutError as exc:
-            raise NodeUnavailable(database_node, f"no answer within {limit:g} s") from exc
-        except NODE_ERRORS as exc:
-            raise NodeUnavailable(database_node, type(exc).__name__) from exc
+
+        async def statement(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+            return await conn.fetch(sql, *args)
+
+        return await self._run(database_node, name, statement, timeout)
 
     async def fetch_each(self, databases: Sequence[str], name: str, sql: str, *args: Any
                          ) -> dict[str, list[asyncpg.Record] | NodeUnavailable]:
@@ -133,14 +282,19 @@ class NodePools:
         return dict(zip(databases, results, strict=True))
 
     async def probe(self, database_node: str) -> NodeStatus:
+        """Readiness of one database: a real statement answered within the node timeout."""
         started = time.perf_counter()
+
+        async def check(conn: asyncpg.Connection) -> int:
+            version = await current_version(conn)
+            if version > 0:
+                await conn.fetchval(READINESS)
+            return version
+
         try:
-            async with asyncio.timeout(self.timeout):
-                async with self._pools[database_node].acquire() as conn:
-                    version = await current_version(conn)  # type: ignore[arg-type]
-        except (TimeoutError, *NODE_ERRORS) as exc:  # type: ignore[misc]
-            reason = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
-            return NodeStatus(database_node, database_node, False, None, None, reason)
+            version = await self._run(database_node, "probe", check, self.timeout)
+        except NodeUnavailable as exc:
+            return NodeStatus(database_node, database_node, False, None, None, exc.extensions["reason"])
         latency = (time.perf_counter() - started) * 1000
         return NodeStatus(database_node, database_node, True, round(latency, 2), version)
 
@@ -155,3 +309,22 @@ class NodePools:
                                   by_db[node.database_node].error)
             for node in self.topology.nodes
         }
+
+
+def _terminate(conn: Any) -> None:
+    # A connection closed by the server has already gone back to its pool, and its proxy refuses
+    # every call: there is nothing left to terminate then.
+    with contextlib.suppress(asyncpg.InterfaceError):
+        conn.terminate()
+
+
+async def _select_one(conn: asyncpg.Connection) -> None:
+    await conn.execute("select 1")
+
+
+def _forget(tasks: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
+    def done(task: asyncio.Task[None]) -> None:
+        tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.debug("connection release failed; connection terminated", exc_info=task.exception())
+    return done

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,6 +10,7 @@ from typing import Any
 
 import casbin
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -24,6 +26,7 @@ from policies.decisions import MODEL, PolicyEngine
 from policies.ratelimits import RateLimiter
 from resolvers.context import Context
 
+from .admission import Admission, AdmissionMiddleware
 from .departments import KnownDepartments
 from .graphql_http import GraphQLEndpoint
 from .health import healthz, readyz
@@ -78,19 +81,39 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await pools.open()
-        try:
-            await reload_policy()
-        except (NodeUnavailable, *RETRYABLE):  # type: ignore[misc]
+        # Start with the nodes that answer: a node down (or frozen) at start is reported by /readyz and
+        # read as soon as its listener connects (it counts as "changed" then).
+        statuses = await pools.open()
+        stale = {db for db, status in statuses.items() if not status.reachable}
+        region = topology.region.database_node
+        if region in stale:
             logger.warning("policy rules not loaded (region database unavailable): denying all until it is back")
-        await schemas.refresh(pools)
-        await departments.refresh()
-        listener.start()
+        else:
+            try:
+                async with asyncio.timeout(settings.node_timeout):
+                    await reload_policy()
+            except (NodeUnavailable, *RETRYABLE):  # type: ignore[misc]
+                logger.warning("policy rules not loaded (region database unavailable): denying all until it is back")
+                stale.add(region)
+
+        async def read_catalog() -> None:
+            try:
+                async with asyncio.timeout(settings.request_timeout):
+                    await schemas.refresh(pools)
+            except (NodeUnavailable, *RETRYABLE):  # type: ignore[misc]
+                logger.warning("catalog not fully read at start: the schema is rebuilt as nodes answer")
+                stale.update(db.code for db in topology.databases)
+
+        # Concurrently, so that a frozen node costs its timeout once at start, not once per step.
+        # (departments: a database that does not answer keeps no codes and is retried on demand.)
+        await asyncio.gather(read_catalog(), departments.refresh())
+        listener.start(frozenset(stale))
         try:
             yield
         finally:
-            await listener.stop()
-            await pools.close()
+            # Every step bounded: a frozen node must not hold the process at shutdown.
+            await listener.stop(timeout=settings.node_timeout)
+            await pools.close(timeout=settings.node_timeout)
 
     async def root(request: Request) -> Response:
         return RedirectResponse("/graphql")
@@ -104,6 +127,10 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
             Route("/metrics", metrics.endpoint),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(AdmissionMiddleware,
+                               admission=Admission(settings.max_in_flight, settings.max_queue,
+                                                   settings.queue_timeout),
+                               node_timeout=settings.node_timeout, request_timeout=settings.request_timeout)],
     )
     app.state.pools = pools
     app.state.schemas = schemas
