@@ -213,10 +213,12 @@ async def test_starts_with_the_region_frozen_and_loads_policy_when_it_wakes(app_
             thaw(pids)
             pids = []
 
-            async def policy_loaded() -> bool:
-                return bool(client.app.state.engine._enforcer.get_policy())  # type: ignore[attr-defined]
+            async def region_read() -> bool:
+                state = client.app.state  # type: ignore[attr-defined]
+                return bool(state.engine._enforcer.get_policy()) and any(
+                    s.api_name == "population" for s in state.schemas.current.specs)
 
-            await wait_until(policy_loaded)
+            await wait_until(region_read)
             body, _ = await gql(client, "{ population(first: 3) { nodes { name } } }")
             assert "errors" not in body and len(body["data"]["population"]["nodes"]) == 3
     finally:
