@@ -32,6 +32,7 @@ from core.errors import GovshareError, LimitExceeded, NodeUnavailable, Unauthent
 from federation.nodes import statement_log
 from resolvers.context import Context, language_from_header
 from schema.documents import parse_document
+from schema.plans import execute_planned
 
 from .departments import KnownDepartments
 from .identity import Authenticator
@@ -193,9 +194,9 @@ class GraphQLEndpoint:
             {OperationType.QUERY, OperationType.MUTATION}
         token = statement_log.set(context.statements)
         try:
-            result = await self._schema_source().execute(
-                query, variable_values=variables, context_value=context, operation_name=operation_name,
-                allowed_operation_types=allowed, operation_extensions=extensions)
+            result = await execute_planned(
+                self._schema_source(), query, variable_values=variables, context_value=context,
+                operation_name=operation_name, allowed_operation_types=allowed, operation_extensions=extensions)
         except InvalidOperationTypeError:
             return self._json({"errors": [{"message": "mutations are only accepted with POST",
                                            "extensions": {"code": "METHOD_NOT_ALLOWED"}}]},
