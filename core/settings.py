@@ -142,4 +142,6 @@ class Settings:
             max_variables=_positive_int(env, "GOVSHARE_MAX_VARIABLES", 50),
             jwks_sources=tuple(s for s in env.get("GOVSHARE_JWKS", "").split() if s),
             jwks_refresh_seconds=_float(env, "GOVSHARE_JWKS_REFRESH_SECONDS", 300.0),
+            # connections per node database per process: size against max_connections (docs/DEPLOYMENT.md)
+            pool_max_size=_positive_int(env, "GOVSHARE_POOL_SIZE", 10),
         )

@@ -145,3 +145,26 @@ def test_command_example_runs_verbatim(demo_databases: Topology, example: Exampl
     result = subprocess.run(words, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_department_kind_table_is_the_seeds() -> None:
+    from seed.vocabulary import COUNTY_KINDS, DEPARTMENT_KINDS, SUPERVISOR
+
+    rows = re.findall(r"^\| `([A-Z]{2})` \| (\S+) ([^|]+?) \| ([a-z, ]+) \|$", (ROOT / "README.md").read_text(), re.M)
+    expected = [(code, words.zh, words.en, "region, prefecture, county" if code in COUNTY_KINDS
+                 else "region, prefecture") for code, words, _ in DEPARTMENT_KINDS]
+    expected.append((SUPERVISOR[0], SUPERVISOR[1].zh, SUPERVISOR[1].en, "region"))
+    assert [(c, zh, en.split(" (")[0], levels) for c, zh, en, levels in rows] == expected
+
+
+def test_files_the_documents_name_are_in_the_repository() -> None:
+    """No reference to files outside the repository: every relative path in a code span or link exists."""
+    for doc in DOCUMENTS:
+        text = FENCE.sub("", doc.read_text())
+        spans = re.findall(r"`([\w./-]+/[\w./-]*)`", text) + re.findall(r"\]\(([^)#:]+)\)", text)
+        for name in spans:
+            # absolute paths are a deployment's own (/etc/govshare/...); media types are not paths;
+            # .govshare/ and .venv/ are created by the commands the README describes
+            if name.startswith(("/", "http", "application/", ".govshare/", ".venv/")):
+                continue
+            assert (doc.parent / name).exists() or (ROOT / name).exists(), f"{doc.name} names {name}"

@@ -1,0 +1,97 @@
+"""docs/DEPLOYMENT.md's procedures, run: a node database backed up, lost and restored while the service
+runs gives the same GraphQL answers; the systemd unit and the compose file start the same command."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shlex
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from .conftest import DATABASE, Cluster
+from .helpers import gql
+
+ROOT = Path(__file__).resolve().parents[1]
+GUIDE = ROOT / "docs" / "DEPLOYMENT.md"
+NODE = "650200"  # a self-hosted prefecture of tests/topology.toml
+ANSWERS = """{
+  resources(first: 30, filter: {nodes: ["650200"]}) {
+    totalCount unavailableNodes
+    edges { node { code name provider { code name } dataItems { name shareClass } } }
+  }
+  department(code: "650200-GA") { name children { code } }
+  population(first: 100, filter: {nodes: ["650200"]}) { totalCount unavailableNodes nodes { name sex } }
+}"""
+
+
+def _tool(cluster: Cluster, name: str, *args: str) -> None:
+    """A client program of the same PostgreSQL release as the server (the embedded wheel's bin dir)."""
+    result = subprocess.run([str(cluster.servers[NODE].bin / name), *args], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+async def _answers(client: httpx.AsyncClient) -> dict[str, Any]:
+    body, _ = await gql(client, ANSWERS)
+    return body
+
+
+async def test_a_node_database_restored_from_its_dump_answers_as_before(client: httpx.AsyncClient,
+                                                                       cluster: Cluster, tmp_path: Path) -> None:
+    before = await _answers(client)
+    assert "errors" not in before and before["data"]["resources"]["totalCount"] > 0
+    assert before["data"]["population"]["nodes"]
+
+    dump = tmp_path / f"govshare-{NODE}.dump"
+    dsn = cluster.dsn(NODE)
+    server_dsn = cluster.servers[NODE].dsn("postgres")
+    # the guide's backup command
+    await asyncio.to_thread(_tool, cluster, "pg_dump", "--format=custom", f"--file={dump}", f"--dbname={dsn}")
+
+    conn = await asyncpg.connect(server_dsn)
+    try:
+        await conn.execute(f"drop database {DATABASE} with (force)")  # the disaster
+    finally:
+        await conn.close()
+    lost = await _answers(client)
+    assert lost["data"]["resources"]["unavailableNodes"] == [NODE]
+    assert {e["extensions"]["code"] for e in lost["errors"]} == {"NODE_UNAVAILABLE"}
+
+    # the guide's restore command: recreate the database from the dump, then let the pools reconnect
+    await asyncio.to_thread(_tool, cluster, "pg_restore", "--create", "--exit-on-error", f"--dbname={server_dsn}",
+                            str(dump))
+    after = await _answers(client)
+    for _ in range(50):
+        if after == before:
+            break
+        await asyncio.sleep(0.1)
+        after = await _answers(client)
+    assert after == before
+
+
+def _exec_start(unit: str) -> list[str]:
+    line = next(li for li in unit.splitlines() if li.startswith("ExecStart="))
+    return shlex.split(line.removeprefix("ExecStart="))
+
+
+def _fenced(text: str, language: str, marker: str) -> str:
+    blocks = [b for b in re.findall(rf"^```{language}\n(.*?)^```", text, re.S | re.M) if marker in b]
+    assert len(blocks) == 1, f"one {language} block containing {marker!r}"
+    return blocks[0]
+
+
+def test_the_systemd_unit_and_the_compose_file_run_the_same_command() -> None:
+    guide = GUIDE.read_text()
+    unit = _exec_start(_fenced(guide, "ini", "ExecStart="))
+    compose = _fenced(guide, "yaml", "services:")
+    command = re.search(r"^\s+command: (\[.*\])$", compose, re.M)
+    assert command is not None
+    compose_argv = [part.strip().strip('"') for part in command.group(1).strip("[]").split(",")]
+    assert Path(unit[0]).name == compose_argv[0] == "govshare"
+    assert unit[1:] == compose_argv[1:]
+    assert "serve" in unit and "--workers" in unit
