@@ -10,9 +10,12 @@ from typing import Any
 import asyncpg
 from casbin.persist.adapters.asyncio import AsyncAdapter
 
+from .rules import Rule, SkippedRule, loadable
+
 DEFAULT_POLICY = Path(__file__).resolve().parent / "policy.csv"
 VALUE_COLUMNS = ("v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7")
-SELECT_RULES = "select ptype, v0, v1, v2, v3, v4, v5, v6, v7 from policy_rules order by id"
+SELECT_RULES = """select id, ptype, v0, v1, v2, v3, v4, v5, v6, v7 from policy_rules where removed_at is null
+                  order by id"""
 INSERT_RULE = """insert into policy_rules (ptype, v0, v1, v2, v3, v4, v5, v6, v7, note)
                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) on conflict do nothing"""
 DELETE_RULE = """delete from policy_rules where ptype = $1 and v0 = $2 and v1 = $3 and v2 = $4 and v3 = $5
@@ -49,20 +52,29 @@ async def bootstrap(conn: asyncpg.Connection) -> bool:
 
 
 class AsyncpgAdapter(AsyncAdapter):  # type: ignore[misc]
-    """Loads every rule into the model; single-rule writes support a future admin API."""
+    """Loads every live rule that can be enforced; the others are skipped and listed (fail closed).
+
+    After ``load_policy``: ``rules`` are the loaded rules in model order (with their ids) and
+    ``skipped`` the rows left out, with why. Edits go through resolvers/rules.py, not this adapter.
+    """
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+        self.rules: list[Rule] = []
+        self.skipped: list[SkippedRule] = []
 
     async def load_policy(self, model: Any) -> None:
+        self.rules, self.skipped = [], []
         for record in await self._pool.fetch(SELECT_RULES):
-            ptype = record["ptype"]
             values = [record[c] for c in VALUE_COLUMNS]
             while values and values[-1] == "":
                 values.pop()
-            sec = ptype[0]
-            if sec in model.model and ptype in model.model[sec]:
-                model.model[sec][ptype].policy.append(values)
+            rule = loadable(record["id"], record["ptype"], values)
+            if isinstance(rule, SkippedRule):
+                self.skipped.append(rule)
+                continue
+            model.model["p"]["p"].policy.append(rule.values())
+            self.rules.append(rule)
 
     async def save_policy(self, model: Any) -> bool:
         raise NotImplementedError("rules are edited one at a time")

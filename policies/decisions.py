@@ -20,6 +20,8 @@ import casbin
 
 from .adapter import AsyncpgAdapter
 from .grants import Grant, GrantState, grant_state
+from .groups import Memberships
+from .rules import Rule, SkippedRule, rule_matches
 
 MODEL = Path(__file__).resolve().parent / "model.conf"
 
@@ -65,27 +67,68 @@ class Decision:
     allowed: bool
     reason: Reason | None = None
     grant: Grant | None = None
+    # The deny rules that decided a POLICY_DENIED (empty: no rule allowed it)
+    deny_rules: tuple[Rule, ...] = ()
+    region: str = "650000"
 
     @property
     def item(self) -> str:
         return self.policy.item
 
+    def how_to_request(self) -> str | None:
+        """What the caller can do about a denial, fitting its reason."""
+        policy = self.policy
+        if self.allowed or self.reason is Reason.NOT_SHARED:
+            return None
+        if self.reason is Reason.POLICY_DENIED:
+            domain = policy.resource[:6]
+            if self.deny_rules:
+                ids = ", ".join(str(r.id) for r in self.deny_rules)
+                return (f"denied by access rule {ids} (deny {self.deny_rules[0].subject} on "
+                        f"{self.deny_rules[0].resource} / {self.deny_rules[0].item}); a share request cannot "
+                        f"lift it: ask the policy admins of domain {domain} (or of the region {self.region}) "
+                        f"to review the rule")
+            return (f"no access rule allows {self.action} of this item for your department; ask the policy "
+                    f"admins of domain {domain} (or of the region {self.region}) for a rule")
+        if policy.share_class == "CONDITIONAL":
+            return (f"submit a share request (申请共享) to provider {policy.provider} for resource "
+                    f"{policy.resource}, item {policy.item}, stating the purpose; then query with that purpose")
+        return None
+
 
 class PolicyEngine:
-    def __init__(self, enforcer: Any) -> None:
+    """The loaded rules, their Casbin enforcer and a decision cache; replaced whole on reload."""
+
+    def __init__(self, enforcer: Any, memberships: Memberships | None = None, rules: Sequence[Rule] = (),
+                 skipped: Sequence[SkippedRule] = ()) -> None:
         self._enforcer = enforcer
+        self.memberships = memberships or Memberships("650000")
+        self.rules = tuple(rules)
+        self.skipped = tuple(skipped)
+        enforcer.add_function("memberOf", self._member_of)
         self._cache: dict[tuple[str, ...], bool] = {}
         self.enforce_calls = 0
 
-    @classmethod
-    async def load(cls, pool: Any) -> PolicyEngine:
-        enforcer = casbin.AsyncEnforcer(str(MODEL), AsyncpgAdapter(pool))
-        await enforcer.load_policy()
-        return cls(enforcer)
+    def _member_of(self, department: str, group: str) -> bool:
+        return group in self.memberships.groups_of(department)
 
-    async def reload(self) -> None:
-        await self._enforcer.load_policy()
-        self._cache = {}
+    @property
+    def region(self) -> str:
+        return self.memberships.region
+
+    @classmethod
+    def empty(cls, region: str) -> PolicyEngine:
+        """No rules: every decision is a denial (fail closed) until the rules load."""
+        return cls(casbin.AsyncEnforcer(str(MODEL)), Memberships(region))
+
+    @classmethod
+    async def load(cls, pool: Any, memberships: Memberships | None = None) -> PolicyEngine:
+        adapter = AsyncpgAdapter(pool)
+        enforcer = casbin.AsyncEnforcer(str(MODEL), adapter)
+        engine = cls(enforcer, memberships, (), ())
+        await enforcer.load_policy()
+        engine.rules, engine.skipped = tuple(adapter.rules), tuple(adapter.skipped)
+        return engine
 
     def allows(self, department: str, resource: str, item: str, share_class: str, action: str,
                state: GrantState) -> bool:
@@ -96,6 +139,13 @@ class PolicyEngine:
             cached = bool(self._enforcer.enforce(*key))
             self._cache[key] = cached
         return cached
+
+    def matching(self, department: str, resource: str, item: str, share_class: str, action: str,
+                 state: GrantState) -> list[Rule]:
+        """Every loaded rule that matches the request (allow and deny), in id order."""
+        groups = self.memberships.groups_of
+        return [r for r in self.rules
+                if rule_matches(r, groups, department, resource, item, share_class, action, state.value)]
 
 
 GrantSource = Callable[[str, Sequence[str]], Awaitable[list[Grant]]]
@@ -133,17 +183,24 @@ class AccessDecider:
         state, grant = GrantState.NONE, None
         if policy.share_class == "CONDITIONAL":
             state, grant = grant_state(await self._grants_for(policy.resource), policy.item, purpose, self.now)
-        allowed = self.engine.allows(self.department, policy.resource, policy.item, policy.share_class, action,
-                                     state)
-        # Belt and braces: whatever the rules say, NOT_SHARED is never read through the data API.
-        if policy.share_class == "NOT_SHARED" and action == "read":
-            allowed = False
-        if allowed:
-            return Decision(policy, action, True, grant=grant)
-        if policy.share_class == "NOT_SHARED":
-            reason = Reason.NOT_SHARED
-        elif policy.share_class == "CONDITIONAL" and state is not GrantState.ACTIVE:
-            reason = GRANT_REASONS[state]
-        else:
-            reason = Reason.POLICY_DENIED
-        return Decision(policy, action, False, reason)
+        return decide(self.engine, self.department, policy, action, state, grant)
+
+
+def decide(engine: PolicyEngine, department: str, policy: ItemPolicy, action: str, state: GrantState,
+           grant: Grant | None) -> Decision:
+    """The decision for one item once its grant state is known (queries and explain share it)."""
+    allowed = engine.allows(department, policy.resource, policy.item, policy.share_class, action, state)
+    # Belt and braces: whatever the rules say, NOT_SHARED is never read through the data API.
+    if policy.share_class == "NOT_SHARED" and action == "read":
+        allowed = False
+    if allowed:
+        return Decision(policy, action, True, grant=grant, region=engine.region)
+    if policy.share_class == "NOT_SHARED":
+        return Decision(policy, action, False, Reason.NOT_SHARED, region=engine.region)
+    denies = tuple(r for r in engine.matching(department, policy.resource, policy.item, policy.share_class,
+                                              action, state) if r.effect == "deny")
+    if denies:
+        return Decision(policy, action, False, Reason.POLICY_DENIED, deny_rules=denies, region=engine.region)
+    if policy.share_class == "CONDITIONAL" and state is not GrantState.ACTIVE:
+        return Decision(policy, action, False, GRANT_REASONS[state], region=engine.region)
+    return Decision(policy, action, False, Reason.POLICY_DENIED, region=engine.region)

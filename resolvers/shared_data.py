@@ -135,9 +135,11 @@ def forbidden_error(decision: Decision, usage: str) -> FieldForbidden:
     else:
         if policy.share_class == "CONDITIONAL":
             extensions["condition"] = policy.condition
-            extensions["howToRequest"] = (
-                f"submit a share request (申请共享) to provider {policy.provider} for resource {policy.resource}, "
-                f"item {policy.item}, stating the purpose; then query with that purpose")
+        how = decision.how_to_request()  # fits the reason: a deny rule names the rule and the admin domain
+        if how is not None:
+            extensions["howToRequest"] = how
+        if decision.deny_rules:
+            extensions["rules"] = [r.id for r in decision.deny_rules]
         message = f"{policy.item} is not available to your department: {reason.value}"
     return FieldForbidden(message, **extensions)
 

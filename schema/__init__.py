@@ -20,8 +20,10 @@ from resolvers.specs import DataResourceSpec
 from .documents import MAX_TOKENS, DocumentCache
 from .execution import PlainListExecutionContext
 from .generated import data_fields
+from .grants import GrantMutation, GrantQuery
 from .query import Query
 from .roles import RoleMutation, RoleQuery
+from .rules import RuleMutation, RuleQuery
 
 # Limit rules are built once: the validation cache is keyed on the rule classes, and strawberry's
 # limiter extensions would build new classes for every request (a cache miss each time).
@@ -40,8 +42,8 @@ EXTENSIONS = [
 
 
 # Root types assembled from the type families: catalog, then administration.
-QUERY_PARTS: tuple[type, ...] = (Query, RoleQuery)
-MUTATION_PARTS: tuple[type, ...] = (RoleMutation,)
+QUERY_PARTS: tuple[type, ...] = (Query, RoleQuery, RuleQuery, GrantQuery)
+MUTATION_PARTS: tuple[type, ...] = (RoleMutation, RuleMutation, GrantMutation)
 
 
 def build_schema(specs: list[DataResourceSpec] | None = None) -> Schema:

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import casbin
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -22,9 +21,10 @@ from federation.listener import Listener
 from federation.nodes import RETRYABLE, NodePools
 from federation.topology import Topology
 from policies.authority import AuthorityModel
-from policies.decisions import MODEL, PolicyEngine
+from policies.decisions import PolicyEngine
 from policies.ratelimits import RateLimiter
 from resolvers.context import Context
+from resolvers.groups import load_memberships
 
 from .admission import Admission, AdmissionMiddleware
 from .departments import KnownDepartments
@@ -53,7 +53,7 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
     authenticator = Authenticator(settings)
     limiter = RateLimiter(settings.verify_per_minute)
     # Until the rules load, the engine has none: every decision is a denial (fail closed).
-    engine = PolicyEngine(casbin.AsyncEnforcer(str(MODEL)))
+    engine = PolicyEngine.empty(topology.region.code)
 
     def make_context(request: Request, caller: Caller, request_id: str) -> Context:
         return Context(caller=caller, pools=pools, request_id=request_id, engine=app.state.engine,
@@ -72,10 +72,15 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
             await reload_policy()
 
     async def reload_policy() -> None:
-        fresh = await PolicyEngine.load(pools.pool(topology.region.code))
+        memberships = await load_memberships(pools)
+        fresh = await PolicyEngine.load(pools.pool(topology.region.code), memberships)
         authority = await AuthorityModel.load(pools.pool(topology.region.code), topology.region.code)
+        for skipped in fresh.skipped:
+            logger.error("access rule %d skipped (it cannot be loaded; fail closed): %s", skipped.id,
+                         skipped.problem)
         # swapped whole: requests in flight keep the engine and roles they started with
         app.state.engine, app.state.authority = fresh, authority
+        metrics.policy_reloads.inc()
 
     listener = Listener(topology, ("govshare_catalog", "govshare_policy"), on_change)
 

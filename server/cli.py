@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -258,44 +258,52 @@ async def _region(settings: Settings) -> tuple[asyncpg.Connection, LocalPostgres
     return await asyncpg.connect(topology.node(topology.region.code).dsn or ""), server
 
 
-def _date(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise GovshareError(f"not an ISO date or date-time: {text!r}") from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def cmd_grant(settings: Settings, args: argparse.Namespace) -> int:
+    """Grants through the same validation and history as the GraphQL mutations (resolvers/grants.py)."""
+    from resolvers import grants
+    from resolvers.validation import GrantInput
+
     async def run() -> int:
-        conn, server = await _region(settings)
+        admin, pools, server = await _admin(settings, args.by)
         try:
             if args.grant_command == "create":
-                scope = json.dumps({"division_codes": args.divisions.split(",")}) if args.divisions else None
-                grant_id = await conn.fetchval(
-                    INSERT_GRANT, args.department, args.resource, args.items.split(","), args.purpose,
-                    _date(args.valid_from) if args.valid_from else datetime.now(UTC), _date(args.until), scope,
-                    args.by)
-                print(f"grant {grant_id} created")
+                given = GrantInput(args.department, args.resource, _names(args.items), args.purpose, args.until,
+                                   args.valid_from, _names(args.divisions) if args.divisions else None)
+                row, change = await grants.create(admin, given, args.reason)
+                print(f"grant {row.id} created (change {change.id}): {row.department} may read "
+                      f"{','.join(row.items)} of {row.resource} for {row.purpose!r} from "
+                      f"{_day(row.valid_from)} to {_day(row.valid_until, end=True)} (China Standard Time)"
+                      + (f", rows of {','.join(row.divisions)}" if row.divisions else ""))
             elif args.grant_command == "revoke":
-                done = await conn.fetchval(REVOKE_GRANT, args.id, args.reason)
-                if done is None:
-                    raise GovshareError(f"no active grant {args.id}")
-                print(f"grant {args.id} revoked")
+                row, change = await grants.revoke(admin, args.id, args.reason)
+                print(f"grant {row.id} revoked (change {change.id})")
             else:
-                for row in await conn.fetch(LIST_GRANTS):
-                    print(f"{row['id']:>5}  {row['status']:<8} {row['grantee_department']:<14} {row['resource_code']}  "
-                          f"{','.join(row['items'])}  purpose={row['purpose']}  "
-                          f"{row['valid_from']:%Y-%m-%d}..{row['valid_until']:%Y-%m-%d}  scope={row['row_scope']}")
+                for row in await grants.listed(admin, args.department, args.resource, args.state):
+                    scope = ",".join(row.divisions) if row.divisions else "all rows"
+                    print(f"{row.id:>5}  {row.state:<13} {row.department:<14} {row.resource}  {','.join(row.items)}  "
+                          f"purpose={row.purpose}  {_day(row.valid_from)}..{_day(row.valid_until, end=True)}  "
+                          f"scope={scope}")
             return 0
-        except asyncpg.PostgresError as exc:
-            raise GovshareError(f"grant {args.grant_command} failed: {exc}") from exc
         finally:
-            await conn.close()
+            await pools.close()
             if server is not None:
                 server.stop()
 
     return asyncio.run(run())
+
+
+def _names(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _day(moment: datetime, end: bool = False) -> str:
+    """A validity bound as the calendar day in China Standard Time (an end is exclusive: its day before)."""
+    from resolvers.validation import CST
+
+    local = moment.astimezone(CST)
+    if end and local.time() == datetime.min.time():
+        local -= timedelta(days=1)
+    return f"{local:%Y-%m-%d}"
 
 
 def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
@@ -319,12 +327,6 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
-INSERT_GRANT = """insert into grants (grantee_department, resource_code, items, purpose, valid_from, valid_until,
-                                      row_scope, created_by)
-                  values ($1, $2, $3, $4, $5, $6, $7::jsonb, $8) returning id"""
-REVOKE_GRANT = """update grants set status = 'revoked', revoked_at = now(), revoke_reason = $2
-                  where id = $1 and status = 'active' returning id"""
-LIST_GRANTS = "select * from grants order by id"
 
 
 def _seed_flags(parser: argparse.ArgumentParser) -> None:
@@ -406,14 +408,24 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--resource", required=True, help="resource code, e.g. 650000-B01-000001")
     create.add_argument("--items", required=True, help="comma-separated item names")
     create.add_argument("--purpose", required=True, help="the purpose queries must state")
-    create.add_argument("--until", required=True, help="end of validity (ISO date)")
-    create.add_argument("--from", dest="valid_from", default=None, help="start of validity (default: now)")
+    create.add_argument("--until", required=True, metavar="YYYY-MM-DD",
+                        help="last day of validity, included whole (China Standard Time)")
+    create.add_argument("--from", dest="valid_from", default=None, metavar="YYYY-MM-DD",
+                        help="first day of validity (China Standard Time; default: today)")
     create.add_argument("--divisions", default=None, help="row scope: comma-separated division codes")
+    create.add_argument("--reason", default="granted from the command line",
+                        help="why (recorded in the policy history)")
     create.add_argument("--by", default="admin-cli", help="who grants it (recorded)")
     revoke = grant_sub.add_parser("revoke", help="revoke an active grant")
     revoke.add_argument("id", type=int, help="grant id (see grant list)")
     revoke.add_argument("--reason", required=True, help="why (recorded)")
-    grant_sub.add_parser("list", help="list grants")
+    revoke.add_argument("--by", default="admin-cli", help="who revokes it (recorded)")
+    grant_list = grant_sub.add_parser("list", help="list grants with their effective state")
+    grant_list.add_argument("--department", default=None, help="only grants to this department")
+    grant_list.add_argument("--resource", default=None, help="only grants on this resource code")
+    grant_list.add_argument("--state", default=None, choices=["active", "expired", "not_yet_valid", "revoked"],
+                            help="only grants in this effective state")
+    grant_list.add_argument("--by", default="admin-cli", help=argparse.SUPPRESS)
     audit_sub = _group(sub, "audit", "check the audit trail", "audit_command")
     audit_sub.add_parser("verify", help="check the hash chain; report the first broken link, exit 1 if any")
     return parser

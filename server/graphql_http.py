@@ -102,6 +102,10 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
     if isinstance(original, GovshareError):
         body["message"] = original.message
         body["extensions"] = dict(original.extensions)
+    elif isinstance(original, GraphQLError) and error.path is None:
+        # A variable that does not coerce (e.g. an unknown enum value): graphql-core's message names the
+        # accepted value; it is the input's fault, not ours.
+        body["extensions"] = {"code": "BAD_USER_INPUT"}
     elif original is None:
         body["extensions"] = {"code": (error.extensions or {}).get("code", "GRAPHQL_VALIDATION_FAILED"),
                               **{k: v for k, v in (error.extensions or {}).items() if k != "code"}}

@@ -33,5 +33,10 @@ async def readyz(request: Request) -> Response:
     schema = {"version": version.number, "data_resources": [s.api_name for s in version.specs],
               # Catalog entries the classification authority overruled (一数一源 conflicts included).
               "catalog_findings": [f.as_json() for f in version.findings]}
+    engine = request.app.state.engine
+    # Skipped rules do not make the service unready (enforcement fails closed without them) but are
+    # named here so that an operator sees them.
+    policy = {"rules_loaded": len(engine.rules),
+              "rules_skipped": [{"id": r.id, "problem": r.problem} for r in engine.skipped]}
     return JSONResponse({"status": "ready" if ready else "not_ready", "not_ready": not_ready, "nodes": nodes,
-                         "schema": schema}, status_code=200 if ready else 503)
+                         "schema": schema, "policy": policy}, status_code=200 if ready else 503)

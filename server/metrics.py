@@ -35,6 +35,12 @@ class Metrics:
         self.errors = Counter("govshare_errors", "Errors in answers by code", ["code"], registry=self.registry)
         self.schema_version = Gauge("govshare_schema_version", "Version of the generated schema",
                                     registry=self.registry)
+        self.rules_loaded = Gauge("govshare_policy_rules_loaded", "Access rules enforced", registry=self.registry)
+        self.rules_skipped = Gauge("govshare_policy_rules_skipped",
+                                   "Stored access rules skipped because they cannot be loaded (fail closed)",
+                                   registry=self.registry)
+        self.policy_reloads = Counter("govshare_policy_reloads", "Reloads of the rules and roles",
+                                      registry=self.registry)
 
     def observe(self, outcome: str, seconds: float, context: Context | None,
                 errors: list[dict[str, object]]) -> None:
@@ -54,4 +60,6 @@ class Metrics:
 
     async def endpoint(self, request: Request) -> Response:
         self.schema_version.set(request.app.state.schemas.current.number)
+        self.rules_loaded.set(len(request.app.state.engine.rules))
+        self.rules_skipped.set(len(request.app.state.engine.skipped))
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

@@ -3,20 +3,14 @@ history and audit records, and the new role taking effect without a restart."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
-import sys
 import uuid
 from typing import Any
 
 import httpx
 
-from seed.roles import DEMO_USERS
-from server.identity import mint_demo_token
-
-from ..conftest import TOPOLOGY, Cluster
-from ..helpers import SECRET, gql
+from ..admin_helpers import as_user, run_govshare, until
+from ..conftest import Cluster
+from ..helpers import gql
 
 ME = "{ me { user department node roles { role domain } permissions { action domains } } }"
 ASSIGN = """mutation($user: String!, $role: String!, $domain: String!, $reason: String!) {
@@ -24,22 +18,6 @@ ASSIGN = """mutation($user: String!, $role: String!, $domain: String!, $reason: 
     id kind operation domain actor after reason } }"""
 REVOKE = """mutation($user: String!, $role: String!, $domain: String!) {
   revokeRole(user: $user, role: $role, domain: $domain, reason: "test over") { id operation before } }"""
-
-
-def as_user(user: str) -> dict[str, str]:
-    demo = next((u for u in DEMO_USERS if u.user == user), None)
-    department = demo.department if demo else "650200-GA"
-    return {"Authorization": f"Bearer {mint_demo_token(SECRET, department, user=user)}"}
-
-
-async def until(check: Any, seconds: float = 2.0) -> Any:
-    """Poll ``check`` (an async callable) until it returns a truthy value or ``seconds`` pass."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        value = await check()
-        if value or asyncio.get_running_loop().time() > deadline:
-            return value
-        await asyncio.sleep(0.05)
 
 
 async def test_me_shows_demo_roles(client: httpx.AsyncClient) -> None:
@@ -113,23 +91,15 @@ async def test_bad_input_names_the_field_and_accepted_values(client: httpx.Async
         "policy_admin", "sharing_reviewer", "registrar", "supervisor", "developer"]
 
 
-def _govshare(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVSHARE_")}
-    env["GOVSHARE_TOPOLOGY"] = str(TOPOLOGY)
-    env.update({f"GOVSHARE_DSN_{n.code}": n.dsn or "" for n in cluster.topology.databases})
-    return subprocess.run([sys.executable, "-m", "server.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=60)
-
-
 async def test_cli_bootstrap_assigns_the_first_admin(client: httpx.AsyncClient, cluster: Cluster) -> None:
     user = f"first-admin-{uuid.uuid4().hex[:6]}"
-    done = await asyncio.to_thread(_govshare, cluster, "role", "assign", user, "policy_admin", "--domain", "650000",
+    done = await run_govshare(cluster, "role", "assign", user, "policy_admin", "--domain", "650000",
                                    "--reason", "bootstrap")
     assert done.returncode == 0, done.stderr
     assert f"{user} now holds policy_admin in domain 650000" in done.stdout
-    listing = await asyncio.to_thread(_govshare, cluster, "role", "list", "--user", user)
+    listing = await run_govshare(cluster, "role", "list", "--user", user)
     assert listing.stdout.split()[:3] == [user, "policy_admin", "650000"]
-    bad = await asyncio.to_thread(_govshare, cluster, "role", "assign", user, "root", "--domain", "650000",
+    bad = await run_govshare(cluster, "role", "assign", user, "root", "--domain", "650000",
                                   "--reason", "x")
     assert bad.returncode == 2 and "unknown role 'root'; accepted: policy_admin" in bad.stderr
 

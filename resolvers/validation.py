@@ -1,0 +1,182 @@
+"""Checks of administrative input against the catalog, before anything is stored.
+
+One implementation for the GraphQL mutations, the ``govshare grant|policy`` commands and the
+share-request workflow. Every refusal is a BadRequest (``BAD_USER_INPUT``) whose extensions name the
+``field`` and, where there is a closed set, the ``accepted`` values.
+
+Grant validity is given in calendar days of China Standard Time (UTC+8): ``valid_from`` starts at
+00:00 CST of its day, ``valid_until`` includes that whole day (the grant ends at 00:00 CST of the next).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, timezone
+
+from core.errors import BadRequest
+from federation.nodes import NodePools
+from policies.grants import normalise_purpose
+from policies.rules import SHARE_CLASSES
+
+from . import catalog
+from .groups import existing_departments
+
+CST = timezone(timedelta(hours=8), "CST")
+MAX_PURPOSE = 500
+MAX_ITEMS = 200
+SCOPE_ITEM = "division_code"
+SELECT_RESOURCE = """select code, node_code, status, provider_code, data_table from resources where code = $1"""
+SELECT_ITEMS = """select name, share_class, share_condition, legal_basis from data_items
+    where resource_code = $1 order by position"""
+
+
+@dataclass(frozen=True)
+class CatalogItem:
+    name: str
+    share_class: str
+    condition: str | None
+    legal_basis: str | None
+
+
+@dataclass(frozen=True)
+class CatalogResource:
+    code: str
+    node: str
+    status: str
+    provider: str
+    has_data: bool
+    items: dict[str, CatalogItem]
+
+
+async def resource(pools: NodePools, code: str, field: str = "resource") -> CatalogResource:
+    """The resource with its items, from the node that owns it; BAD_USER_INPUT when unknown."""
+    node = catalog.node_of_code(code or "")
+    if node not in pools.topology.by_code:
+        raise BadRequest(f"unknown resource {code!r}: resource codes start with a node code", field=field)
+    database = pools.topology.node(node).database_node
+    rows = await pools.fetch(database, "validate.resource", SELECT_RESOURCE, code)
+    if not rows:
+        raise BadRequest(f"unknown resource {code!r}", field=field)
+    items = await pools.fetch(database, "validate.items", SELECT_ITEMS, code)
+    row = rows[0]
+    return CatalogResource(row["code"], row["node_code"], row["status"], row["provider_code"],
+                           row["data_table"] is not None,
+                           {i["name"]: CatalogItem(i["name"], i["share_class"], i["share_condition"],
+                                                   i["legal_basis"]) for i in items})
+
+
+def item(found: CatalogResource, name: str, field: str = "item") -> CatalogItem:
+    if name not in found.items:
+        names = list(found.items)
+        raise BadRequest(f"resource {found.code} has no item {name!r}; its items: {', '.join(names)}",
+                         field=field, accepted=names)
+    return found.items[name]
+
+
+async def department(pools: NodePools, code: str, field: str = "department") -> str:
+    if not code or code[:6] not in pools.topology.by_code or code not in await existing_departments(pools, [code]):
+        raise BadRequest(f"unknown department {code!r}", field=field)
+    return code
+
+
+def share_class(value: str, field: str = "shareClass") -> str:
+    if value not in SHARE_CLASSES:
+        raise BadRequest(f"{field} {value!r} is not one of {', '.join(SHARE_CLASSES)}", field=field,
+                         accepted=list(SHARE_CLASSES))
+    return value
+
+
+def divisions(pools: NodePools, codes: list[str] | None, found: CatalogResource, field: str = "divisions"
+              ) -> list[str] | None:
+    """A row scope: existing division codes (the platform's region and prefectures), on a resource
+    whose rows carry a division code."""
+    if codes is None:
+        return None
+    known = [n.code for n in pools.topology.nodes]
+    chosen = sorted(set(codes))
+    unknown = [c for c in chosen if c not in known]
+    if not chosen or unknown:
+        raise BadRequest(f"unknown division code(s): {', '.join(unknown) or '(none given)'}", field=field,
+                         accepted=known)
+    if SCOPE_ITEM not in found.items:
+        raise BadRequest(f"resource {found.code} has no {SCOPE_ITEM} item, so a row scope cannot apply",
+                         field=field)
+    return chosen
+
+
+def calendar_day(text: str | date, field: str) -> date:
+    if isinstance(text, date):
+        return text
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise BadRequest(f"{field} {text!r} is not an ISO date (YYYY-MM-DD, a calendar day in China Standard "
+                         "Time)",
+                         field=field) from exc
+
+
+def validity(valid_from: str | date | None, until: str | date, now: datetime | None = None
+             ) -> tuple[datetime, datetime]:
+    """[start, end) of a grant valid from the start of ``valid_from`` to the end of ``until``, in CST."""
+    today = (now or datetime.now(UTC)).astimezone(CST).date()
+    first = calendar_day(valid_from, "from") if valid_from is not None else today
+    last = calendar_day(until, "until")
+    if last < first:
+        raise BadRequest(f"until ({last}) is before from ({first}): the range must not be empty", field="until")
+    if last < today:
+        raise BadRequest(f"until ({last}) is in the past (today is {today} in China Standard Time)", field="until")
+    start = datetime.combine(first, time(0), CST)
+    end = datetime.combine(last + timedelta(days=1), time(0), CST)
+    return start, end
+
+
+def purpose(text: str | None) -> str:
+    value = normalise_purpose(text)
+    if value is None or len(value) > MAX_PURPOSE or "\x00" in value:
+        raise BadRequest(f"purpose must be 1 to {MAX_PURPOSE} characters of text", field="purpose")
+    return value
+
+
+@dataclass(frozen=True)
+class GrantInput:
+    department: str
+    resource: str
+    items: list[str]
+    purpose: str
+    until: str | date
+    valid_from: str | date | None = None
+    divisions: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class CheckedGrant:
+    department: str
+    resource: CatalogResource
+    items: list[str]
+    purpose: str
+    valid_from: datetime
+    valid_until: datetime
+    divisions: list[str] | None
+
+
+async def grant(pools: NodePools, given: GrantInput, now: datetime | None = None) -> CheckedGrant:
+    """A grant may open only CONDITIONAL items of a published resource, for an existing department."""
+    start, end = validity(given.valid_from, given.until, now)  # local checks before any lookup
+    chosen_purpose = purpose(given.purpose)
+    found = await resource(pools, given.resource)
+    if found.status != "published":
+        raise BadRequest(f"resource {found.code} is {found.status}: grants only for published resources",
+                         field="resource")
+    names = sorted(set(given.items))
+    if not names or len(names) > MAX_ITEMS:
+        raise BadRequest(f"items: 1 to {MAX_ITEMS} item names", field="items")
+    for name in names:
+        known = item(found, name, "items")
+        if known.share_class == "NOT_SHARED":
+            raise BadRequest(f"item {name} is NOT_SHARED ({known.legal_basis}): no grant can open it",
+                             field="items", item=name, shareClass=known.share_class)
+        if known.share_class != "CONDITIONAL":
+            raise BadRequest(f"item {name} is {known.share_class}: it needs no grant (grants are for "
+                             "CONDITIONAL items)", field="items", item=name, shareClass=known.share_class)
+    return CheckedGrant(await department(pools, given.department), found, names, chosen_purpose, start, end,
+                        divisions(pools, given.divisions, found))
