@@ -18,6 +18,7 @@ from typing import Any
 from graphql import (
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLString,
     is_leaf_type,
     is_list_type,
     is_non_null_type,
@@ -97,12 +98,14 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
         collected = self.collect_subfields(type_, details)
         if collected.new_defer_usages:
             return None
-        fields: list[tuple[str, str | None, Plan]] = []
+        # (response key, attribute or None for __typename, plan, nullable String): a nullable String
+        # holding None or a str is its own serialisation, so those cells skip two calls each.
+        fields: list[tuple[str, str | None, Plan, bool]] = []
         for response_key, sub_details in collected.grouped_field_set.items():
             name = sub_details[0].node.name.value
             if name == "__typename":
                 type_name = type_.name
-                fields.append((response_key, None, lambda _v, n=type_name: n))  # type: ignore[misc]
+                fields.append((response_key, None, lambda _v, n=type_name: n, False))  # type: ignore[misc]
                 continue
             field_def = type_.fields.get(name)
             definition = field_def.extensions.get(_BACKREF) if field_def is not None else None
@@ -111,11 +114,17 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
             sub = self._plan(field_def.type, sub_details)
             if sub is None:
                 return None
-            fields.append((response_key, definition.python_name, sub))
+            fields.append((response_key, definition.python_name, sub, field_def.type is GraphQLString))
 
         def complete(value: Any) -> dict[str, Any]:
-            return {key: sub(getattr(value, attr)) if attr is not None else sub(value)
-                    for key, attr, sub in fields}
+            out: dict[str, Any] = {}
+            for key, attr, sub, text in fields:
+                if attr is None:
+                    out[key] = sub(value)
+                    continue
+                cell = getattr(value, attr)
+                out[key] = cell if text and (cell is None or cell.__class__ is str) else sub(cell)
+            return out
 
         return complete
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from enum import Enum
 
@@ -32,6 +33,7 @@ class Row:
     maybe: str | None
     leaf: Leaf | None
     leaves: list[Leaf]
+    loose: str | None = None  # holds a non-str in some rows: String serialisation converts it
 
     @strawberry.field
     def computed(self, times: int = 2) -> str:
@@ -42,6 +44,8 @@ def _rows(bad: bool = False) -> list[Row]:
     rows = [Row(id=i, name=f"n{i}", colour=Colour.RED if i % 2 else Colour.BLUE, maybe=None if i % 3 else "m",
                 leaf=Leaf(label=f"l{i}", when=date(2026, 1, 1 + i), tags=["a", "b"]) if i % 2 else None,
                 leaves=[Leaf(label="x", when=None, tags=[])]) for i in range(5)]
+    rows[1].loose = 7  # type: ignore[assignment]
+    rows[2].loose = "text"
     if bad:
         rows[3].name = None  # type: ignore[assignment]
     return rows
@@ -67,6 +71,7 @@ QUERIES = [
     "{ nullableRows(bad: true) { id name } }",
     "{ nullableRows { id leaf { when } } }",
     "query($s: Boolean!) { rows { id name @skip(if: $s) colour @include(if: $s) } }",
+    "{ rows { loose maybe z: name a: id __typename } }",
 ]
 
 
@@ -78,6 +83,7 @@ async def test_fast_path_matches_graphql_core(query: str) -> None:
         expected = await plain.execute(query, variable_values=variables)
         got = await fast.execute(query, variable_values=variables)
         assert got.data == expected.data
+        assert json.dumps(got.data) == json.dumps(expected.data)  # the same keys in the same order
         assert [(e.message, e.path) for e in got.errors or []] == [(e.message, e.path) for e in expected.errors or []]
 
 
