@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +12,7 @@ import asyncpg
 
 from core.errors import BadRequest, NodeUnavailable
 from federation.nodes import NodePools
-from federation.pagination import merge_pages
+from federation.pagination import Positions, encode_positions, merge_resumable
 
 from .sql import Where
 
@@ -65,6 +66,8 @@ class Page:
     rows: list[asyncpg.Record]
     has_next: bool
     unavailable: list[NodeUnavailable] = field(default_factory=list)
+    # one per row: where every database stands after it (a node that missed a page resumes from its own)
+    cursors: list[str] = field(default_factory=list)
 
 
 def _escape_like(text: str) -> str:
@@ -130,15 +133,43 @@ def select_resources(columns: list[str] | None) -> str:
     return "select " + ", ".join(dict.fromkeys(["code", *columns])) + " from resources where "
 
 
-async def resource_page(pools: NodePools, flt: ResourceFilter, first: int, after: str | None,
+async def _fetch_from_positions(pools: NodePools, databases: list[str], name: str, after: Positions[str],
+                                statement: Callable[[str | None], tuple[str, list[Any]]]
+                                ) -> dict[str, list[asyncpg.Record] | NodeUnavailable]:
+    """One statement per database, each from that database's own position (one group per position)."""
+    groups: dict[str | None, list[str]] = {}
+    for db in databases:
+        groups.setdefault(after.of(db), []).append(db)
+
+    async def group(position: str | None, dbs: list[str]) -> dict[str, list[asyncpg.Record] | NodeUnavailable]:
+        sql, args = statement(position)
+        return await pools.fetch_each(dbs, name, sql, *args)
+
+    results: dict[str, list[asyncpg.Record] | NodeUnavailable] = {}
+    for part in await asyncio.gather(*(group(p, dbs) for p, dbs in groups.items())):
+        results.update(part)
+    return results
+
+
+def _merged_page(results: dict[str, list[asyncpg.Record] | NodeUnavailable],
+                 after: Positions[str], first: int) -> Page:
+    pages = {db: r for db, r in results.items() if not isinstance(r, NodeUnavailable)}
+    failed = [r for r in results.values() if isinstance(r, NodeUnavailable)]
+    merged = merge_resumable(pages, [f.node for f in failed], after, position=lambda r: str(r["code"]),
+                             order=lambda code: code, first=first)
+    cursors = [encode_positions(merged.positions(i)) for i in range(len(merged.rows))]
+    return Page(merged.rows, merged.has_next, failed, cursors)
+
+
+async def resource_page(pools: NodePools, flt: ResourceFilter, first: int, after: Positions[str],
                         columns: list[str] | None = None) -> Page:
-    where = resource_where(flt, after)
-    limit = where.param(first + 1)
-    sql = select_resources(columns) + where.sql() + ORDER_LIMIT + limit
-    results = await pools.fetch_each(databases_for(pools, flt.nodes), "resources.page", sql, *where.args)
-    pages = [r for r in results.values() if not isinstance(r, NodeUnavailable)]
-    rows, has_next = merge_pages(pages, key=lambda r: r["code"], first=first)
-    return Page(rows, has_next, [r for r in results.values() if isinstance(r, NodeUnavailable)])
+    def statement(position: str | None) -> tuple[str, list[Any]]:
+        where = resource_where(flt, position)
+        limit = where.param(first + 1)
+        return select_resources(columns) + where.sql() + ORDER_LIMIT + limit, where.args
+
+    results = await _fetch_from_positions(pools, databases_for(pools, flt.nodes), "resources.page", after, statement)
+    return _merged_page(results, after, first)
 
 
 async def resource_count(pools: NodePools, flt: ResourceFilter) -> tuple[int, list[NodeUnavailable]]:
@@ -237,19 +268,19 @@ async def children_of(pools: NodePools, parents: list[str]
 
 
 async def department_page(pools: NodePools, nodes: list[str] | None, levels: list[str] | None,
-                          parent: str | None, first: int, after: str | None) -> Page:
-    where = Where()
-    if nodes:
-        where.add("node_code = any({}::text[])", nodes)
-    if levels:
-        where.add("level = any({}::text[])", levels)
-    if parent is not None:
-        where.add("parent_code = {}", parent)
-    if after is not None:
-        where.add("code > {}", after)
-    limit = where.param(first + 1)
-    sql = SELECT_DEPARTMENT_PAGE + where.sql() + ORDER_LIMIT + limit
-    results = await pools.fetch_each(databases_for(pools, nodes), "departments.page", sql, *where.args)
-    pages = [r for r in results.values() if not isinstance(r, NodeUnavailable)]
-    rows, has_next = merge_pages(pages, key=lambda r: r["code"], first=first)
-    return Page(rows, has_next, [r for r in results.values() if isinstance(r, NodeUnavailable)])
+                          parent: str | None, first: int, after: Positions[str]) -> Page:
+    def statement(position: str | None) -> tuple[str, list[Any]]:
+        where = Where()
+        if nodes:
+            where.add("node_code = any({}::text[])", nodes)
+        if levels:
+            where.add("level = any({}::text[])", levels)
+        if parent is not None:
+            where.add("parent_code = {}", parent)
+        if position is not None:
+            where.add("code > {}", position)
+        limit = where.param(first + 1)
+        return SELECT_DEPARTMENT_PAGE + where.sql() + ORDER_LIMIT + limit, where.args
+
+    results = await _fetch_from_positions(pools, databases_for(pools, nodes), "departments.page", after, statement)
+    return _merged_page(results, after, first)

@@ -24,7 +24,7 @@ import orjson
 
 from core.errors import BadRequest, FieldForbidden, NodeUnavailable
 from federation.nodes import NodePools
-from federation.pagination import merge_pages
+from federation.pagination import DATABASE_CODE, Positions, Resumable, merge_resumable
 from policies.decisions import AccessDecider, Decision, Reason
 
 from . import audit
@@ -64,13 +64,20 @@ class DataRequest:
     want_total: bool = False
 
 
+Key = tuple[str, int, Any]  # (node_code, row_id, value of the ordering item): a row's place in the order
+
+
 class Cursors(Sequence[str]):
     """A page's cursors, encoded only when read: most queries select rows, not edges, and a
-    1,000-row page would otherwise encode 1,000 cursors for at most one ``endCursor``."""
+    1,000-row page would otherwise encode 1,000 cursors for at most one ``endCursor``.
 
-    def __init__(self, order: Order, keys: list[tuple[str, int, Any]]) -> None:
+    Each cursor holds the row's key and, only when some database lags behind it (it did not answer,
+    or has not caught up since), that database's own position, so the next page resumes it there."""
+
+    def __init__(self, order: Order, keys: list[Key] | Resumable[Any, Key]) -> None:
         self._order = order
-        self._keys = keys  # (node_code, row_id, value of the ordering item) per row
+        self._merged = keys if isinstance(keys, Resumable) else None
+        self._keys = keys.keys if isinstance(keys, Resumable) else keys
         self._encoded: dict[int, str] = {}
 
     def __len__(self) -> int:
@@ -87,7 +94,8 @@ class Cursors(Sequence[str]):
         cursor = self._encoded.get(position)
         if cursor is None:
             node, row_id, value = self._keys[position]
-            cursor = self._encoded[position] = _encode(self._order, node, row_id, value)
+            lagging = self._merged.positions(position).lagging if self._merged is not None else {}
+            cursor = self._encoded[position] = _encode(self._order, node, row_id, value, lagging)
         return cursor
 
 
@@ -176,28 +184,50 @@ def encode_cursor(order: Order, row: Mapping[str, Any]) -> str:
     return _encode(order, row["node_code"], row["row_id"], row[order.item] if order.item is not None else None)
 
 
-def _encode(order: Order, node: str, row_id: int, value: Any) -> str:
-    body = {"o": order.item, "d": order.descending, "n": node, "r": row_id}
+def _encode(order: Order, node: str, row_id: int, value: Any, lagging: Mapping[str, Key | None] | None = None) -> str:
+    body: dict[str, Any] = {"o": order.item, "d": order.descending, "n": node, "r": row_id}
     if order.item is not None:
         body["v"] = _jsonable(value)
+    if lagging:
+        body["x"] = {db: None if p is None else [p[0], p[1], _jsonable(p[2])] for db, p in lagging.items()}
     return base64.urlsafe_b64encode(orjson.dumps(body)).decode().rstrip("=")
 
 
+def _position(body: Any, order: Order, spec: DataResourceSpec) -> Key:
+    """One (node_code, row_id, value) from a cursor, checked: the database must be able to take it."""
+    if not (isinstance(body, list) and len(body) == 3 and isinstance(body[0], str)
+            and DATABASE_CODE.fullmatch(body[0]) and isinstance(body[1], int) and not isinstance(body[1], bool)):
+        raise ValueError("not a position")
+    node, row_id, value = body
+    check_value(row_id, "'after'")  # a row id beyond bigint (10^23) is the caller's error, not ours
+    if order.item is None:
+        return node, row_id, None
+    if value is not None:
+        value = check_value(convert(value, spec.item(order.item).data_type), "'after'")
+    return node, row_id, value
+
+
 def decode_cursor(cursor: str, order: Order, spec: DataResourceSpec) -> dict[str, Any]:
+    """The row a cursor points after (``n``, ``r``, ``v``), and ``positions``: every database's own."""
     try:
         body = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         valid = (isinstance(body, dict) and body.get("o") == order.item and body.get("d") == order.descending
-                 and isinstance(body.get("n"), str) and isinstance(body.get("r"), int))
+                 and isinstance(body.get("x", {}), dict))
     except (ValueError, UnicodeDecodeError):
         valid = False
     if not valid:
         raise BadRequest("'after' is not a cursor returned by this API for this ordering")
-    if order.item is not None:
-        value = body.get("v")
-        try:
-            body["v"] = None if value is None else convert(value, spec.item(order.item).data_type)
-        except ValueError as exc:
-            raise BadRequest("'after' is not a cursor returned by this API") from exc
+    try:
+        key = _position([body.get("n"), body.get("r"), body.get("v")], order, spec)
+        lagging: dict[str, Key | None] = {}
+        for db, p in body.get("x", {}).items():
+            if not DATABASE_CODE.fullmatch(db):
+                raise ValueError("not a database code")
+            lagging[db] = None if p is None else _position(p, order, spec)
+    except ValueError as exc:
+        raise BadRequest("'after' is not a cursor returned by this API") from exc
+    body["n"], body["r"], body["v"] = key
+    body["positions"] = Positions(key, lagging)
     return body  # type: ignore[no-any-return]
 
 
@@ -220,6 +250,7 @@ class _Desc:
 
 
 def _merge_key(order: Order) -> Any:
+    """Sort key of a row (or of a position: (node_code, row_id, value)), as the SQL orders them."""
     if order.item is None:
         return lambda r: (r["node_code"], r["row_id"])
     item = order.item
@@ -231,6 +262,13 @@ def _merge_key(order: Order) -> Any:
         return (0, _Desc(value) if order.descending else value, r["node_code"], r["row_id"])
 
     return key
+
+
+def _position_order(order: Order) -> Any:
+    row_key = _merge_key(order)
+    item = order.item
+    return lambda p: row_key({"node_code": p[0], "row_id": p[1], item: p[2]} if item else
+                             {"node_code": p[0], "row_id": p[1]})
 
 
 # --- SQL ------------------------------------------------------------------------------------------
@@ -362,7 +400,8 @@ async def read(caller: Caller, request: DataRequest) -> DataPage:
         await audit.append(caller.pools, record)
         raise RefusedQuery([forbidden_error(d, usage) for d, usage in refused])
 
-    cursor = decode_cursor(request.after, request.order, spec) if request.after else None
+    after: Positions[Key] = decode_cursor(request.after, request.order, spec)["positions"] if request.after \
+        else Positions()
     allowed = [name for name in request.selected if decisions[name].allowed]
     denied = [decisions[name] for name in request.selected if not decisions[name].allowed]
     wanted = dict.fromkeys(["row_id", "node_code", *allowed, *([request.order.item] if request.order.item else [])])
@@ -370,6 +409,8 @@ async def read(caller: Caller, request: DataRequest) -> DataPage:
     targets = _targets(caller.pools, spec, request.nodes)
 
     async def one(db: str, nodes: list[str] | None) -> tuple[list[asyncpg.Record], int | None]:
+        position = after.of(db)  # each database continues from its own position
+        cursor = None if position is None else {"n": position[0], "r": position[1], "v": position[2]}
         where = _where(request, nodes, scope, cursor)
         limit = where.param(first + 1)
         page_sql = "select " + columns + " from " + _q(spec.table) + " where " + where.sql() + \
@@ -392,7 +433,7 @@ async def read(caller: Caller, request: DataRequest) -> DataPage:
     topology = caller.pools.topology
     unavailable: list[str] = []
     answered: list[str] = []
-    pages: list[list[asyncpg.Record]] = []
+    pages: dict[str, list[asyncpg.Record]] = {}
     total: int | None = 0
     for db, outcome in outcomes.items():
         nodes = targets[db] or list(topology.hosted_on(db))
@@ -400,10 +441,15 @@ async def read(caller: Caller, request: DataRequest) -> DataPage:
             unavailable.extend(nodes)
             continue
         answered.extend(nodes)
-        pages.append(outcome[0])
+        pages[db] = outcome[0]
         if total is not None and outcome[1] is not None:
             total += outcome[1]
-    rows, has_next = merge_pages(pages, key=_merge_key(request.order), first=first)
+    order_item = request.order.item
+    # row_id and node_code are the first two columns
+    merged = merge_resumable(pages, [db for db in outcomes if db not in pages], after,
+                             position=lambda row: (row[1], row[0], row[order_item] if order_item else None),
+                             order=_position_order(request.order), first=first)
+    rows, has_next = merged.rows, merged.has_next
     grant_ids = sorted({d.grant.id for d in decisions.values() if d.allowed and d.grant is not None})
 
     record.grant_ids = grant_ids
@@ -421,8 +467,7 @@ async def read(caller: Caller, request: DataRequest) -> DataPage:
     positions = [column[name] for name in allowed]
     nulls = [(d.item, None) for d in denied]
     shaped = [dict([*zip(allowed, [row[i] for i in positions], strict=True), *nulls]) for row in rows]
-    order_item = request.order.item
-    cursors = Cursors(request.order, [(row[1], row[0], row[order_item] if order_item else None) for row in rows])
+    cursors = Cursors(request.order, merged)
     return DataPage(shaped, cursors, has_next, denied, sorted(unavailable),
                     total if request.want_total and not unavailable else None, scope, grant_ids)
 

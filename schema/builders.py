@@ -160,17 +160,19 @@ async def _attach_items(context: Context, built: list[Resource], codes: list[str
 
 async def resource_connection(context: Context, rows: list[Any], has_next: bool,
                               flt: catalog.ResourceFilter | None, unavailable: list[str], selection: Tree,
-                              lang: str) -> ResourceConnection:
+                              lang: str, cursors: list[str] | None = None) -> ResourceConnection:
     built = await resources(context, rows, selection.get("edges", {}).get("node", {}), lang)
-    edges = [ResourceEdge(cursor=encode_cursor(r["code"]), node=b) for r, b in zip(rows, built, strict=True)]
+    # Merged lists bring their own cursors (a position per node); a single node's list is keyed by code.
+    cursors = cursors if cursors is not None else [encode_cursor(r["code"]) for r in rows]
+    edges = [ResourceEdge(cursor=c, node=b) for c, b in zip(cursors, built, strict=True)]
     return ResourceConnection(edges=edges, page_info=PageInfo(has_next_page=has_next,
                                                               end_cursor=edges[-1].cursor if edges else None),
                               unavailable_nodes=unavailable, filter=flt)
 
 
 async def department_connection(context: Context, rows: list[Any], has_next: bool, unavailable: list[str],
-                                selection: Tree, lang: str) -> DepartmentConnection:
+                                selection: Tree, lang: str, cursors: list[str] | None = None) -> DepartmentConnection:
     built = await departments(context, rows, selection.get("edges", {}).get("node", {}), lang)
-    return DepartmentConnection.of(built, has_next, unavailable)
+    return DepartmentConnection.of(built, has_next, unavailable, cursors)
 
 

@@ -59,8 +59,10 @@ class DepartmentConnection:
         description="Nodes that did not answer; their departments are missing from this page.")
 
     @classmethod
-    def of(cls, departments: list[Department], has_next: bool, unavailable: list[str]) -> DepartmentConnection:
-        edges = [DepartmentEdge(cursor=encode_cursor(d.code), node=d) for d in departments]
+    def of(cls, departments: list[Department], has_next: bool, unavailable: list[str],
+           cursors: list[str] | None = None) -> DepartmentConnection:
+        cursors = cursors if cursors is not None else [encode_cursor(d.code) for d in departments]
+        edges = [DepartmentEdge(cursor=c, node=d) for c, d in zip(cursors, departments, strict=True)]
         return cls(edges=edges, page_info=PageInfo(has_next_page=has_next,
                                                    end_cursor=edges[-1].cursor if edges else None),
                    unavailable_nodes=unavailable)

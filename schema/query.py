@@ -8,7 +8,7 @@ import strawberry
 from strawberry.types import Info
 
 from core.errors import BadRequest, NodeUnavailable
-from federation.pagination import clamp_first, decode_cursor
+from federation.pagination import clamp_first, decode_positions
 from resolvers import catalog
 from resolvers.context import Context
 from resolvers.selection import current_field
@@ -44,11 +44,11 @@ async def _resources(info: Info[Context, None], flt: ResourceFilter | None, firs
     domain = (flt or ResourceFilter()).to_domain(sharing_catalog=sharing)
     selection = current_field(info.selected_fields)
     columns = builders.resource_columns(selection.get("edges", {}).get("node", {}))
-    page = await catalog.resource_page(info.context.pools, domain, clamp_first(first), decode_cursor(after),
+    page = await catalog.resource_page(info.context.pools, domain, clamp_first(first), decode_positions(after),
                                        columns)
     return await builders.resource_connection(
         info.context, page.rows, page.has_next and bool(page.rows), domain, _unavailable(info, page.unavailable, domain.nodes),
-        selection, _lang(info, lang))
+        selection, _lang(info, lang), page.cursors)
 
 
 async def _lookup(info: Info[Context, None], code: str, loader: Any) -> Any:
@@ -116,7 +116,7 @@ class Query:
         if parent is not None and not parent:
             raise BadRequest("'parent' must not be empty")
         page = await catalog.department_page(info.context.pools, nodes, values(levels), parent,
-                                             clamp_first(first), decode_cursor(after))
+                                             clamp_first(first), decode_positions(after))
         return await builders.department_connection(
             info.context, page.rows, page.has_next and bool(page.rows), _unavailable(info, page.unavailable, nodes),
-            current_field(info.selected_fields), _lang(info, lang))
+            current_field(info.selected_fields), _lang(info, lang), page.cursors)
