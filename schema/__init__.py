@@ -19,6 +19,7 @@ from resolvers.specs import DataResourceSpec
 
 from .documents import MAX_TOKENS, DocumentCache
 from .execution import PlainListExecutionContext
+from .explanations import ExplanationQuery
 from .generated import data_fields
 from .grants import GrantMutation, GrantQuery
 from .query import Query
@@ -42,7 +43,7 @@ EXTENSIONS = [
 
 
 # Root types assembled from the type families: catalog, then administration.
-QUERY_PARTS: tuple[type, ...] = (Query, RoleQuery, RuleQuery, GrantQuery)
+QUERY_PARTS: tuple[type, ...] = (Query, RoleQuery, RuleQuery, GrantQuery, ExplanationQuery)
 MUTATION_PARTS: tuple[type, ...] = (RoleMutation, RuleMutation, GrantMutation)
 
 

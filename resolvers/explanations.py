@@ -1,0 +1,60 @@
+"""Why may department X (not) read or verify item Y? The same decision a real query makes (same grant
+state, same ``policies.decisions.decide``), with every rule that matched and the grant that applied."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from core.errors import BadRequest
+from policies.authority import Action, domain_of_code
+from policies.decisions import Decision, ItemPolicy, PolicyEngine, Reason, decide
+from policies.grants import SELECT_GRANTS, Grant, GrantState, grant_state, normalise_purpose
+from policies.rules import ACTIONS, Rule
+
+from . import validation
+from .administration import Admin
+
+SCOPE_ITEM = "division_code"
+
+
+@dataclass(frozen=True)
+class Explanation:
+    department: str
+    decision: Decision
+    grant_state: GrantState
+    matched: list[Rule]
+    at: datetime
+    row_scope: list[str] | None
+
+
+async def explain(admin: Admin, engine: PolicyEngine, department: str, resource: str, item: str, action: str,
+                  purpose: str | None, at: datetime | None = None, nodes: list[str] | None = None) -> Explanation:
+    """Anyone may ask about their own department; about another, policy.read in the resource's domain."""
+    if department != admin.actor.department:
+        admin.authority.require(Action.POLICY_READ, domain_of_code(resource))
+    if action not in ACTIONS:
+        raise BadRequest(f"action {action!r} is not one of {', '.join(ACTIONS)}", field="action",
+                         accepted=list(ACTIONS))
+    await validation.department(admin.pools, department)
+    found = await validation.resource(admin.pools, resource)
+    known = validation.item(found, item)
+    policy = ItemPolicy(found.code, known.name, known.share_class, known.condition, known.legal_basis,
+                        found.provider)
+    moment = at or datetime.now(UTC)
+    stated = normalise_purpose(purpose)
+    state, grant = GrantState.NONE, None
+    if policy.share_class == "CONDITIONAL":
+        rows = await admin.pools.fetch(admin.region_database, "grants.by_department", SELECT_GRANTS, department,
+                                       [found.code])
+        state, grant = grant_state([Grant.from_row(r) for r in rows], policy.item, stated, moment)
+    decision = decide(engine, department, policy, action, state, grant)
+    scope: list[str] | None = None
+    if decision.allowed and grant is not None and grant.division_codes is not None:
+        # As a data query with a node filter: outside the grant's row scope the item is denied.
+        if SCOPE_ITEM not in found.items or (nodes is not None and not set(nodes) & grant.division_codes):
+            decision = Decision(policy, action, False, Reason.OUT_OF_SCOPE, region=engine.region)
+        else:
+            scope = sorted(grant.division_codes)
+    matched = engine.matching(department, policy.resource, policy.item, policy.share_class, action, state)
+    return Explanation(department, decision, state, matched, moment, scope)
