@@ -32,11 +32,18 @@ REASONS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
     (jwt.InvalidIssuedAtError, "the token's issue time is invalid"),
 )
 INVALID = "invalid token"
+# Verified tokens are remembered (by their full text, signature included) for at most this long and
+# never past their expiry, and only while the key that verified them is still configured for them:
+# a client sends the same token with every request, and the signature check is the same work each time.
+VERIFIED_TTL_SECONDS = 30.0
+VERIFIED_MAX = 4096
 
 
 class Authenticator:
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
         self._settings = settings
+        # token -> (claims, remembered until, algorithm, key id, the key that verified it)
+        self._verified: dict[str, tuple[dict[str, object], float, str, str | None, Any]] = {}
         self._keys = KeySet(settings.jwt_public_key_files, settings.jwks_sources, settings.jwks_refresh_seconds,
                             clock)
         if settings.demo_jwt_secret is not None and len(settings.demo_jwt_secret.encode()) < 32:
@@ -61,6 +68,29 @@ class Authenticator:
         return Caller(str(claims["sub"]), department, frozenset(roles), department[:6])
 
     async def _verify(self, token: str) -> dict[str, object]:
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            claims, until, algorithm, kid, key = remembered
+            if time.time() < until and await self._still_configured(algorithm, kid, key):
+                return claims
+            del self._verified[token]
+        claims, algorithm, kid, key = await self._verify_signature(token)
+        expiry = claims.get("exp")
+        if isinstance(expiry, int | float):
+            if len(self._verified) >= VERIFIED_MAX:
+                self._verified.clear()
+            self._verified[token] = (claims, min(float(expiry), time.time() + VERIFIED_TTL_SECONDS), algorithm,
+                                     kid, key)
+        return claims
+
+    async def _still_configured(self, algorithm: str, kid: str | None, key: Any) -> bool:
+        """The key that verified a remembered token is still one the configuration offers for it."""
+        if algorithm == "HS256":
+            return key is self._settings.demo_jwt_secret
+        found = await self._keys.candidates(algorithm, kid)
+        return found is not None and any(k.key is key for k in found)
+
+    async def _verify_signature(self, token: str) -> tuple[dict[str, object], str, str | None, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -81,8 +111,9 @@ class Authenticator:
             raise Unauthenticated(f"{INVALID}: algorithm not accepted")
         for key in keys:  # only keys of the token's type: another type is skipped, never fatal
             try:
-                return jwt.decode(token, key, algorithms=[algorithm], options={"require": REQUIRED_CLAIMS},
-                                  audience=self._settings.jwt_audience, issuer=self._settings.jwt_issuer)
+                claims = jwt.decode(token, key, algorithms=[algorithm], options={"require": REQUIRED_CLAIMS},
+                                    audience=self._settings.jwt_audience, issuer=self._settings.jwt_issuer)
+                return claims, algorithm, kid, key
             except jwt.InvalidSignatureError:
                 continue
             except jwt.PyJWTError as exc:
