@@ -51,17 +51,22 @@ def _dsns(env: dict[str, str]) -> dict[str, str]:
         if not key.startswith("GOVSHARE_DSN_") or not value:
             continue
         code = key.removeprefix("GOVSHARE_DSN_")
-        dsns[code] = value
-        try:
-            parts = urlsplit(value)
-            port = parts.port  # raises ValueError when out of range or not a number
-        except ValueError as exc:
-            raise ConfigurationError(f"{key} (node {code}) is not a valid DSN: {exc}") from exc
-        if parts.scheme not in ("postgresql", "postgres"):
-            raise ConfigurationError(f"{key} (node {code}) must be a postgresql:// URI, got {_redacted(value)!r}")
-        if port is not None and not 1 <= port <= 65535:
-            raise ConfigurationError(f"{key} (node {code}): port {port} is outside 1-65535")
+        dsns[code] = check_dsn(key, code, value)
     return dsns
+
+
+def check_dsn(setting: str, code: str, value: str) -> str:
+    """``value`` when it is a PostgreSQL URI with a usable port; else one line naming setting and node."""
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # raises ValueError when out of range or not a number
+    except ValueError as exc:
+        raise ConfigurationError(f"{setting} (node {code}) is not a valid DSN: {exc}") from exc
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ConfigurationError(f"{setting} (node {code}) must be a postgresql:// URI, got {_redacted(value)!r}")
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigurationError(f"{setting} (node {code}): port {port} is outside 1-65535")
+    return value
 
 
 def _redacted(dsn: str) -> str:

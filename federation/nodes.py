@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from core.errors import NodeUnavailable
+from core.errors import ConfigurationError, NodeUnavailable
 from migrations.runner import current_version
 
 from .topology import Topology
@@ -316,6 +316,44 @@ def _terminate(conn: Any) -> None:
     # every call: there is nothing left to terminate then.
     with contextlib.suppress(asyncpg.InterfaceError):
         conn.terminate()
+
+
+# Answers that no retry will change: the DSN itself is wrong.
+MISCONFIGURED: tuple[type[BaseException], ...] = (
+    asyncpg.InvalidCatalogNameError,                   # no such database
+    asyncpg.InvalidAuthorizationSpecificationError,    # no such role, or not allowed to connect
+    asyncpg.InvalidPasswordError,
+    asyncpg.ClientConfigurationError,
+    ValueError,                                        # asyncpg could not parse the DSN
+)
+
+
+async def check_nodes(topology: Topology, timeout: float) -> dict[str, str]:
+    """Try every node's DSN once before serving.
+
+    A DSN the server refuses for good (missing database, unknown role, bad password, unparsable)
+    raises ConfigurationError naming the setting and the node. A node that does not answer (closed
+    port, down, frozen) is returned as a warning: the service starts without it and /readyz reports
+    it, because a prefecture's outage must not keep the whole platform down.
+    """
+    async def one(code: str, dsn: str) -> tuple[str, str | None]:
+        try:
+            conn = await asyncpg.connect(dsn, timeout=timeout)
+        except MISCONFIGURED as exc:
+            raise ConfigurationError(f"GOVSHARE_DSN_{code} (node {code}): {_first_line(exc)}") from exc
+        except Exception as exc:
+            return code, f"node {code} (GOVSHARE_DSN_{code}) does not answer ({_first_line(exc)}): " \
+                         "serving without it until it does"
+        _terminate(conn)
+        return code, None
+
+    results = await asyncio.gather(*(one(n.code, n.dsn or "") for n in topology.databases))
+    return {code: warning for code, warning in results if warning is not None}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 async def _select_one(conn: asyncpg.Connection) -> None:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import math
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.errors import TopologyError
+from core.errors import ConfigurationError, TopologyError
+from core.settings import check_dsn
 
 LEVELS = ("region", "prefecture")
+NODE_CODE = re.compile(r"[0-9]{6}")  # a GB/T 2260 division code
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,16 @@ class Topology:
         return tuple(n.code for n in self.nodes if n.database_node == database_node)
 
     def with_dsns(self, dsns: Mapping[str, str]) -> Topology:
+        """The same topology with these DSNs; one for a node that is unknown or hosted is refused
+        (it would otherwise be ignored silently, and the operator believe it in use)."""
+        for code in dsns:
+            node = self.by_code.get(code)
+            if node is None:
+                raise TopologyError(f"GOVSHARE_DSN_{code}: the topology has no node {code!r} "
+                                    f"(nodes: {', '.join(n.code for n in self.databases)})")
+            if node.hosted:
+                raise TopologyError(f"GOVSHARE_DSN_{code}: node {code} is hosted by {node.hosted_by} and has no "
+                                    f"database of its own; its rows are read through GOVSHARE_DSN_{node.hosted_by}")
         nodes = tuple(
             Node(n.code, n.level, n.names, n.hosted_by, dsns.get(n.code, n.dsn)) for n in self.nodes
         )
@@ -80,15 +94,27 @@ class Topology:
                 code, level = str(entry["code"]), str(entry["level"])
             except KeyError as exc:
                 raise TopologyError(f"topology node without {exc.args[0]!r}: {entry}") from exc
+            if not NODE_CODE.fullmatch(code):
+                raise TopologyError(f"topology {path}: node code {code!r} must be 6 digits (a GB/T 2260 code)")
             if level not in LEVELS:
                 raise TopologyError(f"node {code}: level must be one of {LEVELS}, got {level!r}")
             names = {lang: str(entry[f"name_{lang}"]) for lang in ("zh", "ug", "kk", "en")
                      if f"name_{lang}" in entry}
             if "zh" not in names:
                 raise TopologyError(f"node {code} needs name_zh")
-            nodes.append(Node(code, level, names, entry.get("hosted_by"), entry.get("dsn")))
-        timeout = float(raw.get("defaults", {}).get("timeout_seconds", 2.0))
-        topology = cls(tuple(nodes), timeout)
+            dsn = entry.get("dsn")
+            if dsn is not None:
+                try:
+                    check_dsn(f"dsn of node {code} in {path}", code, str(dsn))
+                except ConfigurationError as exc:
+                    raise TopologyError(exc.message) from exc
+            nodes.append(Node(code, level, names, entry.get("hosted_by"), dsn))
+        timeout = raw.get("defaults", {}).get("timeout_seconds", 2.0)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not math.isfinite(timeout) \
+                or timeout <= 0:
+            raise TopologyError(f"topology {path}: defaults.timeout_seconds must be a positive number of "
+                                f"seconds, got {timeout!r}")
+        topology = cls(tuple(nodes), float(timeout))
         topology._validate()
         return topology.with_dsns(dsns or {})
 
@@ -100,6 +126,8 @@ class Topology:
             raise TopologyError("the topology needs exactly one region node")
         for node in self.nodes:
             if node.hosted_by is not None:
+                if node.dsn is not None:
+                    raise TopologyError(f"node {node.code} is hosted by {node.hosted_by}: it takes no dsn of its own")
                 host = self.by_code.get(node.hosted_by)
                 if host is None or host.hosted:
                     raise TopologyError(f"node {node.code} is hosted by {node.hosted_by!r}, "

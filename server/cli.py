@@ -23,7 +23,7 @@ import asyncpg
 
 from core.errors import CannotListen, EmbeddedPostgresError, GovshareError, MigrationError, NodeUnavailable
 from core.settings import Settings
-from federation.nodes import NodePools
+from federation.nodes import NodePools, check_nodes
 from federation.topology import Topology
 
 from .databases import migrate_all, provision_embedded
@@ -152,6 +152,15 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     sock = bind(settings.host, settings.port)
     topology, server = asyncio.run(_resolve(settings))
     try:
+        # A DSN the server refuses for good stops us here (one line, exit 2); a node that is down is
+        # one warning line, and the service starts with the others.
+        try:
+            unreachable = asyncio.run(check_nodes(topology, settings.node_timeout))
+        except GovshareError:
+            sock.close()
+            raise
+        for warning in unreachable.values():
+            print(f"govshare: warning: {warning}", file=sys.stderr, flush=True)
         _serve(settings, topology, args.workers, sock)
     finally:
         if server is not None:
