@@ -12,8 +12,9 @@ error) falls back to graphql-core's own path, which then produces the standard r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, cast
 
 from graphql import (
     GraphQLObjectType,
@@ -30,6 +31,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
 Plan = Callable[[Any], Any]
+CHUNK = 250  # items completed between two turns of the event loop (about 5 ms of 10 scalar fields each)
 _BACKREF = GraphQLCoreConverter.DEFINITION_BACKREF
 
 
@@ -56,12 +58,34 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
             plan = self._plan_for(item_type, field_details_list)
             if plan is not None:
                 items = items if isinstance(items, list) else list(items)
+                if len(items) > CHUNK:
+                    return self._complete_in_chunks(plan, item_type, field_details_list, info, path, items,
+                                                    position_context)
                 try:
                     return [plan(item) for item in items]
                 except Exception:
                     pass
         return super().complete_iterable_value(item_type, field_details_list, info, path, items,
                                                position_context)
+
+    async def _complete_in_chunks(self, plan: Plan, item_type: GraphQLOutputType,
+                                  field_details_list: FieldDetailsList, info: Any, path: Path, items: list[Any],
+                                  position_context: Any) -> list[Any]:
+        """A long list completed CHUNK items at a time, letting the event loop turn in between: a
+        1,000-row answer must not hold every other request for its whole completion."""
+        completed: list[Any] = []
+        try:
+            for start in range(0, len(items), CHUNK):
+                if start:
+                    await asyncio.sleep(0)
+                completed.extend(plan(item) for item in items[start:start + CHUNK])
+            return completed
+        except Exception:
+            pass
+        result = super().complete_iterable_value(item_type, field_details_list, info, path, items, position_context)
+        if self.is_awaitable(result):
+            return await cast("Awaitable[list[Any]]", result)
+        return cast("list[Any]", result)
 
     def _plan_for(self, item_type: GraphQLOutputType, field_details_list: FieldDetailsList) -> Plan | None:
         key = (item_type, id(field_details_list))
