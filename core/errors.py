@@ -97,3 +97,31 @@ class CannotListen(GovshareError):
     """The HTTP listener could not bind its address (port in use, no permission, no such address)."""
 
     code = "CANNOT_LISTEN"
+
+
+class CalendarNotConfigured(ConfigurationError):
+    """A deadline reaches into a year whose working days no source knows (see policies/workdays.py)."""
+
+    code = "CALENDAR_NOT_CONFIGURED"
+
+
+class Conflict(GovshareError):
+    """A change names a revision that is no longer current: someone changed it since it was read."""
+
+    code = "CONFLICT"
+
+
+class InvalidTransition(GovshareError):
+    """A workflow step that the current state does not allow (e.g. publishing a draft)."""
+
+    code = "INVALID_TRANSITION"
+
+
+class RuleViolated(GovshareError):
+    """A catalog entry or request breaks a rule; ``code`` is the rule's own code, all listed in
+    ``extensions.violations``."""
+
+    def __init__(self, message: str, code: str, **extensions: Any) -> None:
+        super().__init__(message, **extensions)
+        self.code = code
+        self.extensions["code"] = code

@@ -108,6 +108,8 @@ class Settings:
     max_in_flight: int = 8
     max_queue: int = 256
     queue_timeout: float = 5.0
+    # Working days of years chinese-calendar does not cover, and local rest days (policies/workdays.py).
+    workdays_file: Path | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -149,4 +151,5 @@ class Settings:
             jwks_refresh_seconds=_float(env, "GOVSHARE_JWKS_REFRESH_SECONDS", 300.0),
             # connections per node database per process: size against max_connections (docs/DEPLOYMENT.md)
             pool_max_size=_positive_int(env, "GOVSHARE_POOL_SIZE", 10),
+            workdays_file=Path(env["GOVSHARE_WORKDAYS_FILE"]) if env.get("GOVSHARE_WORKDAYS_FILE") else None,
         )

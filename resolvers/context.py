@@ -17,10 +17,12 @@ from policies.authority import Authority, AuthorityModel
 from policies.decisions import AccessDecider, PolicyEngine
 from policies.grants import SELECT_GRANTS, Grant, normalise_purpose
 from policies.ratelimits import RateLimiter
+from policies.workdays import WorkCalendar
 
 from .administration import Admin
 from .loaders import Loaders
 from .shared_data import Caller as DataCaller
+from .workflows.steps import Step
 
 LANGUAGES = ("zh", "ug", "kk", "en")
 MAX_DATA_QUERIES = 5
@@ -64,6 +66,8 @@ class Context:
     data_queries: int = 0
     # Role assignments as loaded (None until they load: then everyone is only a developer)
     authority_model: AuthorityModel | None = None
+    # Working days the workflows' deadlines are counted on (GOVSHARE_WORKDAYS_FILE)
+    calendar: WorkCalendar = field(default_factory=WorkCalendar)
     _loaders: Loaders | None = None
     _statuses: asyncio.Future[dict[str, NodeStatus]] | None = None
     _decider: AccessDecider | None = None
@@ -93,6 +97,10 @@ class Context:
 
     def admin(self) -> Admin:
         return Admin(self.pools, self.authority, self.request_id)
+
+    def step(self) -> Step:
+        """The caller of a workflow step (catalog lifecycle, share requests)."""
+        return Step(self.admin(), self.calendar, self.now)
 
     @property
     def decider(self) -> AccessDecider:

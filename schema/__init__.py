@@ -17,6 +17,7 @@ from strawberry.extensions import (
 
 from resolvers.specs import DataResourceSpec
 
+from .catalog_workflow import CatalogWorkflowMutation, CatalogWorkflowQuery
 from .documents import MAX_TOKENS, DocumentCache
 from .execution import PlainListExecutionContext
 from .explanations import ExplanationQuery
@@ -43,8 +44,8 @@ EXTENSIONS = [
 
 
 # Root types assembled from the type families: catalog, then administration.
-QUERY_PARTS: tuple[type, ...] = (Query, RoleQuery, RuleQuery, GrantQuery, ExplanationQuery)
-MUTATION_PARTS: tuple[type, ...] = (RoleMutation, RuleMutation, GrantMutation)
+QUERY_PARTS: tuple[type, ...] = (Query, RoleQuery, RuleQuery, GrantQuery, ExplanationQuery, CatalogWorkflowQuery)
+MUTATION_PARTS: tuple[type, ...] = (RoleMutation, RuleMutation, GrantMutation, CatalogWorkflowMutation)
 
 
 def build_schema(specs: list[DataResourceSpec] | None = None) -> Schema:

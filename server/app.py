@@ -24,6 +24,7 @@ from federation.topology import Topology
 from policies.authority import AuthorityModel
 from policies.decisions import PolicyEngine
 from policies.ratelimits import RateLimiter
+from policies.workdays import WorkCalendar
 from resolvers.context import Context
 from resolvers.groups import load_memberships
 
@@ -55,10 +56,11 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
     limiter = RateLimiter(settings.verify_per_minute)
     # Until the rules load, the engine has none: every decision is a denial (fail closed).
     engine = PolicyEngine.empty(topology.region.code)
+    calendar = WorkCalendar.load(settings.workdays_file)
 
     def make_context(request: Request, caller: Caller, request_id: str) -> Context:
         return Context(caller=caller, pools=pools, request_id=request_id, engine=app.state.engine,
-                       limiter=limiter, authority_model=app.state.authority)
+                       limiter=limiter, authority_model=app.state.authority, calendar=calendar)
 
     metrics = Metrics()
     departments = KnownDepartments(pools)

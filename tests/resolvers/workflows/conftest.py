@@ -1,0 +1,63 @@
+"""Workflow actors: registrars, reviewers and applicants with their role assignments, and GraphQL as them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from server.identity import mint_demo_token
+
+from ...conftest import Cluster
+from ...helpers import SECRET, gql
+
+# user -> (department, role, domain); role None: only the default developer role
+ACTORS: dict[str, tuple[str, str | None, str | None]] = {
+    "wf.registrar": ("650100-GA", "registrar", "650100"),
+    "wf.registrar.sj": ("650100-SJ", "registrar", "650100"),
+    "wf.reviewer": ("650100-ZR", "sharing_reviewer", "650100"),
+    "wf.reviewer.karamay": ("650200-GA", "sharing_reviewer", "650200"),
+    "wf.developer": ("650100-MZ", None, None),
+    "wf.applicant": ("650200-JY", None, None),
+    "wf.applicant.other": ("650200-MZ", None, None),
+    "wf.region.registrar": ("650000-GA", "registrar", "650000"),
+    "wf.region.reviewer": ("650000-GA", "sharing_reviewer", "650000"),
+}
+
+
+def as_actor(user: str) -> dict[str, str]:
+    department = ACTORS[user][0]
+    return {"Authorization": f"Bearer {mint_demo_token(SECRET, department, user=user)}"}
+
+
+async def call(client: httpx.AsyncClient, user: str, query: str, **variables: Any) -> dict[str, Any]:
+    body, _ = await gql(client, query, variables, **as_actor(user))
+    return body
+
+
+def code_of(body: dict[str, Any]) -> str | None:
+    errors = body.get("errors") or []
+    return errors[0]["extensions"]["code"] if errors else None
+
+
+@pytest.fixture(scope="session")
+async def actors(cluster: Cluster, client: httpx.AsyncClient) -> AsyncIterator[dict[str, tuple[str, str | None, str | None]]]:
+    conn = await cluster.connect("650000")
+    try:
+        await conn.executemany(
+            "insert into role_assignments (user_id, role, domain, created_by) values ($1, $2, $3, 'test') "
+            "on conflict do nothing",
+            [(user, role, domain) for user, (_, role, domain) in ACTORS.items() if role is not None])
+    finally:
+        await conn.close()
+    deadline = asyncio.get_running_loop().time() + 3
+    while True:  # the assignments reach the service through the govshare_policy NOTIFY
+        body = await call(client, "wf.reviewer", "{ me { roles { role domain } } }")
+        if {"role": "sharing_reviewer", "domain": "650100"} in body["data"]["me"]["roles"]:
+            break
+        assert asyncio.get_running_loop().time() < deadline, "role assignments not loaded"
+        await asyncio.sleep(0.05)
+    yield ACTORS
