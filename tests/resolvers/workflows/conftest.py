@@ -61,3 +61,22 @@ async def actors(cluster: Cluster, client: httpx.AsyncClient) -> AsyncIterator[d
         assert asyncio.get_running_loop().time() < deadline, "role assignments not loaded"
         await asyncio.sleep(0.05)
     yield ACTORS
+
+
+TEST_CODES = r"^[0-9]{6}-WF[0-9]{2}-[0-9]{6}$"
+SEEDED_TOUCHED = ["650000-B01-000001"]  # seeded resources whose new version the tests start
+
+
+@pytest.fixture(scope="package", autouse=True)
+async def remove_test_entries(cluster: Cluster) -> AsyncIterator[None]:
+    """Resources these tests publish are removed afterwards: other tests count the seeded catalog."""
+    yield
+    for node in cluster.servers:
+        conn = await cluster.connect(node)
+        try:
+            await conn.execute("delete from resources where code ~ $1", TEST_CODES)
+            await conn.execute("delete from catalog_entries where code ~ $1 or code = any($2::text[])", TEST_CODES,
+                               SEEDED_TOUCHED)
+            await conn.execute("delete from catalog_versions where code = any($1::text[])", SEEDED_TOUCHED)
+        finally:
+            await conn.close()

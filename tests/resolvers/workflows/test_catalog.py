@@ -45,7 +45,7 @@ FIELDS = '{ __type(name: "Query") { fields { name } } }'
 
 
 def new_code(node: str = "650100") -> str:
-    return f"{node}-T{uuid.uuid4().int % 100:02d}-{uuid.uuid4().int % 1_000_000:06d}"
+    return f"{node}-WF{uuid.uuid4().int % 100:02d}-{uuid.uuid4().int % 1_000_000:06d}"
 
 
 def entry_input(api_name: str | None = None, **changes: Any) -> dict[str, Any]:
