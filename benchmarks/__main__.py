@@ -116,6 +116,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is reported")
     parser.add_argument("--resources", type=int, default=100_000)
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/govshare-bench"))
+    parser.add_argument("--workers", type=int, default=1,
+                        help="also load `govshare serve --workers N` in the single-node scenarios (N > 1)")
     args = parser.parse_args()
     measure.ensure_wrk()
     servers.ensure_postgraphile()
@@ -124,7 +126,7 @@ def main() -> int:
     header = (f"<!-- {stamp}, {os.cpu_count()} cores, wrk {args.duration:g}s x {args.rounds} interleaved rounds, "
               "medians; ./dev bench -->\n")
     if args.scenario in ("single", "all"):
-        text = single_node.run(topology, args.duration, args.rounds, args.only)
+        text = single_node.run(topology, args.duration, args.rounds, args.only, args.workers)
         (HERE / "results" / "single_node.md").write_text(header + text)
         print(text)
     if args.scenario in ("catalog", "all"):

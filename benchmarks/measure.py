@@ -18,7 +18,7 @@ class Result:
     p99_ms: float
     rps: float
     requests: int
-    cpu_ms: float  # server process CPU (user + system) during the run
+    cpu_ms: float  # server CPU (user + system of the process and its workers) during the run
 
     @property
     def cpu_per_request_ms(self) -> float:
@@ -31,6 +31,31 @@ def cpu_ms(pid: int) -> float:
         fields = f.read().rpartition(")")[2].split()
     # After the command name: state is field 3, utime 14 and stime 15 (1-based, see proc(5)).
     return (int(fields[11]) + int(fields[12])) * TICK_MS
+
+
+def descendants(pid: int) -> list[int]:
+    """The process and all its descendants (a supervisor and its workers)."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as f:
+                    queue.extend(int(child) for child in f.read().split())
+        except FileNotFoundError:
+            continue
+    return found
+
+
+def tree_cpu_ms(pid: int) -> float:
+    total = 0.0
+    for member in descendants(pid):
+        try:
+            total += cpu_ms(member)
+        except FileNotFoundError:
+            continue
+    return total
 
 
 def _ms(text: str) -> float:
@@ -64,10 +89,10 @@ def run_wrk(url: str, connections: int, duration: float, pid: int, method: str =
         script.write("\n".join(lines))
     threads = 1 if connections == 1 else 2
     try:
-        before = cpu_ms(pid)
+        before = tree_cpu_ms(pid)
         out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency",
                               "-s", script.name, url], capture_output=True, text=True, check=True).stdout
-        used = cpu_ms(pid) - before
+        used = tree_cpu_ms(pid) - before
     finally:
         os.unlink(script.name)
     p50, p99, rps, count = parse_wrk(out)

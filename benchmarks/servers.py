@@ -67,15 +67,31 @@ def node_env(topology: Topology) -> dict[str, str]:
     return env
 
 
-def start_govshare(topology: Topology) -> Server:
-    """govshare as the README runs it: ``govshare serve``, one process."""
+def start_govshare(topology: Topology, workers: int = 1) -> Server:
+    """govshare as the README runs it: ``govshare serve`` (one process, or ``--workers N``)."""
     port = free_port()
     env = {**node_env(topology), "GOVSHARE_PORT": str(port), "GOVSHARE_HOST": "127.0.0.1"}
-    command = Path(sys.executable).parent / "govshare"
-    process = subprocess.Popen([str(command), "serve"], env=env, cwd=HERE.parent,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = [str(Path(sys.executable).parent / "govshare"), "serve"]
+    if workers > 1:
+        command += ["--workers", str(workers)]
+    process = subprocess.Popen(command, env=env, cwd=HERE.parent, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
     _wait("govshare", process, f"http://127.0.0.1:{port}/healthz")
-    return Server("govshare", process, port, "/graphql")
+    if workers > 1:
+        _wait_ready(port, workers)
+    return Server("govshare" if workers == 1 else f"govshare x{workers}", process, port, "/graphql")
+
+
+def _wait_ready(port: int, workers: int) -> None:
+    """Every worker has loaded its schema: /readyz answers 200 several times in a row."""
+    deadline = time.monotonic() + 120
+    streak = 0
+    while time.monotonic() < deadline and streak < 4 * workers:
+        try:
+            streak = streak + 1 if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200 else 0
+        except httpx.HTTPError:
+            streak = 0
+        time.sleep(0.1)
 
 
 def start_raw(topology: Topology) -> Server:

@@ -115,8 +115,9 @@ class Runner:
         base = self.running[server].url
         if server == "raw":
             return base + scenario.raw, "GET", None, {}
-        document = scenario.govshare if server == "govshare" else scenario.postgraphile
-        headers = self.gov_headers if server == "govshare" else self.json_headers
+        ours = server.startswith("govshare")
+        document = scenario.govshare if ours else scenario.postgraphile
+        headers = self.gov_headers if ours else self.json_headers
         return base, "POST", json.dumps({"query": document}), headers
 
     def answer(self, server: str, scenario: Scenario) -> dict[str, Any]:
@@ -130,7 +131,7 @@ class Runner:
         return measure.run_wrk(url, connections, duration, self.running[server].pid, method, body, headers)
 
 
-def run(topology: Topology, duration: float, rounds: int, only: list[str] | None = None) -> str:
+def run(topology: Topology, duration: float, rounds: int, only: list[str] | None = None, workers: int = 1) -> str:
     import asyncio
 
     citizen, resource = asyncio.run(sample_keys(topology))
@@ -140,15 +141,22 @@ def run(topology: Topology, duration: float, rounds: int, only: list[str] | None
         running["govshare"] = servers.start_govshare(topology)
         running["postgraphile"] = servers.start_postgraphile(topology.node(NODE).dsn or "")
         running["raw"] = servers.start_raw(topology)
+        names = list(SERVERS)
+        if workers > 1:
+            scaled = servers.start_govshare(topology, workers)
+            running[scaled.name] = scaled
+            names.append(scaled.name)
         runner = Runner(running, mint_demo_token(servers.SECRET, DEPARTMENT))
         for scenario in chosen:
-            answers.compare({s: runner.answer(s, scenario) for s in SERVERS}, scenario.extract)
-            print(f"{scenario.key}: the three answers are identical")
-            for server in SERVERS:  # warm-up (JIT, caches, pools), not measured
+            extract = {**scenario.extract, **{n: scenario.extract["govshare"] for n in names[3:]}}
+            answers.compare({s: runner.answer(s, scenario) for s in names}, extract)
+            print(f"{scenario.key}: the {len(names)} answers are identical")
+            for server in names:  # warm-up (JIT, caches, pools), not measured
                 runner.load(server, scenario, 8, min(2.0, duration))
         table: dict[tuple[str, str, int], list[measure.Result]] = {}
         for round_no in range(rounds):
-            order = SERVERS[round_no % 3:] + SERVERS[:round_no % 3]
+            shift = round_no % len(names)
+            order = names[shift:] + names[:shift]
             for scenario in chosen:
                 for connections in scenario.levels:
                     for server in order:
@@ -158,15 +166,16 @@ def run(topology: Topology, duration: float, rounds: int, only: list[str] | None
                               f"{result.rps:.0f} req/s, {result.cpu_per_request_ms:.2f} ms CPU/req", flush=True)
         # The answers once more after the load: a server that degraded under load would show here.
         for scenario in chosen:
-            answers.compare({s: runner.answer(s, scenario) for s in SERVERS}, scenario.extract)
+            extract = {**scenario.extract, **{n: scenario.extract["govshare"] for n in names[3:]}}
+            answers.compare({s: runner.answer(s, scenario) for s in names}, extract)
     finally:
         for process in running.values():
             process.stop()
-    return report(chosen, table, duration, rounds)
+    return report(chosen, table, duration, rounds, names)
 
 
 def report(chosen: list[Scenario], table: dict[tuple[str, str, int], list[measure.Result]], duration: float,
-           rounds: int) -> str:
+           rounds: int, names: list[str]) -> str:
     def rps(scenario: Scenario, server: str) -> str:
         return " / ".join(f"{statistics.median(r.rps for r in table[(scenario.key, server, c)]):.0f}"
                           for c in scenario.levels)
@@ -180,18 +189,21 @@ def report(chosen: list[Scenario], table: dict[tuple[str, str, int], list[measur
     lines = [
         f"Requests/s at 1 / 8 / 32 connections (the catalog page at 1 / 8), median of {rounds} interleaved "
         f"rounds of {duration:g} s; server CPU per request in ms (user + system of the server process, "
-        "range over the connection counts). One node database (650100), one process each.",
+        "range over the connection counts, workers included). One node database (650100), one process each"
+        + (f"; {', '.join(names[3:])}: govshare serve --workers." if names[3:] else "."),
         "",
-        "| scenario | govshare | PostGraphile 5 | raw | govshare CPU/req | PostGraphile CPU/req | raw CPU/req |",
-        "|---|---|---|---|---|---|---|",
+        "| scenario | govshare | PostGraphile 5 | raw | govshare CPU/req | PostGraphile CPU/req | raw CPU/req |"
+        + "".join(f" {n} | {n} CPU/req |" for n in names[3:]),
+        "|---|---|---|---|---|---|---|" + "---|---|" * len(names[3:]),
     ]
     for s in chosen:
         lines.append(f"| {s.title} | {rps(s, 'govshare')} | {rps(s, 'postgraphile')} | {rps(s, 'raw')} | "
-                     f"{cpu(s, 'govshare')} | {cpu(s, 'postgraphile')} | {cpu(s, 'raw')} |")
+                     f"{cpu(s, 'govshare')} | {cpu(s, 'postgraphile')} | {cpu(s, 'raw')} |"
+                     + "".join(f" {rps(s, n)} | {cpu(s, n)} |" for n in names[3:]))
     lines += ["", "| scenario | server | connections | p50 ms | p99 ms | req/s | CPU ms/req |", "|---|---|---|---|---|---|---|"]
     for s in chosen:
         for c in s.levels:
-            for server in SERVERS:
+            for server in names:
                 results = table[(s.key, server, c)]
                 lines.append(
                     f"| {s.key} | {server} | {c} | {statistics.median(r.p50_ms for r in results):.2f} | "
