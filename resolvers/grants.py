@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
+
 from core.errors import BadRequest, NotFound
 from policies.authority import Action, domain_of_code
 from policies.changes import Change, checked_reason
@@ -20,6 +22,7 @@ STATES = ("active", "expired", "not_yet_valid", "revoked")
 
 INSERT_GRANT = """insert into grants (grantee_department, resource_code, items, purpose, valid_from, valid_until,
     row_scope, created_by) values ($1, $2, $3, $4, $5, $6, $7::jsonb, $8) returning id, created_at"""
+SET_GRANT_ORIGIN = "update grants set share_modes = $2, request_id = $3 where id = $1"
 SELECT_GRANT = """select id, grantee_department, resource_code, items, purpose, valid_from, valid_until,
     row_scope, status, revoked_at, revoke_reason, created_at, created_by from grants where id = $1"""
 REVOKE_GRANT = """update grants set status = 'revoked', revoked_at = clock_timestamp(), revoke_reason = $2,
@@ -83,15 +86,24 @@ async def create(admin: Admin, given: validation.GrantInput, reason: str) -> tup
     why = checked_reason(reason)
     checked = await validation.grant(admin.pools, given)
     admin.authority.require(Action.GRANT_WRITE, checked.resource.node)
-    scope = json.dumps({"division_codes": checked.divisions}) if checked.divisions is not None else None
     async with region_transaction(admin) as conn:
-        row = await conn.fetchrow(INSERT_GRANT, checked.department, checked.resource.code, checked.items,
-                                  checked.purpose, checked.valid_from, checked.valid_until, scope, admin.actor.user)
-        assert row is not None
-        created = GrantRow.from_row(await conn.fetchrow(SELECT_GRANT, row["id"]))
-        change = await recorded(admin, conn, "grant", "create", checked.resource.node, reason=why,
-                                resource=checked.resource.code, department=checked.department,
-                                after=created.as_dict())
+        return await insert(admin, conn, checked, why)
+
+
+async def insert(admin: Admin, conn: asyncpg.Connection, checked: validation.CheckedGrant, why: str, *,
+                 share_modes: list[str] | None = None, request_id: int | None = None) -> tuple[GrantRow, Change]:
+    """Store a validated grant and its recorded change inside ``conn``'s region transaction (also used
+    by the share-request workflow, whose approval and grant commit together)."""
+    scope = json.dumps({"division_codes": checked.divisions}) if checked.divisions is not None else None
+    row = await conn.fetchrow(INSERT_GRANT, checked.department, checked.resource.code, checked.items,
+                              checked.purpose, checked.valid_from, checked.valid_until, scope, admin.actor.user)
+    assert row is not None
+    if share_modes is not None or request_id is not None:
+        await conn.execute(SET_GRANT_ORIGIN, row["id"], share_modes or ["interface"], request_id)
+    created = GrantRow.from_row(await conn.fetchrow(SELECT_GRANT, row["id"]))
+    change = await recorded(admin, conn, "grant", "create", checked.resource.node, reason=why,
+                            resource=checked.resource.code, department=checked.department,
+                            after=created.as_dict())
     return created, change
 
 

@@ -26,6 +26,7 @@ from .grants import GrantMutation, GrantQuery
 from .query import Query
 from .roles import RoleMutation, RoleQuery
 from .rules import RuleMutation, RuleQuery
+from .share_requests import ShareRequestMutation, ShareRequestQuery
 
 # Limit rules are built once: the validation cache is keyed on the rule classes, and strawberry's
 # limiter extensions would build new classes for every request (a cache miss each time).
@@ -44,8 +45,10 @@ EXTENSIONS = [
 
 
 # Root types assembled from the type families: catalog, then administration.
-QUERY_PARTS: tuple[type, ...] = (Query, RoleQuery, RuleQuery, GrantQuery, ExplanationQuery, CatalogWorkflowQuery)
-MUTATION_PARTS: tuple[type, ...] = (RoleMutation, RuleMutation, GrantMutation, CatalogWorkflowMutation)
+QUERY_PARTS: tuple[type, ...] = (Query, RoleQuery, RuleQuery, GrantQuery, ExplanationQuery, CatalogWorkflowQuery,
+                                 ShareRequestQuery)
+MUTATION_PARTS: tuple[type, ...] = (RoleMutation, RuleMutation, GrantMutation, CatalogWorkflowMutation,
+                                    ShareRequestMutation)
 
 
 def build_schema(specs: list[DataResourceSpec] | None = None) -> Schema:

@@ -21,8 +21,8 @@ ACTORS: dict[str, tuple[str, str | None, str | None]] = {
     "wf.reviewer": ("650100-ZR", "sharing_reviewer", "650100"),
     "wf.reviewer.karamay": ("650200-GA", "sharing_reviewer", "650200"),
     "wf.developer": ("650100-MZ", None, None),
-    "wf.applicant": ("650200-JY", None, None),
-    "wf.applicant.other": ("650200-MZ", None, None),
+    "wf.applicant": ("653000-SW", None, None),
+    "wf.applicant.other": ("653000-ZR", None, None),
     "wf.region.registrar": ("650000-GA", "registrar", "650000"),
     "wf.region.reviewer": ("650000-GA", "sharing_reviewer", "650000"),
 }
