@@ -110,6 +110,11 @@ class Settings:
     queue_timeout: float = 5.0
     # Working days of years chinese-calendar does not cover, and local rest days (policies/workdays.py).
     workdays_file: Path | None = None
+    # Audit chain HMAC key (never stored in a database); None: `<data_dir>/audit-key`, created if missing.
+    audit_key_file: Path | None = None
+    # Append-only local file of audit checkpoints; None: `<data_dir>/audit-checkpoints.jsonl`.
+    audit_checkpoint_file: Path | None = None
+    audit_checkpoint_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -152,4 +157,8 @@ class Settings:
             # connections per node database per process: size against max_connections (docs/DEPLOYMENT.md)
             pool_max_size=_positive_int(env, "GOVSHARE_POOL_SIZE", 10),
             workdays_file=Path(env["GOVSHARE_WORKDAYS_FILE"]) if env.get("GOVSHARE_WORKDAYS_FILE") else None,
+            audit_key_file=Path(env["GOVSHARE_AUDIT_KEY_FILE"]) if env.get("GOVSHARE_AUDIT_KEY_FILE") else None,
+            audit_checkpoint_file=Path(env["GOVSHARE_AUDIT_CHECKPOINT_FILE"])
+            if env.get("GOVSHARE_AUDIT_CHECKPOINT_FILE") else None,
+            audit_checkpoint_seconds=_float(env, "GOVSHARE_AUDIT_CHECKPOINT_SECONDS", 60.0),
         )

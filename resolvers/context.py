@@ -68,6 +68,7 @@ class Context:
     authority_model: AuthorityModel | None = None
     # Working days the workflows' deadlines are counted on (GOVSHARE_WORKDAYS_FILE)
     calendar: WorkCalendar = field(default_factory=WorkCalendar)
+    client_request_id: str | None = None  # the caller's X-Request-Id, never trusted as unique
     _loaders: Loaders | None = None
     _statuses: asyncio.Future[dict[str, NodeStatus]] | None = None
     _decider: AccessDecider | None = None
@@ -114,7 +115,8 @@ class Context:
         return [Grant.from_row(r) for r in rows]
 
     def data_caller(self) -> DataCaller:
-        return DataCaller(self.request_id, self.caller.user, self.caller.department, self.decider, self.pools)
+        return DataCaller(self.request_id, self.caller.user, self.caller.department, self.decider, self.pools,
+                          self.client_request_id)
 
     def count_data_query(self) -> None:
         """Each data query may read 1,000 rows on every node: a request carries a few, not dozens."""

@@ -128,6 +128,7 @@ class Caller:
     department: str
     decider: AccessDecider
     pools: NodePools
+    client_request_id: str | None = None  # the caller's X-Request-Id: for correlation, never trusted as unique
 
 
 def forbidden_error(decision: Decision, usage: str) -> FieldForbidden:
@@ -380,6 +381,15 @@ def _apply_scopes(spec: DataResourceSpec, request: DataRequest, decisions: dict[
 
 
 async def read(caller: Caller, request: DataRequest) -> DataPage:
+    """One data query; a query that fails unexpectedly still leaves a record (outcome ``error``)."""
+    return await audit.failures_recorded(
+        _read(caller, request),
+        audit.AuditRecord(caller.request_id, caller.user, caller.department, "read", request.purpose,
+                          request.spec.code, outcome="error", client_request_id=caller.client_request_id),
+        caller.pools, (RefusedQuery,))
+
+
+async def _read(caller: Caller, request: DataRequest) -> DataPage:
     spec = request.spec
     if request.first < 0:
         raise BadRequest("'first' must not be negative")
@@ -389,7 +399,7 @@ async def read(caller: Caller, request: DataRequest) -> DataPage:
     decisions = await caller.decider.decide([spec.policy(name) for name in used], "read", request.purpose)
     decisions, scope = _apply_scopes(spec, request, decisions)
     record = audit.AuditRecord(caller.request_id, caller.user, caller.department, "read", request.purpose,
-                               spec.code)
+                               spec.code, client_request_id=caller.client_request_id)
 
     refused = [(d, "filter") for c in request.conditions if not (d := decisions[c.item]).allowed]
     if request.order.item and not decisions[request.order.item].allowed:

@@ -27,6 +27,16 @@ class ItemOutcome:
 
 async def verify(caller: Caller, spec: DataResourceSpec, key: str, values: dict[str, str], purpose: str | None,
                  limiter: RateLimiter) -> tuple[bool, list[ItemOutcome]]:
+    """One verification; one that fails after reaching a node still leaves a record (outcome ``error``)."""
+    return await audit.failures_recorded(
+        _verify(caller, spec, key, values, purpose, limiter),
+        audit.AuditRecord(caller.request_id, caller.user, caller.department, "verify", purpose, spec.code,
+                          items_returned=list(values), outcome="error", client_request_id=caller.client_request_id),
+        caller.pools)
+
+
+async def _verify(caller: Caller, spec: DataResourceSpec, key: str, values: dict[str, str], purpose: str | None,
+                  limiter: RateLimiter) -> tuple[bool, list[ItemOutcome]]:
     if not values:
         raise BadRequest("give at least one item value to verify")
     if len(values) > MAX_ITEMS:
@@ -38,7 +48,8 @@ async def verify(caller: Caller, spec: DataResourceSpec, key: str, values: dict[
     key_item = spec.item(spec.key)
     typed = {name: typed_value(spec.item(name), value) for name, value in values.items()}
     decisions = await caller.decider.decide([spec.policy(n) for n in [key_item.name, *values]], "verify", purpose)
-    record = audit.AuditRecord(caller.request_id, caller.user, caller.department, "verify", purpose, spec.code)
+    record = audit.AuditRecord(caller.request_id, caller.user, caller.department, "verify", purpose, spec.code,
+                               client_request_id=caller.client_request_id)
     if not decisions[key_item.name].allowed:
         record.items_denied = [key_item.name]
         record.outcome = "refused"

@@ -25,10 +25,12 @@ from policies.authority import AuthorityModel
 from policies.decisions import PolicyEngine
 from policies.ratelimits import RateLimiter
 from policies.workdays import WorkCalendar
+from resolvers import audit
 from resolvers.context import Context
 from resolvers.groups import load_memberships
 
 from .admission import Admission, AdmissionMiddleware
+from .checkpoints import Checkpointer, audit_key, checkpoint_file
 from .departments import KnownDepartments
 from .graphql_http import GraphQLEndpoint
 from .health import healthz, readyz
@@ -86,12 +88,17 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
         metrics.policy_reloads.inc()
 
     listener = Listener(topology, ("govshare_catalog", "govshare_policy"), on_change)
+    key = audit_key(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # Start with the nodes that answer: a node down (or frozen) at start is reported by /readyz and
         # read as soon as its listener connects (it counts as "changed" then).
         statuses = await pools.open()
+        checkpointer = Checkpointer(audit.install(pools, key), checkpoint_file(settings),
+                                    settings.audit_checkpoint_seconds)
+        checkpointer.start()
+        app.state.checkpointer = checkpointer
         stale = {db for db, status in statuses.items() if not status.reachable}
         region = topology.region.database_node
         if region in stale:
@@ -125,6 +132,7 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
         finally:
             # Every step bounded: a frozen node must not hold the process at shutdown.
             await listener.stop(timeout=settings.node_timeout)
+            await checkpointer.stop()  # bounded: the final checkpoint gets a few seconds at most
             await pools.close(timeout=settings.node_timeout)
 
     async def root(request: Request) -> Response:

@@ -233,6 +233,11 @@ async def _admin(settings: Settings, by: str) -> tuple[Admin, NodePools, LocalPo
         if server is not None:
             server.stop()
         raise
+    from resolvers import audit
+
+    from .checkpoints import audit_key
+
+    audit.install(pools, audit_key(settings))  # administrative changes are audited like queries
     region = topology.region.code
     model = AuthorityModel(region, [RoleAssignment(by, "policy_admin", region)])
     return Admin(pools, Authority(model, by, "cli"), f"cli-{uuid.uuid4().hex}"), pools, server
@@ -316,22 +321,48 @@ def _day(moment: datetime, end: bool = False) -> str:
 
 
 def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
-    from resolvers.audit import count, first_broken_link
+    from resolvers.audit import read_checkpoint_file, read_checkpoints, verify_chain
+
+    from .checkpoints import audit_key, checkpoint_file
+
+    key = audit_key(settings, create=False)
 
     async def run() -> int:
-        conn, server = await _region(settings)
+        topology, server = await _resolve(settings)
+        region = topology.region
         try:
-            broken = await first_broken_link(conn)
-            total = await count(conn)
+            file = checkpoint_file(settings)
+            checkpoints = read_checkpoint_file(file, region.code)
+            for node in topology.databases:
+                if node.code == region.database_node:
+                    continue
+                try:
+                    other = await asyncpg.connect(node.dsn or "", timeout=10)
+                except (OSError, asyncpg.PostgresError) as exc:
+                    print(f"warning: checkpoints of node {node.code} not read: {type(exc).__name__}")
+                    continue
+                try:
+                    checkpoints += await read_checkpoints(other, region.code, f"node {node.code}")
+                finally:
+                    await other.close()
+            conn = await asyncpg.connect(region.dsn or "", timeout=10)
+            try:
+                verdict = await verify_chain(conn, key, checkpoints)
+            finally:
+                await conn.close()
         finally:
-            await conn.close()
             if server is not None:
                 server.stop()
-        if broken is None:
-            print(f"audit chain intact: {total} records")
-            return 0
-        print(f"audit chain broken at record {broken[0]}: {broken[1]}")
-        return 1
+        if args.json:
+            print(json.dumps(verdict.as_json(), ensure_ascii=False))
+        else:
+            print(f"audit chain: {verdict.records} records (last seq {verdict.last_seq}, {verdict.keyed} keyed); "
+                  f"{verdict.checkpoints} checkpoints")
+            for problem in verdict.problems:
+                print(f"{problem.kind}: first record affected {problem.first_seq}: {problem.detail}")
+            if not verdict.problems:
+                print("audit chain intact and consistent with every checkpoint")
+        return 1 if verdict.problems else 0
 
     return asyncio.run(run())
 
@@ -436,7 +467,9 @@ def build_parser() -> argparse.ArgumentParser:
                             help="only grants in this effective state")
     grant_list.add_argument("--by", default="admin-cli", help=argparse.SUPPRESS)
     audit_sub = _group(sub, "audit", "check the audit trail", "audit_command")
-    audit_sub.add_parser("verify", help="check the hash chain; report the first broken link, exit 1 if any")
+    verify = audit_sub.add_parser("verify", help="check the keyed chain against its checkpoints; report rewrites "
+                                                 "and truncation with the first record affected, exit 1 if any")
+    verify.add_argument("--json", action="store_true", help="print the verdict as JSON")
     return parser
 
 

@@ -185,12 +185,13 @@ class GraphQLEndpoint:
         problem = _document_problem(self._limits, query, operation_name)
         if problem is not None:
             return self._refused(problem, media)
-        # A caller's request id is kept for correlation only when it is a plain token: it goes into the
-        # audit trail and the logs.
+        # The request id is ours (unique); a caller's X-Request-Id is kept beside it for correlation only,
+        # when it is a plain token: it goes into the audit trail and the logs.
         offered = request.headers.get("x-request-id", "")
-        request_id = offered if REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
+        request_id = uuid.uuid4().hex
         lang = language_from_header(request.headers.get("accept-language"))
         context = self._context_factory(request, caller, request_id)
+        context.client_request_id = offered if REQUEST_ID.fullmatch(offered) else None
         request.state.context = context
         context.lang = lang
         context.purpose_header = purpose_header

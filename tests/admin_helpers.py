@@ -13,7 +13,7 @@ from seed.roles import DEMO_USERS
 from server.identity import mint_demo_token
 
 from .conftest import TOPOLOGY, Cluster
-from .helpers import SECRET
+from .helpers import SECRET, audit_key_file
 
 
 def as_user(user: str, department: str | None = None) -> dict[str, str]:
@@ -37,6 +37,7 @@ async def until(check: Callable[[], Awaitable[Any]], seconds: float = 2.0) -> An
 def govshare(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GOVSHARE_")}
     env["GOVSHARE_TOPOLOGY"] = str(TOPOLOGY)
+    env["GOVSHARE_AUDIT_KEY_FILE"] = str(audit_key_file())  # its changes join the same keyed chain
     env.update({f"GOVSHARE_DSN_{n.code}": n.dsn or "" for n in cluster.topology.databases})
     return subprocess.run([sys.executable, "-m", "server.cli", *args], env=env, capture_output=True, text=True,
                           timeout=60)

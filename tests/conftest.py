@@ -21,7 +21,7 @@ from server.app import create_app
 from server.databases import migrate_all
 from server.postgres import LocalPostgres
 
-from .helpers import SECRET, token
+from .helpers import SECRET, audit_key_file, token
 
 TESTS = Path(__file__).resolve().parent
 TOPOLOGY = TESTS / "topology.toml"
@@ -89,8 +89,12 @@ def cluster() -> Iterator[Cluster]:
 
 
 @pytest.fixture(scope="session")
-def settings() -> Settings:
-    return replace(Settings(), demo_jwt_secret=SECRET, node_timeout=1.0, topology_path=TOPOLOGY)
+def settings() -> Iterator[Settings]:
+    # A fixed audit key (never in a database) and a private checkpoint file for the session.
+    folder = Path(tempfile.mkdtemp(prefix="govshare-settings-", dir="/tmp"))
+    yield replace(Settings(), demo_jwt_secret=SECRET, node_timeout=1.0, topology_path=TOPOLOGY, data_dir=folder,
+                  audit_key_file=audit_key_file(), audit_checkpoint_file=folder / "audit-checkpoints.jsonl")
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

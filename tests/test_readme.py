@@ -28,7 +28,7 @@ from seed.writer import SeedOptions, seed_all
 from server.app import create_app
 from server.databases import migrate_all, provision_embedded
 
-from .helpers import SECRET, token
+from .helpers import SECRET, audit_key_file, token
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -111,13 +111,15 @@ def demo_databases() -> Iterator[Topology]:
 
 @pytest.fixture(scope="module")
 async def demo_client(demo_databases: Topology) -> AsyncIterator[httpx.AsyncClient]:
-    settings = replace(Settings(), demo_jwt_secret=SECRET)
+    data_dir = Path(tempfile.mkdtemp(prefix="govshare-readme-data-", dir="/tmp"))
+    settings = replace(Settings(), demo_jwt_secret=SECRET, audit_key_file=audit_key_file(), data_dir=data_dir)
     app = create_app(settings, demo_databases)
     async with app.router.lifespan_context(app), httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://govshare.test",
         headers={"Authorization": f"Bearer {token(DEMO_DEPARTMENT)}"},
     ) as http:
         yield http
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.mark.parametrize("example", blocks({"graphql"}), ids=str)
@@ -138,7 +140,8 @@ async def test_graphql_example_runs_verbatim(demo_client: httpx.AsyncClient, exa
 def test_command_example_runs_verbatim(demo_databases: Topology, example: Example, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GOVSHARE_")}
     env.update({f"GOVSHARE_DSN_{n.code}": n.dsn or "" for n in demo_databases.databases})
-    env.update(GOVSHARE_DEMO_JWT_SECRET=SECRET, GOVSHARE_DATA_DIR=str(tmp_path))
+    env.update(GOVSHARE_DEMO_JWT_SECRET=SECRET, GOVSHARE_DATA_DIR=str(tmp_path),
+               GOVSHARE_AUDIT_KEY_FILE=str(audit_key_file()))
     words = shlex.split(example.text)
     if words[0] == "govshare":
         words[0] = str(Path(sys.executable).parent / "govshare")  # the entry point of this environment

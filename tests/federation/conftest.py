@@ -82,9 +82,11 @@ def app_client(cluster: Cluster) -> AppClient:
     """A fresh app (own pools, own lifespan) with a short node timeout, as an ASGI client."""
     @asynccontextmanager
     async def make(topology: Topology | None = None, **overrides: object) -> AsyncIterator[httpx.AsyncClient]:
-        from ..helpers import SECRET
+        from ..helpers import SECRET, audit_key_file
 
+        # The session's audit key, and checkpoints in the cluster's folder (not the checkout's .govshare).
         settings = replace(Settings(), demo_jwt_secret=SECRET, node_timeout=NODE_TIMEOUT, request_timeout=3.0,
+                           audit_key_file=audit_key_file(), data_dir=cluster.root,
                            **overrides)  # type: ignore[arg-type]
         app: Starlette = create_app(settings, topology or cluster.topology)
         async with app.router.lifespan_context(app), httpx.AsyncClient(

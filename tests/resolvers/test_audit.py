@@ -1,41 +1,85 @@
-"""The audit trail: a record for every data query and verification, hash-chained, fail closed."""
+"""The audit trail: a record for every data query and verification, keyed chain, checkpoints, fail closed."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from typing import Any
 
+import asyncpg
 import httpx
+import pytest
 
-from resolvers.audit import first_broken_link
+from core.settings import Settings
+from resolvers import audit, shared_data
 
 from ..conftest import Cluster
-from ..helpers import gql, token
+from ..helpers import AUDIT_KEY, gql, token
 from .conftest import TABLE_DEPT
 
+KEY = AUDIT_KEY.encode()
 RECORD = """select request_id, user_id, department, action, purpose, grant_ids, resource, items_returned,
-    items_denied, row_count, nodes, outcome from audit_log where request_id = $1 order by seq"""
+    items_denied, row_count, nodes, outcome from audit_log where client_request_id = $1 order by seq"""
+# Break glass, as the database owner: the append-only triggers off for one transaction.
+GLASS_OFF = "alter table audit_log disable trigger audit_log_append_only"
+GLASS_ON = "alter table audit_log enable trigger audit_log_append_only"
 
 
-async def _records(cluster: Cluster, request_id: str) -> list[dict[str, object]]:
+async def _records(cluster: Cluster, client_request_id: str) -> list[dict[str, object]]:
     conn = await cluster.connect("650000")
     try:
-        return [dict(r) for r in await conn.fetch(RECORD, request_id)]
+        return [dict(r) for r in await conn.fetch(RECORD, client_request_id)]
+    finally:
+        await conn.close()
+
+
+async def _checkpoints(cluster: Cluster, settings: Settings) -> list[audit.Checkpoint]:
+    found = audit.read_checkpoint_file(settings.audit_checkpoint_file or settings.data_dir, "650000")
+    for node in ("650100", "650200"):
+        conn = await cluster.connect(node)
+        try:
+            found += await audit.read_checkpoints(conn, "650000", f"node {node}")
+        finally:
+            await conn.close()
+    return found
+
+
+async def _verdict(cluster: Cluster, settings: Settings) -> audit.Verdict:
+    checkpoints = await _checkpoints(cluster, settings)
+    conn = await cluster.connect("650000")
+    try:
+        return await audit.verify_chain(conn, KEY, checkpoints)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def region(cluster: Cluster) -> AsyncIterator[asyncpg.Connection]:
+    conn = await cluster.connect("650000")
+    # The test servers commit asynchronously; what this connection repairs must survive the region
+    # restarts of later tests.
+    await conn.execute("set synchronous_commit = on")
+    try:
+        yield conn
     finally:
         await conn.close()
 
 
 async def test_allowed_and_denied_reads_are_recorded(client: httpx.AsyncClient, cluster: Cluster,
                                                      grants: dict[str, int]) -> None:
-    request_id = uuid.uuid4().hex
-    body, _ = await gql(client, """{ population(first: 7, purpose: "P-active") { nodes { name birthDate phone } }
+    mine = uuid.uuid4().hex
+    body, response = await gql(client, """{ population(first: 7, purpose: "P-active") { nodes { name birthDate phone } }
         refused: population(filter: {phone: {eq: "1"}}) { nodes { name } } }""",
-                        Authorization=f"Bearer {token(TABLE_DEPT)}", **{"X-Request-Id": request_id})
+                               Authorization=f"Bearer {token(TABLE_DEPT)}", **{"X-Request-Id": mine})
     assert len(body["data"]["population"]["nodes"]) == 7
-    records = await _records(cluster, request_id)
+    records = await _records(cluster, mine)
     assert len(records) == 2
     read = next(r for r in records if r["outcome"] == "ok")
+    # The recorded request id is the server's own (the one the answer carries), not the caller's.
+    assert read["request_id"] == response.headers["x-request-id"] != mine
     assert read == {
-        "request_id": request_id, "user_id": f"demo-user@{TABLE_DEPT}", "department": TABLE_DEPT,
+        "request_id": read["request_id"], "user_id": f"demo-user@{TABLE_DEPT}", "department": TABLE_DEPT,
         "action": "read", "purpose": "P-active", "grant_ids": [grants["active"]], "resource": "650000-B01-000001",
         "items_returned": ["name", "birth_date"], "items_denied": ["phone"], "row_count": 7,
         "nodes": ["650000", "650100", "650200", "653000", "654300"], "outcome": "ok"}
@@ -43,42 +87,136 @@ async def test_allowed_and_denied_reads_are_recorded(client: httpx.AsyncClient, 
     assert refused["items_denied"] == ["phone"] and refused["row_count"] == 0
 
 
+async def test_a_callers_request_id_is_never_trusted_as_unique(client: httpx.AsyncClient, cluster: Cluster) -> None:
+    reused = uuid.uuid4().hex
+    for _ in range(2):
+        await gql(client, "{ population(first: 1) { nodes { name } } }", **{"X-Request-Id": reused})
+    records = await _records(cluster, reused)
+    assert len(records) == 2 and records[0]["request_id"] != records[1]["request_id"]
+
+
 async def test_verifications_are_recorded(client: httpx.AsyncClient, cluster: Cluster) -> None:
-    request_id = uuid.uuid4().hex
+    mine = uuid.uuid4().hex
     await gql(client, """{ verify(resource: "population", key: "650100190001010000",
         values: [{item: "name", value: "x"}, {item: "biometric_template_id", value: "y"}]) { found } }""",
-              **{"X-Request-Id": request_id})
-    [record] = await _records(cluster, request_id)
+              **{"X-Request-Id": mine})
+    [record] = await _records(cluster, mine)
     assert (record["action"], record["items_returned"], record["items_denied"], record["outcome"]) == (
         "verify", ["name"], ["biometric_template_id"], "not_found")
 
 
-async def test_a_tampered_record_is_detected_at_its_link(client: httpx.AsyncClient, cluster: Cluster) -> None:
+async def test_a_request_failing_inside_the_server_leaves_an_error_record(
+        client: httpx.AsyncClient, cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug after the nodes answered")
+
+    monkeypatch.setattr(shared_data, "merge_resumable", broken)
+    mine = uuid.uuid4().hex
+    body, _ = await gql(client, "{ population(first: 3) { nodes { name } } }", **{"X-Request-Id": mine})
+    assert body["data"] == {"population": None}
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["INTERNAL"]
+    [record] = await _records(cluster, mine)
+    assert (record["action"], record["resource"], record["outcome"]) == ("read", "650000-B01-000001", "error")
+
+
+async def test_concurrent_requests_share_batches_and_the_chain_stays_verifiable(
+        client: httpx.AsyncClient, cluster: Cluster, settings: Settings) -> None:
+    trail = audit._trails[client.app.state.pools]  # type: ignore[attr-defined]
+    mine = uuid.uuid4().hex
+    before = trail.batches
+    answers = await asyncio.gather(*(gql(client, "{ legalEntities(first: 1) { nodes { name } } }",
+                                         **{"X-Request-Id": mine}) for _ in range(40)))
+    assert all("errors" not in body for body, _ in answers)
+    assert len(await _records(cluster, mine)) == 40
+    assert trail.batches - before < 40, "group commit: several requests' records in one transaction"
+    verdict = await _verdict(cluster, settings)
+    assert verdict.problems == [] and verdict.keyed == verdict.records
+
+
+async def test_two_writers_rechain_onto_each_other_and_the_chain_stays_verifiable(
+        client: httpx.AsyncClient, cluster: Cluster, settings: Settings) -> None:
+    # Another process appending to the same chain: its trail and ours each cache a head the other moves.
+    other = audit.AuditTrail(client.app.state.pools, KEY)  # type: ignore[attr-defined]
+    mine = uuid.uuid4().hex
+
+    async def other_process(n: int) -> int:
+        return await other.append(audit.AuditRecord(f"other-{n}", "u", "650000-GA", "read", None,
+                                                    "650000-B01-000001", client_request_id=mine))
+
+    async def ours() -> None:
+        await gql(client, "{ legalEntities(first: 1) { nodes { name } } }", **{"X-Request-Id": mine})
+
+    for _ in range(5):
+        await asyncio.gather(*(other_process(n) for n in range(5)), *(ours() for _ in range(5)))
+    await other.close()
+    assert len(await _records(cluster, mine)) == 50
+    assert (await _verdict(cluster, settings)).problems == []
+
+
+async def test_audit_log_is_append_only_for_everyone(client: httpx.AsyncClient, region: asyncpg.Connection) -> None:
     await gql(client, "{ population(first: 1) { nodes { name } } }")
-    conn = await cluster.connect("650000")
+    for statement in ("update audit_log set row_count = 0", "delete from audit_log where seq = 1",
+                      "truncate audit_log", "delete from audit_checkpoints"):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+            await region.execute(statement)  # the owner (a superuser here) included
+
+
+async def test_a_rewritten_record_is_found_even_with_the_chain_recomputed(
+        client: httpx.AsyncClient, cluster: Cluster, settings: Settings, region: asyncpg.Connection) -> None:
+    for _ in range(3):
+        await gql(client, "{ population(first: 2) { nodes { name } } }")
+    assert (await _verdict(cluster, settings)).problems == []
+    victims = [dict(r) for r in await region.fetch("select * from audit_log order by seq desc limit 2")][::-1]
+    edited = victims[0]["seq"]
+    # The insider's edit: change a record, then recompute every later link with the database's own functions.
+    async with region.transaction():
+        await region.execute(GLASS_OFF)
+        await region.execute("update audit_log set row_count = 999 where seq = $1", edited)
+        for seq in (victims[0]["seq"], victims[1]["seq"]):
+            await region.execute("""update audit_log a set prev_hash = p.hash from audit_log p
+                where a.seq = $1 and p.seq = (select max(seq) from audit_log where seq < $1)""", seq)
+            await region.execute("update audit_log a set hash = audit_hash(a.prev_hash, audit_payload(a)) where seq = $1",
+                                 seq)
+        await region.execute(GLASS_ON)
     try:
-        assert await first_broken_link(conn) is None
-        seq, rows = await conn.fetchrow("select seq, row_count from audit_log order by seq limit 1 offset 1")
-        await conn.execute("update audit_log set row_count = row_count + 100 where seq = $1", seq)
-        try:
-            broken = await first_broken_link(conn)
-            assert broken is not None and broken[0] == seq and "altered" in broken[1]
-        finally:
-            await conn.execute("update audit_log set row_count = $2 where seq = $1", seq, rows)
-        assert await first_broken_link(conn) is None
-        # removing a record breaks the link of the one after it
-        victim = await conn.fetchrow("select * from audit_log order by seq limit 1 offset 2")
-        await conn.execute("delete from audit_log where seq = $1", victim["seq"])
-        try:
-            broken = await first_broken_link(conn)
-            assert broken is not None and broken[0] > victim["seq"] and "removed" in broken[1]
-        finally:
-            await conn.execute(
-                "insert into audit_log values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-                *victim.values())
-        assert await first_broken_link(conn) is None
+        verdict = await _verdict(cluster, settings)
+        assert verdict.problems and verdict.problems[0].kind == "rewritten"
+        assert verdict.problems[0].first_seq == edited
     finally:
-        await conn.close()
+        async with region.transaction():
+            await region.execute(GLASS_OFF)
+            for victim in victims:
+                await region.execute("update audit_log set row_count = $2, prev_hash = $3, hash = $4 where seq = $1",
+                                     victim["seq"], victim["row_count"], victim["prev_hash"], victim["hash"])
+            await region.execute(GLASS_ON)
+    assert (await _verdict(cluster, settings)).problems == []
+
+
+async def test_deleting_the_newest_records_is_reported_against_the_checkpoints(
+        client: httpx.AsyncClient, cluster: Cluster, settings: Settings, region: asyncpg.Connection) -> None:
+    for _ in range(3):
+        await gql(client, "{ population(first: 2) { nodes { name } } }")
+    await client.app.state.checkpointer.checkpoint()  # type: ignore[attr-defined]
+    head = await region.fetchval("select max(seq) from audit_log")
+    checkpoints = [c for c in await _checkpoints(cluster, settings) if c.seq == head]
+    assert {c.source.split("/")[-1] for c in checkpoints} == {"node 650100", "node 650200", "audit-checkpoints.jsonl"}
+    assert all(c.valid(KEY) for c in checkpoints)
+    victims = [dict(r) for r in await region.fetch("select * from audit_log order by seq desc limit 2")]
+    async with region.transaction():
+        await region.execute(GLASS_OFF)
+        await region.execute("delete from audit_log where seq >= $1", head - 1)
+        await region.execute(GLASS_ON)
+    try:
+        verdict = await _verdict(cluster, settings)
+        assert [(p.kind, p.first_seq) for p in verdict.problems][:1] == [("truncated", head - 1)]
+        # without the checkpoints the chain alone looks intact: that is why they exist
+        assert (await audit.verify_chain(region, KEY, [])).problems == []
+    finally:
+        columns = list(victims[0])
+        for victim in victims[::-1]:
+            await region.execute(f"insert into audit_log ({', '.join(columns)}) values "
+                                 f"({', '.join(f'${i + 1}' for i in range(len(columns)))})", *victim.values())
+    assert (await _verdict(cluster, settings)).problems == []
 
 
 async def test_no_audit_record_no_data(client: httpx.AsyncClient, cluster: Cluster) -> None:
@@ -106,11 +244,11 @@ async def test_no_audit_record_no_data(client: httpx.AsyncClient, cluster: Clust
 
 async def test_a_data_node_down_gives_partial_rows_and_a_partial_record(client: httpx.AsyncClient,
                                                                         cluster: Cluster) -> None:
-    request_id = uuid.uuid4().hex
+    mine = uuid.uuid4().hex
     cluster.stop("650200")
     try:
         body, _ = await gql(client, "{ population(first: 50) { unavailableNodes totalCount nodes { divisionCode } } }",
-                            **{"X-Request-Id": request_id})
+                            **{"X-Request-Id": mine})
     finally:
         cluster.start("650200")
     page = body["data"]["population"]
@@ -118,5 +256,5 @@ async def test_a_data_node_down_gives_partial_rows_and_a_partial_record(client: 
     assert page["nodes"] and "650200" not in {r["divisionCode"] for r in page["nodes"]}
     assert [(e["extensions"]["code"], e["extensions"]["node"]) for e in body["errors"]] == [
         ("NODE_UNAVAILABLE", "650200")]
-    [record] = await _records(cluster, request_id)
+    [record] = await _records(cluster, mine)
     assert record["outcome"] == "partial" and "650200" not in record["nodes"]

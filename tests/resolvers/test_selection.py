@@ -10,7 +10,7 @@ import pytest
 from ..conftest import Cluster
 from ..helpers import gql
 
-RECORD = "select items_returned, items_denied from audit_log where request_id = $1"
+RECORD = "select items_returned, items_denied from audit_log where client_request_id = $1"
 
 
 @pytest.mark.parametrize("directives", [

@@ -15,7 +15,7 @@ from server.limits import MAX_LEAF_REPEATS
 from ..conftest import Cluster
 from ..helpers import gql
 
-AUDITED = "select count(*) from audit_log where request_id = $1"
+AUDITED = "select count(*) from audit_log where client_request_id = $1"
 
 
 async def _audited(cluster: Cluster, request_id: str) -> int:
