@@ -20,6 +20,7 @@ from graphql import (
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLString,
+    is_enum_type,
     is_leaf_type,
     is_list_type,
     is_non_null_type,
@@ -33,6 +34,9 @@ from strawberry.schema.schema_converter import GraphQLCoreConverter
 Plan = Callable[[Any], Any]
 CHUNK = 250  # items completed between two turns of the event loop (about 5 ms of 10 scalar fields each)
 _BACKREF = GraphQLCoreConverter.DEFINITION_BACKREF
+
+
+NOT_TEXT, TEXT, NULLABLE_TEXT = 0, 1, 2
 
 
 class _Fallback(Exception):
@@ -100,7 +104,9 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if is_non_null_type(type_):
             type_, nullable = type_.of_type, False
         inner: Plan | None
-        if is_leaf_type(type_):
+        if is_enum_type(type_):
+            inner = _memoised(type_.serialize)  # strawberry's enum serialize scans every value
+        elif is_leaf_type(type_):
             serialize = type_.serialize
             inner = serialize
         elif is_list_type(type_):
@@ -122,14 +128,14 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
         collected = self.collect_subfields(type_, details)
         if collected.new_defer_usages:
             return None
-        # (response key, attribute or None for __typename, plan, nullable String): a nullable String
-        # holding None or a str is its own serialisation, so those cells skip two calls each.
-        fields: list[tuple[str, str | None, Plan, bool]] = []
+        # (response key, attribute or None for __typename, plan, String kind): a str in a String field,
+        # or None in a nullable one, is its own serialisation, so those cells skip two calls each.
+        fields: list[tuple[str, str | None, Plan, int]] = []
         for response_key, sub_details in collected.grouped_field_set.items():
             name = sub_details[0].node.name.value
             if name == "__typename":
                 type_name = type_.name
-                fields.append((response_key, None, lambda _v, n=type_name: n, False))  # type: ignore[misc]
+                fields.append((response_key, None, lambda _v, n=type_name: n, NOT_TEXT))  # type: ignore[misc]
                 continue
             field_def = type_.fields.get(name)
             definition = field_def.extensions.get(_BACKREF) if field_def is not None else None
@@ -138,19 +144,41 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
             sub = self._plan(field_def.type, sub_details)
             if sub is None:
                 return None
-            fields.append((response_key, definition.python_name, sub, field_def.type is GraphQLString))
+            kind = NULLABLE_TEXT if field_def.type is GraphQLString else \
+                TEXT if is_non_null_type(field_def.type) and field_def.type.of_type is GraphQLString else NOT_TEXT
+            fields.append((response_key, definition.python_name, sub, kind))
 
         def complete(value: Any) -> dict[str, Any]:
             out: dict[str, Any] = {}
-            for key, attr, sub, text in fields:
+            for key, attr, sub, kind in fields:
                 if attr is None:
                     out[key] = sub(value)
                     continue
                 cell = getattr(value, attr)
-                out[key] = cell if text and (cell is None or cell.__class__ is str) else sub(cell)
+                if kind and (cell.__class__ is str or (cell is None and kind == NULLABLE_TEXT)):
+                    out[key] = cell
+                else:
+                    out[key] = sub(cell)
             return out
 
         return complete
+
+
+def _memoised(serialize: Plan) -> Plan:
+    """An enum's serialisation per member, worked out once (members are hashable and few)."""
+    seen: dict[Any, Any] = {}
+
+    def cached(value: Any) -> Any:
+        key = (value.__class__, value)  # a str-valued member equals its str: keep them apart
+        try:
+            return seen[key]
+        except KeyError:
+            seen[key] = result = serialize(value)
+            return result
+        except TypeError:  # an unhashable value: not a member; serialize reports it
+            return serialize(value)
+
+    return cached
 
 
 def _with_nulls(inner: Plan, nullable: bool) -> Plan:
