@@ -26,7 +26,7 @@ from seed.writer import SeedOptions, seed_all
 from server.databases import migrate_all, provision_embedded
 from server.identity import mint_demo_token
 
-from . import measure, servers, single_node
+from . import load, measure, servers, single_node
 from .answers import compare
 
 HERE = Path(__file__).resolve().parent
@@ -110,7 +110,7 @@ def report(title: str, table: dict[tuple[str, int], list[measure.Result]], level
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="./dev bench")
-    parser.add_argument("--scenario", choices=["single", "catalog", "all"], default="all")
+    parser.add_argument("--scenario", choices=["single", "catalog", "load", "all"], default="all")
     parser.add_argument("--only", nargs="*", help="single-node scenario keys: one_row resource rows50 rows1000 page")
     parser.add_argument("--duration", type=float, default=5, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is reported")
@@ -118,9 +118,15 @@ def main() -> int:
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/govshare-bench"))
     parser.add_argument("--workers", type=int, default=1,
                         help="also load `govshare serve --workers N` in the single-node scenarios (N > 1)")
+    parser.add_argument("--clients", type=int, default=64, help="load scenario: concurrent clients")
+    parser.add_argument("--load-seconds", type=int, default=60, help="load scenario: seconds per round")
+    parser.add_argument("--load-rounds", type=int, default=1, help="load scenario: rounds (RSS read after each)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="GOVSHARE_X=V",
+                        help="load scenario: extra settings for the govshare process")
     args = parser.parse_args()
     measure.ensure_wrk()
-    servers.ensure_postgraphile()
+    if args.scenario in ("single", "all"):
+        servers.ensure_postgraphile()
     topology = asyncio.run(prepare(args.data_dir, args.resources))
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     header = (f"<!-- {stamp}, {os.cpu_count()} cores, wrk {args.duration:g}s x {args.rounds} interleaved rounds, "
@@ -133,6 +139,17 @@ def main() -> int:
         text = catalog_scenario(topology, args.duration, args.rounds, [1, 8, 32])
         (HERE / "results" / "catalog.md").write_text(header + text)
         print(text)
+    if args.scenario in ("load", "all"):
+        env = dict(item.split("=", 1) for item in args.set)
+        text, rounds = load.run(topology, args.clients, args.load_seconds, args.load_rounds, env)
+        name = "load.md" if not env else "load-" + "-".join(f"{k.removeprefix('GOVSHARE_').lower()}{v}"
+                                                           for k, v in env.items()) + ".md"
+        (HERE / "results" / name).write_text(f"<!-- {stamp}, {os.cpu_count()} cores; ./dev bench --scenario load "
+                                             f"{' '.join('--set ' + s for s in args.set)} -->\n" + text)
+        print(text)
+        if any(r.false_outages for r in rounds):
+            print("FAILED: healthy nodes were reported NODE_UNAVAILABLE under load", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,10 +68,11 @@ def node_env(topology: Topology) -> dict[str, str]:
     return env
 
 
-def start_govshare(topology: Topology, workers: int = 1) -> Server:
-    """govshare as the README runs it: ``govshare serve`` (one process, or ``--workers N``)."""
+def start_govshare(topology: Topology, workers: int = 1, settings: Mapping[str, str] | None = None) -> Server:
+    """govshare as the README runs it: ``govshare serve`` (one process, or ``--workers N``);
+    ``settings``: extra GOVSHARE_* variables."""
     port = free_port()
-    env = {**node_env(topology), "GOVSHARE_PORT": str(port), "GOVSHARE_HOST": "127.0.0.1"}
+    env = {**node_env(topology), "GOVSHARE_PORT": str(port), "GOVSHARE_HOST": "127.0.0.1", **(settings or {})}
     command = [str(Path(sys.executable).parent / "govshare"), "serve"]
     if workers > 1:
         command += ["--workers", str(workers)]
