@@ -107,7 +107,8 @@ async def insert(admin: Admin, conn: asyncpg.Connection, checked: validation.Che
     return created, change
 
 
-async def revoke(admin: Admin, grant_id: int, reason: str) -> tuple[GrantRow, Change]:
+async def revoke(admin: Admin, grant_id: int, reason: str, *, reverts: int | None = None
+                 ) -> tuple[GrantRow, Change]:
     why = checked_reason(reason)
     async with region_transaction(admin) as conn:
         row = await conn.fetchrow(SELECT_GRANT, grant_id)
@@ -120,7 +121,7 @@ async def revoke(admin: Admin, grant_id: int, reason: str) -> tuple[GrantRow, Ch
         after = GrantRow.from_row(await conn.fetchrow(SELECT_GRANT, grant_id))
         change = await recorded(admin, conn, "grant", "revoke", domain_of_code(before.resource), reason=why,
                                 resource=before.resource, department=before.department,
-                                before=before.as_dict(), after=after.as_dict())
+                                before=before.as_dict(), after=after.as_dict(), reverts=reverts)
     return after, change
 
 

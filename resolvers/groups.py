@@ -65,7 +65,7 @@ async def checked_members(admin: Admin, members: list[str]) -> list[str]:
 
 
 async def save_group(admin: Admin, name: str, members: list[str], title: str, domain: str | None,
-                     reason: str) -> Change:
+                     reason: str, *, reverts: int | None = None) -> Change:
     """Create a named group, or replace the members of an existing one (a new version)."""
     if not GROUP_NAME.fullmatch(name or ""):
         raise BadRequest("a group name is 2-63 characters: a lower-case letter, then a-z, 0-9, _ or -",
@@ -86,10 +86,10 @@ async def save_group(admin: Admin, name: str, members: list[str], title: str, do
                                            "members": list(old["members"])}
         return await recorded(admin, conn, "group", "update" if old else "create", owner, reason=why,
                               before=before, after={"name": name, "title": title or "", "domain": owner,
-                                                    "members": chosen})
+                                                    "members": chosen}, reverts=reverts)
 
 
-async def remove_group(admin: Admin, name: str, reason: str) -> Change:
+async def remove_group(admin: Admin, name: str, reason: str, *, reverts: int | None = None) -> Change:
     why = checked_reason(reason)
     async with region_transaction(admin) as conn:
         old = await conn.fetchrow(SELECT_NAMED_GROUP, name)
@@ -99,4 +99,4 @@ async def remove_group(admin: Admin, name: str, reason: str) -> Change:
         await conn.execute(REMOVE_GROUP, old["id"], admin.actor.user)
         return await recorded(admin, conn, "group", "remove", old["domain"], reason=why,
                               before={"name": name, "title": old["title"], "domain": old["domain"],
-                                      "members": list(old["members"])})
+                                      "members": list(old["members"])}, reverts=reverts)

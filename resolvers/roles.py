@@ -46,17 +46,19 @@ def checked_assignment(admin: Admin, user: str, role: str, domain: str) -> RoleA
     return RoleAssignment(user, role, domain)
 
 
-async def assign(admin: Admin, user: str, role: str, domain: str, reason: str) -> Change:
+async def assign(admin: Admin, user: str, role: str, domain: str, reason: str, *,
+                 reverts: int | None = None) -> Change:
     wanted = checked_assignment(admin, user, role, domain)
     why = checked_reason(reason)
     async with region_transaction(admin) as conn:
         if await conn.fetchval(INSERT_ASSIGNMENT, wanted.user, wanted.role, wanted.domain, admin.actor.user) is None:
             raise BadRequest(f"{user} already holds {role} in domain {domain}", field="user")
         return await recorded(admin, conn, "role", "assign", domain, reason=why, department=None,
-                              after={"user": user, "role": role, "domain": domain})
+                              after={"user": user, "role": role, "domain": domain}, reverts=reverts)
 
 
-async def revoke(admin: Admin, user: str, role: str, domain: str, reason: str) -> Change:
+async def revoke(admin: Admin, user: str, role: str, domain: str, reason: str, *,
+                 reverts: int | None = None) -> Change:
     wanted = checked_assignment(admin, user, role, domain)
     why = checked_reason(reason)
     async with region_transaction(admin) as conn:
@@ -64,7 +66,7 @@ async def revoke(admin: Admin, user: str, role: str, domain: str, reason: str) -
                                admin.actor.user) is None:
             raise NotFound(f"{user} holds no {role} role in domain {domain}", field="user")
         return await recorded(admin, conn, "role", "revoke", domain, reason=why,
-                              before={"user": user, "role": role, "domain": domain})
+                              before={"user": user, "role": role, "domain": domain}, reverts=reverts)
 
 
 async def live(admin: Admin, user: str | None = None) -> list[AssignmentRow]:

@@ -136,8 +136,8 @@ async def _check_subject(admin: Admin, engine: PolicyEngine, subject: str) -> No
         raise BadRequest(f"no department group named {name!r} (create it first)", field="subject")
 
 
-async def add(admin: Admin, engine: PolicyEngine, rule: Rule, reason: str, note: str | None = None
-              ) -> tuple[Rule, Change]:
+async def add(admin: Admin, engine: PolicyEngine, rule: Rule, reason: str, note: str | None = None, *,
+              reverts: int | None = None) -> tuple[Rule, Change]:
     why = checked_reason(reason)
     admin.authority.require(Action.POLICY_WRITE, admin_domain(rule, admin.region))
     checked = await checked_rule(admin, engine, rule)
@@ -149,11 +149,12 @@ async def add(admin: Admin, engine: PolicyEngine, rule: Rule, reason: str, note:
             raise BadRequest(f"the same rule exists already (rule {same})", field="rule", rule=same)
         stored = rule_from(checked.values(), rule_id)
         change = await recorded(admin, conn, "rule", "add", domain, reason=why, after=stored.as_dict(),
-                                resource=_exact(checked.resource), department=_department(checked.subject))
+                                resource=_exact(checked.resource), department=_department(checked.subject),
+                                reverts=reverts)
     return stored, change
 
 
-async def remove(admin: Admin, rule_id: int, reason: str) -> tuple[Rule, Change]:
+async def remove(admin: Admin, rule_id: int, reason: str, *, reverts: int | None = None) -> tuple[Rule, Change]:
     why = checked_reason(reason)
     async with region_transaction(admin) as conn:
         row = await conn.fetchrow(SELECT_LIVE_RULE, rule_id)
@@ -164,7 +165,8 @@ async def remove(admin: Admin, rule_id: int, reason: str) -> tuple[Rule, Change]
         admin.authority.require(Action.POLICY_WRITE, domain)
         await conn.execute(REMOVE_RULE, rule_id, admin.actor.user)
         change = await recorded(admin, conn, "rule", "remove", domain, reason=why, before=rule.as_dict(),
-                                resource=_exact(rule.resource), department=_department(rule.subject))
+                                resource=_exact(rule.resource), department=_department(rule.subject),
+                                reverts=reverts)
     return rule, change
 
 

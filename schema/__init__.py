@@ -23,6 +23,7 @@ from .execution import PlainListExecutionContext
 from .explanations import ExplanationQuery
 from .generated import data_fields
 from .grants import GrantMutation, GrantQuery
+from .history import HistoryMutation, HistoryQuery
 from .query import Query
 from .roles import RoleMutation, RoleQuery
 from .rules import RuleMutation, RuleQuery
@@ -45,10 +46,10 @@ EXTENSIONS = [
 
 
 # Root types assembled from the type families: catalog, then administration.
-QUERY_PARTS: tuple[type, ...] = (Query, RoleQuery, RuleQuery, GrantQuery, ExplanationQuery, CatalogWorkflowQuery,
-                                 ShareRequestQuery)
-MUTATION_PARTS: tuple[type, ...] = (RoleMutation, RuleMutation, GrantMutation, CatalogWorkflowMutation,
-                                    ShareRequestMutation)
+QUERY_PARTS: tuple[type, ...] = (Query, RoleQuery, RuleQuery, GrantQuery, ExplanationQuery, HistoryQuery,
+                                 CatalogWorkflowQuery, ShareRequestQuery)
+MUTATION_PARTS: tuple[type, ...] = (RoleMutation, RuleMutation, GrantMutation, HistoryMutation,
+                                    CatalogWorkflowMutation, ShareRequestMutation)
 
 
 def build_schema(specs: list[DataResourceSpec] | None = None) -> Schema:
