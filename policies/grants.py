@@ -9,8 +9,11 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+# Queries and verification are the interface (query API) share mode: a grant for bulk exchange or
+# database access only does not open them.
 SELECT_GRANTS = """select id, grantee_department, resource_code, items, purpose, valid_from, valid_until,
-    row_scope, status from grants where grantee_department = $1 and resource_code = any($2::text[])"""
+    row_scope, status from grants where grantee_department = $1 and resource_code = any($2::text[])
+    and 'interface' = any(share_modes)"""
 
 
 class GrantState(Enum):

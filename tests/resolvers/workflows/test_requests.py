@@ -231,3 +231,17 @@ async def test_objection_raised_listed_and_answered(client: httpx.AsyncClient) -
     assert {"id": objection["id"], "state": "corrected"} in body["data"]["objections"]
     body = await call(client, "wf.applicant", OBJECTION, item="no_such_item")
     assert code_of(body) == "BAD_USER_INPUT"
+
+
+async def test_a_grant_for_exchange_only_does_not_open_queries(client: httpx.AsyncClient) -> None:
+    purpose = "数据交换-仅批量"
+    body = await call(client, "wf.applicant", SUBMIT, items=["ethnicity"], purpose=purpose, until=later(),
+                      modes=["EXCHANGE"])
+    request = body["data"]["submitShareRequest"]
+    body = await call(client, "wf.region.reviewer", APPROVE, id=request["id"], revision=1)
+    assert body["data"]["approveShareRequest"]["state"] == "APPROVED"
+    body = await call(client, "wf.applicant", "{ myGrants { requestId shareModes } }")
+    assert {"requestId": request["id"], "shareModes": ["EXCHANGE"]} in body["data"]["myGrants"]
+    body = await call(client, "wf.applicant", """query($p: String!) { population(first: 1, purpose: $p) {
+        nodes { ethnicity } } }""", p=purpose)
+    assert denied(body) == {"ethnicity": "NO_GRANT"}
