@@ -7,7 +7,8 @@ from pathlib import Path
 
 import asyncpg
 
-from core.errors import MigrationError, NodeUnavailable
+from core.errors import GovshareError, MigrationError, NodeUnavailable
+from core.settings import Settings
 from federation.topology import Topology
 from migrations.runner import migrate
 from policies.adapter import bootstrap
@@ -62,3 +63,21 @@ async def migrate_all(topology: Topology) -> dict[str, list[int]]:
 
     results = await asyncio.gather(*(one(n.code, n.dsn or "") for n in topology.databases))
     return dict(results)
+
+
+def load_topology(settings: Settings) -> Topology:
+    return Topology.load(settings.topology_path, settings.dsns)
+
+
+async def resolve(settings: Settings) -> tuple[Topology, LocalPostgres | None]:
+    """The node databases as configured, or the embedded server (started if needed; returned only when
+    this call started it, for the caller to stop)."""
+    topology = load_topology(settings)
+    if topology.needs_embedded:
+        server, topology = await provision_embedded(settings.data_dir, topology)
+        return topology, server
+    missing = [n.code for n in topology.databases if not n.dsn]
+    if missing:
+        raise GovshareError(f"no DSN for node(s) {', '.join(missing)}: set GOVSHARE_DSN_<code> for every "
+                            "self-hosted node, or none at all to use the embedded PostgreSQL")
+    return topology, None
