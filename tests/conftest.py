@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import asyncpg
@@ -34,6 +34,7 @@ class Cluster:
     servers: dict[str, LocalPostgres]
     topology: Topology
     root: Path
+    extra: list[LocalPostgres] = field(default_factory=list)  # new_server's, destroyed with the cluster
 
     def dsn(self, node: str) -> str:
         return self.servers[node].dsn(DATABASE)
@@ -51,6 +52,7 @@ class Cluster:
         server = LocalPostgres(self.root / name, fsync=False)
         server.init()
         server.start()
+        self.extra.append(server)
         return server
 
 
@@ -80,11 +82,13 @@ def cluster() -> Iterator[Cluster]:
         return topology
 
     topology = asyncio.run(prepare())
+    cluster = Cluster(servers, topology, root)
     try:
-        yield Cluster(servers, topology, root)
+        yield cluster
     finally:
-        for server in servers.values():
-            server.stop("immediate")
+        # destroy: as root each server has a private directory of its own outside ``root``
+        for server in [*servers.values(), *cluster.extra]:
+            server.destroy()
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -73,15 +73,17 @@ def _serve(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, 
 
 
 @pytest.mark.parametrize(("dsn", "message"), [
-    ("postgresql://postgres@127.0.0.1:{port}/no_such_database", 'database "no_such_database" does not exist'),
-    ("postgresql://nobody_here@127.0.0.1:{port}/govshare", 'role "nobody_here" does not exist'),
+    ("postgresql://postgres:{password}@127.0.0.1:{port}/no_such_database",
+     'database "no_such_database" does not exist'),
+    # scram: the server does not say whether a role exists, only that its password did not match
+    ("postgresql://nobody_here@127.0.0.1:{port}/govshare", 'password authentication failed for user "nobody_here"'),
     ("postgresql://postgres@127.0.0.1:{port}/govshare?sslmode=sometimes", "sslmode"),
 ])
 def test_serve_with_a_dsn_the_server_refuses_is_one_line_and_exit_2(
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, cluster: Cluster, dsn: str,
         message: str) -> None:
-    port = cluster.servers["650200"].port
-    code, err = _serve(capsys, monkeypatch, cluster, n650200=dsn.format(port=port))
+    server = cluster.servers["650200"]
+    code, err = _serve(capsys, monkeypatch, cluster, n650200=dsn.format(port=server.port, password=server.password))
     assert code == 2
     assert err.startswith("govshare: GOVSHARE_DSN_650200 (node 650200): ") and message in err
     assert err.count("\n") == 1 and "Traceback" not in err
