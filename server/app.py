@@ -19,7 +19,7 @@ from core.callers import Caller
 from core.errors import NodeUnavailable
 from core.settings import Settings
 from federation.listener import Listener
-from federation.nodes import RETRYABLE, NodePools
+from federation.nodes import RETRYABLE, NodePools, RequestDeadlines, request_deadlines
 from federation.topology import Topology
 from policies.authority import AuthorityModel
 from policies.decisions import PolicyEngine
@@ -73,7 +73,9 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
         if channel == "govshare_catalog":
             await schemas.refresh(pools)
             await departments.refresh([database])
-        elif channel == "govshare_policy" and database == topology.region.database_node:
+        elif channel == "govshare_policy":
+            # Rules live in the region's database; a prefecture's event is its listener reconnecting,
+            # after which its departments (group memberships) can be read again.
             await reload_policy()
 
     async def reload_policy() -> None:
@@ -100,12 +102,18 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
         checkpointer.start()
         app.state.checkpointer = checkpointer
         stale = {db for db, status in statuses.items() if not status.reachable}
+        # Start-up reads run as one "request": a node that did not answer the warm-up (or fails now)
+        # costs its timeout once at start, not once per step. Reset before the listener starts, whose
+        # tasks would otherwise inherit it.
+        startup = RequestDeadlines(settings.node_timeout, settings.request_timeout)
+        startup.failed.update((db, NodeUnavailable(db, statuses[db].error or "unreachable")) for db in stale)
+        token = request_deadlines.set(startup)
         region = topology.region.database_node
         if region in stale:
             logger.warning("policy rules not loaded (region database unavailable): denying all until it is back")
         else:
             try:
-                async with asyncio.timeout(settings.node_timeout):
+                async with asyncio.timeout(settings.request_timeout):
                     await reload_policy()
             except (NodeUnavailable, *RETRYABLE):  # type: ignore[misc]
                 logger.warning("policy rules not loaded (region database unavailable): denying all until it is back")
@@ -119,9 +127,12 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
                 logger.warning("catalog not fully read at start: the schema is rebuilt as nodes answer")
                 stale.update(db.code for db in topology.databases)
 
-        # Concurrently, so that a frozen node costs its timeout once at start, not once per step.
-        # (departments: a database that does not answer keeps no codes and is retried on demand.)
-        await asyncio.gather(read_catalog(), departments.refresh())
+        # Concurrently (departments: a database that does not answer keeps no codes and is retried on
+        # demand).
+        try:
+            await asyncio.gather(read_catalog(), departments.refresh())
+        finally:
+            request_deadlines.reset(token)
         listener.start(frozenset(stale))
         # What start-up built lives as long as the process: keep it out of the collector's full passes,
         # which otherwise held the event loop ~60 ms at a time under large answers (test_event_loop.py).

@@ -85,9 +85,9 @@ def app_client(cluster: Cluster) -> AppClient:
         from ..helpers import SECRET, audit_key_file
 
         # The session's audit key, and checkpoints in the cluster's folder (not the checkout's .govshare).
-        settings = replace(Settings(), demo_jwt_secret=SECRET, node_timeout=NODE_TIMEOUT, request_timeout=3.0,
-                           audit_key_file=audit_key_file(), data_dir=cluster.root,
-                           **overrides)  # type: ignore[arg-type]
+        chosen: dict[str, object] = {"node_timeout": NODE_TIMEOUT, "request_timeout": 3.0, **overrides}
+        settings = replace(Settings(), demo_jwt_secret=SECRET, audit_key_file=audit_key_file(),
+                           data_dir=cluster.root, **chosen)  # type: ignore[arg-type]
         app: Starlette = create_app(settings, topology or cluster.topology)
         async with app.router.lifespan_context(app), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://govshare.test",

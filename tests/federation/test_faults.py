@@ -237,3 +237,18 @@ async def test_shutdown_is_bounded_with_a_frozen_node(app_client: AppClient, clu
         assert time.monotonic() - started < 2 * NODE_TIMEOUT + SLACK
     finally:
         thaw(pids)
+
+
+async def test_a_frozen_prefecture_at_start_costs_one_timeout_and_not_the_policy(app_client: AppClient,
+                                                                                 cluster: Cluster) -> None:
+    pids = freeze(cluster.servers["650100"])
+    try:
+        started = time.monotonic()
+        async with app_client() as client:
+            # warm-up notices the node once; the policy, catalog and departments reads skip it
+            assert time.monotonic() - started < NODE_TIMEOUT + SLACK
+            state = client.app.state  # type: ignore[attr-defined]
+            assert state.engine._enforcer.get_policy(), "a frozen prefecture must not leave the rules unloaded"
+            assert any(s.api_name == "population" for s in state.schemas.current.specs)
+    finally:
+        thaw(pids)
