@@ -186,21 +186,32 @@ class AccessDecider:
         return decide(self.engine, self.department, policy, action, state, grant)
 
 
+def verdict(allowed_by_rules: bool, denied_by_rule: bool, share_class: str, action: str,
+            state: GrantState) -> Reason | None:
+    """The outcome once the rules have spoken: None when allowed, else the reason (queries, explain and
+    preview all end here)."""
+    # Belt and braces: whatever the rules say, NOT_SHARED is never read through the data API.
+    if allowed_by_rules and not (share_class == "NOT_SHARED" and action == "read"):
+        return None
+    if share_class == "NOT_SHARED":
+        return Reason.NOT_SHARED
+    if denied_by_rule:
+        return Reason.POLICY_DENIED
+    if share_class == "CONDITIONAL" and state is not GrantState.ACTIVE:
+        return GRANT_REASONS[state]
+    return Reason.POLICY_DENIED
+
+
 def decide(engine: PolicyEngine, department: str, policy: ItemPolicy, action: str, state: GrantState,
            grant: Grant | None) -> Decision:
     """The decision for one item once its grant state is known (queries and explain share it)."""
     allowed = engine.allows(department, policy.resource, policy.item, policy.share_class, action, state)
-    # Belt and braces: whatever the rules say, NOT_SHARED is never read through the data API.
-    if policy.share_class == "NOT_SHARED" and action == "read":
-        allowed = False
-    if allowed:
+    denies: tuple[Rule, ...] = ()
+    if not allowed and policy.share_class != "NOT_SHARED":
+        denies = tuple(r for r in engine.matching(department, policy.resource, policy.item, policy.share_class,
+                                                  action, state) if r.effect == "deny")
+    reason = verdict(allowed, bool(denies), policy.share_class, action, state)
+    if reason is None:
         return Decision(policy, action, True, grant=grant, region=engine.region)
-    if policy.share_class == "NOT_SHARED":
-        return Decision(policy, action, False, Reason.NOT_SHARED, region=engine.region)
-    denies = tuple(r for r in engine.matching(department, policy.resource, policy.item, policy.share_class,
-                                              action, state) if r.effect == "deny")
-    if denies:
-        return Decision(policy, action, False, Reason.POLICY_DENIED, deny_rules=denies, region=engine.region)
-    if policy.share_class == "CONDITIONAL" and state is not GrantState.ACTIVE:
-        return Decision(policy, action, False, GRANT_REASONS[state], region=engine.region)
-    return Decision(policy, action, False, Reason.POLICY_DENIED, region=engine.region)
+    return Decision(policy, action, False, reason, deny_rules=denies if reason is Reason.POLICY_DENIED else (),
+                    region=engine.region)

@@ -24,6 +24,7 @@ from .explanations import ExplanationQuery
 from .generated import data_fields
 from .grants import GrantMutation, GrantQuery
 from .history import HistoryMutation, HistoryQuery
+from .previews import PreviewQuery
 from .query import Query
 from .roles import RoleMutation, RoleQuery
 from .rules import RuleMutation, RuleQuery
@@ -47,7 +48,7 @@ EXTENSIONS = [
 
 # Root types assembled from the type families: catalog, then administration.
 QUERY_PARTS: tuple[type, ...] = (Query, RoleQuery, RuleQuery, GrantQuery, ExplanationQuery, HistoryQuery,
-                                 CatalogWorkflowQuery, ShareRequestQuery)
+                                 PreviewQuery, CatalogWorkflowQuery, ShareRequestQuery)
 MUTATION_PARTS: tuple[type, ...] = (RoleMutation, RuleMutation, GrantMutation, HistoryMutation,
                                     CatalogWorkflowMutation, ShareRequestMutation)
 
