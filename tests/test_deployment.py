@@ -4,17 +4,26 @@ runs gives the same GraphQL answers; the systemd unit and the compose file start
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shlex
 import subprocess
+import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 
-from .conftest import DATABASE, Cluster
-from .helpers import gql
+from core.settings import Settings
+from federation.topology import Topology
+from seed.writer import SeedOptions, seed_all
+from server.app import create_app
+from server.databases import migrate_all
+
+from .conftest import DATABASE, TOPOLOGY, Cluster
+from .helpers import gql, token
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs" / "DEPLOYMENT.md"
@@ -72,6 +81,65 @@ async def test_a_node_database_restored_from_its_dump_answers_as_before(client: 
         await asyncio.sleep(0.1)
         after = await _answers(client)
     assert after == before
+
+
+async def _audited_queries(settings: Settings, topology: Topology, count: int) -> None:
+    """One service run: ``count`` audited data queries, then shutdown (which writes a checkpoint)."""
+    app = create_app(settings, topology)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://govshare.test",
+            headers={"Authorization": f"Bearer {token()}"}) as client:
+        for _ in range(count):
+            body, _ = await gql(client, "{ population(first: 2) { nodes { name } } }")
+            assert "errors" not in body, body
+
+
+async def test_a_restored_region_database_shows_the_lost_audit_records(cluster: Cluster, settings: Settings,
+                                                                      tmp_path: Path) -> None:
+    """The region restored from an older dump has lost the audit records written since; the checkpoints
+    in the other node databases and the local file make `govshare audit verify` say so."""
+    server = cluster.new_server("restore-region")
+    try:
+        base = Topology.load(TOPOLOGY)
+        conn = await asyncpg.connect(server.dsn())
+        for node in base.databases:
+            await conn.execute(f"create database govshare_{node.code}")  # codes are 6 digits
+        await conn.close()
+        topology = base.with_dsns({n.code: server.dsn(f"govshare_{n.code}") for n in base.databases})
+        await migrate_all(topology)
+        await seed_all({n.code: n.dsn or "" for n in topology.databases}, topology,
+                       SeedOptions(seed=7, persons=300, entities=50, resources=50))
+        ours = replace(settings, audit_checkpoint_file=tmp_path / "audit-checkpoints.jsonl",
+                       audit_checkpoint_seconds=3600)
+        region = topology.region.code
+        region_dsn = topology.node(region).dsn or ""
+
+        await _audited_queries(ours, topology, 2)
+        conn = await asyncpg.connect(region_dsn)
+        dumped_head = await conn.fetchval("select max(seq) from audit_log")
+        await conn.close()
+        dump = tmp_path / f"govshare-{region}.dump"
+        await asyncio.to_thread(_tool, cluster, "pg_dump", "--format=custom", f"--file={dump}",
+                                f"--dbname={region_dsn}")
+        await _audited_queries(ours, topology, 3)  # written after the dump: lost with the region
+
+        conn = await asyncpg.connect(server.dsn())
+        await conn.execute(f"drop database govshare_{region} with (force)")
+        await conn.close()
+        await asyncio.to_thread(_tool, cluster, "pg_restore", "--create", "--exit-on-error",
+                                f"--dbname={server.dsn()}", str(dump))
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GOVSHARE_")}
+        env.update({f"GOVSHARE_DSN_{n.code}": n.dsn or "" for n in topology.databases},
+                   GOVSHARE_TOPOLOGY=str(TOPOLOGY), GOVSHARE_AUDIT_KEY_FILE=str(ours.audit_key_file),
+                   GOVSHARE_AUDIT_CHECKPOINT_FILE=str(ours.audit_checkpoint_file))
+        result = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "server.cli", "audit", "verify"],
+                                         env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert f"truncated: first record affected {dumped_head + 1}: records after seq {dumped_head} are missing" \
+            in result.stdout, result.stdout
+    finally:
+        server.stop("immediate")
 
 
 def _exec_start(unit: str) -> list[str]:
