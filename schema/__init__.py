@@ -14,11 +14,13 @@ from strawberry.extensions import (
     max_aliases,
     query_depth_limiter,
 )
+from strawberry.federation import Schema as FederationSchema
 
 from resolvers.specs import DataResourceSpec
 
 from .catalog_workflow import CatalogWorkflowMutation, CatalogWorkflowQuery
 from .documents import MAX_TOKENS, DocumentCache
+from .entities import KeyedRecords, entities_field
 from .execution import PlainListExecutionContext
 from .explanations import ExplanationQuery
 from .generated import data_fields
@@ -54,8 +56,14 @@ MUTATION_PARTS: tuple[type, ...] = (RoleMutation, RuleMutation, GrantMutation, H
 
 
 def build_schema(specs: list[DataResourceSpec] | None = None) -> Schema:
-    """The catalog query plus one field per published data resource (and ``verify``); admin mutations."""
-    query: type = strawberry.type(type("Query", QUERY_PARTS, data_fields(specs) if specs is not None else {}))
+    """The catalog query plus one field per published data resource (and ``verify``); admin mutations.
+    Served as an Apollo Federation v2 subgraph (``_service``, ``_entities``; see schema/entities.py)."""
+    fields: dict[str, object] = {}
+    keyed: KeyedRecords = {}
+    if specs is not None:
+        fields.update(data_fields(specs, keyed))
+    fields["_entities"] = entities_field(keyed)
+    query: type = strawberry.type(type("Query", QUERY_PARTS, fields))
     mutation: type = strawberry.type(type("Mutation", MUTATION_PARTS, {}))
-    return Schema(query=query, mutation=mutation, extensions=EXTENSIONS,  # type: ignore[arg-type]
-                  execution_context_class=PlainListExecutionContext)
+    return FederationSchema(query=query, mutation=mutation, extensions=EXTENSIONS,  # type: ignore[arg-type]
+                            execution_context_class=PlainListExecutionContext)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
+from strawberry.federation.schema_directives import Key
+from strawberry.federation.types import FieldSet
 from strawberry.types import Info
 
 from federation.pagination import clamp_first, decode_cursor, encode_cursor
@@ -16,7 +18,8 @@ if TYPE_CHECKING:
     from .resources import ResourceConnection
 
 
-@strawberry.type(description="A government department (政务部门).")
+# @key: other subgraphs (a national directory) reference departments by code.
+@strawberry.type(description="A government department (政务部门).", directives=[Key(fields=FieldSet("code"))])
 class Department:
     # Plain attributes, filled by schema.builders for what the query selected: strawberry resolves
     # them without a per-field resolver call.

@@ -13,6 +13,8 @@ from enum import Enum
 from typing import Any, Optional
 
 import strawberry
+from strawberry.federation.schema_directives import Key
+from strawberry.federation.types import FieldSet
 from strawberry.types import Info
 
 from core.errors import BadRequest
@@ -77,8 +79,15 @@ class _Generated:
             record_ns[item.name] = strawberry.field(default=None, description=_item_description(item))
             filter_ns["__annotations__"][item.name] = Optional[FILTERS[item.data_type]]  # noqa: UP045
             filter_ns[item.name] = strawberry.field(default=None)
-        self.record = strawberry.type(type(f"{base}Record", (), record_ns),
-                                      description=f"A record of {spec.names.get('zh')} ({spec.code}).")
+        # A natural key (is_key item: citizen ID number, unified social credit code, ...) makes the record
+        # a federation entity that other subgraphs can reference; ``_entities`` resolves it through the
+        # same decided, audited data query as this root field (schema/entities.py).
+        key = next((i.name for i in spec.items if i.is_key), None)
+        self.key: str | None = key
+        self.record_name = f"{base}Record"
+        self.record = strawberry.type(type(self.record_name, (), record_ns),
+                                      description=f"A record of {spec.names.get('zh')} ({spec.code}).",
+                                      directives=[Key(fields=FieldSet(camel(key)))] if key else ())
         self.filter = strawberry.input(type(f"{base}Filter", (), filter_ns),
                                        description="Conditions combine with AND; conditions on items you may not "
                                                    "read are refused (FIELD_FORBIDDEN).")
@@ -177,8 +186,9 @@ class _Generated:
         return resolve
 
 
-def data_fields(specs: list[Spec]) -> dict[str, Any]:
-    """Root query fields, one per data resource, plus ``verify``."""
+def data_fields(specs: list[Spec], keyed: dict[str, _Generated] | None = None) -> dict[str, Any]:
+    """Root query fields, one per data resource, plus ``verify``; ``keyed`` collects the generated
+    record types that have a natural key (federation entities), by GraphQL type name."""
     fields: dict[str, Any] = {}
     by_name: dict[str, Spec] = {}
     for spec in specs:
@@ -189,6 +199,8 @@ def data_fields(specs: list[Spec]) -> dict[str, Any]:
             continue
         by_name[spec.api_name] = by_name[spec.code] = spec
         generated = _Generated(spec)
+        if keyed is not None and generated.key is not None:
+            keyed[generated.record_name] = generated
         fields[spec.api_name] = strawberry.field(
             resolver=generated.resolver(),
             description=f"{spec.names.get('zh')} ({spec.names.get('en')}), resource {spec.code}: {spec.summary}. "

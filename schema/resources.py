@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 import strawberry
+from strawberry.federation.schema_directives import Key
+from strawberry.federation.types import FieldSet
 from strawberry.types import Info
 
 from resolvers import catalog
@@ -37,7 +39,8 @@ class DataItem:
     is_key: bool
 
 
-@strawberry.type(description="A resource of the catalog (信息资源目录).")
+# @key: other subgraphs (a national catalog, another province) reference resources by code.
+@strawberry.type(description="A resource of the catalog (信息资源目录).", directives=[Key(fields=FieldSet("code"))])
 class Resource:
     code: str = strawberry.field(description="Resource code; its first six digits name the owning node.")
     node: str

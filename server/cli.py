@@ -191,6 +191,13 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def cmd_sdl(settings: Settings, args: argparse.Namespace) -> int:
+    from federation.topology import Topology
+
+    from .subgraph import demo_sdl
+
+    sys.stdout.write(demo_sdl(Topology.load(settings.topology_path), args.seed))
+    return 0
 
 
 def _seed_flags(parser: argparse.ArgumentParser) -> None:
@@ -294,6 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify = audit_sub.add_parser("verify", help="check the keyed chain against its checkpoints; report rewrites "
                                                  "and truncation with the first record affected, exit 1 if any")
     verify.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    sdl = sub.add_parser("sdl", help="print the demo catalog's federation subgraph SDL")
+    sdl.add_argument("--seed", type=int, default=20261126, metavar="S", help="seed of the demo catalog")
     return parser
 
 
@@ -307,7 +316,8 @@ def _version() -> str:
 
 
 COMMANDS = {"serve": operations.cmd_serve, "demo": operations.cmd_demo, "migrate": operations.cmd_migrate,
-            "seed": operations.cmd_seed, "token": cmd_token, "grant": cmd_grant, "audit": cmd_audit, "role": cmd_role}
+            "seed": operations.cmd_seed, "token": cmd_token, "grant": cmd_grant, "audit": cmd_audit, "role": cmd_role,
+            "sdl": cmd_sdl}
 
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_CANNOT_LISTEN, EXIT_DATABASE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130

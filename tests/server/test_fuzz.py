@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from graphql import GraphQLSchema, build_client_schema, get_introspection_query
+from graphql import GraphQLSchema, NameNode, ObjectFieldNode, build_client_schema, get_introspection_query
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import Mode, from_schema, nodes
@@ -28,6 +28,24 @@ SCALARS = {
                          st.sampled_from(["1e999999", "-1e-999999", "NaN", "sNaN", "1_000"]),
                          st.text(max_size=12)).map(nodes.String),
 }
+
+
+def _field(name: str, value: Any) -> ObjectFieldNode:
+    return ObjectFieldNode(name=NameNode(value=name), value=value)
+
+
+# Federation representations (schema/entities.py): entity types and key fields of this subgraph and
+# others, key values of any type, or no object at all.
+_ANY_VALUE = st.one_of(st.text(max_size=20).map(nodes.String), st.integers().map(nodes.Int), st.just(nodes.Null))
+SCALARS["_Any"] = st.one_of(
+    st.builds(lambda typename, key, value: nodes.Object([_field("__typename", typename), _field(key, value)]),
+              st.one_of(st.sampled_from(["Resource", "Department", "PopulationRecord", "LegalEntitiesRecord",
+                                         "BusinessLicencesRecord", "Query", "_Service"]).map(nodes.String),
+                        _ANY_VALUE),
+              st.sampled_from(["code", "citizenId", "uscc", "licenceNo", "name", "__typename"]),
+              st.one_of(st.sampled_from(["650000-GA", "650000-B01-000001", "650100198001011234"]).map(nodes.String),
+                        _ANY_VALUE)),
+    _ANY_VALUE)
 
 
 # Seeds: inputs that once answered INTERNAL (issue 8), always tried first, then the generated ones.
