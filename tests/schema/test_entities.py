@@ -84,7 +84,7 @@ async def _audit(cluster: Cluster, request_id: str) -> list[dict[str, Any]]:
     try:
         return [dict(r) for r in await conn.fetch(
             """select department, purpose, resource, items_returned, items_denied, row_count, outcome
-               from audit_log where request_id = $1 order by seq""", request_id)]
+               from audit_log where client_request_id = $1 order by seq""", request_id)]
     finally:
         await conn.close()
 
