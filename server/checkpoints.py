@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 from pathlib import Path
 
@@ -27,11 +28,7 @@ def audit_key(settings: Settings, *, create: bool = True) -> bytes:
     if path is None:
         path = settings.data_dir / KEY_FILE
         if not path.exists() and create:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-            path.touch(mode=0o600)
-            path.write_text(secrets.token_urlsafe(48))
-            logger.warning("created an audit key in %s; production keeps it apart from the data "
-                           "(GOVSHARE_AUDIT_KEY_FILE)", path)
+            _create_key(path)
     try:
         key = path.read_bytes().strip()
     except OSError as exc:
@@ -40,6 +37,23 @@ def audit_key(settings: Settings, *, create: bool = True) -> bytes:
     if len(key) < 32:
         raise ConfigurationError(f"the audit key in {path} is shorter than 32 bytes")
     return key
+
+
+def _create_key(path: Path) -> None:
+    """Write a new key unless another process (a sibling worker) wins the race: exactly one key."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_urlsafe(48))
+    try:
+        os.link(staging, path)  # atomic: fails if the key exists by now
+        logger.warning("created an audit key in %s; production keeps it apart from the data "
+                       "(GOVSHARE_AUDIT_KEY_FILE)", path)
+    except FileExistsError:
+        pass
+    finally:
+        staging.unlink()
 
 
 def checkpoint_file(settings: Settings) -> Path:

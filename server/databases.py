@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
 from pathlib import Path
 
 import asyncpg
@@ -16,6 +18,13 @@ from policies.adapter import bootstrap
 from .postgres import LocalPostgres
 
 CREATE_DATABASE_EXISTS = "select 1 from pg_database where datname = $1"
+HAS_GRANT_FUNCTION = "select to_regprocedure('govshare_grant_service()') is not null"
+GRANT_SERVICE = "select govshare_grant_service()"
+SERVICE_LOGIN = "govshare_app"
+ROLE_EXISTS = "select 1 from pg_roles where rolname = $1"
+# DDL takes no parameters: the server quotes the name and password itself (format %I / %L).
+CREATE_LOGIN = "select format('create role %I login password %L in role govshare_service', $1::text, $2::text)"
+SET_PASSWORD = "select format('alter role %I password %L', $1::text, $2::text)"
 
 
 def database_name(node_code: str) -> str:
@@ -52,6 +61,9 @@ async def migrate_all(topology: Topology) -> dict[str, list[int]]:
             raise NodeUnavailable(code, f"cannot connect to migrate: {exc}") from exc
         try:
             applied = await migrate(conn)
+            # Tables added by any migration get the service role's grants (migration 0009).
+            if await conn.fetchval(HAS_GRANT_FUNCTION):
+                await conn.execute(GRANT_SERVICE)
             await bootstrap(conn)
             return code, applied
         except MigrationError as exc:
@@ -81,3 +93,31 @@ async def resolve(settings: Settings) -> tuple[Topology, LocalPostgres | None]:
         raise GovshareError(f"no DSN for node(s) {', '.join(missing)}: set GOVSHARE_DSN_<code> for every "
                             "self-hosted node, or none at all to use the embedded PostgreSQL")
     return topology, None
+
+
+async def ensure_service_login(conn: asyncpg.Connection, name: str, password: str) -> None:
+    """A login role that is a member of govshare_service (migration 0007), with this password."""
+    statement = SET_PASSWORD if await conn.fetchval(ROLE_EXISTS, name) else CREATE_LOGIN
+    try:
+        await conn.execute(await conn.fetchval(statement, name, password))
+    except asyncpg.DuplicateObjectError:
+        await conn.execute(await conn.fetchval(SET_PASSWORD, name, password))  # created concurrently
+
+
+async def service_topology(data_dir: Path, topology: Topology) -> Topology:
+    """The embedded databases as the service connects to them: as govshare_app, a member of the
+    least-privilege role govshare_service, never as the superuser that migrates and seeds."""
+    path = data_dir / "postgres" / "service-password"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(24))
+    password = path.read_text().strip()
+    server = LocalPostgres(data_dir / "postgres")
+    conn = await asyncpg.connect(server.dsn())
+    try:
+        await ensure_service_login(conn, SERVICE_LOGIN, password)
+    finally:
+        await conn.close()
+    return topology.with_dsns({n.code: f"postgresql://{SERVICE_LOGIN}:{password}@127.0.0.1:{server.port}/"
+                                       f"{database_name(n.code)}" for n in topology.databases})

@@ -15,7 +15,7 @@ from core.settings import Settings
 from federation.nodes import check_nodes
 from federation.topology import Topology
 
-from .databases import load_topology, migrate_all, resolve
+from .databases import load_topology, migrate_all, resolve, service_topology
 from .identity import demo_secret, mint_demo_token
 from .postgres import LocalPostgres
 from .progress import SeedMeter, Steps
@@ -43,6 +43,10 @@ def _listen_flags(settings: Settings, args: argparse.Namespace) -> Settings:
 
 def _serve(settings: Settings, topology: Topology, workers: int, sock: socket.socket) -> None:
     from .app import create_app
+
+    if load_topology(settings).needs_embedded:
+        # The embedded server: serve as the least-privilege login role, not the superuser that migrated.
+        topology = asyncio.run(service_topology(settings.data_dir, topology))
 
     # Workers build their own app from the environment: hand them what this process resolved.
     worker_env = {f"GOVSHARE_DSN_{n.code}": n.dsn or "" for n in topology.databases}

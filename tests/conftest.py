@@ -18,7 +18,7 @@ from core.settings import Settings
 from federation.topology import Topology
 from seed.writer import SeedOptions, seed_all
 from server.app import create_app
-from server.databases import migrate_all
+from server.databases import SERVICE_LOGIN, ensure_service_login, migrate_all
 from server.postgres import LocalPostgres
 
 from .helpers import SECRET, audit_key_file, token
@@ -27,6 +27,7 @@ TESTS = Path(__file__).resolve().parent
 TOPOLOGY = TESTS / "topology.toml"
 SCALE = SeedOptions(seed=7, persons=3_000, entities=600, resources=400)
 DATABASE = "govshare"
+SERVICE_PASSWORD = "test-service-password"
 
 
 @dataclass
@@ -35,6 +36,12 @@ class Cluster:
     topology: Topology
     root: Path
     extra: list[LocalPostgres] = field(default_factory=list)  # new_server's, destroyed with the cluster
+
+    @property
+    def service_topology(self) -> Topology:
+        """The DSNs the app uses: the login role in govshare_service (least privilege), not the owner."""
+        return self.topology.with_dsns({c: f"postgresql://{SERVICE_LOGIN}:{SERVICE_PASSWORD}@127.0.0.1:{s.port}/"
+                                           f"{DATABASE}" for c, s in self.servers.items()})
 
     def dsn(self, node: str) -> str:
         return self.servers[node].dsn(DATABASE)
@@ -79,6 +86,10 @@ def cluster() -> Iterator[Cluster]:
         topology = base.with_dsns({c: s.dsn(DATABASE) for c, s in servers.items()})
         await migrate_all(topology)
         await seed_all({n.code: n.dsn or "" for n in topology.databases}, topology, SCALE)
+        for server in servers.values():
+            conn = await asyncpg.connect(server.dsn())
+            await ensure_service_login(conn, SERVICE_LOGIN, SERVICE_PASSWORD)
+            await conn.close()
         return topology
 
     topology = asyncio.run(prepare())
@@ -103,7 +114,7 @@ def settings() -> Iterator[Settings]:
 
 @pytest.fixture(scope="session")
 async def client(cluster: Cluster, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, cluster.topology)
+    app = create_app(settings, cluster.service_topology)
     async with app.router.lifespan_context(app), httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://govshare.test",
         headers={"Authorization": f"Bearer {token()}"},

@@ -88,7 +88,7 @@ def app_client(cluster: Cluster) -> AppClient:
         chosen: dict[str, object] = {"node_timeout": NODE_TIMEOUT, "request_timeout": 3.0, **overrides}
         settings = replace(Settings(), demo_jwt_secret=SECRET, audit_key_file=audit_key_file(),
                            data_dir=cluster.root, **chosen)  # type: ignore[arg-type]
-        app: Starlette = create_app(settings, topology or cluster.topology)
+        app: Starlette = create_app(settings, topology or cluster.service_topology)
         async with app.router.lifespan_context(app), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://govshare.test",
             headers={"Authorization": f"Bearer {token()}"}, timeout=30,

@@ -27,7 +27,7 @@ AUDIT = Path(__file__).resolve().parents[1] / "http_audit"
 @pytest.fixture(scope="module")
 async def live_url(cluster: Cluster, settings: Settings) -> AsyncIterator[str]:
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, cluster.topology), host="127.0.0.1",
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, cluster.service_topology), host="127.0.0.1",
                                            port=port, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn offers no started event
