@@ -19,18 +19,24 @@ class Result:
     rps: float
     requests: int
     cpu_ms: float  # server CPU (user + system of the process and its workers) during the run
+    db_cpu_ms: float = float("nan")  # PostgreSQL's CPU (postmaster and every backend) during the run
 
     @property
     def cpu_per_request_ms(self) -> float:
         return self.cpu_ms / self.requests if self.requests else float("nan")
 
+    @property
+    def db_cpu_per_request_ms(self) -> float:
+        return self.db_cpu_ms / self.requests if self.requests else float("nan")
+
 
 def cpu_ms(pid: int) -> float:
-    """User + system CPU of a process so far (its threads included), in ms."""
+    """User + system CPU of a process so far (its threads and its exited, reaped children included), in ms."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rpartition(")")[2].split()
-    # After the command name: state is field 3, utime 14 and stime 15 (1-based, see proc(5)).
-    return (int(fields[11]) + int(fields[12])) * TICK_MS
+    # After the command name: state is field 3, utime 14, stime 15, cutime 16, cstime 17 (proc(5)). An
+    # exited backend's time moves into its parent's cutime/cstime, so the sum over a tree stays whole.
+    return sum(int(value) for value in fields[11:15]) * TICK_MS
 
 
 def descendants(pid: int) -> list[int]:
@@ -79,7 +85,7 @@ def parse_wrk(out: str) -> tuple[float, float, float, int]:
 
 
 def run_wrk(url: str, connections: int, duration: float, pid: int, method: str = "GET",
-            body: str | None = None, headers: dict[str, str] | None = None) -> Result:
+            body: str | None = None, headers: dict[str, str] | None = None, db_pid: int | None = None) -> Result:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         lines = [f'wrk.method = "{method}"']
         if body is not None:
@@ -89,14 +95,15 @@ def run_wrk(url: str, connections: int, duration: float, pid: int, method: str =
         script.write("\n".join(lines))
     threads = 1 if connections == 1 else 2
     try:
-        before = tree_cpu_ms(pid)
+        before, db_before = tree_cpu_ms(pid), tree_cpu_ms(db_pid) if db_pid else 0.0
         out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency",
                               "-s", script.name, url], capture_output=True, text=True, check=True).stdout
         used = tree_cpu_ms(pid) - before
+        db_used = tree_cpu_ms(db_pid) - db_before if db_pid else float("nan")
     finally:
         os.unlink(script.name)
     p50, p99, rps, count = parse_wrk(out)
-    return Result(p50, p99, rps, count, used)
+    return Result(p50, p99, rps, count, used, db_used)
 
 
 def ensure_wrk() -> None:

@@ -106,8 +106,9 @@ async def sample_keys(topology: Topology) -> tuple[str, str]:
 class Runner:
     """Sends a scenario's request to one server: by HTTP once, or under wrk."""
 
-    def __init__(self, running: dict[str, servers.Server], token: str) -> None:
+    def __init__(self, running: dict[str, servers.Server], token: str, db_pid: int | None = None) -> None:
         self.running = running
+        self.db_pid = db_pid
         self.gov_headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         self.json_headers = {"Content-Type": "application/json"}
 
@@ -128,10 +129,12 @@ class Runner:
 
     def load(self, server: str, scenario: Scenario, connections: int, duration: float) -> measure.Result:
         url, method, body, headers = self._request(server, scenario)
-        return measure.run_wrk(url, connections, duration, self.running[server].pid, method, body, headers)
+        return measure.run_wrk(url, connections, duration, self.running[server].pid, method, body, headers,
+                               self.db_pid)
 
 
-def run(topology: Topology, duration: float, rounds: int, only: list[str] | None = None, workers: int = 1) -> str:
+def run(topology: Topology, duration: float, rounds: int, only: list[str] | None = None, workers: int = 1,
+        db_pid: int | None = None) -> str:
     import asyncio
 
     citizen, resource = asyncio.run(sample_keys(topology))
@@ -146,7 +149,7 @@ def run(topology: Topology, duration: float, rounds: int, only: list[str] | None
             scaled = servers.start_govshare(topology, workers)
             running[scaled.name] = scaled
             names.append(scaled.name)
-        runner = Runner(running, mint_demo_token(servers.SECRET, DEPARTMENT))
+        runner = Runner(running, mint_demo_token(servers.SECRET, DEPARTMENT), db_pid)
         for scenario in chosen:
             extract = {**scenario.extract, **{n: scenario.extract["govshare"] for n in names[3:]}}
             answers.compare({s: runner.answer(s, scenario) for s in names}, extract)
@@ -200,7 +203,10 @@ def report(chosen: list[Scenario], table: dict[tuple[str, str, int], list[measur
         lines.append(f"| {s.title} | {rps(s, 'govshare')} | {rps(s, 'postgraphile')} | {rps(s, 'raw')} | "
                      f"{cpu(s, 'govshare')} | {cpu(s, 'postgraphile')} | {cpu(s, 'raw')} |"
                      + "".join(f" {rps(s, n)} | {cpu(s, n)} |" for n in names[3:]))
-    lines += ["", "| scenario | server | connections | p50 ms | p99 ms | req/s | CPU ms/req |", "|---|---|---|---|---|---|---|"]
+    lines += ["", "PostgreSQL's CPU per request (postmaster and all backends, every node database on the one server) "
+              "in the last column.", "",
+              "| scenario | server | connections | p50 ms | p99 ms | req/s | CPU ms/req | DB CPU ms/req |",
+              "|---|---|---|---|---|---|---|---|"]
     for s in chosen:
         for c in s.levels:
             for server in names:
@@ -209,5 +215,6 @@ def report(chosen: list[Scenario], table: dict[tuple[str, str, int], list[measur
                     f"| {s.key} | {server} | {c} | {statistics.median(r.p50_ms for r in results):.2f} | "
                     f"{statistics.median(r.p99_ms for r in results):.2f} | "
                     f"{statistics.median(r.rps for r in results):.0f} | "
-                    f"{statistics.median(r.cpu_per_request_ms for r in results):.2f} |")
+                    f"{statistics.median(r.cpu_per_request_ms for r in results):.2f} | "
+                    f"{statistics.median(r.db_cpu_per_request_ms for r in results):.2f} |")
     return "\n".join(lines) + "\n"
