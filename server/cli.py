@@ -25,7 +25,7 @@ from core.errors import CannotListen, EmbeddedPostgresError, GovshareError, Migr
 from core.settings import Settings
 from federation.nodes import NodePools
 
-from . import operations
+from . import operations, policy_commands
 from .databases import resolve as _resolve
 from .identity import demo_secret, mint_demo_token
 from .postgres import LocalPostgres
@@ -65,6 +65,10 @@ async def _admin(settings: Settings, by: str) -> tuple[Admin, NodePools, LocalPo
     region = topology.region.code
     model = AuthorityModel(region, [RoleAssignment(by, "policy_admin", region)])
     return Admin(pools, Authority(model, by, "cli"), f"cli-{uuid.uuid4().hex}"), pools, server
+
+
+def cmd_policy(settings: Settings, args: argparse.Namespace) -> int:
+    return policy_commands.run(settings, args, _admin)
 
 
 def cmd_role(settings: Settings, args: argparse.Namespace) -> int:
@@ -273,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     role_list = role_sub.add_parser("list", help="live role assignments")
     role_list.add_argument("--user", default=None, help="only this user's roles")
     role_list.add_argument("--by", default="cli-operator", help=argparse.SUPPRESS)
+    policy_commands.add_parser(sub, _group)
     grant_sub = _group(sub, "grant", "create, revoke or list grants (the rows enforcement reads)", "grant_command")
     create = grant_sub.add_parser("create", help="create a purpose-bound grant")
     create.add_argument("--department", required=True, help="grantee department code")
@@ -317,7 +322,7 @@ def _version() -> str:
 
 COMMANDS = {"serve": operations.cmd_serve, "demo": operations.cmd_demo, "migrate": operations.cmd_migrate,
             "seed": operations.cmd_seed, "token": cmd_token, "grant": cmd_grant, "audit": cmd_audit, "role": cmd_role,
-            "sdl": cmd_sdl}
+            "sdl": cmd_sdl, "policy": cmd_policy}
 
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_CANNOT_LISTEN, EXIT_DATABASE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
