@@ -5,15 +5,8 @@ from __future__ import annotations
 from functools import partial
 
 import strawberry
-from graphql.validation import ASTValidationRule
 from strawberry import Schema
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxTokensLimiter,
-    ValidationCache,
-    max_aliases,
-    query_depth_limiter,
-)
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter
 from strawberry.federation import Schema as FederationSchema
 
 from resolvers.specs import DataResourceSpec
@@ -26,25 +19,19 @@ from .explanations import ExplanationQuery
 from .generated import data_fields
 from .grants import GrantMutation, GrantQuery
 from .history import HistoryMutation, HistoryQuery
+from .limits import LIMIT_RULES
 from .previews import PreviewQuery
 from .query import Query
 from .roles import RoleMutation, RoleQuery
 from .rules import RuleMutation, RuleQuery
 from .share_requests import ShareRequestMutation, ShareRequestQuery
 
-# Limit rules are built once: the validation cache is keyed on the rule classes, and strawberry's
-# limiter extensions would build new classes for every request (a cache miss each time).
-LIMIT_RULES: list[type[ASTValidationRule]] = [
-    query_depth_limiter.create_validator(10, None, None),
-    max_aliases.create_validator(30),
-]
-# Factories, not instances: strawberry builds extensions per request. The parse (schema/documents.py)
-# and validation caches are module-level LRUs shared by every request.
+# Factories, not instances: strawberry builds extensions per request. The parse and validation caches
+# (schema/documents.py) are module-level LRUs shared by every request.
 EXTENSIONS = [
     partial(AddValidationRules, LIMIT_RULES),
     partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
     DocumentCache,
-    partial(ValidationCache, maxsize=512),
 ]
 
 
