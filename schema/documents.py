@@ -1,7 +1,7 @@
 """Parsed and validated documents, cached: shared by the HTTP layer and by execution.
 
 The HTTP layer looks at a document (operations, literals, repeated fields) before strawberry
-executes it, and parses and validates a document it has not seen in a worker thread (``prepare``):
+executes it, and parses and validates a document it has not seen in a worker thread:
 a fresh 4,000-token document costs up to ~80 ms of parse and validation, which must not hold the
 event loop. Execution then finds both in these caches.
 """
@@ -37,14 +37,10 @@ def validated(schema: GraphQLSchema, document: DocumentNode,
     return validate_document(schema, document, rules)
 
 
-def prepare(schema: Schema, query: str) -> DocumentNode | None:
-    """Parse and validate into the caches (meant for a worker thread); None on a syntax error."""
-    try:
-        document = parse_document(query)
-    except GraphQLError:
-        return None
+def validate_ahead(schema: Schema, document: DocumentNode) -> None:
+    """Validate into the cache execution reads (meant for a worker thread, after the HTTP layer's
+    bounds: validating an unbounded document is the cost those bounds exist to avoid)."""
     validated(schema._schema, document, RULES)
-    return document
 
 
 class DocumentCache(SchemaExtension):

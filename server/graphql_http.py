@@ -32,7 +32,7 @@ from core.callers import Caller
 from core.errors import GovshareError, LimitExceeded, NodeUnavailable, Unauthenticated, UnknownDepartment
 from federation.nodes import statement_log
 from resolvers.context import Context, language_from_header
-from schema.documents import prepare
+from schema.documents import parse_document, validate_ahead
 from schema.plans import execute_planned
 
 from .departments import KnownDepartments
@@ -79,8 +79,9 @@ def _document_problem(limits: Limits, schema: Schema, query: str, operation_name
                       ) -> GovshareError | None:
     """Why a document is refused before execution, or None. Runs in a worker thread: it also parses
     and validates the document into the caches execution reads."""
-    document = prepare(schema, query)
-    if document is None:
+    try:
+        document = parse_document(query)
+    except GraphQLError:
         return None  # execution reports the syntax error the standard way
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if len(operations) > 1 and operation_name is None:
@@ -90,6 +91,7 @@ def _document_problem(limits: Limits, schema: Schema, query: str, operation_name
         limits.check_document(document)
     except GovshareError as exc:
         return exc
+    validate_ahead(schema, document)
     return None
 
 
