@@ -31,10 +31,8 @@ class KnownDepartments:
         """Reload the codes of ``databases`` (all by default); a database that fails keeps its old codes."""
         wanted = databases or [n.code for n in self._pools.topology.databases]
         async with self._lock:
-            now = self._clock()
             results = await self._pools.fetch_each(wanted, "departments.codes", SELECT_CODES)
             for database, rows in results.items():
-                self._tried[database] = now
                 if not isinstance(rows, NodeUnavailable):
                     self._codes[database] = frozenset(r["code"] for r in rows)
 
@@ -46,8 +44,11 @@ class KnownDepartments:
         node = topology.by_code.get(department[:6])
         database = node.database_node if node is not None else None
         if database is not None and database not in self._codes:
+            # Asked again on a caller's behalf at most every RETRY_SECONDS (the first time at once: a
+            # start-up read that timed out must not turn the node's callers away).
             tried = self._tried.get(database)
             if tried is None or self._clock() - tried >= RETRY_SECONDS:
+                self._tried[database] = self._clock()
                 await self.refresh([database])
             if database not in self._codes:
                 raise NodeUnavailable(database, "its departments could not be read to confirm yours")
