@@ -105,7 +105,8 @@ def _prepare(settings: Settings, steps: Steps) -> tuple[Topology, LocalPostgres 
             server.stop()
         raise
     count = sum(len(v) for v in applied.values())
-    steps.step(f"databases ready ({count} migrations applied)" if count else "databases ready (up to date)")
+    steps.step(f"databases ready ({count} migrations applied over {len(applied)} databases)" if count
+               else "databases ready (up to date)")
     return topology, server
 
 
