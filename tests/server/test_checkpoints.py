@@ -1,0 +1,37 @@
+"""Checkpoints of the audit chain head: written on shutdown, keyed, read back by verification."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+
+from core.settings import Settings
+from resolvers import audit
+from server.app import create_app
+
+from ..conftest import Cluster
+from ..helpers import AUDIT_KEY, gql, token
+
+
+async def test_shutdown_writes_a_checkpoint_of_the_head(cluster: Cluster, settings: Settings, tmp_path: Path) -> None:
+    file = tmp_path / "checkpoints.jsonl"
+    # an interval far away: only the shutdown can have written it
+    app = create_app(replace(settings, audit_checkpoint_file=file, audit_checkpoint_seconds=3600),
+                     cluster.service_topology)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://govshare.test",
+            headers={"Authorization": f"Bearer {token()}"}) as client:
+        body, _ = await gql(client, "{ population(first: 1) { nodes { name } } }")
+        assert "errors" not in body
+        assert not file.exists()
+    conn = await cluster.connect("650000")
+    try:
+        head = await conn.fetchval("select max(seq) from audit_log")
+    finally:
+        await conn.close()
+    [checkpoint] = audit.read_checkpoint_file(file, "650000")
+    assert checkpoint.seq == head and checkpoint.valid(AUDIT_KEY.encode())
+    assert not checkpoint.valid(b"another-key-of-at-least-32-bytes-long")
+    assert oct(file.stat().st_mode & 0o777) == "0o600"
