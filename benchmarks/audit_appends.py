@@ -76,7 +76,7 @@ async def main(writer_counts: list[int], seconds: float) -> None:
             rate = await run(server.dsn(), writers, seconds)
             print(f"| {writers} | {rate:,.0f} | {await check(server.dsn())} |", flush=True)
     finally:
-        server.stop("immediate")
+        server.destroy()
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -105,7 +105,7 @@ def demo_databases() -> Iterator[Topology]:
         yield topology
     finally:
         if server is not None:
-            server.stop("immediate")
+            server.destroy()  # its private directory too (outside ``root`` when started as root)
         shutil.rmtree(root, ignore_errors=True)
 
 

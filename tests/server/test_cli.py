@@ -67,6 +67,7 @@ def demo_dir() -> Iterator[Path]:
     server's unprivileged user then cannot traverse."""
     root = Path(tempfile.mkdtemp(prefix="govshare-demo-", dir="/tmp"))
     yield root / "demo"
+    LocalPostgres(root / "demo" / "postgres").destroy()  # its private directory lives outside ``root``
     shutil.rmtree(root, ignore_errors=True)
 
 
