@@ -91,7 +91,7 @@ async def walk_to(client: httpx.AsyncClient, state: str, code: str | None = None
     return code, revision
 
 
-async def until(check: Callable[[], Awaitable[bool]], seconds: float = 3.0) -> bool:
+async def until(check: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> bool:
     deadline = asyncio.get_running_loop().time() + seconds
     while not await check():
         if asyncio.get_running_loop().time() > deadline:

@@ -40,7 +40,7 @@ async def test_changes_reach_another_process(client: httpx.AsyncClient, other: h
     await call(client, "wf.reviewer", REVIEW, code=code, revision=2, decision="APPROVE")
     body = await call(client, "wf.reviewer", PUBLISH, code=code, revision=3)
     assert body["data"]["publishCatalogEntry"]["state"] == "PUBLISHED"
-    for _ in range(60):
+    for _ in range(200):
         body = await call(other, "wf.applicant", f"{{ {api}(first: 1) {{ nodes {{ name }} }} }}")
         if "data" in body and body["data"] and body["data"].get(api):
             break
