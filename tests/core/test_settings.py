@@ -26,6 +26,8 @@ TOPOLOGY = Path(__file__).resolve().parents[1] / "topology.toml"
     ({"GOVSHARE_NODE_TIMEOUT": "soon"}, "GOVSHARE_NODE_TIMEOUT must be a number, got 'soon'"),
     ({"GOVSHARE_NODE_TIMEOUT": "3", "GOVSHARE_REQUEST_TIMEOUT": "1"}, "must not be shorter than"),
     ({"GOVSHARE_MAX_IN_FLIGHT": "0"}, "GOVSHARE_MAX_IN_FLIGHT must be a positive integer"),
+    ({"GOVSHARE_POOL_SIZE": "0"}, "GOVSHARE_POOL_SIZE must be a positive integer"),
+    ({"GOVSHARE_PORT": "99999"}, "GOVSHARE_PORT must be between 1 and 65535, got 99999"),
     ({"GOVSHARE_DSN_650100": "host=db user=x"}, "GOVSHARE_DSN_650100 (node 650100) must be a postgresql:// URI"),
     ({"GOVSHARE_DSN_650100": "postgresql://u:secret@db:70000/x"},
      "GOVSHARE_DSN_650100 (node 650100) is not a valid DSN: Port out of range 0-65535"),
@@ -94,3 +96,8 @@ async def test_a_closed_port_is_a_warning_and_the_others_still_serve(cluster: Cl
     warnings = await check_nodes(topology, 1.0)
     assert list(warnings) == ["650200"]
     assert warnings["650200"].startswith("node 650200 (GOVSHARE_DSN_650200) does not answer")
+
+
+def test_the_pool_size_is_read_from_the_environment() -> None:
+    assert Settings.from_env({"GOVSHARE_POOL_SIZE": "4"}).pool_max_size == 4
+    assert Settings.from_env({}).pool_max_size == 10
