@@ -21,6 +21,7 @@ from resolvers.specs import DataResourceSpec, Finding, authorise, load_catalogs
 from schema import build_schema
 
 logger = logging.getLogger("govshare.schemas")
+CONFLICT_KINDS = ("class_conflict", "unclassified_by_owner")
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,8 @@ class SchemaHolder:
 
     @property
     def conflicts(self) -> tuple[Finding, ...]:
-        return self.current.findings
+        """The 一数一源 conflicts: columns classified differently, or by someone other than their owner."""
+        return tuple(f for f in self.current.findings if f.kind in CONFLICT_KINDS)
 
     async def refresh(self, pools: NodePools) -> bool:
         """Rebuild from the catalogs; keep the last known catalog of databases that did not answer."""

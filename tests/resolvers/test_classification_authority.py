@@ -79,6 +79,10 @@ async def test_a_prefecture_entry_on_the_population_register_reads_nothing_it_sh
         assert {(f["kind"], f.get("column")) for f in findings} >= {
             ("scope_narrowed", None), ("class_conflict", "biometric_template_id"), ("class_conflict", "phone"),
             ("class_conflict", "citizen_id")}
+        holder = client.app.state.schemas  # type: ignore[attr-defined]
+        assert {(f.resource, f.column) for f in holder.conflicts} >= {
+            (code, "biometric_template_id"), (code, "phone"), (code, "citizen_id")}
+        assert all(f.kind != "scope_narrowed" for f in holder.conflicts)
         biometric = next(f for f in findings if f.get("column") == "biometric_template_id")
         assert biometric["applied"] == "NOT_SHARED"
         assert biometric["classes"] == {"650000-B01-000001": "NOT_SHARED", code: "UNCONDITIONAL"}
