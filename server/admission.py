@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -26,13 +27,25 @@ Scope = dict[str, Any]
 class Admission:
     """A FIFO gate: ``limit`` holders at once, ``max_queue`` waiters, each waiting ``queue_timeout`` at most."""
 
-    def __init__(self, limit: int, max_queue: int, queue_timeout: float) -> None:
+    def __init__(self, limit: int, max_queue: int, queue_timeout: float,
+                 on_refuse: Callable[[], None] | None = None) -> None:
         self.limit = limit
         self.max_queue = max_queue
         self.queue_timeout = queue_timeout
         self.in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self.refused = 0
+        self._on_refuse = on_refuse
+
+    @property
+    def queued(self) -> int:
+        return sum(1 for w in self._waiters if not w.done())
+
+    def _refuse(self) -> bool:
+        self.refused += 1
+        if self._on_refuse is not None:
+            self._on_refuse()
+        return False
 
     async def enter(self) -> bool:
         """True when admitted (call ``leave`` afterwards); False when the request must be refused."""
@@ -40,8 +53,7 @@ class Admission:
             self.in_flight += 1
             return True
         if len(self._waiters) >= self.max_queue:
-            self.refused += 1
-            return False
+            return self._refuse()
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
@@ -49,8 +61,7 @@ class Admission:
                 await waiter
         except TimeoutError:
             self._drop(waiter)
-            self.refused += 1
-            return False
+            return self._refuse()
         except asyncio.CancelledError:
             self._drop(waiter)
             raise

@@ -65,6 +65,8 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
                        limiter=limiter, authority_model=app.state.authority, calendar=calendar)
 
     metrics = Metrics()
+    admission = Admission(settings.max_in_flight, settings.max_queue, settings.queue_timeout,
+                          on_refuse=metrics.admission_refused.inc)
     departments = KnownDepartments(pools)
     endpoint = GraphQLEndpoint(lambda: schemas.current.schema, authenticator, make_context, metrics,
                                Limits.from_settings(settings), departments)
@@ -158,12 +160,11 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
             Route("/metrics", metrics.endpoint),
         ],
         lifespan=lifespan,
-        middleware=[Middleware(AdmissionMiddleware,
-                               admission=Admission(settings.max_in_flight, settings.max_queue,
-                                                   settings.queue_timeout),
+        middleware=[Middleware(AdmissionMiddleware, admission=admission,
                                node_timeout=settings.node_timeout, request_timeout=settings.request_timeout)],
     )
     app.state.pools = pools
+    app.state.admission = admission
     app.state.schemas = schemas
     app.state.engine = engine
     app.state.authority = AuthorityModel.empty(topology.region.code)

@@ -41,6 +41,12 @@ class Metrics:
                                    registry=self.registry)
         self.policy_reloads = Counter("govshare_policy_reloads", "Reloads of the rules and roles",
                                       registry=self.registry)
+        self.admission_refused = Counter("govshare_admission_refused",
+                                         "Requests answered 503 by admission control (queue full or its deadline)",
+                                         registry=self.registry)
+        self.in_flight = Gauge("govshare_requests_in_flight", "GraphQL requests executing", registry=self.registry)
+        self.queued = Gauge("govshare_requests_queued", "GraphQL requests waiting for admission",
+                            registry=self.registry)
 
     def observe(self, outcome: str, seconds: float, context: Context | None,
                 errors: list[dict[str, object]]) -> None:
@@ -62,4 +68,8 @@ class Metrics:
         self.schema_version.set(request.app.state.schemas.current.number)
         self.rules_loaded.set(len(request.app.state.engine.rules))
         self.rules_skipped.set(len(request.app.state.engine.skipped))
+        admission = getattr(request.app.state, "admission", None)
+        if admission is not None:
+            self.in_flight.set(admission.in_flight)
+            self.queued.set(admission.queued)
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
