@@ -25,6 +25,7 @@ from .query import Query
 from .roles import RoleMutation, RoleQuery
 from .rules import RuleMutation, RuleQuery
 from .share_requests import ShareRequestMutation, ShareRequestQuery
+from .statistics import StatisticsQuery
 
 # Factories, not instances: strawberry builds extensions per request. The parse and validation caches
 # (schema/documents.py) are module-level LRUs shared by every request.
@@ -37,7 +38,7 @@ EXTENSIONS = [
 
 # Root types assembled from the type families: catalog, then administration.
 QUERY_PARTS: tuple[type, ...] = (Query, RoleQuery, RuleQuery, GrantQuery, ExplanationQuery, HistoryQuery,
-                                 PreviewQuery, CatalogWorkflowQuery, ShareRequestQuery)
+                                 PreviewQuery, CatalogWorkflowQuery, ShareRequestQuery, StatisticsQuery)
 MUTATION_PARTS: tuple[type, ...] = (RoleMutation, RuleMutation, GrantMutation, HistoryMutation,
                                     CatalogWorkflowMutation, ShareRequestMutation)
 

@@ -1,0 +1,268 @@
+"""Supervision statistics of the catalog, computed where the data is.
+
+One aggregate statement per node database (fanned out concurrently, within the request's node
+deadlines), grouped by the dimensions the dashboard asks for; the partial results are summed in
+Python by group key (a handful of rows, never catalog rows). Each database reports only the nodes it
+holds (the region database: itself and its hosted prefectures), so a node's catalog cannot inflate
+another node's figures.
+
+Who sees what: ``stats.read`` (supervisor, policy admin) in the region's domain sees every node; in a
+prefecture's domain only that node. Nodes outside the caller's domains are refused, not silently
+dropped, so a dashboard never shows a partial table as if it were whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import asyncpg
+
+from core.errors import BadRequest, Forbidden, NodeUnavailable
+from federation.nodes import NodePools
+from policies.authority import Action, Authority
+
+from . import audit
+from .catalog import rows_by_code
+
+# Group-by dimensions: a fixed map from the API's enum to SQL expressions (never caller text).
+DIMENSIONS: dict[str, str] = {
+    "NODE": "r.node_code",
+    "PROVIDER": "r.provider_code",
+    "LEVEL": "r.provider_level",
+    "CLASSIFICATION": "r.classification",
+    "SHARE_CLASS": "r.share_class",
+    "SHARE_MODE": "m.share_mode",
+    "UPDATE_CYCLE": "r.update_cycle",
+    "STATUS": "r.status",
+}
+MAX_DIMENSIONS = 4
+STATUSES = ("draft", "submitted", "published", "retired")
+
+# Items per resource by class, and the changes of law or duties still open past their deadline.
+CATALOG_HEAD = """with items as (
+    select resource_code,
+           count(*) as items,
+           count(*) filter (where share_class = 'UNCONDITIONAL') as unconditional,
+           count(*) filter (where share_class = 'CONDITIONAL') as conditional,
+           count(*) filter (where share_class = 'NOT_SHARED') as not_shared,
+           count(*) filter (where share_class = 'NOT_SHARED' and coalesce(btrim(legal_basis), '') = '')
+               as no_basis
+    from data_items group by resource_code
+), overdue as (
+    select code, count(*) as overdue from catalog_duty_changes
+    where fulfilled_at is null and due_on < $3::date group by code
+)
+select """
+CATALOG_MEASURES = """count(*) as resources,
+    coalesce(sum(i.items), 0)::bigint as items,
+    coalesce(sum(i.unconditional), 0)::bigint as unconditional,
+    coalesce(sum(i.conditional), 0)::bigint as conditional,
+    coalesce(sum(i.not_shared), 0)::bigint as not_shared,
+    coalesce(sum(i.no_basis), 0)::bigint as no_basis,
+    count(*) filter (where coalesce(btrim(r.name_ug), '') = '') as missing_ug,
+    count(*) filter (where coalesce(btrim(r.name_kk), '') = '') as missing_kk,
+    coalesce(sum(o.overdue), 0)::bigint as overdue_updates
+from resources r
+left join items i on i.resource_code = r.code
+left join overdue o on o.code = r.code"""
+# Counted once per share mode it offers ('none' for a resource offering none).
+CATALOG_MODES = """
+cross join lateral unnest(case when cardinality(r.share_modes) = 0 then array['none']
+                               else r.share_modes end) as m(share_mode)"""
+CATALOG_WHERE = """
+where r.node_code = any($1::text[]) and r.status = any($2::text[])"""
+MEASURES = ("resources", "items", "unconditional", "conditional", "not_shared", "no_basis", "missing_ug",
+            "missing_kk", "overdue_updates")
+
+
+@dataclass(frozen=True)
+class CatalogCounts:
+    keys: dict[str, str | None]
+    resources: int = 0
+    items: int = 0
+    unconditional: int = 0
+    conditional: int = 0
+    not_shared: int = 0
+    no_basis: int = 0
+    missing_ug: int = 0
+    missing_kk: int = 0
+    overdue_updates: int = 0
+
+    @property
+    def share_ratio(self) -> float | None:
+        """Shared items (unconditional + conditional) over all items; None without items."""
+        return round((self.unconditional + self.conditional) / self.items, 4) if self.items else None
+
+
+@dataclass
+class CatalogStatistics:
+    rows: list[CatalogCounts]
+    unavailable: list[str] = field(default_factory=list)
+
+
+def catalog_sql(group_by: Sequence[str]) -> str:
+    """The aggregate statement for these dimensions (each validated against DIMENSIONS)."""
+    keys = [DIMENSIONS[d] + " as k" + str(n) for n, d in enumerate(group_by)]
+    sql = CATALOG_HEAD + "".join(k + ", " for k in keys) + CATALOG_MEASURES
+    if "SHARE_MODE" in group_by:
+        sql += CATALOG_MODES
+    sql += CATALOG_WHERE
+    if group_by:
+        sql += "\ngroup by " + ", ".join(str(n + 1) for n in range(len(group_by)))
+    return sql
+
+
+def permitted_nodes(authority: Authority, pools: NodePools, nodes: Sequence[str] | None) -> list[str]:
+    """The nodes asked for (all when None), refused unless stats.read holds in each one's domain."""
+    topology = pools.topology
+    region = topology.region.code
+    domains = set(authority.domains(Action.STATS_READ))
+    if not domains:
+        authority.require(Action.STATS_READ, region)  # raises FORBIDDEN with the roles that would do
+    unknown = [n for n in nodes or () if n not in topology.by_code]
+    if unknown:
+        raise BadRequest(f"unknown node(s): {', '.join(unknown)}", nodes=unknown)
+    if nodes is None:
+        return [n.code for n in topology.nodes] if region in domains else sorted(domains)
+    outside = [n for n in nodes if region not in domains and n not in domains]
+    if outside:
+        raise Forbidden(f"stats.read does not hold in domain(s) {', '.join(outside)}", action=Action.STATS_READ.value,
+                        domain=outside[0], requiredRoles=authority.model.roles_for(Action.STATS_READ))
+    return list(dict.fromkeys(nodes))
+
+
+async def catalog_statistics(pools: NodePools, authority: Authority, group_by: Sequence[str],
+                             nodes: Sequence[str] | None, statuses: Sequence[str] | None,
+                             today: date) -> CatalogStatistics:
+    if len(group_by) > MAX_DIMENSIONS or len(set(group_by)) != len(group_by):
+        raise BadRequest(f"groupBy takes at most {MAX_DIMENSIONS} distinct dimensions")
+    unknown = [d for d in group_by if d not in DIMENSIONS]
+    if unknown:
+        raise BadRequest(f"unknown dimension(s) {', '.join(unknown)}; accepted: {', '.join(DIMENSIONS)}")
+    chosen = list(statuses) if statuses else ["published"]
+    bad = [s for s in chosen if s not in STATUSES]
+    if bad:
+        raise BadRequest(f"unknown status(es) {', '.join(bad)}; accepted: {', '.join(STATUSES)}")
+    wanted = set(permitted_nodes(authority, pools, nodes))
+    topology = pools.topology
+    # database -> the node codes it holds that were asked for (its own rows only)
+    targets: dict[str, list[str]] = {}
+    for node in topology.nodes:
+        if node.code in wanted:
+            targets.setdefault(node.database_node, []).append(node.code)
+    sql = catalog_sql(group_by)
+
+    async def one(db: str) -> tuple[str, list[object] | NodeUnavailable]:
+        try:
+            return db, list(await pools.fetch(db, "statistics.catalog", sql, targets[db], chosen, today))
+        except NodeUnavailable as exc:
+            return db, exc
+
+    results = await asyncio.gather(*(one(db) for db in sorted(targets)))
+    merged: dict[tuple[str | None, ...], dict[str, int]] = {}
+    unavailable: list[str] = []
+    for db, rows in results:
+        if isinstance(rows, NodeUnavailable):
+            unavailable.extend(targets[db])
+            continue
+        for row in rows:
+            key = tuple(row["k" + str(n)] for n in range(len(group_by)))  # type: ignore[index]
+            sums = merged.setdefault(key, dict.fromkeys(MEASURES, 0))
+            for measure in MEASURES:
+                sums[measure] += int(row[measure])  # type: ignore[index]
+    ordered = sorted(merged.items(), key=lambda kv: tuple("" if k is None else k for k in kv[0]))
+    rows_out = [CatalogCounts(dict(zip(group_by, key, strict=True)), **sums) for key, sums in ordered
+                if sums["resources"] or not group_by]
+    return CatalogStatistics(rows_out, sorted(unavailable))
+
+
+# --- use of shared data, from the audit trail ------------------------------------------------------
+
+# Data queries and verifications per consumer department, resource and action in a period.
+USAGE = """select department, resource, action, count(*) as requests,
+    coalesce(sum(row_count), 0)::bigint as rows,
+    count(*) filter (where cardinality(items_denied) > 0) as requests_with_denials,
+    coalesce(sum(cardinality(items_denied)), 0)::bigint as denied_fields,
+    count(*) filter (where outcome = 'refused') as refused
+    from audit_log
+    where action in ('read', 'verify') and at >= $1 and at < $2
+      and ($3::text[] is null or department = any($3::text[]))
+      and ($4::text[] is null or substr(resource, 1, 6) = any($4::text[]))
+    group by department, resource, action
+    order by department, resource, action"""
+PROVIDERS = "select code, provider_code from resources where code = any($1::text[])"
+
+
+@dataclass(frozen=True)
+class Usage:
+    department: str
+    resource: str
+    provider: str | None
+    action: str
+    requests: int
+    rows: int
+    requests_with_denials: int
+    denied_fields: int
+    refused: int
+
+
+async def usage_statistics(pools: NodePools, authority: Authority, since: datetime, until: datetime,
+                           departments: Sequence[str] | None, nodes: Sequence[str] | None
+                           ) -> tuple[list[Usage], list[str]]:
+    """Use per consumer department -> resource (and its provider); supervisors of the region see all,
+    others the resources their domains provide. One statement on the region, one per node for providers."""
+    if until <= since:
+        raise BadRequest("'until' must be after 'since'")
+    provider_nodes = permitted_nodes(authority, pools, nodes)
+    everything = nodes is None and pools.topology.region.code in authority.domains(Action.STATS_READ)
+    rows = await pools.fetch(pools.topology.region.database_node, "statistics.usage", USAGE, since, until,
+                             list(departments) if departments else None, None if everything else provider_nodes)
+    providers, failures = await rows_by_code(pools, "statistics.providers", PROVIDERS,
+                                             sorted({r["resource"] for r in rows}))
+    usage = [Usage(r["department"], r["resource"],
+                   providers[r["resource"]]["provider_code"] if r["resource"] in providers else None,
+                   r["action"], int(r["requests"]), int(r["rows"]), int(r["requests_with_denials"]),
+                   int(r["denied_fields"]), int(r["refused"])) for r in rows]
+    return usage, sorted({f.node for f in failures})
+
+
+# --- the audit trail itself ------------------------------------------------------------------------
+
+MAX_RECORDS = 200
+RECORDS = """select seq, at, request_id, client_request_id, user_id, department, action, purpose, grant_ids,
+    resource, items_returned, items_denied, row_count, nodes, outcome
+    from audit_log
+    where ($1::bigint is null or seq < $1)
+      and ($2::text[] is null or department = any($2::text[]))
+      and ($3::text is null or resource = $3)
+      and ($4::timestamptz is null or at >= $4)
+      and ($5::timestamptz is null or at < $5)
+      and ($6::text[] is null or outcome = any($6::text[]))
+    order by seq desc limit $7"""
+
+
+async def audit_records(pools: NodePools, authority: Authority, request_id: str, user: str, department: str,
+                        *, departments: Sequence[str] | None, resource: str | None, since: datetime | None,
+                        until: datetime | None, outcomes: Sequence[str] | None, first: int,
+                        before: int | None) -> tuple[list[asyncpg.Record], bool]:
+    """Audit records, newest first, keyset-paged on seq. audit.read in the region's domain reads every
+    department's; anyone else reads only their own department's. Reading is itself audited (no record
+    written, no records returned)."""
+    if not 0 < first <= MAX_RECORDS:
+        raise BadRequest(f"'first' must be between 1 and {MAX_RECORDS}")
+    if not authority.everywhere(Action.AUDIT_READ):
+        if departments and set(departments) != {department}:
+            raise Forbidden("only supervisors (audit.read in the region) read other departments' records",
+                            action=Action.AUDIT_READ.value, domain=pools.topology.region.code,
+                            requiredRoles=authority.model.roles_for(Action.AUDIT_READ))
+        departments = [department]
+    rows = await pools.fetch(pools.topology.region.database_node, "audit.records", RECORDS, before,
+                             list(departments) if departments else None, resource, since, until,
+                             list(outcomes) if outcomes else None, first + 1)
+    await audit.append(pools, audit.AuditRecord(
+        request_id, user, department, "audit.read", None, resource or "audit_log",
+        row_count=min(len(rows), first), outcome="ok"))
+    return list(rows[:first]), len(rows) > first

@@ -1,0 +1,166 @@
+"""Supervision statistics (监督考核): catalog counts grouped as a dashboard asks, use of shared data from
+the audit trail, and the audit records themselves."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import Enum
+
+import strawberry
+from strawberry.types import Info
+
+from policies.workdays import china_date
+from resolvers import statistics
+from resolvers.context import Context
+
+
+@strawberry.enum(description="A dimension to group catalog counts by.")
+class CatalogDimension(Enum):
+    NODE = "NODE"
+    PROVIDER = "PROVIDER"
+    LEVEL = "LEVEL"
+    CLASSIFICATION = "CLASSIFICATION"
+    SHARE_CLASS = "SHARE_CLASS"
+    SHARE_MODE = "SHARE_MODE"
+    UPDATE_CYCLE = "UPDATE_CYCLE"
+    STATUS = "STATUS"
+
+
+@strawberry.type(description="One group's counts. Keys not grouped by are null.")
+class CatalogCountRow:
+    node: str | None
+    provider: str | None
+    level: str | None
+    classification: str | None
+    share_class: str | None
+    share_mode: str | None = strawberry.field(
+        description="A resource offering several modes counts once under each ('none': it offers none).")
+    update_cycle: str | None
+    status: str | None
+    resources: int
+    data_items: int
+    unconditional_items: int
+    conditional_items: int
+    not_shared_items: int
+    not_shared_without_legal_basis: int = strawberry.field(
+        description="NOT_SHARED items that cite no law or regulation (a supervision finding).")
+    missing_uyghur_names: int
+    missing_kazakh_names: int
+    overdue_updates: int = strawberry.field(
+        description="Changes of law or duties whose 15-working-day catalog update is past due and open.")
+    share_ratio: float | None = strawberry.field(
+        description="(unconditional + conditional items) / all items; null without items.")
+
+    @classmethod
+    def of(cls, row: statistics.CatalogCounts) -> CatalogCountRow:
+        k = row.keys
+        return cls(node=k.get("NODE"), provider=k.get("PROVIDER"), level=k.get("LEVEL"),
+                   classification=k.get("CLASSIFICATION"), share_class=k.get("SHARE_CLASS"),
+                   share_mode=k.get("SHARE_MODE"), update_cycle=k.get("UPDATE_CYCLE"), status=k.get("STATUS"),
+                   resources=row.resources, data_items=row.items, unconditional_items=row.unconditional,
+                   conditional_items=row.conditional, not_shared_items=row.not_shared,
+                   not_shared_without_legal_basis=row.no_basis, missing_uyghur_names=row.missing_ug,
+                   missing_kazakh_names=row.missing_kk, overdue_updates=row.overdue_updates,
+                   share_ratio=row.share_ratio)
+
+
+@strawberry.type
+class CatalogStatistics:
+    rows: list[CatalogCountRow]
+    unavailable_nodes: list[str] = strawberry.field(description="Nodes whose counts are missing.")
+
+
+@strawberry.type(description="Use of one resource by one consumer department in the period.")
+class UsageRow:
+    department: str
+    resource: str
+    provider: str | None
+    action: str = strawberry.field(description="read (data queries) or verify.")
+    requests: int
+    rows: int
+    requests_with_denials: int
+    denied_fields: int
+    refused: int = strawberry.field(description="Queries refused before any data SQL (filters/sorts on denied items).")
+
+
+@strawberry.type
+class UsageStatistics:
+    rows: list[UsageRow]
+    unavailable_nodes: list[str]
+
+
+@strawberry.type(description="One record of the tamper-evident audit trail.")
+class AuditRecord:
+    seq: int
+    at: datetime
+    request_id: str
+    client_request_id: str | None
+    user: str
+    department: str
+    action: str
+    purpose: str | None
+    grant_ids: list[int]
+    resource: str
+    items_returned: list[str]
+    items_denied: list[str]
+    row_count: int
+    nodes: list[str]
+    outcome: str
+
+
+@strawberry.type
+class AuditRecordPage:
+    records: list[AuditRecord]
+    has_next_page: bool
+    next_before: int | None = strawberry.field(description="Pass as 'before' for the next (older) page.")
+
+
+@strawberry.type
+class StatisticsQuery:
+    @strawberry.field(description="Catalog counts grouped by up to four dimensions, computed on each node "
+                                  "(one statement per node database). Needs stats.read (supervisor, "
+                                  "policy admin); a prefecture's domain sees only its node. Statuses: "
+                                  "draft, submitted, published (default), retired.")
+    async def catalog_statistics(self, info: Info[Context, None], group_by: list[CatalogDimension],
+                                 nodes: list[str] | None = None,
+                                 statuses: list[str] | None = None) -> CatalogStatistics | None:
+        context = info.context
+        result = await statistics.catalog_statistics(
+            context.pools, context.authority, [d.value for d in group_by], nodes, statuses,
+            china_date(context.now))
+        return CatalogStatistics(rows=[CatalogCountRow.of(r) for r in result.rows],
+                                 unavailable_nodes=result.unavailable)
+
+    @strawberry.field(description="Data queries and verifications per consumer department and resource in "
+                                  "[since, until) (default: the last 30 days), read from the audit trail. "
+                                  "Needs stats.read; a prefecture's domain sees the use of its own resources.")
+    async def usage_statistics(self, info: Info[Context, None], since: datetime | None = None,
+                               until: datetime | None = None, departments: list[str] | None = None,
+                               nodes: list[str] | None = None) -> UsageStatistics | None:
+        context = info.context
+        end = until or context.now
+        rows, unavailable = await statistics.usage_statistics(
+            context.pools, context.authority, since or end - timedelta(days=30), end, departments, nodes)
+        return UsageStatistics(rows=[UsageRow(**vars(r)) for r in rows], unavailable_nodes=unavailable)
+
+    @strawberry.field(description="Audit records, newest first (keyset pages: pass nextBefore as before). "
+                                  "Supervisors (audit.read in the region) read all; anyone else only their "
+                                  "own department's. Reading is itself audited.")
+    async def audit_records(self, info: Info[Context, None], first: int = 50, before: int | None = None,
+                            departments: list[str] | None = None, resource: str | None = None,
+                            since: datetime | None = None, until: datetime | None = None,
+                            outcomes: list[str] | None = None) -> AuditRecordPage | None:
+        context = info.context
+        rows, more = await statistics.audit_records(
+            context.pools, context.authority, context.request_id, context.caller.user,
+            context.caller.department, departments=departments, resource=resource, since=since, until=until,
+            outcomes=outcomes, first=first, before=before)
+        records = [AuditRecord(seq=r["seq"], at=r["at"], request_id=r["request_id"],
+                               client_request_id=r["client_request_id"], user=r["user_id"],
+                               department=r["department"], action=r["action"], purpose=r["purpose"],
+                               grant_ids=list(r["grant_ids"]), resource=r["resource"],
+                               items_returned=list(r["items_returned"]), items_denied=list(r["items_denied"]),
+                               row_count=r["row_count"], nodes=list(r["nodes"]), outcome=r["outcome"])
+                   for r in rows]
+        return AuditRecordPage(records=records, has_next_page=more,
+                               next_before=records[-1].seq if records and more else None)
