@@ -151,7 +151,14 @@ async def test_usage_counts_what_the_audit_trail_holds(client: httpx.AsyncClient
     finally:
         await conn.close()
     assert {(r["resource"], r["action"]): (r["requests"], r["rows"]) for r in rows} == expected
-    assert all(r["department"] == "650100-MZ" and r["provider"] for r in rows)
+    assert all(r["department"] == "650100-MZ" for r in rows)
+    # the provider comes from the resource's own node (null only for a resource no longer in the catalog)
+    conn = await cluster.connect("650000")
+    try:
+        entities = await conn.fetchrow("select code, provider_code from resources where api_name = 'legalEntities'")
+    finally:
+        await conn.close()
+    assert {r["provider"] for r in rows if r["resource"] == entities["code"]} == {entities["provider_code"]}
 
 
 async def test_audit_records_paged_scoped_and_audited(client: httpx.AsyncClient) -> None:
