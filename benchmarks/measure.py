@@ -73,8 +73,11 @@ def _ms(text: str) -> float:
 
 
 def parse_wrk(out: str) -> tuple[float, float, float, int]:
-    if "Non-2xx" in out or "Socket errors" in out:
+    if "Non-2xx" in out:  # a refused or failed request: the figures would not be about answers
         raise RuntimeError(f"errors during the run:\n{out}")
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if socket_errors is not None and any(int(n) for n in socket_errors.groups()):
+        print(f"warning: {socket_errors.group(0)} (requests slower than wrk's timeout are not counted)")
     p50 = re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE)
     p99 = re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE)
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
@@ -96,8 +99,9 @@ def run_wrk(url: str, connections: int, duration: float, pid: int, method: str =
     threads = 1 if connections == 1 else 2
     try:
         before, db_before = tree_cpu_ms(pid), tree_cpu_ms(db_pid) if db_pid else 0.0
-        out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency",
-                              "-s", script.name, url], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s",
+                              "--timeout", "10s", "--latency", "-s", script.name, url],
+                             capture_output=True, text=True, check=True).stdout
         used = tree_cpu_ms(pid) - before
         db_used = tree_cpu_ms(db_pid) - db_before if db_pid else float("nan")
     finally:
