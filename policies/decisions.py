@@ -122,6 +122,15 @@ class PolicyEngine:
         return cls(casbin.AsyncEnforcer(str(MODEL)), Memberships(region))
 
     @classmethod
+    def from_rules(cls, rules: Sequence[Rule], memberships: Memberships) -> PolicyEngine:
+        """An engine over given rules, in memory (explain at a past time)."""
+        enforcer = casbin.Enforcer(str(MODEL))
+        engine = cls(enforcer, memberships, rules)
+        for rule in rules:
+            enforcer.add_policy(*rule.values())
+        return engine
+
+    @classmethod
     async def load(cls, pool: Any, memberships: Memberships | None = None) -> PolicyEngine:
         adapter = AsyncpgAdapter(pool)
         enforcer = casbin.AsyncEnforcer(str(MODEL), adapter)

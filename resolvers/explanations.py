@@ -4,18 +4,27 @@ state, same ``policies.decisions.decide``), with every rule that matched and the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from core.errors import BadRequest
 from policies.authority import Action, domain_of_code
 from policies.decisions import Decision, ItemPolicy, PolicyEngine, Reason, decide
 from policies.grants import SELECT_GRANTS, Grant, GrantState, grant_state, normalise_purpose
-from policies.rules import ACTIONS, Rule
+from policies.rules import ACTIONS, Rule, loadable
 
 from . import validation
 from .administration import Admin
 
 SCOPE_ITEM = "division_code"
+RULES_AT = """select id, ptype, v0, v1, v2, v3, v4, v5, v6, v7 from policy_rules
+    where created_at <= $1 and (removed_at is null or removed_at > $1) order by id"""
+
+
+async def _engine_at(admin: Admin, engine: PolicyEngine, at: datetime) -> PolicyEngine:
+    """The rules as they stood at ``at`` (loaded as the loader would: unloadable rows skipped)."""
+    rows = await admin.pools.fetch(admin.region_database, "explain.rules_at", RULES_AT, at)
+    found = [loadable(r["id"], r["ptype"], [v for v in (r[f"v{i}"] for i in range(7))]) for r in rows]
+    return PolicyEngine.from_rules([r for r in found if isinstance(r, Rule)], engine.memberships)
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,8 @@ async def explain(admin: Admin, engine: PolicyEngine, department: str, resource:
     policy = ItemPolicy(found.code, known.name, known.share_class, known.condition, known.legal_basis,
                         found.provider)
     moment = at or datetime.now(UTC)
+    if at is not None and at < datetime.now(UTC) - timedelta(seconds=1):
+        engine = await _engine_at(admin, engine, at)
     stated = normalise_purpose(purpose)
     state, grant = GrantState.NONE, None
     if policy.share_class == "CONDITIONAL":

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ..admin_helpers import as_user
+from ..admin_helpers import as_user, until
 from ..helpers import gql, token
 from .conftest import NO_GRANT_DEPT, POPULATION, SCOPED_DEPT, TABLE_DEPT
 from .test_access_truth_table import ASKED, ITEM, ROWS, SCOPE_ROWS, _a_citizen, _purpose
@@ -93,3 +93,31 @@ async def test_explain_of_another_department_needs_policy_read(client: httpx.Asy
     body, _ = await gql(client, EXPLAIN, {"d": TABLE_DEPT, "r": POPULATION, "i": "nmae", "a": "READ"},
                         **as_user("admin.region"))
     assert body["errors"][0]["extensions"]["field"] == "item" and "name" in body["errors"][0]["extensions"]["accepted"]
+
+
+async def test_explain_at_a_past_time_uses_the_rules_of_then(client: httpx.AsyncClient) -> None:
+    import asyncio
+    from datetime import UTC, datetime
+
+    before = datetime.now(UTC).isoformat()
+    await asyncio.sleep(1.2)  # explain treats an `at` over a second old as the past
+    rule = {"subject": "650200-ZR", "resource": POPULATION, "item": "ethnicity", "effect": "DENY"}
+    body, _ = await gql(client, """mutation($r: RuleInput!) { addRule(rule: $r, reason: "explain at") {
+        rule { id } } }""", {"r": rule}, **as_user("admin.region"))
+    rule_id = body["data"]["addRule"]["rule"]["id"]
+    query = """query($at: DateTime) { explain(department: "650200-ZR", resource: "650000-B01-000001",
+        item: "ethnicity", action: VERIFY, at: $at) { allowed reason matchedRules { id } } }"""
+    try:
+        then, _ = await gql(client, query, {"at": before}, **as_user("admin.region"))
+        assert then["data"]["explain"]["allowed"] is True, then
+        assert rule_id not in [r["id"] for r in then["data"]["explain"]["matchedRules"]]
+        async def now() -> dict[str, Any] | None:
+            body, _ = await gql(client, query, {"at": None}, **as_user("admin.region"))
+            found = body["data"]["explain"]
+            return found if found["reason"] == "POLICY_DENIED" else None
+
+        current = await until(now)  # once this process has reloaded the rules
+        assert current is not None and rule_id in [r["id"] for r in current["matchedRules"]]
+    finally:
+        await gql(client, 'mutation($id: Int!) { removeRule(id: $id, reason: "clean up") { rule { id } } }',
+                  {"id": rule_id}, **as_user("admin.region"))
