@@ -138,6 +138,15 @@ class DutyChange:
         return cls(**{**asdict(d), "kind": DutyKind(d.kind)}, overdue=d.overdue(china_date(now)))
 
 
+@strawberry.type(description="What the classification authority overrules in an entry (it is applied anyway).")
+class AuthorityFinding:
+    kind: str = strawberry.field(description="class_conflict, unclassified_by_owner, scope_narrowed, "
+                                             "entry_refused or api_name_taken")
+    detail: str
+    column: str | None
+    applied: str | None = strawberry.field(description="The class applied to the column.")
+
+
 @strawberry.type(description="A catalog entry (资源目录条目) in its lifecycle: the working copy and its record.")
 class CatalogEntry:
     code: str
@@ -170,6 +179,12 @@ class CatalogEntry:
         found = await catalog.versions(info.context.step(), self.entry)
         return [CatalogVersion(version=v.version, published_at=v.published_at, published_by=v.published_by,
                                document=CatalogDocument.of(v.document)) for v in found]
+
+    @strawberry.field(description="What the register owner's classes would overrule if this entry were served "
+                                  "as it stands (a catalog never loosens a class set by the register's owner).")
+    async def authority_findings(self, info: Info[Context, None]) -> list[AuthorityFinding]:
+        found = await catalog.authority_findings(info.context.step(), self.entry)
+        return [AuthorityFinding(kind=f.kind, detail=f.detail, column=f.column, applied=f.applied) for f in found]
 
     @strawberry.field(description="Changes of law or duties recorded against this resource.")
     async def duty_changes(self, info: Info[Context, None]) -> list[DutyChange]:

@@ -34,6 +34,7 @@ from core.errors import BadRequest, Conflict, Forbidden, InvalidTransition, NotF
 from policies.authority import Action, domain_of_code
 from policies.workdays import china_date
 
+from ..specs import PROVIDER, DataItemSpec, DataResourceSpec, Finding, authorise, load_catalogs
 from .documents import CODE, Document, Item, Violation, shaped, violations, warnings
 from .steps import Step, audited, transaction
 
@@ -488,3 +489,24 @@ async def open_duty_changes(step: Step) -> list[DutyChange]:
             raise rows
         found.extend(map(_duty, rows))
     return sorted(found, key=lambda d: (d.due_on, d.code, d.id))
+
+
+async def authority_findings(step: Step, entry: Entry) -> list[Finding]:
+    """What the classification authority (resolvers/specs.py) would overrule in this entry if it were
+    served as it stands: looser classes than the register owner's, columns the owner does not classify,
+    a refused reach or a taken api name. Publishing never loosens a class: these are applied anyway."""
+    doc = entry.document
+    if doc.data_table is None or doc.api_name is None or not doc.items:
+        return []
+    topology = step.admin.pools.topology
+    catalogs, _ = await load_catalogs(step.admin.pools)
+    database = topology.node(entry.node).database_node
+    current = next((s for s in catalogs.get(database, []) if s.code == entry.code), None)
+    spec = DataResourceSpec(
+        entry.code, entry.node, doc.api_name, doc.data_table, current.scope if current else PROVIDER, entry.provider,
+        dict(doc.names), doc.summaries.get("en") or doc.summaries.get("zh") or "",
+        tuple(DataItemSpec(i.name, i.data_type, i.share_class, i.condition, i.legal_basis, i.is_key, dict(i.titles))
+              for i in doc.items))
+    catalogs[database] = [s for s in catalogs.get(database, []) if s.code != entry.code] + [spec]
+    return [f for f in authorise(topology, catalogs).findings
+            if f.resource == entry.code or entry.code in dict(f.classes)]

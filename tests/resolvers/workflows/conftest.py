@@ -51,15 +51,17 @@ async def actors(cluster: Cluster, client: httpx.AsyncClient) -> AsyncIterator[d
             "insert into role_assignments (user_id, role, domain, created_by) values ($1, $2, $3, 'test') "
             "on conflict do nothing",
             [(user, role, domain) for user, (_, role, domain) in ACTORS.items() if role is not None])
+        deadline = asyncio.get_running_loop().time() + 10  # generous: the machine is shared
+        while True:  # the assignments reach the service through the govshare_policy NOTIFY
+            body = await call(client, "wf.reviewer", "{ me { roles { role domain } } }")
+            if {"role": "sharing_reviewer", "domain": "650100"} in body["data"]["me"]["roles"]:
+                break
+            assert asyncio.get_running_loop().time() < deadline, f"role assignments not loaded: {body}"
+            # The service's listener may not have been listening yet when the rows were inserted.
+            await conn.execute("select pg_notify('govshare_policy', 'role_assignments')")
+            await asyncio.sleep(0.2)
     finally:
         await conn.close()
-    deadline = asyncio.get_running_loop().time() + 10  # generous: the machine is shared
-    while True:  # the assignments reach the service through the govshare_policy NOTIFY
-        body = await call(client, "wf.reviewer", "{ me { roles { role domain } } }")
-        if {"role": "sharing_reviewer", "domain": "650100"} in body["data"]["me"]["roles"]:
-            break
-        assert asyncio.get_running_loop().time() < deadline, "role assignments not loaded"
-        await asyncio.sleep(0.05)
     yield ACTORS
 
 

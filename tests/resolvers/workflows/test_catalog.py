@@ -113,6 +113,10 @@ async def test_lifecycle_publish_version_retire(client: httpx.AsyncClient, clust
     created = body["data"]["createCatalogEntry"]
     assert (created["state"], created["revision"], created["version"]) == ("DRAFT", 1, 1)
     assert {"code": "UYGHUR_NAME_MISSING", "item": None} in created["warnings"]
+    body = await call(client, "wf.registrar", """query($code: String!) { catalogEntry(code: $code) {
+        authorityFindings { kind column applied } } }""", code=code)
+    assert body["data"]["catalogEntry"]["authorityFindings"] == [
+        {"kind": "class_conflict", "column": "phone", "applied": "CONDITIONAL"}]
 
     body = await call(client, "wf.registrar", SUBMIT, code=code, revision=1)
     assert code_of(body) == "UPDATE_CYCLE_MISSING"
