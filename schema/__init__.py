@@ -36,6 +36,10 @@ EXTENSIONS = [
 ]
 
 
+# Only @key is used, which every Federation 2 gateway knows; strawberry's default (2.11) is refused by
+# composers that stop earlier (@theguild/federation-composition 0.27 knows up to 2.9).
+FEDERATION_VERSION = "2.7"
+
 # Root types assembled from the type families: catalog, then administration.
 QUERY_PARTS: tuple[type, ...] = (Query, RoleQuery, RuleQuery, GrantQuery, ExplanationQuery, HistoryQuery,
                                  PreviewQuery, CatalogWorkflowQuery, ShareRequestQuery, StatisticsQuery)
@@ -54,4 +58,4 @@ def build_schema(specs: list[DataResourceSpec] | None = None) -> Schema:
     query: type = strawberry.type(type("Query", QUERY_PARTS, fields))
     mutation: type = strawberry.type(type("Mutation", MUTATION_PARTS, {}))
     return FederationSchema(query=query, mutation=mutation, extensions=EXTENSIONS,  # type: ignore[arg-type]
-                            execution_context_class=PlainListExecutionContext)
+                            execution_context_class=PlainListExecutionContext, federation_version=FEDERATION_VERSION)
