@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Final
 
 import strawberry
 from strawberry import Schema
@@ -38,7 +39,7 @@ EXTENSIONS = [
 
 # Only @key is used, which every Federation 2 gateway knows; strawberry's default (2.11) is refused by
 # composers that stop earlier (@theguild/federation-composition 0.27 knows up to 2.9).
-FEDERATION_VERSION = "2.7"
+FEDERATION_VERSION: Final = "2.7"
 
 # Root types assembled from the type families: catalog, then administration.
 QUERY_PARTS: tuple[type, ...] = (Query, RoleQuery, RuleQuery, GrantQuery, ExplanationQuery, HistoryQuery,
