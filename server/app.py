@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from core.callers import Caller
 from core.errors import NodeUnavailable
@@ -30,6 +30,7 @@ from resolvers.context import Context
 from resolvers.groups import load_memberships
 
 from .admission import Admission, AdmissionMiddleware
+from .assets import static_files
 from .checkpoints import Checkpointer, audit_key, checkpoint_file
 from .departments import KnownDepartments
 from .graphql_http import GraphQLEndpoint
@@ -158,6 +159,7 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics.endpoint),
+            Mount("/static", static_files(), name="static"),
         ],
         lifespan=lifespan,
         middleware=[Middleware(AdmissionMiddleware, admission=admission,

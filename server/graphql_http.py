@@ -21,9 +21,8 @@ from urllib.parse import unquote
 import orjson
 from graphql import GraphQLError, OperationDefinitionNode
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from strawberry import Schema
-from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
@@ -35,6 +34,7 @@ from resolvers.context import Context, language_from_header
 from schema.documents import parse_document, validate_ahead
 from schema.plans import execute_planned
 
+from .assets import graphiql_page
 from .departments import KnownDepartments
 from .identity import Authenticator
 from .limits import Limits
@@ -158,7 +158,7 @@ class GraphQLEndpoint:
         accept = request.headers.get("accept")
         params_present = bool(request.query_params)
         if request.method == "GET" and not params_present and accept and "text/html" in accept:
-            return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
+            return graphiql_page()
         media = negotiate(accept)
         if media is None:
             return self._json({"errors": [{"message": f"cannot answer in {accept}; accept "

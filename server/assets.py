@@ -1,0 +1,48 @@
+"""Browser files govshare ships and serves itself (government networks are offline: no CDN).
+
+``server/static/vendor/<package>-<version>/`` holds npm packages' minified browser builds with their
+licences (pinned in ``server/static/vendor/package.json``); the rest of ``server/static`` is ours.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from starlette.responses import HTMLResponse, Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+STATIC = Path(__file__).resolve().parent / "static"
+GRAPHIQL_PAGE = (STATIC / "graphiql.html").read_text(encoding="utf-8")
+
+# The browser itself refuses anything not from this origin: a stray CDN reference fails loudly here
+# instead of hanging on a network that does not exist. GraphiQL sets inline styles and embeds its fonts
+# as data: URLs.
+CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                           "font-src 'self' data:; img-src 'self' data:; connect-src 'self'; "
+                           "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+
+
+def graphiql_page() -> HTMLResponse:
+    return HTMLResponse(GRAPHIQL_PAGE, headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY,
+                                                "Cache-Control": "no-cache",
+                                                "X-Content-Type-Options": "nosniff"})
+
+
+class Assets(StaticFiles):
+    """StaticFiles with caching headers: vendored files have their version in the path and never change
+    (cache for a year); our own files are revalidated (ETag) on every load."""
+
+    def file_response(self, full_path: str | os.PathLike[str], stat_result: os.stat_result, scope: Scope,
+                      status_code: int = 200) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        vendored = Path(full_path).resolve().is_relative_to(STATIC / "vendor")
+        response.headers["Cache-Control"] = ("public, max-age=31536000, immutable" if vendored
+                                             else "no-cache")
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+def static_files() -> Assets:
+    return Assets(directory=STATIC)

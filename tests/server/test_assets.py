@@ -1,0 +1,141 @@
+"""GraphiQL offline: the files govshare ships, how they are served, and the page in a real browser."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import uvicorn
+from playwright.async_api import Request, Route, async_playwright
+
+from core.settings import Settings
+from server.app import create_app
+from server.assets import STATIC
+from server.postgres import free_port
+
+from ..conftest import Cluster
+from ..helpers import token
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+BROWSER_HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+
+
+@pytest.fixture(scope="module")
+async def live_root(cluster: Cluster, settings: Settings) -> AsyncIterator[str]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, cluster.service_topology), host="127.0.0.1",
+                                           port=port, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers no started event
+        await asyncio.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+def test_vendored_packages_are_pinned_with_their_licences() -> None:
+    pinned = json.loads((STATIC / "vendor" / "package.json").read_text())["dependencies"]
+    folders = sorted(p.name for p in (STATIC / "vendor").iterdir() if p.is_dir())
+    assert folders == sorted(f"{name}-{version}" for name, version in pinned.items())
+    for folder in folders:
+        files = {p.name for p in (STATIC / "vendor" / folder).iterdir()}
+        assert "LICENSE" in files
+        assert all(f == "LICENSE" or ".min." in f for f in files), files
+
+
+async def test_page_references_only_its_own_files(client: httpx.AsyncClient) -> None:
+    response = await client.get("/graphql", headers=BROWSER_HTML)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    references = re.findall(r'(?:src|href)="([^"]+)"', response.text)
+    assert len(references) == 6
+    assert all(ref.startswith("/static/") for ref in references), references
+    assert "//" not in response.text.replace("<!doctype", "")
+    for ref in references:
+        asset = await client.get(ref)
+        assert asset.status_code == 200, ref
+        expected = "text/css" if ref.endswith(".css") else "javascript"
+        assert expected in asset.headers["content-type"], ref
+        assert asset.headers["x-content-type-options"] == "nosniff"
+        immutable = "immutable" in asset.headers["cache-control"]
+        assert immutable == ref.startswith("/static/vendor/"), ref
+
+
+async def test_assets_outside_the_folder_are_not_served(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/static/../server/app.py")).status_code == 404
+    assert (await client.get("/static/%2e%2e/app.py")).status_code == 404
+    assert (await client.get("/static/vendor/graphiql-3.8.3/missing.js")).status_code == 404
+
+
+def test_examples_are_the_readme_samples() -> None:
+    readme = " ".join(ROOT.joinpath("README.md").read_text().split())
+    examples = json.loads((STATIC / "graphiql-examples.json").read_text())
+    assert len(examples) >= 2
+    for example in examples:
+        assert " ".join(example["query"].split()) in readme, example["title"]
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is missing: run ./dev pytest (installs it)")
+async def test_graphiql_runs_a_sample_offline_with_a_session_token(live_root: str, tmp_path: Path) -> None:
+    blocked: list[str] = []
+    graphql_requests: list[tuple[str, str | None]] = []
+
+    async def only_localhost(route: Route) -> None:
+        if urlsplit(route.request.url).hostname == "127.0.0.1":
+            await route.continue_()
+        else:
+            blocked.append(route.request.url)
+            await route.abort()
+
+    def seen(request: Request) -> None:
+        if urlsplit(request.url).path == "/graphql" and request.method == "POST":
+            graphql_requests.append((request.url, request.headers.get("authorization")))
+
+    bearer = token()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = await browser.new_context(viewport={"width": 1400, "height": 900})
+            await context.route("**/*", only_localhost)
+            page = await context.new_page()
+            page.on("request", seen)
+            await page.goto(f"{live_root}/graphql")
+            await page.locator("#token").wait_for(state="visible", timeout=10_000)
+            assert graphql_requests == []  # no schema fetch before there is a token
+            # Pasted as `./dev demo` prints it: the page keeps the token alone.
+            await page.fill("#token", f'  {{"Authorization": "Bearer {bearer}"}}')
+            await page.click("#token-form button[type=submit]")
+            # The schema loads by itself once the token is set: the docs explorer can open.
+            await page.locator(".graphiql-execute-button").wait_for(timeout=15_000)
+            async with page.expect_response(lambda r: r.url.endswith("/graphql")
+                                            and "IntrospectionQuery" not in (r.request.post_data or "")
+                                            ) as answer:
+                await page.click(".graphiql-execute-button")
+            body = await (await answer.value).json()
+            assert body["data"]["nodes"], body
+            result = page.locator(".result-window")
+            # CodeMirror renders only the lines in view: the answer begins with data.resources.
+            await result.get_by_text('"resources"').wait_for(timeout=10_000)
+            assert '"data"' in await result.inner_text()
+            stored = await page.evaluate("() => [sessionStorage.getItem('govshare.token'),"
+                                         " JSON.stringify(Object.assign({}, localStorage))]")
+            shot = tmp_path / "graphiql.png"
+            await page.screenshot(path=str(shot), full_page=True)
+            print(f"GraphiQL screenshot: {shot}")
+        finally:
+            await browser.close()
+    assert stored[0] == bearer
+    assert bearer not in stored[1]
+    assert blocked == []
+    assert len(graphql_requests) >= 2  # the schema, then the sample
+    assert all(url == f"{live_root}/graphql" and auth == f"Bearer {bearer}" for url, auth in graphql_requests)
