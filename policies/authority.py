@@ -139,7 +139,7 @@ class Authority:
             roles = self.model.roles_for(action)
             raise Forbidden(
                 f"{action.value} in domain {domain} needs one of the roles {', '.join(roles)} held in "
-                f"domain {domain} or {self.region}; {self.user} holds "
+                f"domain {domain if domain == self.region else domain + ' or ' + self.region}; {self.user} holds "
                 f"{', '.join(f'{a.role}@{a.domain}' for a in self.roles()) or 'none'}",
                 action=action.value, domain=domain, requiredRoles=roles)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,6 +46,9 @@ def language_from_header(accept_language: str | None) -> str:
         if primary in LANGUAGES and quality > 0:
             ranked.append((-quality, position, primary))
     return min(ranked)[2] if ranked else "zh"
+
+
+_PERCENT_ENCODED = re.compile(r"(?:[^%]|%[0-9A-Fa-f]{2})*")
 
 
 @dataclass
@@ -128,7 +132,18 @@ class Context:
         """The purpose stated for a query: its argument, else the request's header."""
         if argument is not None:
             return normalise_purpose(argument)
-        return normalise_purpose(unquote(self.purpose_header)) if self.purpose_header else None
+        if not self.purpose_header:
+            return None
+        # Percent-encoded UTF-8 (HTTP headers are Latin-1): anything else is refused, not guessed at, so a
+        # garbled header is a clear error instead of a silent PURPOSE_MISMATCH.
+        if not _PERCENT_ENCODED.fullmatch(self.purpose_header):
+            raise BadRequest("X-Govshare-Purpose must be percent-encoded UTF-8", header="X-Govshare-Purpose")
+        try:
+            decoded = unquote(self.purpose_header, errors="strict")
+        except UnicodeDecodeError as exc:
+            raise BadRequest("X-Govshare-Purpose must be percent-encoded UTF-8",
+                             header="X-Govshare-Purpose") from exc
+        return normalise_purpose(decoded)
 
     def add_error(self, error: GovshareError, path: list[Any]) -> None:
         self.errors.append({"message": error.message, "path": path, "extensions": dict(error.extensions)})

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from core.errors import BadRequest, NotFound
+from core.errors import BadRequest, Forbidden, NotFound
 from policies.authority import ROLES, Action, RoleAssignment
 from policies.changes import Change, checked_reason
 
@@ -50,6 +50,12 @@ async def assign(admin: Admin, user: str, role: str, domain: str, reason: str, *
                  reverts: int | None = None) -> Change:
     wanted = checked_assignment(admin, user, role, domain)
     why = checked_reason(reason)
+    if wanted.user == admin.actor.user:
+        # Separation of duties: an admin who could give itself reviewer or supervisor roles could approve
+        # its own grants. Another policy admin of the domain (or of the region) assigns them.
+        raise Forbidden(f"{user} cannot assign a role to themselves: ask another policy admin of domain "
+                        f"{domain} or of the region", action=Action.ROLE_ASSIGN.value, domain=domain,
+                        reason="SELF_ASSIGNMENT")
     async with region_transaction(admin) as conn:
         if await conn.fetchval(INSERT_ASSIGNMENT, wanted.user, wanted.role, wanted.domain, admin.actor.user) is None:
             raise BadRequest(f"{user} already holds {role} in domain {domain}", field="user")

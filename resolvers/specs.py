@@ -30,9 +30,22 @@ PROVIDER = "provider"
 # Strictest first: the class applied to a column is the first of these any entry (or the authority) names.
 STRICTNESS = ("NOT_SHARED", "CONDITIONAL", "UNCONDITIONAL")
 
+# is_register: the data table is a shared-data register (it has the node_code and row_id columns every
+# register carries, see migration 0005); platform tables (audit trail, grants, roles...) have not.
 SELECT_SPECS = """select code, node_code, api_name, data_table, data_scope, provider_code,
-    name_zh, name_ug, name_kk, name_en, summary_zh, summary_en
+    name_zh, name_ug, name_kk, name_en, summary_zh, summary_en,
+    (select count(*) = 2 from pg_attribute a
+     where a.attrelid = to_regclass('public.' || quote_ident(data_table))
+       and a.attname in ('node_code', 'row_id') and not a.attisdropped) as is_register
     from resources where status = 'published' and data_table is not null and api_name is not null"""
+# The platform's own tables are never shared data, whatever a catalog entry says (also checked
+# structurally: a data table must be a register).
+PLATFORM_TABLES = frozenset({
+    "audit_log", "audit_checkpoints", "grants", "policy_rules", "policy_changes", "role_assignments",
+    "department_groups", "govshare_meta", "schema_migrations", "resources", "data_items", "departments",
+    "catalog_entries", "catalog_history", "catalog_versions", "catalog_duty_changes", "share_requests",
+    "share_request_events", "objections",
+})
 SELECT_SPEC_ITEMS = """select resource_code, name, position, title_zh, title_ug, title_kk, title_en, data_type,
     share_class, share_condition, legal_basis, is_key
     from data_items where resource_code = any($1::text[]) order by resource_code, position"""
@@ -60,6 +73,8 @@ class DataResourceSpec:
     names: dict[str, str | None]
     summary: str
     items: tuple[DataItemSpec, ...]
+    # False when the database says the data table is no register (see SELECT_SPECS): never served.
+    register: bool = True
 
     def item(self, name: str) -> DataItemSpec:
         for item in self.items:
@@ -111,6 +126,9 @@ def _strictest(classes: Iterable[str]) -> str:
 
 def _reach(topology: Topology, database: str, spec: DataResourceSpec) -> tuple[DataResourceSpec | None, Finding | None]:
     """The entry as far as its own database lets it reach: refused, narrowed, or unchanged."""
+    if spec.table in PLATFORM_TABLES or not spec.register:
+        return None, Finding("entry_refused", spec.code, database,
+                             f"data table {spec.table!r} is not a shared-data register of database {database}")
     node = topology.by_code.get(spec.node)
     if node is None or node.database_node != database:
         return None, Finding("entry_refused", spec.code, database,
@@ -239,7 +257,7 @@ async def load_catalogs(pools: NodePools) -> tuple[dict[str, list[DataResourceSp
                 catalogs[db].append(DataResourceSpec(
                     r["code"], r["node_code"], r["api_name"], r["data_table"], r["data_scope"], r["provider_code"],
                     {lang: r[f"name_{lang}"] for lang in ("zh", "ug", "kk", "en")},
-                    r["summary_en"] or r["summary_zh"], tuple(by_resource[r["code"]])))
+                    r["summary_en"] or r["summary_zh"], tuple(by_resource[r["code"]]), bool(r["is_register"])))
     return catalogs, failed
 
 

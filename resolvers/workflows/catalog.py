@@ -34,7 +34,7 @@ from core.errors import BadRequest, Conflict, Forbidden, InvalidTransition, NotF
 from policies.authority import Action, domain_of_code
 from policies.workdays import china_date
 
-from ..specs import PROVIDER, DataItemSpec, DataResourceSpec, Finding, authorise, load_catalogs
+from ..specs import PLATFORM_TABLES, PROVIDER, DataItemSpec, DataResourceSpec, Finding, authorise, load_catalogs
 from .documents import CODE, Document, Item, Violation, shaped, violations, warnings
 from .steps import Step, audited, transaction
 
@@ -301,6 +301,12 @@ async def _rule_violations(conn: asyncpg.Connection, entry: Entry) -> list[Viola
     if doc.data_table is not None:
         columns = {r["column_name"] for r in await conn.fetch(SELECT_COLUMNS, doc.data_table)} or None
     found = violations(doc, columns)
+    if doc.data_table is not None and columns is not None and (
+            doc.data_table in PLATFORM_TABLES or not {"node_code", "row_id"} <= columns):
+        # Only registers (rows tagged with their node, a neutral row id) hold shared data; the platform's
+        # own tables (audit trail, grants, roles) never do, whatever an entry says.
+        found.append(Violation("DATA_LOCATION_MISSING", f"{doc.data_table} is not a shared-data register "
+                               "(a register has node_code and row_id columns; platform tables are never shared)"))
     if doc.api_name is not None:
         used = await conn.fetchval(SELECT_API_NAME_USED, doc.api_name, entry.code)
         if used is not None:

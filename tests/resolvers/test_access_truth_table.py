@@ -156,3 +156,11 @@ async def test_truth_table_with_row_scope(client: httpx.AsyncClient, grants: dic
         assert all(r[field] is None for r in page["nodes"])
         assert [(e["extensions"]["reason"], e["extensions"]["item"]) for e in body["errors"]] == [
             (reason, {"address": "address", "biometricTemplateId": "biometric_template_id"}[field])]
+
+
+async def test_a_garbled_purpose_header_is_refused(client: httpx.AsyncClient) -> None:
+    """Found from outside: invalid percent-encoding was decoded loosely into a silent PURPOSE_MISMATCH."""
+    for header in ("%E6%9C%80%ZZ", "%FF%FE", "%E6%9C"):
+        body, _ = await gql(client, "{ population(first: 1) { nodes { birthDate } } }",
+                            **{"X-Govshare-Purpose": header})
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"], (header, body)

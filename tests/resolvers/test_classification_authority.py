@@ -89,3 +89,41 @@ async def test_a_prefecture_entry_on_the_population_register_reads_nothing_it_sh
     finally:
         await conn.execute("delete from resources where code = $1", code)
         await conn.close()
+
+
+PLATFORM_ENTRY = """insert into resources (code, node_code, classification, category, name_zh, provider_code,
+    provider_level, format, update_cycle, share_class, open_attribute, status, data_table, data_scope, api_name)
+    values ($1, '650000', 'department', 'platform', '审计日志（伪造）', '650000-GA', 'region', 'database', 'daily',
+            'UNCONDITIONAL', 'open', 'published', $2, 'provider', $3)"""
+PLATFORM_ITEMS = """insert into data_items (resource_code, name, position, title_zh, data_type, share_class, is_key)
+    values ($1, 'department', 0, '部门', 'string', 'UNCONDITIONAL', true),
+           ($1, 'user_id', 1, '用户', 'string', 'UNCONDITIONAL', false)"""
+
+
+@pytest.mark.parametrize("table", ["audit_log", "role_assignments"])
+async def test_a_platform_table_is_never_served_as_shared_data(client: httpx.AsyncClient, cluster: Cluster,
+                                                               table: str) -> None:
+    """Even the region's own catalog cannot publish the audit trail or the role assignments: only
+    registers (node_code and row_id columns) hold shared data. Found from outside: such an entry was
+    served and its queries reported the region as unavailable."""
+    code, api = "650000-D90-990077", "platformLeak"
+    conn = await cluster.connect("650000")
+    try:
+        async with conn.transaction():
+            await conn.execute(PLATFORM_ENTRY, code, table, api)
+            await conn.execute(PLATFORM_ITEMS, code)
+        started = time.monotonic()
+        findings: list[dict[str, Any]] = []
+        while time.monotonic() - started < 10 and not findings:
+            ready = (await client.get("/readyz")).json()
+            findings = [f for f in ready["schema"]["catalog_findings"] if f["resource"] == code]
+            await asyncio.sleep(0.05)
+        assert [(f["kind"], "not a shared-data register" in f["detail"]) for f in findings] == [
+            ("entry_refused", True)]
+        body, _ = await gql(client, "{ %s(first: 1) { nodes { department } } }" % api)
+        assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"  # no such field
+        body, _ = await gql(client, "{ legalEntities(first: 1) { nodes { name } } }")
+        assert "errors" not in body  # the region is not reported unavailable
+    finally:
+        await conn.execute("delete from resources where code = $1", code)
+        await conn.close()

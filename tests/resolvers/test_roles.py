@@ -108,3 +108,15 @@ async def test_cli_bootstrap_assigns_the_first_admin(client: httpx.AsyncClient, 
         return {"role": "policy_admin", "domain": "650000"} in me["data"]["me"]["roles"]
 
     assert await until(holds)
+
+
+async def test_nobody_assigns_a_role_to_themselves(client: httpx.AsyncClient) -> None:
+    """Found from outside: a prefecture policy admin gave itself supervisor and sharing_reviewer."""
+    for role in ("supervisor", "sharing_reviewer", "registrar"):
+        body, _ = await gql(client, ASSIGN, {"user": "admin.urumqi", "role": role, "domain": "650100",
+                                             "reason": "more power"}, **as_user("admin.urumqi"))
+        assert body["data"] is None
+        assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+        assert body["errors"][0]["extensions"]["reason"] == "SELF_ASSIGNMENT"
+    body, _ = await gql(client, ME, **as_user("admin.urumqi"))
+    assert {r["role"] for r in body["data"]["me"]["roles"]} == {"policy_admin", "developer"}

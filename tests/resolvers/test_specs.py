@@ -120,3 +120,13 @@ def test_the_region_keeps_its_api_names() -> None:
     result = authorise(TOPOLOGY, {"650000": [REGION], "650100": [squatter]})
     assert [s.code for s in result.specs] == [REGION.code]
     assert "api_name_taken" in {f.kind for f in result.findings}
+
+
+@pytest.mark.parametrize("entry", [
+    replace(REGION, code="650000-D90-000001", api_name="auditTrail", table="audit_log"),
+    replace(REGION, code="650000-D90-000002", api_name="notARegister", table="population_view", register=False),
+])
+def test_platform_tables_and_non_registers_are_refused(entry: DataResourceSpec) -> None:
+    result = authorise(TOPOLOGY, {"650000": [REGION, entry]})
+    assert [s.code for s in result.specs] == [REGION.code]
+    assert [(f.kind, f.resource) for f in result.findings] == [("entry_refused", entry.code)]

@@ -334,3 +334,15 @@ async def test_seeded_resource_gets_a_new_version_with_the_old_one_kept(client: 
     assert [v["version"] for v in body["data"]["catalogEntry"]["versions"]] == [1]
     body = await call(client, "wf.developer", "{ population(first: 1) { nodes { name } } }")
     assert body["data"]["population"]["nodes"], "the published version keeps serving"
+
+
+async def test_a_platform_table_is_no_data_location(client: httpx.AsyncClient) -> None:
+    """Found from outside: an entry on the audit trail (or the role assignments) could be submitted and
+    published. Only registers (node_code and row_id columns) hold shared data."""
+    items = [{"name": "department", "titleZh": "部门", "titleUg": "a", "titleKk": "b", "shareClass": "UNCONDITIONAL"}]
+    for table in ("audit_log", "role_assignments"):
+        code, revision = await walk_to(client, "draft", entry=entry_input(dataTable=table, items=items))
+        body = await call(client, "wf.registrar", SUBMIT, code=code, revision=revision)
+        violations = body["errors"][0]["extensions"]["violations"]
+        assert {v["code"] for v in violations} == {"DATA_LOCATION_MISSING"}
+        assert any("not a shared-data register" in v["message"] for v in violations), violations
