@@ -34,7 +34,15 @@ from core.errors import BadRequest, Conflict, Forbidden, InvalidTransition, NotF
 from policies.authority import Action, domain_of_code
 from policies.workdays import china_date
 
-from ..specs import PLATFORM_TABLES, PROVIDER, DataItemSpec, DataResourceSpec, Finding, authorise, load_catalogs
+from ..specs import (
+    PLATFORM_TABLES,
+    PROVIDER,
+    DataItemSpec,
+    DataResourceSpec,
+    Finding,
+    authorise,
+    load_catalogs,
+)
 from .documents import CODE, Document, Item, Violation, shaped, violations, warnings
 from .steps import Step, audited, transaction
 

@@ -120,7 +120,7 @@ async def test_a_platform_table_is_never_served_as_shared_data(client: httpx.Asy
             await asyncio.sleep(0.05)
         assert [(f["kind"], "not a shared-data register" in f["detail"]) for f in findings] == [
             ("entry_refused", True)]
-        body, _ = await gql(client, "{ %s(first: 1) { nodes { department } } }" % api)
+        body, _ = await gql(client, "{ " + api + "(first: 1) { nodes { department } } }")
         assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"  # no such field
         body, _ = await gql(client, "{ legalEntities(first: 1) { nodes { name } } }")
         assert "errors" not in body  # the region is not reported unavailable
