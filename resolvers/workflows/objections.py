@@ -78,7 +78,11 @@ async def raise_objection(step: Step, resource: str, key: str, item: str, expect
     found = await validation.resource(step.admin.pools, resource)
     if found.status != "published":
         raise BadRequest(f"resource {found.code} is {found.status}", field="resource")
-    validation.item(found, item)
+    if validation.item(found, item).share_class == "NOT_SHARED":
+        # A NOT_SHARED value never reaches a consumer, so no consumer can dispute it (found from outside:
+        # such objections started the provider's deadline for nothing).
+        raise BadRequest(f"{item} of {found.code} is not shared, so there is no shared value to object to",
+                         field="item")
     due = step.calendar.due(step.now, OBJECTION_WORKING_DAYS)
     async with region_transaction(step.admin) as conn:
         row = await conn.fetchrow(INSERT_OBJECTION, step.department, step.user, found.code, found.provider,

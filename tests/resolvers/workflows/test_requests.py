@@ -232,6 +232,9 @@ async def test_objection_raised_listed_and_answered(client: httpx.AsyncClient) -
     assert {"id": objection["id"], "state": "corrected"} in body["data"]["objections"]
     body = await call(client, "wf.applicant", OBJECTION, item="no_such_item")
     assert code_of(body) == "BAD_USER_INPUT"
+    # a NOT_SHARED value never reaches a consumer: there is nothing to object to (found from outside)
+    body = await call(client, "wf.applicant", OBJECTION, item="biometric_template_id")
+    assert code_of(body) == "BAD_USER_INPUT" and body["errors"][0]["extensions"]["field"] == "item"
 
 
 async def test_a_grant_for_exchange_only_does_not_open_queries(client: httpx.AsyncClient) -> None:
