@@ -432,13 +432,16 @@ async def read(step: Step, code: str) -> Entry:
     rows = await step.admin.pools.fetch(database, "workflow.entry", SELECT_ENTRY, code)
     if rows:
         entry = _entry(rows[0])
-    else:
-        live = await step.admin.pools.fetch(database, "workflow.live", SELECT_LIVE, code)
-        if not live:
-            raise NotFound(f"no catalog entry {code}", field="code")
-        items = await step.admin.pools.fetch(database, "workflow.live_items", SELECT_LIVE_ITEMS, code)
-        entry = Entry(code, live[0]["node_code"], live[0]["provider_code"], live[0]["status"], 0,
-                      live[0]["version"], _live_document(live[0], items))
+        if entry.state in ("published", "retired") or _may_see_drafts(step, node, entry.provider):
+            return entry
+        # A new version in the making is the provider's business; everyone else keeps reading the
+        # published version (found from outside: the entry vanished while its next version was drafted).
+    live = await step.admin.pools.fetch(database, "workflow.live", SELECT_LIVE, code)
+    if not live:
+        raise NotFound(f"no catalog entry {code}", field="code")
+    items = await step.admin.pools.fetch(database, "workflow.live_items", SELECT_LIVE_ITEMS, code)
+    entry = Entry(code, live[0]["node_code"], live[0]["provider_code"], live[0]["status"], 0,
+                  live[0]["version"], _live_document(live[0], items))
     if entry.state not in ("published", "retired") and not _may_see_drafts(step, node, entry.provider):
         raise NotFound(f"no catalog entry {code}", field="code")
     return entry

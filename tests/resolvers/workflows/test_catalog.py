@@ -155,6 +155,9 @@ async def test_lifecycle_publish_version_retire(client: httpx.AsyncClient, clust
     assert (body["data"]["newCatalogVersion"]["state"], body["data"]["newCatalogVersion"]["version"]) == ("DRAFT", 2)
     assert api in await query_fields(client)
     await call(client, "wf.registrar", EDIT, code=code, revision=9, entry=entry_input(api, nameZh="乌鲁木齐市人口（第二版）"))
+    # Everyone else still reads the published version while the next one is drafted (found from outside).
+    body = await call(client, "wf.developer", ENTRY, code=code)
+    assert (body["data"]["catalogEntry"]["state"], body["data"]["catalogEntry"]["version"]) == ("PUBLISHED", 1)
     await call(client, "wf.registrar", SUBMIT, code=code, revision=10)
     await call(client, "wf.reviewer", REVIEW, code=code, revision=11, decision="APPROVE")
     body = await call(client, "wf.reviewer", PUBLISH, code=code, revision=12)
