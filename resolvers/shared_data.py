@@ -12,91 +12,27 @@ Order of work for one data query:
 from __future__ import annotations
 
 import asyncio
-import base64
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
-from typing import Any, overload
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
-import orjson
 
 from core.errors import BadRequest, FieldForbidden, NodeUnavailable
 from federation.nodes import NodePools
-from federation.pagination import DATABASE_CODE, Positions, Resumable, merge_resumable
+from federation.pagination import Positions, merge_resumable
 from policies.decisions import AccessDecider, Decision, Reason
 
 from . import audit
-from .specs import ALL_NODES, DataItemSpec, DataResourceSpec
-from .sql import Where
+from .data_cursors import Cursors, Key, _position_order, convert, decode_cursor
+from .data_plans import COUNT_HEAD, _apply_scopes, _order_sql, _q, _targets, _where
+from .data_requests import MAX_FIRST, Condition, DataRequest, Order
+from .specs import DataItemSpec
 from .values import check as check_value
 
-MAX_FIRST = 1000
-SCOPE_ITEM = "division_code"
-
-COUNT_HEAD = "select count(*) as n from "
-
-
-@dataclass(frozen=True)
-class Condition:
-    item: str
-    op: str  # eq | in | gte | lte | is_null
-    value: Any
-
-
-@dataclass(frozen=True)
-class Order:
-    item: str | None = None
-    descending: bool = False
-
-
-@dataclass
-class DataRequest:
-    spec: DataResourceSpec
-    selected: list[str]
-    conditions: list[Condition] = field(default_factory=list)
-    order: Order = field(default_factory=Order)
-    first: int = 100
-    after: str | None = None
-    nodes: list[str] | None = None
-    purpose: str | None = None
-    want_total: bool = False
-
-
-Key = tuple[str, int, Any]  # (node_code, row_id, value of the ordering item): a row's place in the order
-
-
-class Cursors(Sequence[str]):
-    """A page's cursors, encoded only when read: most queries select rows, not edges, and a
-    1,000-row page would otherwise encode 1,000 cursors for at most one ``endCursor``.
-
-    Each cursor holds the row's key and, only when some database lags behind it (it did not answer,
-    or has not caught up since), that database's own position, so the next page resumes it there."""
-
-    def __init__(self, order: Order, keys: list[Key] | Resumable[Any, Key]) -> None:
-        self._order = order
-        self._merged = keys if isinstance(keys, Resumable) else None
-        self._keys = keys.keys if isinstance(keys, Resumable) else keys
-        self._encoded: dict[int, str] = {}
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[str]: ...
-    def __getitem__(self, index: int | slice) -> str | list[str]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        position = range(len(self._keys))[index]  # IndexError as for a list
-        cursor = self._encoded.get(position)
-        if cursor is None:
-            node, row_id, value = self._keys[position]
-            lagging = self._merged.positions(position).lagging if self._merged is not None else {}
-            cursor = self._encoded[position] = _encode(self._order, node, row_id, value, lagging)
-        return cursor
+# The data query's vocabulary, used by the schema's generated fields and the subgraph's entities.
+__all__ = ["MAX_FIRST", "Caller", "Condition", "DataPage", "DataRequest", "Order", "RefusedQuery", "convert",
+           "forbidden_error", "read", "typed_value"]
 
 
 @dataclass
@@ -151,233 +87,6 @@ def forbidden_error(decision: Decision, usage: str) -> FieldForbidden:
             extensions["rules"] = [r.id for r in decision.deny_rules]
         message = f"{policy.item} is not available to your department: {reason.value}"
     return FieldForbidden(message, **extensions)
-
-
-# --- cursors --------------------------------------------------------------------------------------
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
-
-
-def convert(value: Any, data_type: str) -> Any:
-    """A JSON or text value as the Python value of an item's data type; ValueError when it is not one."""
-    try:
-        if data_type == "date":
-            return date.fromisoformat(value)
-        if data_type == "datetime":
-            return datetime.fromisoformat(value)
-        if data_type == "decimal":
-            return Decimal(value)
-        if data_type == "integer":
-            return int(value)
-    except (TypeError, InvalidOperation) as exc:
-        raise ValueError(f"not a {data_type}") from exc
-    if data_type == "boolean":
-        return value if isinstance(value, bool) else str(value).strip().lower() in ("true", "1", "yes")
-    return str(value)
-
-
-def encode_cursor(order: Order, row: Mapping[str, Any]) -> str:
-    return _encode(order, row["node_code"], row["row_id"], row[order.item] if order.item is not None else None)
-
-
-def _encode(order: Order, node: str, row_id: int, value: Any, lagging: Mapping[str, Key | None] | None = None) -> str:
-    body: dict[str, Any] = {"o": order.item, "d": order.descending, "n": node, "r": row_id}
-    if order.item is not None:
-        body["v"] = _jsonable(value)
-    if lagging:
-        body["x"] = {db: None if p is None else [p[0], p[1], _jsonable(p[2])] for db, p in lagging.items()}
-    return base64.urlsafe_b64encode(orjson.dumps(body)).decode().rstrip("=")
-
-
-def _position(body: Any, order: Order, spec: DataResourceSpec) -> Key:
-    """One (node_code, row_id, value) from a cursor, checked: the database must be able to take it."""
-    if not (isinstance(body, list) and len(body) == 3 and isinstance(body[0], str)
-            and DATABASE_CODE.fullmatch(body[0]) and isinstance(body[1], int) and not isinstance(body[1], bool)):
-        raise ValueError("not a position")
-    node, row_id, value = body
-    check_value(row_id, "'after'")  # a row id beyond bigint (10^23) is the caller's error, not ours
-    if order.item is None:
-        return node, row_id, None
-    if value is not None:
-        value = check_value(convert(value, spec.item(order.item).data_type), "'after'")
-    return node, row_id, value
-
-
-def decode_cursor(cursor: str, order: Order, spec: DataResourceSpec) -> dict[str, Any]:
-    """The row a cursor points after (``n``, ``r``, ``v``), and ``positions``: every database's own."""
-    try:
-        body = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        valid = (isinstance(body, dict) and body.get("o") == order.item and body.get("d") == order.descending
-                 and isinstance(body.get("x", {}), dict))
-    except (ValueError, UnicodeDecodeError):
-        valid = False
-    if not valid:
-        raise BadRequest("'after' is not a cursor returned by this API for this ordering")
-    try:
-        key = _position([body.get("n"), body.get("r"), body.get("v")], order, spec)
-        lagging: dict[str, Key | None] = {}
-        for db, p in body.get("x", {}).items():
-            if not DATABASE_CODE.fullmatch(db):
-                raise ValueError("not a database code")
-            lagging[db] = None if p is None else _position(p, order, spec)
-    except ValueError as exc:
-        raise BadRequest("'after' is not a cursor returned by this API") from exc
-    body["n"], body["r"], body["v"] = key
-    body["positions"] = Positions(key, lagging)
-    return body  # type: ignore[no-any-return]
-
-
-class _Desc:
-    """Reverses comparison, for merging pages sorted descending."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __lt__(self, other: _Desc) -> bool:
-        return bool(self.value > other.value)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Desc) and self.value == other.value
-
-    def __hash__(self) -> int:
-        return hash(self.value)
-
-
-def _merge_key(order: Order) -> Any:
-    """Sort key of a row (or of a position: (node_code, row_id, value)), as the SQL orders them."""
-    if order.item is None:
-        return lambda r: (r["node_code"], r["row_id"])
-    item = order.item
-
-    def key(r: Any) -> tuple[Any, ...]:
-        value = r[item]
-        if value is None:
-            return (1, 0, r["node_code"], r["row_id"])  # NULLS LAST in both directions, as in SQL
-        return (0, _Desc(value) if order.descending else value, r["node_code"], r["row_id"])
-
-    return key
-
-
-def _position_order(order: Order) -> Any:
-    row_key = _merge_key(order)
-    item = order.item
-    return lambda p: row_key({"node_code": p[0], "row_id": p[1], item: p[2]} if item else
-                             {"node_code": p[0], "row_id": p[1]})
-
-
-# --- SQL ------------------------------------------------------------------------------------------
-
-def _q(identifier: str) -> str:
-    # Identifiers come from the catalog, whose CHECK constraints allow only [a-z][a-z0-9_]*.
-    return '"' + identifier + '"'
-
-
-def _where(request: DataRequest, database_nodes: list[str] | None, scope: list[str] | None,
-           cursor: dict[str, Any] | None) -> Where:
-    where = Where()
-    if database_nodes is not None:
-        where.add("node_code = any({}::text[])", database_nodes)
-    for cond in request.conditions:
-        column = _q(cond.item)
-        if cond.op == "eq":
-            where.add(column + " = {}", cond.value)
-        elif cond.op == "in":
-            where.add(column + " = any({})", list(cond.value))
-        elif cond.op == "gte":
-            where.add(column + " >= {}", cond.value)
-        elif cond.op == "lte":
-            where.add(column + " <= {}", cond.value)
-        elif cond.op == "is_null":
-            where.fragments.append(column + (" is null" if cond.value else " is not null"))
-    if scope is not None:
-        where.add(_q(SCOPE_ITEM) + " = any({}::text[])", scope)
-    if cursor is not None:
-        tie = "(node_code, row_id) > ({}, "
-        if request.order.item is None:
-            n = where.param(cursor["n"])
-            where.add(tie.replace("{}", n) + "{})", cursor["r"])
-        else:
-            column = _q(request.order.item)
-            if cursor["v"] is None:
-                n = where.param(cursor["n"])
-                where.add(f"({column} is null and " + tie.replace("{}", n) + "{}))", cursor["r"])
-            else:
-                beyond = "<" if request.order.descending else ">"
-                v1, v2, n = where.param(cursor["v"]), where.param(cursor["v"]), where.param(cursor["n"])
-                r = where.param(cursor["r"])
-                where.fragments.append(f"({column} {beyond} {v1} or ({column} = {v2} and "
-                                       f"(node_code, row_id) > ({n}, {r})) or {column} is null)")
-    return where
-
-
-def _order_sql(order: Order) -> str:
-    if order.item is None:
-        return " order by node_code, row_id"
-    return f" order by {_q(order.item)} {'desc' if order.descending else 'asc'} nulls last, node_code, row_id"
-
-
-# --- the query ------------------------------------------------------------------------------------
-
-def _targets(pools: NodePools, spec: DataResourceSpec, nodes: list[str] | None) -> dict[str, list[str] | None]:
-    """database -> node codes to restrict to there (None: every node that database holds)."""
-    topology = pools.topology
-    if nodes:
-        unknown = [n for n in nodes if n not in topology.by_code]
-        if unknown:
-            raise BadRequest(f"unknown node(s): {', '.join(unknown)}", nodes=unknown)
-    if spec.scope != ALL_NODES or spec.node != topology.region.code:
-        # The provider's table may hold other nodes' rows too (a hosted prefecture shares its host's
-        # tables): always restrict to the provider node; asking for other nodes yields nothing.
-        # Only the region's registers reach every node (resolvers/specs.py enforces it; this is the
-        # second lock on the same door).
-        if nodes and spec.node not in nodes:
-            return {}
-        return {topology.node(spec.node).database_node: [spec.node]}
-    if not nodes:
-        return {n.code: None for n in topology.databases}
-    targets: dict[str, list[str] | None] = {}
-    for code in nodes:
-        db = topology.node(code).database_node
-        targets.setdefault(db, [])
-        targets[db].append(code)  # type: ignore[union-attr]
-    return targets
-
-
-def _requested_divisions(request: DataRequest) -> set[str] | None:
-    values: set[str] | None = None
-    for cond in request.conditions:
-        if cond.item == SCOPE_ITEM and cond.op in ("eq", "in"):
-            chosen = {cond.value} if cond.op == "eq" else set(cond.value)
-            values = chosen if values is None else values & chosen
-    if request.nodes:
-        values = set(request.nodes) if values is None else values & set(request.nodes)
-    return values
-
-
-def _apply_scopes(spec: DataResourceSpec, request: DataRequest, decisions: dict[str, Decision]
-                  ) -> tuple[dict[str, Decision], list[str] | None]:
-    """Row scopes of the grants in use: deny items whose scope the request lies outside of, and
-    return the division codes the rows are restricted to (None: unrestricted)."""
-    requested = _requested_divisions(request)
-    has_scope_item = any(i.name == SCOPE_ITEM for i in spec.items)
-    scope: set[str] | None = None
-    result = dict(decisions)
-    for name, decision in decisions.items():
-        grant = decision.grant
-        if not decision.allowed or grant is None or grant.division_codes is None:
-            continue
-        if not has_scope_item or (requested is not None and not requested & grant.division_codes):
-            result[name] = Decision(decision.policy, decision.action, False, Reason.OUT_OF_SCOPE)
-            continue
-        scope = set(grant.division_codes) if scope is None else scope & grant.division_codes
-    return result, sorted(scope) if scope is not None else None
 
 
 async def read(caller: Caller, request: DataRequest) -> DataPage:

@@ -12,7 +12,8 @@ from core.errors import BadRequest, NodeUnavailable, RateLimited
 from policies.ratelimits import RateLimiter
 
 from . import audit
-from .shared_data import Caller, _q, _targets, typed_value
+from .data_plans import _q, _targets
+from .shared_data import Caller, typed_value
 from .specs import DataResourceSpec
 
 MAX_ITEMS = 20

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from resolvers.shared_data import Cursors, Order, decode_cursor, encode_cursor
+from resolvers.data_cursors import Cursors, decode_cursor, encode_cursor
+from resolvers.data_requests import Order
 from resolvers.specs import DataItemSpec, DataResourceSpec
 
 ROWS: list[dict[str, Any]] = [
