@@ -44,6 +44,34 @@ def _positive(env: dict[str, str], name: str, default: float) -> float:
     return value
 
 
+def _count(env: dict[str, str], name: str) -> int:
+    """A whole number, 0 or more (0 switches the feature off); absent means 0."""
+    raw = env.get(name) or "0"
+    if not raw.isdigit():
+        raise ConfigurationError(f"{name} must be a whole number (0 for none), got {raw!r}")
+    return int(raw)
+
+
+def _choice(env: dict[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name) or choices[0]
+    if value not in choices:
+        raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _origins(env: dict[str, str]) -> tuple[str, ...]:
+    """GOVSHARE_CORS_ORIGINS: space-separated origins, each scheme://host[:port] with nothing after."""
+    origins = []
+    for origin in env.get("GOVSHARE_CORS_ORIGINS", "").split():
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query \
+                or parts.fragment or origin == "*":
+            raise ConfigurationError(f"GOVSHARE_CORS_ORIGINS: {origin!r} is not an origin like "
+                                     "https://dashboard.example (scheme, host, optional port; no '*')")
+        origins.append(origin)
+    return tuple(origins)
+
+
 def _dsns(env: dict[str, str]) -> dict[str, str]:
     """GOVSHARE_DSN_<code> values, each checked to be a PostgreSQL URI with a usable port."""
     dsns: dict[str, str] = {}
@@ -115,6 +143,12 @@ class Settings:
     # Append-only local file of audit checkpoints; None: `<data_dir>/audit-checkpoints.jsonl`.
     audit_checkpoint_file: Path | None = None
     audit_checkpoint_seconds: float = 60.0
+    # Browser origins (dashboards) allowed to call /graphql across origins; none by default.
+    cors_origins: tuple[str, ...] = ()
+    # "json" (one object per line) or "text"
+    log_format: str = "json"
+    # GraphQL requests per department per minute, shared by every process (0: no budget)
+    query_budget_per_minute: int = 0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -161,4 +195,7 @@ class Settings:
             audit_checkpoint_file=Path(env["GOVSHARE_AUDIT_CHECKPOINT_FILE"])
             if env.get("GOVSHARE_AUDIT_CHECKPOINT_FILE") else None,
             audit_checkpoint_seconds=_float(env, "GOVSHARE_AUDIT_CHECKPOINT_SECONDS", 60.0),
+            cors_origins=_origins(env),
+            log_format=_choice(env, "GOVSHARE_LOG_FORMAT", ("json", "text")),
+            query_budget_per_minute=_count(env, "GOVSHARE_QUERY_BUDGET_PER_MINUTE"),
         )

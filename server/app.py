@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -37,6 +38,7 @@ from .graphql_http import GraphQLEndpoint
 from .health import healthz, readyz
 from .identity import Authenticator
 from .limits import Limits
+from .logs import RequestContext
 from .metrics import Metrics
 from .schemas import SchemaHolder
 
@@ -162,8 +164,12 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
             Mount("/static", static_files(), name="static"),
         ],
         lifespan=lifespan,
-        middleware=[Middleware(AdmissionMiddleware, admission=admission,
-                               node_timeout=settings.node_timeout, request_timeout=settings.request_timeout)],
+        middleware=[
+            # outermost: every log line of a request carries its id, every answer its X-Request-Id
+            Middleware(RequestContext),
+            *_cors(settings),
+            Middleware(AdmissionMiddleware, admission=admission,
+                       node_timeout=settings.node_timeout, request_timeout=settings.request_timeout)],
     )
     app.state.pools = pools
     app.state.admission = admission
@@ -173,6 +179,18 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
     app.state.limiter = limiter
     app.state.settings = settings
     return app
+
+
+def _cors(settings: Settings) -> list[Middleware]:
+    """Dashboards on the configured origins may call /graphql from a browser (preflight answered before
+    admission control); no origin is allowed unless configured. Tokens travel in Authorization, never
+    in cookies, so credentials mode stays off."""
+    if not settings.cors_origins:
+        return []
+    return [Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
+                       allow_headers=["Authorization", "Content-Type", "Accept", "Accept-Language",
+                                      "X-Govshare-Purpose", "X-Request-Id"],
+                       expose_headers=["X-Request-Id", "X-Govshare-Statements", "Retry-After"], max_age=600)]
 
 
 def app_factory() -> Any:

@@ -38,6 +38,8 @@ from .assets import graphiql_page
 from .departments import KnownDepartments
 from .identity import Authenticator
 from .limits import Limits
+from .logs import new_error_id
+from .logs import request_id as current_request_id
 from .metrics import Metrics
 
 logger = logging.getLogger("govshare.graphql")
@@ -114,9 +116,10 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
         body["extensions"] = {"code": (error.extensions or {}).get("code", "GRAPHQL_VALIDATION_FAILED"),
                               **{k: v for k, v in (error.extensions or {}).items() if k != "code"}}
     else:
-        logger.error("unexpected error in resolver", exc_info=original)
+        error_id = new_error_id()  # the same id in the answer and in the log line with the traceback
+        logger.error("unexpected error in resolver", exc_info=original, extra={"error_id": error_id})
         body["message"] = "Unexpected error."
-        body["extensions"] = {"code": "INTERNAL"}
+        body["extensions"] = {"code": "INTERNAL", "errorId": error_id}
     return body
 
 
@@ -194,7 +197,7 @@ class GraphQLEndpoint:
         # The request id is ours (unique); a caller's X-Request-Id is kept beside it for correlation only,
         # when it is a plain token: it goes into the audit trail and the logs.
         offered = request.headers.get("x-request-id", "")
-        request_id = uuid.uuid4().hex
+        request_id = current_request_id.get() or uuid.uuid4().hex  # the id of this request's log lines
         lang = language_from_header(request.headers.get("accept-language"))
         context = self._context_factory(request, caller, request_id)
         context.client_request_id = offered if REQUEST_ID.fullmatch(offered) else None

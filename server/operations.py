@@ -52,7 +52,7 @@ def _serve(settings: Settings, topology: Topology, workers: int, sock: socket.so
     worker_env = {f"GOVSHARE_DSN_{n.code}": n.dsn or "" for n in topology.databases}
     if settings.demo_jwt_secret:
         worker_env["GOVSHARE_DEMO_JWT_SECRET"] = settings.demo_jwt_secret
-    serve(sock, create_app(settings, topology) if workers == 1 else None, workers, worker_env)
+    serve(sock, create_app(settings, topology) if workers == 1 else None, workers, worker_env, settings.log_format)
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:

@@ -12,6 +12,8 @@ from starlette.applications import Starlette
 
 from core.errors import CannotListen, GovshareError
 
+from . import logs
+
 # `uvicorn --factory server.app:app_factory` builds the app in each worker from the environment.
 APP_FACTORY = "server.app:app_factory"
 
@@ -35,7 +37,8 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(sock: socket.socket, app: Starlette | None, workers: int, worker_env: Mapping[str, str]) -> None:
+def serve(sock: socket.socket, app: Starlette | None, workers: int, worker_env: Mapping[str, str],
+          log_format: str = "json") -> None:
     """One process serving ``app``, or ``workers`` processes each building the app from the environment
     (``worker_env`` added to it: DSNs of an embedded server, the demo secret)."""
     import uvicorn
@@ -43,7 +46,8 @@ def serve(sock: socket.socket, app: Starlette | None, workers: int, worker_env: 
 
     if workers == 1:
         assert app is not None
-        server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="info"))
+        server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="info",
+                                                log_config=logs.config(log_format)))
         try:
             server.run(sockets=[sock])
         except KeyboardInterrupt:  # uvicorn shuts down on Ctrl-C, then re-raises it: a normal stop
@@ -52,6 +56,7 @@ def serve(sock: socket.socket, app: Starlette | None, workers: int, worker_env: 
             raise GovshareError("the service did not start: see the log above") from exc
         return
     os.environ.update(worker_env)
-    config = uvicorn.Config(APP_FACTORY, factory=True, workers=workers, lifespan="on", log_level="info")
+    config = uvicorn.Config(APP_FACTORY, factory=True, workers=workers, lifespan="on", log_level="info",
+                            log_config=logs.config(log_format))
     with contextlib.suppress(KeyboardInterrupt):
         Multiprocess(config, sockets=[sock]).run()

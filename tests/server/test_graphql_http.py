@@ -126,8 +126,10 @@ async def test_unexpected_errors_are_masked(client: httpx.AsyncClient, monkeypat
     body, response = await gql(client, "{ resources(first: 1) { edges { cursor } } nodes { code } }")
     assert response.status_code == 200
     assert body["data"]["resources"] is None and len(body["data"]["nodes"]) == 5  # the other field survives
+    error_id = body["errors"][0]["extensions"]["errorId"]  # the same id is in the log line (test_logs.py)
+    assert len(error_id) == 16 and int(error_id, 16) >= 0
     assert body["errors"] == [{"message": "Unexpected error.", "locations": [{"line": 1, "column": 3}],
-                               "path": ["resources"], "extensions": {"code": "INTERNAL"}}]
+                               "path": ["resources"], "extensions": {"code": "INTERNAL", "errorId": error_id}}]
 
 
 async def test_several_operations_need_an_operation_name(client: httpx.AsyncClient) -> None:

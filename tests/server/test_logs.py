@@ -1,0 +1,92 @@
+"""Structured logs: one JSON object per line, the request id on every line of a request, masked errors
+carrying an error id that is in their log line."""
+
+from __future__ import annotations
+
+import io
+import logging
+import logging.config
+from collections.abc import Iterator
+
+import httpx
+import orjson
+import pytest
+
+from server.logs import RequestIdFilter, config, json_formatter
+
+from ..helpers import gql
+
+
+@pytest.fixture
+def lines() -> Iterator[io.StringIO]:
+    """What the service logs under ``govshare``, formatted as in production."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(json_formatter())
+    handler.addFilter(RequestIdFilter())
+    root = logging.getLogger("govshare")
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+def _parsed(stream: io.StringIO) -> list[dict[str, object]]:
+    return [orjson.loads(line) for line in stream.getvalue().splitlines()]  # every line one JSON object
+
+
+async def test_a_masked_error_carries_an_id_that_is_in_its_log_line(
+        client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, lines: io.StringIO) -> None:
+    from resolvers import catalog
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("select secret_column from resources -- internal detail")
+
+    monkeypatch.setattr(catalog, "resource_page", broken)
+    body, response = await gql(client, "{ resources(first: 1) { edges { cursor } } }")
+    error_id = body["errors"][0]["extensions"]["errorId"]
+    assert "secret_column" not in response.text
+    [line] = [entry for entry in _parsed(lines) if entry.get("error_id") == error_id]
+    assert line["level"] == "ERROR" and line["logger"] == "govshare.graphql"
+    assert line["request_id"] == response.headers["x-request-id"]
+    assert "secret_column" in str(line["exc_info"])  # the traceback is in the log, not in the answer
+
+
+async def test_each_request_has_its_own_id_and_lines_outside_requests_none(client: httpx.AsyncClient, lines: io.StringIO) -> None:
+    logging.getLogger("govshare.test").info("outside any request")
+    first = await client.get("/healthz")
+    second = await client.get("/healthz")
+    assert first.headers["x-request-id"] != second.headers["x-request-id"]
+    outside = _parsed(lines)
+    assert outside == [{"time": outside[0]["time"], "level": "INFO", "logger": "govshare.test",
+                        "message": "outside any request", "request_id": None}]
+
+
+async def test_an_unexpected_exception_outside_graphql_is_a_masked_500(
+        client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, lines: io.StringIO) -> None:
+    from server import health
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("internal detail")
+
+    monkeypatch.setattr(health, "JSONResponse", broken)
+    response = await client.get("/healthz")
+    assert response.status_code == 500
+    error = response.json()["errors"][0]
+    assert error["message"] == "Unexpected error." and error["extensions"]["code"] == "INTERNAL"
+    assert "internal detail" not in response.text
+    [line] = [entry for entry in _parsed(lines) if entry.get("error_id") == error["extensions"]["errorId"]]
+    assert line["request_id"] == response.headers["x-request-id"] and "internal detail" in str(line["exc_info"])
+
+
+def test_the_logging_configuration_formats_uvicorn_lines_too() -> None:
+    """uvicorn's access log propagates to the one JSON handler, which tags the request id."""
+    settings = config("json")
+    assert settings["loggers"]["uvicorn.access"] == {"level": "INFO", "handlers": [], "propagate": True}
+    assert settings["root"]["handlers"] == ["default"]
+    assert settings["handlers"]["default"]["filters"] == ["request_id"]
+    assert "()" in config("json")["formatters"]["default"] and "format" in config("text")["formatters"]["default"]
