@@ -10,7 +10,7 @@ from strawberry.types import Info
 
 from policies.workdays import china_date
 from resolvers.context import Context
-from resolvers.workflows import objections, requests
+from resolvers.workflows import held_grants, objections, request_records, requests
 
 from .common import ShareMode
 
@@ -82,10 +82,10 @@ class ShareRequest:
     approved_until: date | None
     divisions: list[str] | None
     grant_id: int | None
-    request: strawberry.Private[requests.ShareRequest]
+    request: strawberry.Private[request_records.ShareRequest]
 
     @classmethod
-    def of(cls, r: requests.ShareRequest, now: datetime) -> ShareRequest:
+    def of(cls, r: request_records.ShareRequest, now: datetime) -> ShareRequest:
         return cls(id=r.id, applicant_department=r.applicant, applicant_user=r.applicant_user,
                    resource_code=r.resource, provider_code=r.provider, items=r.items, purpose=r.purpose,
                    scenario=r.scenario, users=r.users, share_modes=[ShareMode(m) for m in r.share_modes],
@@ -99,7 +99,7 @@ class ShareRequest:
 
     @strawberry.field(description="Every step, oldest first.")
     async def history(self, info: Info[Context, None]) -> list[ShareRequestEvent]:
-        found = await requests.events(info.context.step(), self.request)
+        found = await request_records.events(info.context.step(), self.request)
         return [ShareRequestEvent(at=e.at, actor=e.actor, actor_department=e.actor_department, action=e.action,
                                   from_state=ShareRequestState(e.from_state) if e.from_state else None,
                                   to_state=ShareRequestState(e.to_state), note=e.note) for e in found]
@@ -147,17 +147,17 @@ class Objection:
 
 
 async def share_request(info: Info[Context, None], id: int) -> ShareRequest:
-    return ShareRequest.of(await requests.read(info.context.step(), id), info.context.now)
+    return ShareRequest.of(await request_records.read(info.context.step(), id), info.context.now)
 
 
 async def share_requests(info: Info[Context, None], side: RequestSide = RequestSide.APPLICANT,
                          state: ShareRequestState | None = None, overdue: bool = False) -> list[ShareRequest]:
-    found = await requests.listed(info.context.step(), side.value, state.value if state else None, overdue)
+    found = await request_records.listed(info.context.step(), side.value, state.value if state else None, overdue)
     return [ShareRequest.of(r, info.context.now) for r in found]
 
 
 async def my_grants(info: Info[Context, None]) -> list[HeldGrant]:
-    found = await requests.held_grants(info.context.step())
+    found = await held_grants.held_grants(info.context.step())
     return [HeldGrant(id=g.id, resource_code=g.resource, items=g.items, purpose=g.purpose, valid_from=g.valid_from,
                       valid_until=g.valid_until, state=g.state, share_modes=[ShareMode(m) for m in g.share_modes],
                       request_id=g.request_id, remaining_days=g.remaining_days) for g in found]

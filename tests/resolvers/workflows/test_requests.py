@@ -1,6 +1,6 @@
 """Share requests → grants through GraphQL: what may be requested, the 10-working-day clock and its
 pause, approval (whole and partial) creating the grant enforcement reads on the very next request,
-expiry and revocation likewise, rejection grounds, withdrawal, overdue listing, roles, objections."""
+expiry and revocation likewise, rejection grounds, withdrawal, overdue listing, roles."""
 
 from __future__ import annotations
 
@@ -208,33 +208,6 @@ async def test_stale_revision_conflicts(client: httpx.AsyncClient) -> None:
     assert body["data"]["askShareRequestInformation"]["revision"] == 2
     body = await call(client, "wf.region.reviewer", ASK, id=request["id"], revision=1)
     assert code_of(body) == "CONFLICT"
-
-
-OBJECTION = """mutation($item: String!) { raiseObjection(resourceCode: "650000-B01-000001", key: "650100199001011234",
-    item: $item, expected: "出生日期应为1990-01-02") { id state revision dueOn ageDays overdue } }"""
-ANSWER_OBJECTION = """mutation($id: Int!, $revision: Int!) { answerObjection(id: $id, revision: $revision,
-    outcome: CORRECTED, answer: "已更正") { state answer answeredBy } }"""
-
-
-async def test_objection_raised_listed_and_answered(client: httpx.AsyncClient) -> None:
-    body = await call(client, "wf.applicant", OBJECTION, item="birth_date")
-    objection = body["data"]["raiseObjection"]
-    assert objection["state"] == "open" and objection["ageDays"] == 0 and not objection["overdue"]
-    assert objection["dueOn"] == CALENDAR.due(datetime.now(UTC), 5).isoformat()
-    body = await call(client, "wf.region.reviewer", "{ objections { id ageDays state } }")
-    assert {"id": objection["id"], "ageDays": 0, "state": "open"} in body["data"]["objections"]
-    body = await call(client, "wf.applicant", ANSWER_OBJECTION, id=objection["id"], revision=1)
-    assert code_of(body) == "FORBIDDEN", "the consumer cannot answer its own objection"
-    body = await call(client, "wf.region.reviewer", ANSWER_OBJECTION, id=objection["id"], revision=1)
-    assert body["data"]["answerObjection"] == {"state": "corrected", "answer": "已更正",
-                                               "answeredBy": "wf.region.reviewer"}
-    body = await call(client, "wf.applicant", "{ objections(openOnly: false) { id state } }")
-    assert {"id": objection["id"], "state": "corrected"} in body["data"]["objections"]
-    body = await call(client, "wf.applicant", OBJECTION, item="no_such_item")
-    assert code_of(body) == "BAD_USER_INPUT"
-    # a NOT_SHARED value never reaches a consumer: there is nothing to object to (found from outside)
-    body = await call(client, "wf.applicant", OBJECTION, item="biometric_template_id")
-    assert code_of(body) == "BAD_USER_INPUT" and body["errors"][0]["extensions"]["field"] == "item"
 
 
 async def test_a_grant_for_exchange_only_does_not_open_queries(client: httpx.AsyncClient) -> None:
