@@ -159,8 +159,7 @@ class GraphQLEndpoint:
                                            "extensions": {"code": "METHOD_NOT_ALLOWED"}}]},
                               405, JSON, {"Allow": "GET, POST"})
         accept = request.headers.get("accept")
-        params_present = bool(request.query_params)
-        if request.method == "GET" and not params_present and accept and "text/html" in accept:
+        if request.method == "GET" and accept and "text/html" in accept and not request.query_params:
             return graphiql_page()
         media = negotiate(accept)
         if media is None:
