@@ -45,7 +45,7 @@ APPEND_BATCH = "select last_seq, last_hash, appended from audit_append_batch($1,
 # Every record in order; unkeyed records of before migration 0008 are checked with the database's own
 # SHA-256 functions, keyed ones here.
 SELECT_CHAIN = """select seq, at, request_id, client_request_id, user_id, department, action, purpose, grant_ids,
-    resource, items_returned, items_denied, row_count, nodes, outcome, prev_hash, hash, algorithm,
+    resource, items_returned, items_denied, row_count, nodes, outcome, prev_hash, hash, algorithm, detail,
     case when algorithm = 'sha256' then audit_hash(prev_hash, audit_payload(a)) end as legacy_hash
     from audit_log a order by seq"""
 INSERT_CHECKPOINT = "insert into audit_checkpoints (chain, seq, hash, at, mac) values ($1, $2, $3, $4, $5)"
@@ -67,6 +67,8 @@ class AuditRecord:
     nodes: Sequence[str] = field(default_factory=list)
     outcome: str = "ok"
     client_request_id: str | None = None
+    # Beyond a query's columns (an export's file digest, format, job, watermark); under the HMAC when set.
+    detail: dict[str, Any] | None = None
 
 
 def _at(value: datetime) -> str:
@@ -81,6 +83,11 @@ def payload(seq: int, at: datetime, record: dict[str, Any]) -> bytes:
             "grant_ids": [int(g) for g in record["grant_ids"]], "resource": record["resource"],
             "items_returned": list(record["items_returned"]), "items_denied": list(record["items_denied"]),
             "row_count": int(record["row_count"]), "nodes": list(record["nodes"]), "outcome": record["outcome"]}
+    detail = record.get("detail")
+    if isinstance(detail, str):  # jsonb as read back from the database
+        detail = json.loads(detail)
+    if detail is not None:  # records without details hash exactly as before migration 0021
+        body["detail"] = detail
     return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -93,7 +100,8 @@ def _fields(record: AuditRecord) -> dict[str, Any]:
             "user_id": record.user, "department": record.department, "action": record.action,
             "purpose": record.purpose, "grant_ids": list(record.grant_ids), "resource": record.resource,
             "items_returned": list(record.items_returned), "items_denied": list(record.items_denied),
-            "row_count": record.row_count, "nodes": list(record.nodes), "outcome": record.outcome}
+            "row_count": record.row_count, "nodes": list(record.nodes), "outcome": record.outcome,
+            "detail": record.detail}
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from policies.workdays import WorkCalendar
 from .administration import Admin
 from .loaders import Loaders
 from .shared_data import Caller as DataCaller
+from .specs import DataResourceSpec
 from .workflows.steps import Step
 
 LANGUAGES = ("zh", "ug", "kk", "en")
@@ -73,6 +74,8 @@ class Context:
     # Working days the workflows' deadlines are counted on (GOVSHARE_WORKDAYS_FILE)
     calendar: WorkCalendar = field(default_factory=WorkCalendar)
     client_request_id: str | None = None  # the caller's X-Request-Id, never trusted as unique
+    # The data resources of the schema this request runs on (exports look their resource up here)
+    specs: tuple[DataResourceSpec, ...] = ()
     _loaders: Loaders | None = None
     _statuses: asyncio.Future[dict[str, NodeStatus]] | None = None
     _decider: AccessDecider | None = None

@@ -15,6 +15,7 @@ from resolvers.specs import DataResourceSpec
 from .catalog_workflow import CatalogWorkflowMutation, CatalogWorkflowQuery
 from .documents import MAX_TOKENS, DocumentCache
 from .entities import KeyedRecords, entities_field
+from .exchanges import ExchangeMutation, ExchangeQuery
 from .execution import PlainListExecutionContext
 from .explanations import ExplanationQuery
 from .generated import data_fields
@@ -43,9 +44,9 @@ FEDERATION_VERSION: Final = "2.7"
 
 # Root types assembled from the type families: catalog, then administration.
 QUERY_PARTS: tuple[type, ...] = (Query, RoleQuery, RuleQuery, GrantQuery, ExplanationQuery, HistoryQuery,
-                                 PreviewQuery, CatalogWorkflowQuery, ShareRequestQuery, StatisticsQuery)
+                                 PreviewQuery, CatalogWorkflowQuery, ShareRequestQuery, StatisticsQuery, ExchangeQuery)
 MUTATION_PARTS: tuple[type, ...] = (RoleMutation, RuleMutation, GrantMutation, HistoryMutation,
-                                    CatalogWorkflowMutation, ShareRequestMutation)
+                                    CatalogWorkflowMutation, ShareRequestMutation, ExchangeMutation)
 
 
 def build_schema(specs: list[DataResourceSpec] | None = None) -> Schema:

@@ -28,8 +28,8 @@ TRUNCATE = """truncate departments, resources, data_items, population, legal_ent
               grants restart identity cascade"""
 DELETE_SEED = "delete from govshare_meta where key = $1"
 INSERT_GRANT = """insert into grants (grantee_department, resource_code, items, purpose, valid_from, valid_until,
-                                      row_scope, status, revoked_at, revoke_reason, created_by)
-                  values ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, 'seed')"""
+                                      row_scope, status, revoked_at, revoke_reason, created_by, share_modes)
+                  values ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, 'seed', $11)"""
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,8 @@ async def deferred_indexes(conn: asyncpg.Connection, tables: list[str]) -> Async
 def _demo_grants(now: datetime) -> list[tuple[object, ...]]:
     year = timedelta(days=365)
     population = "650000-B01-000001"
-    return [
+    interface = ["interface"]
+    grants: list[tuple[object, ...]] = [
         ("650100-MZ", population, ["citizen_id", "birth_date", "address", "ethnicity", "phone"],
          "最低生活保障资格审核", now - timedelta(days=30), now + year,
          json.dumps({"division_codes": ["650100"]}), "active", None, None),
@@ -115,6 +116,11 @@ def _demo_grants(now: datetime) -> list[tuple[object, ...]]:
         ("650000-SW", "650000-B02-000001", ["legal_rep_citizen_id"], "纳税人身份核验",
          now - timedelta(days=10), now + year, None, "active", None, None),
     ]
+    # Grant 6: Urumqi's civil affairs bureau takes its subsistence-allowance recipients' ids and birth dates
+    # in bulk (data exchange) and through authorised database access, for Urumqi's rows only.
+    bulk = ("650100-MZ", population, ["citizen_id", "birth_date"], "低保对象年度复核", now - timedelta(days=30),
+            now + year, json.dumps({"division_codes": ["650100"]}), "active", None, None)
+    return [(*g, interface) for g in grants] + [(*bulk, ["exchange", "database"])]
 
 
 async def _copy_catalog(conn: asyncpg.Connection, topology: Topology, database: str, nodes: list[Node],

@@ -26,14 +26,16 @@ from policies.authority import AuthorityModel
 from policies.decisions import PolicyEngine
 from policies.ratelimits import RateLimiter
 from policies.workdays import WorkCalendar
-from resolvers import audit
+from resolvers import audit, exchanges
 from resolvers.context import Context
+from resolvers.exchange_runs import RunEnv
 from resolvers.groups import load_memberships
 
 from .admission import Admission, AdmissionMiddleware
 from .assets import static_files
 from .checkpoints import Checkpointer, audit_key, checkpoint_file
 from .departments import KnownDepartments
+from .exchanges import Downloads, ExchangeRunner, owner_id
 from .graphql_http import GraphQLEndpoint
 from .health import healthz, readyz
 from .identity import Authenticator
@@ -66,7 +68,8 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
 
     def make_context(request: Request, caller: Caller, request_id: str) -> Context:
         return Context(caller=caller, pools=pools, request_id=request_id, engine=app.state.engine,
-                       limiter=limiter, authority_model=app.state.authority, calendar=calendar)
+                       limiter=limiter, authority_model=app.state.authority, calendar=calendar,
+                       specs=schemas.current.specs)
 
     metrics = Metrics()
     admission = Admission(settings.max_in_flight, settings.max_queue, settings.queue_timeout,
@@ -97,6 +100,16 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
 
     listener = Listener(topology, ("govshare_catalog", "govshare_policy"), on_change)
     key = audit_key(settings)
+    # Export jobs (data exchange): run in the background of every process, files under the data dir.
+    exchange_dir = settings.data_dir / "exchange"
+    runner = ExchangeRunner(RunEnv(pools, lambda: app.state.engine, lambda: schemas.current.specs, exchange_dir,
+                                   owner_id()))
+    exchanges.install(pools, exchanges.url_key(key), runner.wake)
+
+    async def authenticate(header: str | None) -> Caller:
+        caller = await authenticator.authenticate(header)
+        await departments.check(caller.department)
+        return caller
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -140,6 +153,7 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
         finally:
             request_deadlines.reset(token)
         listener.start(frozenset(stale))
+        runner.start()  # after the catalog was read: a job needs its resource's spec
         # What start-up built lives as long as the process: keep it out of the collector's full passes,
         # which otherwise held the event loop ~60 ms at a time under large answers (test_event_loop.py).
         gc.collect()
@@ -152,6 +166,7 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
         finally:
             # Every step bounded: a frozen node must not hold the process at shutdown.
             await listener.stop(timeout=settings.node_timeout)
+            await runner.stop(timeout=settings.node_timeout)
             await checkpointer.stop()  # bounded: the final checkpoint gets a few seconds at most
             await pools.close(timeout=settings.node_timeout)
 
@@ -165,6 +180,8 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics.endpoint),
+            Route("/exchange/{job}", Downloads(pools, exchange_dir, exchanges.url_key(key), authenticate).endpoint,
+                  methods=["GET"]),
             Mount("/static", static_files(), name="static"),
         ],
         lifespan=lifespan,
