@@ -34,6 +34,7 @@ from resolvers.groups import load_memberships
 from .admission import Admission, AdmissionMiddleware
 from .assets import static_files
 from .checkpoints import Checkpointer, audit_key, checkpoint_file
+from .console import console_page
 from .departments import KnownDepartments
 from .exchanges import Downloads, ExchangeRunner, owner_id
 from .graphql_http import GraphQLEndpoint
@@ -183,6 +184,7 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
             Route("/exchange/{job}", Downloads(pools, exchange_dir, exchanges.url_key(key), authenticate).endpoint,
                   methods=["GET"]),
             Mount("/static", static_files(), name="static"),
+            Route("/console", console_page),
         ],
         lifespan=lifespan,
         middleware=[

@@ -1,0 +1,180 @@
+// Supervision dashboard (stats.read): share classes per node and department from catalogStatistics,
+// use between departments from usageStatistics; filters by node, level and period.
+import { gql } from "./console-api.js";
+import { chart, stackedBars } from "./console-charts.js";
+import { formatNumber, h, select, table } from "./console-dom.js";
+import { graphqlLanguage, language, t } from "./console-i18n.js";
+
+const COUNTS = `resources dataItems unconditionalItems conditionalItems notSharedItems
+  notSharedWithoutLegalBasis missingUyghurNames overdueUpdates`;
+
+const DASHBOARD = `query Dashboard($nodes: [String!], $since: DateTime, $until: DateTime) {
+  byNode: catalogStatistics(groupBy: [NODE, LEVEL], nodes: $nodes) { rows { node level ${COUNTS} } unavailableNodes }
+  byProvider: catalogStatistics(groupBy: [PROVIDER, LEVEL], nodes: $nodes) {
+    rows { provider level ${COUNTS} } unavailableNodes }
+  usage: usageStatistics(since: $since, until: $until, nodes: $nodes) {
+    rows { department resource provider action requests rows requestsWithDenials deniedFields refused }
+    unavailableNodes }
+}`;
+
+const DEPARTMENTS = `query Departments($after: String, $lang: Language) {
+  departments(first: 100, after: $after, lang: $lang) {
+    edges { node { code name level node } } pageInfo { hasNextPage endCursor } }
+}`;
+
+const PERIODS = [7, 30, 90, 365];
+const state = { node: "", level: "", days: 30 };
+const departmentNames = { lang: null, byCode: new Map() };
+
+async function loadDepartments() {
+  if (departmentNames.lang === language()) return;
+  const byCode = new Map();
+  let after = null;
+  for (let page = 0; page < 50; page++) {
+    const { data } = await gql(DEPARTMENTS, { after, lang: graphqlLanguage() });
+    const connection = data && data.departments;
+    if (!connection) break;
+    for (const edge of connection.edges) byCode.set(edge.node.code, edge.node);
+    if (!connection.pageInfo.hasNextPage) break;
+    after = connection.pageInfo.endCursor;
+  }
+  departmentNames.lang = language();
+  departmentNames.byCode = byCode;
+}
+
+// Sums count rows into one per key (the dashboard's level filter and totals are sums of the answer's rows).
+function sumBy(rows, key) {
+  const sums = new Map();
+  for (const row of rows) {
+    const k = key(row);
+    const sum = sums.get(k) || { key: k, resources: 0, dataItems: 0, unconditionalItems: 0, conditionalItems: 0,
+      notSharedItems: 0, notSharedWithoutLegalBasis: 0, missingUyghurNames: 0, overdueUpdates: 0 };
+    for (const field of Object.keys(sum)) if (field !== "key") sum[field] += row[field];
+    sums.set(k, sum);
+  }
+  return [...sums.values()];
+}
+
+function shareRatio(row) {
+  return row.dataItems ? (row.unconditionalItems + row.conditionalItems) / row.dataItems : null;
+}
+
+function percent(value) {
+  return value === null ? "–" : `${(value * 100).toFixed(1)}%`;
+}
+
+function countColumns() {
+  return [
+    [t("resources"), (r) => formatNumber(r.resources), { numeric: true, key: "resources" }],
+    [t("dataItems"), (r) => formatNumber(r.dataItems), { numeric: true, key: "dataItems" }],
+    [t("unconditional"), (r) => formatNumber(r.unconditionalItems), { numeric: true, key: "unconditionalItems" }],
+    [t("conditional"), (r) => formatNumber(r.conditionalItems), { numeric: true, key: "conditionalItems" }],
+    [t("notShared"), (r) => formatNumber(r.notSharedItems), { numeric: true, key: "notSharedItems" }],
+    [t("shareRatio"), (r) => percent(shareRatio(r)), { numeric: true, key: "shareRatio" }],
+    [t("noLegalBasis"), (r) => formatNumber(r.notSharedWithoutLegalBasis), { numeric: true, key: "notSharedWithoutLegalBasis" }],
+    [t("missingUyghur"), (r) => formatNumber(r.missingUyghurNames), { numeric: true, key: "missingUyghurNames" }],
+    [t("overdueUpdates"), (r) => formatNumber(r.overdueUpdates), { numeric: true, key: "overdueUpdates" }],
+  ];
+}
+
+function kpi(id, label, value) {
+  return h("div", { class: "kpi", id }, h("span", { class: "kpi-value" }, value), h("span", { class: "kpi-label" }, label));
+}
+
+export async function render(main, session) {
+  const nodeName = (code) => (session.nodes.find((n) => n.code === code) || { name: code }).name;
+  const filters = h("form", { class: "filters", id: "dashboard-filters" },
+    h("label", {}, t("node"), select({ id: "filter-node", name: "node" },
+      [["", t("all")], ...session.nodes.map((n) => [n.code, `${n.code} ${n.name}`])], state.node)),
+    h("label", {}, t("level"), select({ id: "filter-level", name: "level" },
+      [["", t("all")], ["region", t("region")], ["prefecture", t("prefecture")], ["county", t("county")]], state.level)),
+    h("label", {}, t("period"), select({ id: "filter-period", name: "period" },
+      PERIODS.map((d) => [d, t(`days${d}`)]), state.days)));
+  const body = h("div", { id: "dashboard-body", "aria-busy": "true" });
+  main.append(h("h1", {}, t("dashboard")), filters, body);
+  filters.addEventListener("change", () => {
+    state.node = filters.elements.node.value;
+    state.level = filters.elements.level.value;
+    state.days = Number(filters.elements.period.value);
+    draw(body, nodeName);
+  });
+  await draw(body, nodeName);
+}
+
+async function draw(body, nodeName) {
+  body.setAttribute("aria-busy", "true");
+  const until = new Date();
+  const since = new Date(until.getTime() - state.days * 86400000);
+  const [answer] = await Promise.all([
+    gql(DASHBOARD, { nodes: state.node ? [state.node] : null, since: since.toISOString(), until: until.toISOString() }),
+    loadDepartments(),
+  ]);
+  const data = answer.data || {};
+  const rtl = document.documentElement.dir === "rtl";
+  const levelOk = (row) => !state.level || row.level === state.level;
+  const byNode = sumBy((data.byNode ? data.byNode.rows : []).filter(levelOk), (r) => r.node);
+  const byProvider = sumBy((data.byProvider ? data.byProvider.rows : []).filter(levelOk), (r) => r.provider)
+    .sort((a, b) => b.dataItems - a.dataItems || a.key.localeCompare(b.key));
+  const total = sumBy(byNode, () => "total")[0] || sumBy([{ resources: 0, dataItems: 0, unconditionalItems: 0,
+    conditionalItems: 0, notSharedItems: 0, notSharedWithoutLegalBasis: 0, missingUyghurNames: 0,
+    overdueUpdates: 0 }], () => "total")[0];
+  const department = (code) => departmentNames.byCode.get(code);
+  const deptLabel = (code) => (department(code) ? `${department(code).name} (${code})` : code);
+  const usageRows = (data.usage ? data.usage.rows : [])
+    .filter((r) => !state.level || (department(r.department) || {}).level === state.level.toUpperCase());
+  const pairs = new Map();
+  for (const row of usageRows) {
+    const key = `${row.department}→${row.provider || "?"}`;
+    const pair = pairs.get(key) || { consumer: row.department, provider: row.provider, requests: 0, rows: 0,
+                                     deniedFields: 0, refused: 0 };
+    pair.requests += row.requests;
+    pair.rows += row.rows;
+    pair.deniedFields += row.deniedFields;
+    pair.refused += row.refused;
+    pairs.set(key, pair);
+  }
+  const usage = [...pairs.values()].sort((a, b) => b.requests - a.requests || a.consumer.localeCompare(b.consumer));
+  const totalRequests = usage.reduce((n, p) => n + p.requests, 0);
+  const unavailable = [...new Set([...(data.byNode ? data.byNode.unavailableNodes : []),
+    ...(data.usage ? data.usage.unavailableNodes : [])])];
+  const errors = answer.errors.filter((e) => (e.extensions || {}).code !== "NODE_UNAVAILABLE");
+
+  const topProviders = byProvider.slice(0, 15);
+  body.replaceChildren(...[
+    errors.length ? h("p", { class: "error", role: "alert" }, errors.map((e) => e.message).join("; ")) : null,
+    unavailable.length ? h("p", { class: "warning", id: "unavailable" }, `${t("unavailable")}: ${unavailable.join(", ")}`) : null,
+    h("div", { class: "kpis" },
+      kpi("kpi-resources", t("resources"), formatNumber(total.resources)),
+      kpi("kpi-items", t("dataItems"), formatNumber(total.dataItems)),
+      kpi("kpi-share-ratio", t("shareRatio"), percent(shareRatio(total))),
+      kpi("kpi-no-basis", t("noLegalBasis"), formatNumber(total.notSharedWithoutLegalBasis)),
+      kpi("kpi-overdue", t("overdueUpdates"), formatNumber(total.overdueUpdates)),
+      kpi("kpi-requests", t("queries"), formatNumber(totalRequests))),
+    h("section", { id: "catalog-by-node" }, h("h2", {}, t("catalogByNode")),
+      chart("chart-by-node", stackedBars(byNode.map((r) => `${r.key} ${nodeName(r.key)}`),
+        [[t("unconditional"), byNode.map((r) => r.unconditionalItems)],
+         [t("conditional"), byNode.map((r) => r.conditionalItems)],
+         [t("notShared"), byNode.map((r) => r.notSharedItems)]], rtl), 60 + 28 * byNode.length),
+      table([[t("node"), (r) => `${r.key} ${nodeName(r.key)}`, { key: "node" }], ...countColumns()], byNode,
+            { id: "table-by-node" })),
+    h("section", { id: "catalog-by-department" }, h("h2", {}, t("catalogByDepartment")),
+      chart("chart-by-department", stackedBars(topProviders.map((r) => deptLabel(r.key)),
+        [[t("unconditional"), topProviders.map((r) => r.unconditionalItems)],
+         [t("conditional"), topProviders.map((r) => r.conditionalItems)],
+         [t("notShared"), topProviders.map((r) => r.notSharedItems)]], rtl), 60 + 28 * topProviders.length),
+      table([[t("provider"), (r) => deptLabel(r.key), { key: "provider" }], ...countColumns()], byProvider,
+            { id: "table-by-department" })),
+    h("section", { id: "usage" }, h("h2", {}, t("usageBetween")),
+      usage.length ? chart("chart-usage", stackedBars(usage.slice(0, 15).map((p) => `${p.consumer} → ${p.provider}`),
+        [[t("queries"), usage.slice(0, 15).map((p) => p.requests)]], rtl), 60 + 28 * Math.min(usage.length, 15)) : null,
+      usage.length ? table([
+        [t("consumer"), (p) => deptLabel(p.consumer), { key: "consumer" }],
+        [t("provider"), (p) => deptLabel(p.provider), { key: "provider" }],
+        [t("queries"), (p) => formatNumber(p.requests), { numeric: true, key: "requests" }],
+        [t("rowsReturned"), (p) => formatNumber(p.rows), { numeric: true, key: "rows" }],
+        [t("deniedFields"), (p) => formatNumber(p.deniedFields), { numeric: true, key: "deniedFields" }],
+        [t("refused"), (p) => formatNumber(p.refused), { numeric: true, key: "refused" }],
+      ], usage, { id: "table-usage" }) : h("p", { class: "empty" }, t("nothing"))),
+  ].filter(Boolean));
+  body.setAttribute("aria-busy", "false");
+}

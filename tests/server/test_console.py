@@ -1,0 +1,183 @@
+"""The console at /console in headless Chromium: sign-in, the supervision dashboard against the GraphQL
+answers, languages (Uyghur right to left), and what a developer is not offered."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page
+
+from core.settings import Settings
+
+from ..conftest import Cluster
+from .console_browsers import Tab, chromium, demo_token, graphql, open_tab, serve
+
+BY_NODE = """query($nodes: [String!]) { catalogStatistics(groupBy: [NODE], nodes: $nodes) {
+  rows { node resources dataItems unconditionalItems conditionalItems notSharedItems overdueUpdates } } }"""
+BY_PROVIDER = """query($nodes: [String!]) { catalogStatistics(groupBy: [PROVIDER, LEVEL], nodes: $nodes) {
+  rows { provider level resources dataItems } } }"""
+USAGE = """query($since: DateTime) { usageStatistics(since: $since) {
+  rows { department provider requests rows deniedFields refused } } }"""
+
+
+@pytest.fixture(scope="module")
+async def live_root(cluster: Cluster, settings: Settings) -> AsyncIterator[str]:
+    async for root in serve(cluster, settings):
+        yield root
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async for instance in chromium():
+        yield instance
+
+
+async def sign_in(browser: Browser, root: str, user: str, bearer: str | None = None) -> Tab:
+    tab = await open_tab(browser, root)
+    await tab.page.goto(f"{root}/console")
+    await tab.page.locator("#token").wait_for(state="visible", timeout=10_000)
+    # Pasted as `./dev demo` prints it: the page keeps the token alone.
+    await tab.page.fill("#token", f'{{"Authorization": "Bearer {bearer or demo_token(user)}"}}')
+    await tab.page.click("#token-form button[type=submit]")
+    await tab.page.locator("#nav a").first.wait_for(timeout=10_000)
+    return tab
+
+
+async def settled(page: Page) -> None:
+    await page.locator("#dashboard-body[aria-busy=false]").wait_for(timeout=15_000)
+
+
+async def cells(page: Page, table: str, column: str) -> list[str]:
+    return await page.locator(f"#{table} td[data-col={column}]").all_inner_texts()
+
+
+def number(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
+async def test_sign_in_keeps_the_token_in_the_tab_and_talks_to_graphql_only(browser: Browser,
+                                                                            live_root: str) -> None:
+    bearer = demo_token("supervisor.region")
+    tab = await sign_in(browser, live_root, "supervisor.region", bearer)
+    try:
+        stored = await tab.page.evaluate("() => [sessionStorage.getItem('govshare.token'),"
+                                         " JSON.stringify(Object.assign({}, localStorage))]")
+        assert stored[0] == bearer
+        assert bearer not in stored[1]
+        assert await tab.page.inner_text("#who") == "supervisor.region · 650000-ZW (supervisor@650000, developer@650000)"
+        await tab.page.click("#sign-out")
+        await tab.page.locator("#token").wait_for(state="visible")
+        assert await tab.page.evaluate("() => sessionStorage.getItem('govshare.token')") is None
+    finally:
+        await tab.context.close()
+    assert tab.blocked == []
+    assert tab.graphql_only()
+    assert all(auth == f"Bearer {bearer}" for method, path, auth in tab.requests if path == "/graphql")
+
+
+async def test_dashboard_figures_equal_the_graphql_answers_and_filters_change_them(
+        browser: Browser, live_root: str, client: httpx.AsyncClient) -> None:
+    bearer = demo_token("supervisor.region")
+    # Some use of shared data to show: a data query by a civil-affairs bureau (the client's default token).
+    await client.post("/graphql", json={"query": "{ population(first: 3, purpose: \"最低生活保障资格审核\") "
+                                                 "{ edges { node { name } } } }"})
+    tab = await sign_in(browser, live_root, "supervisor.region")
+    page = tab.page
+    try:
+        await settled(page)
+        assert await page.locator("#nav-dashboard").get_attribute("aria-current") == "page"
+        everything = (await graphql(live_root, bearer, BY_NODE))["catalogStatistics"]["rows"]
+        by_node = {r["node"]: r for r in everything}
+        shown_nodes = [t.split()[0] for t in await cells(page, "table-by-node", "node")]
+        assert sorted(shown_nodes) == sorted(by_node)
+        for column in ("resources", "dataItems", "unconditionalItems", "conditionalItems", "notSharedItems",
+                       "overdueUpdates"):
+            shown = [number(t) for t in await cells(page, "table-by-node", column)]
+            assert shown == [by_node[n][column] for n in shown_nodes], column
+        total = sum(r["resources"] for r in everything)
+        assert number(await page.inner_text("#kpi-resources .kpi-value")) == total
+        # Use between departments: the same pairs and counts as usageStatistics over the period shown.
+        usage = (await graphql(live_root, bearer, USAGE))["usageStatistics"]["rows"]
+        requests: dict[tuple[str, str], int] = {}
+        for row in usage:
+            requests[(row["department"], row["provider"])] = requests.get((row["department"], row["provider"]),
+                                                                          0) + row["requests"]
+        consumers = [re.findall(r"\(([^)]+)\)$", c)[0] for c in await cells(page, "table-usage", "consumer")]
+        providers = [re.findall(r"\(([^)]+)\)$", c)[0] for c in await cells(page, "table-usage", "provider")]
+        shown_requests = [number(t) for t in await cells(page, "table-usage", "requests")]
+        assert dict(zip(zip(consumers, providers, strict=True), shown_requests, strict=True)) == requests
+        assert ("650100-MZ", "650000-GA") in requests or any(c == "650100-MZ" for c, _ in requests)
+        await tab.screenshot("console-dashboard")
+
+        # Filter by node: the figures become that node's.
+        await page.select_option("#filter-node", "650100")
+        await settled(page)
+        one = (await graphql(live_root, bearer, BY_NODE, {"nodes": ["650100"]}))["catalogStatistics"]["rows"]
+        assert [t.split()[0] for t in await cells(page, "table-by-node", "node")] == ["650100"]
+        assert number(await page.inner_text("#kpi-resources .kpi-value")) == one[0]["resources"] != total
+        assert [number(t) for t in await cells(page, "table-by-node", "dataItems")] == [one[0]["dataItems"]]
+
+        # Filter by level: only county departments' catalogs, with their counts.
+        await page.select_option("#filter-level", "county")
+        await settled(page)
+        rows = (await graphql(live_root, bearer, BY_PROVIDER, {"nodes": ["650100"]}))["catalogStatistics"]["rows"]
+        county = {r["provider"]: r["resources"] for r in rows if r["level"] == "county"}
+        assert county
+        shown_providers = [re.findall(r"\(([^)]+)\)$", c)[0] for c in await cells(page, "table-by-department",
+                                                                                  "provider")]
+        shown_resources = [number(t) for t in await cells(page, "table-by-department", "resources")]
+        assert dict(zip(shown_providers, shown_resources, strict=True)) == county
+        assert number(await page.inner_text("#kpi-resources .kpi-value")) == sum(county.values())
+        assert await page.locator("#chart-by-node[data-ready=true] canvas").count() == 1
+        await tab.screenshot("console-dashboard-filtered")
+    finally:
+        await tab.context.close()
+    assert tab.blocked == []
+    assert tab.console_errors == []
+    assert tab.graphql_only()
+
+
+async def test_a_developer_is_offered_no_supervision_or_admin_pages(browser: Browser, live_root: str) -> None:
+    tab = await sign_in(browser, live_root, "developer.urumqi")
+    try:
+        nav = await tab.page.locator("#nav a").evaluate_all("links => links.map(a => a.id)")
+        assert nav == ["nav-graphiql"]
+        # Asking for a page by its address does not show it either: the page is absent, not an error.
+        await tab.page.goto(f"{live_root}/console#dashboard")
+        await tab.page.reload()
+        await tab.page.locator("#no-pages").wait_for(timeout=10_000)
+        assert await tab.page.locator("#dashboard-body, .error").count() == 0
+        await tab.screenshot("console-developer")
+    finally:
+        await tab.context.close()
+    assert tab.console_errors == []
+
+
+async def test_uyghur_is_right_to_left_and_remembered(browser: Browser, live_root: str) -> None:
+    tab = await sign_in(browser, live_root, "supervisor.region")
+    page = tab.page
+    try:
+        await settled(page)
+        await page.select_option("#lang", "ug")
+        await settled(page)
+        assert await page.evaluate("() => [document.documentElement.lang, document.documentElement.dir]") == [
+            "ug", "rtl"]
+        assert await page.inner_text("#nav-dashboard") == "نازارەت ۋە باھالاش"
+        # Laid out right to left: the menu starts at the right edge, numbers' columns are aligned to the left.
+        header = await page.locator("header#top").bounding_box()
+        brand = await page.locator("#brand").bounding_box()
+        assert header and brand and brand["x"] > header["x"] + header["width"] / 2
+        assert await page.locator("#table-by-node th").first.evaluate("e => getComputedStyle(e).direction") == "rtl"
+        await tab.screenshot("console-uyghur")
+        await page.reload()
+        await settled(page)
+        assert await page.evaluate("() => document.documentElement.dir") == "rtl"
+        await page.select_option("#lang", "zh")
+        await settled(page)
+        assert await page.evaluate("() => document.documentElement.dir") == "ltr"
+        assert await page.inner_text("#nav-dashboard") == "监督考核"
+    finally:
+        await tab.context.close()
