@@ -119,7 +119,9 @@ async function draw(body, nodeName) {
     conditionalItems: 0, notSharedItems: 0, notSharedWithoutLegalBasis: 0, missingUyghurNames: 0,
     overdueUpdates: 0 }], () => "total")[0];
   const department = (code) => departmentNames.byCode.get(code);
-  const deptLabel = (code) => (department(code) ? `${department(code).name} (${code})` : code);
+  // A department by name and code; data-code keeps the code for whoever reads the table (tests, copy).
+  const deptLabel = (code) => h("span", { "data-code": code || "" },
+    department(code) ? `${department(code).name} ` : "", h("span", { class: "code" }, code ? `(${code})` : "–"));
   const usageRows = (data.usage ? data.usage.rows : [])
     .filter((r) => !state.level || (department(r.department) || {}).level === state.level.toUpperCase());
   const pairs = new Map();
@@ -158,7 +160,7 @@ async function draw(body, nodeName) {
       table([[t("node"), (r) => `${r.key} ${nodeName(r.key)}`, { key: "node" }], ...countColumns()], byNode,
             { id: "table-by-node" })),
     h("section", { id: "catalog-by-department" }, h("h2", {}, t("catalogByDepartment")),
-      chart("chart-by-department", stackedBars(topProviders.map((r) => deptLabel(r.key)),
+      chart("chart-by-department", stackedBars(topProviders.map((r) => deptLabel(r.key).textContent),
         [[t("unconditional"), topProviders.map((r) => r.unconditionalItems)],
          [t("conditional"), topProviders.map((r) => r.conditionalItems)],
          [t("notShared"), topProviders.map((r) => r.notSharedItems)]], rtl), 60 + 28 * topProviders.length),

@@ -3,7 +3,6 @@ answers, languages (Uyghur right to left), and what a developer is not offered."
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -52,6 +51,12 @@ async def settled(page: Page) -> None:
 
 async def cells(page: Page, table: str, column: str) -> list[str]:
     return await page.locator(f"#{table} td[data-col={column}]").all_inner_texts()
+
+
+async def codes(page: Page, table: str, column: str) -> list[str | None]:
+    """Department codes of a column ('' shown for none)."""
+    return [code or None for code in await page.locator(f"#{table} td[data-col={column}] [data-code]").evaluate_all(
+        "spans => spans.map(s => s.dataset.code)")]
 
 
 def number(text: str) -> int:
@@ -105,11 +110,11 @@ async def test_dashboard_figures_equal_the_graphql_answers_and_filters_change_th
         for row in usage:
             requests[(row["department"], row["provider"])] = requests.get((row["department"], row["provider"]),
                                                                           0) + row["requests"]
-        consumers = [re.findall(r"\(([^)]+)\)$", c)[0] for c in await cells(page, "table-usage", "consumer")]
-        providers = [re.findall(r"\(([^)]+)\)$", c)[0] for c in await cells(page, "table-usage", "provider")]
+        consumers = await codes(page, "table-usage", "consumer")
+        providers = await codes(page, "table-usage", "provider")
         shown_requests = [number(t) for t in await cells(page, "table-usage", "requests")]
         assert dict(zip(zip(consumers, providers, strict=True), shown_requests, strict=True)) == requests
-        assert ("650100-MZ", "650000-GA") in requests or any(c == "650100-MZ" for c, _ in requests)
+        assert any(consumer == "650100-MZ" for consumer, _ in requests)
         await tab.screenshot("console-dashboard")
 
         # Filter by node: the figures become that node's.
@@ -126,8 +131,7 @@ async def test_dashboard_figures_equal_the_graphql_answers_and_filters_change_th
         rows = (await graphql(live_root, bearer, BY_PROVIDER, {"nodes": ["650100"]}))["catalogStatistics"]["rows"]
         county = {r["provider"]: r["resources"] for r in rows if r["level"] == "county"}
         assert county
-        shown_providers = [re.findall(r"\(([^)]+)\)$", c)[0] for c in await cells(page, "table-by-department",
-                                                                                  "provider")]
+        shown_providers = await codes(page, "table-by-department", "provider")
         shown_resources = [number(t) for t in await cells(page, "table-by-department", "resources")]
         assert dict(zip(shown_providers, shown_resources, strict=True)) == county
         assert number(await page.inner_text("#kpi-resources .kpi-value")) == sum(county.values())
