@@ -12,7 +12,7 @@ from strawberry.types import Info
 
 from policies.workdays import china_date
 from resolvers.context import Context
-from resolvers.workflows import catalog
+from resolvers.workflows import catalog, catalog_findings, catalog_records
 from resolvers.workflows.documents import Document, Violation
 
 from .common import Classification, ShareClass, ShareMode, UpdateCycle
@@ -134,7 +134,7 @@ class DutyChange:
     overdue: bool
 
     @classmethod
-    def of(cls, d: catalog.DutyChange, now: datetime) -> DutyChange:
+    def of(cls, d: catalog_records.DutyChange, now: datetime) -> DutyChange:
         return cls(**{**asdict(d), "kind": DutyKind(d.kind)}, overdue=d.overdue(china_date(now)))
 
 
@@ -158,17 +158,17 @@ class CatalogEntry:
     version: int = strawberry.field(description="The catalog version this working copy is or will be published as.")
     document: CatalogDocument
     warnings: list[RuleFinding] = strawberry.field(description="Missing Uyghur or Kazakh names (not refused).")
-    entry: strawberry.Private[catalog.Entry]
+    entry: strawberry.Private[catalog_records.Entry]
 
     @classmethod
-    def of(cls, e: catalog.Entry) -> CatalogEntry:
+    def of(cls, e: catalog_records.Entry) -> CatalogEntry:
         return cls(code=e.code, node=e.node, provider_code=e.provider, state=CatalogState(e.state),
                    revision=e.revision, version=e.version, document=CatalogDocument.of(e.document),
                    warnings=[RuleFinding.of(w) for w in e.warnings], entry=e)
 
     @strawberry.field(description="Every transition, oldest first.")
     async def history(self, info: Info[Context, None]) -> list[CatalogEvent]:
-        events = await catalog.history(info.context.step(), self.entry)
+        events = await catalog_records.history(info.context.step(), self.entry)
         return [CatalogEvent(at=e.at, actor=e.actor, actor_department=e.actor_department, action=e.action,
                              from_state=CatalogState(e.from_state) if e.from_state else None,
                              to_state=CatalogState(e.to_state), revision=e.revision, version=e.version,
@@ -176,19 +176,19 @@ class CatalogEntry:
 
     @strawberry.field(description="Published versions, oldest first.")
     async def versions(self, info: Info[Context, None]) -> list[CatalogVersion]:
-        found = await catalog.versions(info.context.step(), self.entry)
+        found = await catalog_records.versions(info.context.step(), self.entry)
         return [CatalogVersion(version=v.version, published_at=v.published_at, published_by=v.published_by,
                                document=CatalogDocument.of(v.document)) for v in found]
 
     @strawberry.field(description="What the register owner's classes would overrule if this entry were served "
                                   "as it stands (a catalog never loosens a class set by the register's owner).")
     async def authority_findings(self, info: Info[Context, None]) -> list[AuthorityFinding]:
-        found = await catalog.authority_findings(info.context.step(), self.entry)
+        found = await catalog_findings.authority_findings(info.context.step(), self.entry)
         return [AuthorityFinding(kind=f.kind, detail=f.detail, column=f.column, applied=f.applied) for f in found]
 
     @strawberry.field(description="Changes of law or duties recorded against this resource.")
     async def duty_changes(self, info: Info[Context, None]) -> list[DutyChange]:
-        found = await catalog.duty_changes(info.context.step(), self.entry)
+        found = await catalog_records.duty_changes(info.context.step(), self.entry)
         return [DutyChange.of(d, info.context.now) for d in found]
 
 
@@ -241,17 +241,17 @@ class CatalogEntryInput:
 
 
 async def catalog_entry(info: Info[Context, None], code: str) -> CatalogEntry:
-    return CatalogEntry.of(await catalog.read(info.context.step(), code))
+    return CatalogEntry.of(await catalog_records.read(info.context.step(), code))
 
 
 async def catalog_entries(info: Info[Context, None], state: CatalogState | None = None,
                           provider_code: str | None = None) -> list[CatalogEntry]:
-    found = await catalog.entries(info.context.step(), state.value if state else None, provider_code)
+    found = await catalog_records.entries(info.context.step(), state.value if state else None, provider_code)
     return [CatalogEntry.of(e) for e in found]
 
 
 async def open_duty_changes(info: Info[Context, None]) -> list[DutyChange]:
-    found = await catalog.open_duty_changes(info.context.step())
+    found = await catalog_records.open_duty_changes(info.context.step())
     return [DutyChange.of(d, info.context.now) for d in found]
 
 

@@ -1,0 +1,65 @@
+"""What must hold before an entry goes live, checked against the node's database at submit and again
+at publish: the data table is a register with a column per item, never a platform table."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from ...conftest import Cluster
+from .conftest import call, code_of
+from .test_catalog import PUBLISH, REVIEW, SUBMIT, entry_input, walk_to
+
+pytestmark = pytest.mark.usefixtures("actors")
+
+
+async def test_submit_rules_reported_together_and_table_checked(client: httpx.AsyncClient) -> None:
+    code, revision = await walk_to(client, "draft", entry=entry_input(
+        dataTable="no_such_table", updateCycle=None, nameZh="residents"))
+    body = await call(client, "wf.registrar", SUBMIT, code=code, revision=revision)
+    assert [v["code"] for v in body["errors"][0]["extensions"]["violations"]] == [
+        "DATA_LOCATION_MISSING", "UPDATE_CYCLE_MISSING", "CHINESE_NAME_MISSING"]
+    items = entry_input()["items"] + [{"name": "shoe_size", "titleZh": "鞋码", "shareClass": "UNCONDITIONAL"}]
+    code, revision = await walk_to(client, "draft", entry=entry_input(items=items, nameKk=None))
+    body = await call(client, "wf.registrar", SUBMIT, code=code, revision=revision)
+    violation = body["errors"][0]["extensions"]["violations"]
+    assert violation == [{"code": "DATA_LOCATION_MISSING", "message": "table population has no column shoe_size",
+                          "item": "shoe_size"}]
+
+
+async def test_a_platform_table_is_no_data_location(client: httpx.AsyncClient) -> None:
+    """Found from outside: an entry on the audit trail (or the role assignments) could be submitted and
+    published. Only registers (node_code and row_id columns) hold shared data."""
+    items = [{"name": "department", "titleZh": "部门", "titleUg": "a", "titleKk": "b", "shareClass": "UNCONDITIONAL"}]
+    for table in ("audit_log", "role_assignments"):
+        code, revision = await walk_to(client, "draft", entry=entry_input(dataTable=table, items=items))
+        body = await call(client, "wf.registrar", SUBMIT, code=code, revision=revision)
+        violations = body["errors"][0]["extensions"]["violations"]
+        assert {v["code"] for v in violations} == {"DATA_LOCATION_MISSING"}
+        assert any("not a shared-data register" in v["message"] for v in violations), violations
+
+
+async def test_a_table_changed_after_submit_is_caught_at_publish(client: httpx.AsyncClient,
+                                                                 cluster: Cluster) -> None:
+    items = [{"name": "citizen_id", "titleZh": "公民身份号码", "titleUg": "a", "titleKk": "b",
+              "shareClass": "CONDITIONAL", "condition": "依职责查询", "isKey": True},
+             {"name": "shoe_size", "titleZh": "鞋码", "titleUg": "a", "titleKk": "b", "shareClass": "UNCONDITIONAL"}]
+    conn = await cluster.connect("650100")
+    try:
+        await conn.execute("create table wf_shoe_register (node_code text, row_id text, citizen_id text, "
+                           "shoe_size text)")
+        code, revision = await walk_to(client, "draft", entry=entry_input(dataTable="wf_shoe_register",
+                                                                          items=items))
+        body = await call(client, "wf.registrar", SUBMIT, code=code, revision=revision)
+        assert body["data"]["submitCatalogEntry"]["state"] == "SUBMITTED", body
+        body = await call(client, "wf.reviewer", REVIEW, code=code, revision=revision + 1, decision="APPROVE")
+        assert body["data"]["reviewCatalogEntry"]["state"] == "APPROVED", body
+        await conn.execute("alter table wf_shoe_register drop column shoe_size")
+        body = await call(client, "wf.reviewer", PUBLISH, code=code, revision=revision + 2)
+        assert code_of(body) == "DATA_LOCATION_MISSING" and body["data"] is None
+        assert body["errors"][0]["extensions"]["violations"][0]["item"] == "shoe_size"
+        resource = await conn.fetchval("select count(*) from resources where code = $1", code)
+        assert resource == 0, "nothing went live"
+    finally:
+        await conn.execute("drop table if exists wf_shoe_register")
+        await conn.close()
