@@ -63,6 +63,9 @@ class AuditRecord:
     grant_ids: Sequence[int] = ()
     items_returned: Sequence[str] = ()
     items_denied: Sequence[str] = ()
+    # The reason each denied item was denied, in the order of items_denied (policies.decisions.Reason);
+    # kept in the record's detail ("denied_reasons"), which the HMAC covers.
+    denied_reasons: Sequence[str] = ()
     row_count: int = 0
     nodes: Sequence[str] = field(default_factory=list)
     outcome: str = "ok"
@@ -101,7 +104,13 @@ def _fields(record: AuditRecord) -> dict[str, Any]:
             "purpose": record.purpose, "grant_ids": list(record.grant_ids), "resource": record.resource,
             "items_returned": list(record.items_returned), "items_denied": list(record.items_denied),
             "row_count": record.row_count, "nodes": list(record.nodes), "outcome": record.outcome,
-            "detail": record.detail}
+            "detail": _detail(record)}
+
+
+def _detail(record: AuditRecord) -> dict[str, Any] | None:
+    if not record.denied_reasons:
+        return record.detail
+    return {**(record.detail or {}), "denied_reasons": list(record.denied_reasons)}
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from policies.workdays import WorkCalendar
 from .administration import Admin
 from .loaders import Loaders
 from .shared_data import Caller as DataCaller
-from .specs import DataResourceSpec
+from .specs import DataResourceSpec, Finding
 from .workflows.steps import Step
 
 LANGUAGES = ("zh", "ug", "kk", "en")
@@ -76,6 +76,8 @@ class Context:
     client_request_id: str | None = None  # the caller's X-Request-Id, never trusted as unique
     # The data resources of the schema this request runs on (exports look their resource up here)
     specs: tuple[DataResourceSpec, ...] = ()
+    # What the classification authority found when the current schema was built (一数一源 conflicts...)
+    catalog_findings: tuple[Finding, ...] = ()
     _loaders: Loaders | None = None
     _statuses: asyncio.Future[dict[str, NodeStatus]] | None = None
     _decider: AccessDecider | None = None

@@ -67,6 +67,11 @@ class Caller:
     client_request_id: str | None = None  # the caller's X-Request-Id: for correlation, never trusted as unique
 
 
+def denial_reason(decision: Decision) -> str:
+    """The reason code an audit record keeps for a denied item (statistics count denials by it)."""
+    return (decision.reason or Reason.POLICY_DENIED).value
+
+
 def forbidden_error(decision: Decision, usage: str) -> FieldForbidden:
     policy = decision.policy
     reason = decision.reason or Reason.POLICY_DENIED
@@ -114,7 +119,9 @@ async def _read(caller: Caller, request: DataRequest) -> DataPage:
     if request.order.item and not decisions[request.order.item].allowed:
         refused.append((decisions[request.order.item], "orderBy"))
     if refused:
-        record.items_denied = sorted({d.item for d, _ in refused})
+        first_refusal = {d.item: d for d, _ in reversed(refused)}
+        record.items_denied = sorted(first_refusal)
+        record.denied_reasons = [denial_reason(first_refusal[item]) for item in record.items_denied]
         record.outcome = "refused"
         await audit.append(caller.pools, record)
         raise RefusedQuery([forbidden_error(d, usage) for d, usage in refused])
@@ -174,6 +181,7 @@ async def _read(caller: Caller, request: DataRequest) -> DataPage:
     record.grant_ids = grant_ids
     record.items_returned = allowed
     record.items_denied = [d.item for d in denied]
+    record.denied_reasons = [denial_reason(d) for d in denied]
     record.row_count = len(rows)
     record.nodes = sorted(answered)
     record.outcome = "partial" if unavailable else "ok"

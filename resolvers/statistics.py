@@ -233,7 +233,9 @@ async def usage_statistics(pools: NodePools, authority: Authority, since: dateti
 
 MAX_RECORDS = 200
 RECORDS = """select seq, at, request_id, client_request_id, user_id, department, action, purpose, grant_ids,
-    resource, items_returned, items_denied, row_count, nodes, outcome
+    resource, items_returned, items_denied,
+    array(select jsonb_array_elements_text(coalesce(detail -> 'denied_reasons', '[]'::jsonb))) as denied_reasons,
+    row_count, nodes, outcome
     from audit_log
     where ($1::bigint is null or seq < $1)
       and ($2::text[] is null or department = any($2::text[]))

@@ -13,7 +13,7 @@ from policies.ratelimits import RateLimiter
 
 from . import audit
 from .data_plans import _q, _targets
-from .shared_data import Caller, typed_value
+from .shared_data import Caller, denial_reason, typed_value
 from .specs import DataResourceSpec
 
 MAX_ITEMS = 20
@@ -53,6 +53,7 @@ async def _verify(caller: Caller, spec: DataResourceSpec, key: str, values: dict
                                client_request_id=caller.client_request_id)
     if not decisions[key_item.name].allowed:
         record.items_denied = [key_item.name]
+        record.denied_reasons = [denial_reason(decisions[key_item.name])]
         record.outcome = "refused"
         await audit.append(caller.pools, record)
         key_reason = decisions[key_item.name].reason
@@ -94,6 +95,7 @@ async def _verify(caller: Caller, spec: DataResourceSpec, key: str, values: dict
             outcomes[name] = ItemOutcome(name, "MATCH" if found[f"m{position}"] else "MISMATCH")  # type: ignore[index]
     record.items_returned = allowed
     record.items_denied = [n for n in values if n not in allowed]
+    record.denied_reasons = [denial_reason(decisions[n]) for n in record.items_denied]
     record.row_count = 1 if found is not None else 0
     record.outcome = "ok" if found is not None else "not_found"
     record.grant_ids = sorted({d.grant.id for d in decisions.values() if d.grant is not None})

@@ -28,6 +28,9 @@ from .roles import RoleMutation, RoleQuery
 from .rules import RuleMutation, RuleQuery
 from .share_requests import ShareRequestMutation, ShareRequestQuery
 from .statistics import StatisticsQuery
+from .statistics_conflicts import ConflictQuery
+from .statistics_requests import RequestStatisticsQuery
+from .statistics_use import UseStatisticsQuery
 
 # Factories, not instances: strawberry builds extensions per request. The parse and validation caches
 # (schema/documents.py) are module-level LRUs shared by every request.
@@ -44,7 +47,8 @@ FEDERATION_VERSION: Final = "2.7"
 
 # Root types assembled from the type families: catalog, then administration.
 QUERY_PARTS: tuple[type, ...] = (Query, RoleQuery, RuleQuery, GrantQuery, ExplanationQuery, HistoryQuery,
-                                 PreviewQuery, CatalogWorkflowQuery, ShareRequestQuery, StatisticsQuery, ExchangeQuery)
+                                 PreviewQuery, CatalogWorkflowQuery, ShareRequestQuery, StatisticsQuery, ExchangeQuery,
+                                 RequestStatisticsQuery, UseStatisticsQuery, ConflictQuery)
 MUTATION_PARTS: tuple[type, ...] = (RoleMutation, RuleMutation, GrantMutation, HistoryMutation,
                                     CatalogWorkflowMutation, ShareRequestMutation, ExchangeMutation)
 

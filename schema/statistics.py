@@ -103,6 +103,8 @@ class AuditRecord:
     resource: str
     items_returned: list[str]
     items_denied: list[str]
+    denied_reasons: list[str] = strawberry.field(
+        description="Why each denied item was denied, in the order of itemsDenied (empty before they were recorded).")
     row_count: int
     nodes: list[str]
     outcome: str
@@ -160,6 +162,7 @@ class StatisticsQuery:
                                department=r["department"], action=r["action"], purpose=r["purpose"],
                                grant_ids=list(r["grant_ids"]), resource=r["resource"],
                                items_returned=list(r["items_returned"]), items_denied=list(r["items_denied"]),
+                               denied_reasons=list(r["denied_reasons"]),
                                row_count=r["row_count"], nodes=list(r["nodes"]), outcome=r["outcome"])
                    for r in rows]
         return AuditRecordPage(records=records, has_next_page=more,

@@ -70,7 +70,7 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
     def make_context(request: Request, caller: Caller, request_id: str) -> Context:
         return Context(caller=caller, pools=pools, request_id=request_id, engine=app.state.engine,
                        limiter=limiter, authority_model=app.state.authority, calendar=calendar,
-                       specs=schemas.current.specs)
+                       specs=schemas.current.specs, catalog_findings=schemas.current.findings)
 
     metrics = Metrics()
     admission = Admission(settings.max_in_flight, settings.max_queue, settings.queue_timeout,

@@ -18,10 +18,10 @@ from strawberry import Schema
 
 from federation.nodes import NodePools
 from resolvers.specs import DataResourceSpec, Finding, authorise, load_catalogs
+from resolvers.statistics_conflicts import CONFLICT_KINDS
 from schema import build_schema
 
 logger = logging.getLogger("govshare.schemas")
-CONFLICT_KINDS = ("class_conflict", "unclassified_by_owner")
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from federation.topology import Topology
 from seed.writer import SeedOptions, seed_all
 from server.app import create_app
 from server.databases import migrate_all, provision_embedded
+from server.identity import mint_demo_token
 
 from .helpers import SECRET, audit_key_file, token
 
@@ -37,6 +38,7 @@ DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 DEMO = SeedOptions(persons=3_000, entities=300, resources=300)
 # The department `./dev demo` prints a token for.
 DEMO_DEPARTMENT = "650100-MZ"
+ADMIN_DEPARTMENT = "650000-ZW"  # admin.region's (seed/roles.py)
 # Expected outcomes the README documents beside data (a denied field is null with one such error).
 DOCUMENTED_ERRORS = {"FIELD_FORBIDDEN"}
 # Commands that serve or run for minutes; what they print is covered by tests/server/test_cli.py.
@@ -134,6 +136,17 @@ async def test_graphql_example_runs_verbatim(demo_client: httpx.AsyncClient, exa
     verification = body["data"].get("verify")
     if verification is not None:
         assert verification["found"], "the verify example must name a citizen the demo seed contains"
+
+
+@pytest.mark.parametrize("example", blocks({"graphql_admin"}), ids=str)
+async def test_admin_graphql_example_runs_verbatim(demo_client: httpx.AsyncClient, example: Example) -> None:
+    """```graphql_admin blocks run as the demo's policy admin of the region (admin.region)."""
+    admin = f"Bearer {mint_demo_token(SECRET, ADMIN_DEPARTMENT, user='admin.region')}"
+    response = await demo_client.post("/graphql", json={"query": example.text}, headers={"Authorization": admin})
+    body = response.json()
+    assert response.status_code == 200, body
+    assert body.get("errors", []) == [], body["errors"]
+    assert body["data"] and all(value is not None for value in body["data"].values()), body["data"]
 
 
 @pytest.mark.parametrize("example", commands(), ids=str)
