@@ -93,6 +93,12 @@ class RateLimited(GovshareError):
     code = "RATE_LIMITED"
 
 
+class RateLimitUnavailable(GovshareError):
+    """A shared rate limit that fails closed could not reach the database that keeps it."""
+
+    code = "RATE_LIMIT_UNAVAILABLE"
+
+
 class CannotListen(GovshareError):
     """The HTTP listener could not bind its address (port in use, no permission, no such address)."""
 

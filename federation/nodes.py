@@ -139,6 +139,8 @@ class NodePools:
         self._max_size = max_size
         self._pools: dict[str, asyncpg.Pool] = {}
         self._releases: set[asyncio.Task[None]] = set()
+        # Told of every exchange with a database: (database, seconds, answered); the app's metrics.
+        self.observer: Callable[[str, float, bool], None] | None = None
 
     async def open(self) -> dict[str, NodeStatus]:
         """Create every pool without connecting, then warm the ones that answer.
@@ -191,6 +193,10 @@ class NodePools:
     def pool(self, node_code: str) -> asyncpg.Pool:
         return self._pools[self.topology.node(node_code).database_node]
 
+    def usage(self) -> dict[str, tuple[int, int, int]]:
+        """(open, idle, maximum) connections of each database's pool in this process."""
+        return {db: (pool.get_size(), pool.get_idle_size(), pool.get_max_size()) for db, pool in self._pools.items()}
+
     def _deadline(self, database_node: str, timeout: float | None) -> tuple[float, RequestDeadlines | None]:
         deadlines = request_deadlines.get()
         if timeout is None and deadlines is not None:
@@ -207,6 +213,7 @@ class NodePools:
         deadline, deadlines = self._deadline(database_node, timeout)
         pool = self._pools[database_node]
         conn: Any = None
+        started = time.perf_counter()
         try:
             async with asyncio.timeout_at(deadline):
                 conn = await pool.acquire()
@@ -217,6 +224,8 @@ class NodePools:
                 _terminate(conn)
             if not isinstance(exc, Exception):
                 raise  # cancellation of the request itself
+            if self.observer is not None:
+                self.observer(database_node, time.perf_counter() - started, False)
             failure = self._failure(database_node, name, exc, deadline, deadlines)
             if deadlines is not None:
                 deadlines.failed[database_node] = failure
@@ -224,6 +233,8 @@ class NodePools:
         finally:
             if deadlines is not None:
                 deadlines.end(database_node)
+        if self.observer is not None:
+            self.observer(database_node, time.perf_counter() - started, True)
         self._release_later(pool, conn)
         return result
 

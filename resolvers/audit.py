@@ -131,6 +131,9 @@ class AuditTrail:
         self._pending: list[tuple[AuditRecord, asyncio.Future[int]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self.batches = 0
+        # records made durable / refused (fail closed) by this process, read by the app's metrics
+        self.written = 0
+        self.failed = 0
 
     async def append(self, record: AuditRecord) -> int:
         log = statement_log.get()
@@ -164,15 +167,15 @@ class AuditTrail:
                 continue
             self._settle(batch, last)
 
-    @staticmethod
-    def _settle(batch: list[tuple[AuditRecord, asyncio.Future[int]]], last: int) -> None:
+    def _settle(self, batch: list[tuple[AuditRecord, asyncio.Future[int]]], last: int) -> None:
+        self.written += len(batch)
         first = last - len(batch) + 1
         for offset, (_, future) in enumerate(batch):
             if not future.done():
                 future.set_result(first + offset)
 
-    @staticmethod
-    def _fail(batch: list[tuple[AuditRecord, asyncio.Future[int]]], reason: str) -> None:
+    def _fail(self, batch: list[tuple[AuditRecord, asyncio.Future[int]]], reason: str) -> None:
+        self.failed += len(batch)
         logger.error("audit append failed for %d record(s): %s", len(batch), reason)
         for _, future in batch:
             if not future.done():

@@ -17,7 +17,7 @@ from federation.topology import Topology
 from policies.authority import Authority, AuthorityModel
 from policies.decisions import AccessDecider, PolicyEngine
 from policies.grants import SELECT_GRANTS, Grant, normalise_purpose
-from policies.ratelimits import RateLimiter
+from policies.ratelimits import SharedRateLimiter
 from policies.workdays import WorkCalendar
 
 from .administration import Admin
@@ -58,7 +58,7 @@ class Context:
     pools: NodePools
     request_id: str
     engine: PolicyEngine
-    limiter: RateLimiter
+    limiter: SharedRateLimiter
     lang: str = "zh"
     # X-Govshare-Purpose, percent-encoded UTF-8 (HTTP headers are Latin-1)
     purpose_header: str | None = None

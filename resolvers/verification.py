@@ -9,7 +9,7 @@ import asyncio
 from dataclasses import dataclass
 
 from core.errors import BadRequest, NodeUnavailable, RateLimited
-from policies.ratelimits import RateLimiter
+from policies.ratelimits import SharedRateLimiter
 
 from . import audit
 from .data_plans import _q, _targets
@@ -27,7 +27,7 @@ class ItemOutcome:
 
 
 async def verify(caller: Caller, spec: DataResourceSpec, key: str, values: dict[str, str], purpose: str | None,
-                 limiter: RateLimiter) -> tuple[bool, list[ItemOutcome]]:
+                 limiter: SharedRateLimiter) -> tuple[bool, list[ItemOutcome]]:
     """One verification; one that fails after reaching a node still leaves a record (outcome ``error``)."""
     return await audit.failures_recorded(
         _verify(caller, spec, key, values, purpose, limiter),
@@ -37,12 +37,12 @@ async def verify(caller: Caller, spec: DataResourceSpec, key: str, values: dict[
 
 
 async def _verify(caller: Caller, spec: DataResourceSpec, key: str, values: dict[str, str], purpose: str | None,
-                  limiter: RateLimiter) -> tuple[bool, list[ItemOutcome]]:
+                  limiter: SharedRateLimiter) -> tuple[bool, list[ItemOutcome]]:
     if not values:
         raise BadRequest("give at least one item value to verify")
     if len(values) > MAX_ITEMS:
         raise BadRequest(f"at most {MAX_ITEMS} items per verification")
-    wait = limiter.take(caller.department)
+    wait = await limiter.take(caller.department)
     if wait is not None:
         raise RateLimited(f"verification limit reached for {caller.department}; retry in {wait:.0f} s",
                           retryAfterSeconds=round(wait, 1))

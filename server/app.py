@@ -24,7 +24,7 @@ from federation.nodes import RETRYABLE, NodePools, RequestDeadlines, request_dea
 from federation.topology import Topology
 from policies.authority import AuthorityModel
 from policies.decisions import PolicyEngine
-from policies.ratelimits import RateLimiter
+from policies.ratelimits import LEASE, SharedRateLimiter
 from policies.workdays import WorkCalendar
 from resolvers import audit, exchanges
 from resolvers.context import Context
@@ -62,7 +62,7 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
                       max_size=settings.pool_max_size)
     schemas = SchemaHolder()
     authenticator = Authenticator(settings)
-    limiter = RateLimiter(settings.verify_per_minute)
+    limiter, budget = _rate_limiters(settings, pools)
     # Until the rules load, the engine has none: every decision is a denial (fail closed).
     engine = PolicyEngine.empty(topology.region.code)
     calendar = WorkCalendar.load(settings.workdays_file)
@@ -74,14 +74,15 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
 
     metrics = Metrics()
     admission = Admission(settings.max_in_flight, settings.max_queue, settings.queue_timeout,
-                          on_refuse=metrics.admission_refused.inc)
+                          on_refuse=lambda: metrics.count(metrics.admission_refused))
     departments = KnownDepartments(pools)
     endpoint = GraphQLEndpoint(lambda: schemas.current.schema, authenticator, make_context, metrics,
-                               Limits.from_settings(settings), departments)
+                               Limits.from_settings(settings), departments, budget)
 
     async def on_change(channel: str, database: str) -> None:
         if channel == "govshare_catalog":
-            await schemas.refresh(pools)
+            if await schemas.refresh(pools):
+                metrics.count(metrics.schema_swaps)
             await departments.refresh([database])
         elif channel == "govshare_policy":
             # Rules live in the region's database; a prefecture's event is its listener reconnecting,
@@ -97,7 +98,7 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
                          skipped.problem)
         # swapped whole: requests in flight keep the engine and roles they started with
         app.state.engine, app.state.authority = fresh, authority
-        metrics.policy_reloads.inc()
+        metrics.count(metrics.policy_reloads)
 
     listener = Listener(topology, ("govshare_catalog", "govshare_policy"), on_change)
     key = audit_key(settings)
@@ -117,7 +118,8 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
         # Start with the nodes that answer: a node down (or frozen) at start is reported by /readyz and
         # read as soon as its listener connects (it counts as "changed" then).
         statuses = await pools.open()
-        checkpointer = Checkpointer(audit.install(pools, key), checkpoint_file(settings),
+        app.state.audit_trail = audit.install(pools, key)
+        checkpointer = Checkpointer(app.state.audit_trail, checkpoint_file(settings),
                                     settings.audit_checkpoint_seconds)
         checkpointer.start()
         app.state.checkpointer = checkpointer
@@ -142,7 +144,8 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
         async def read_catalog() -> None:
             try:
                 async with asyncio.timeout(settings.request_timeout):
-                    await schemas.refresh(pools)
+                    if await schemas.refresh(pools):
+                        metrics.count(metrics.schema_swaps)
             except (NodeUnavailable, *RETRYABLE):  # type: ignore[misc]
                 logger.warning("catalog not fully read at start: the schema is rebuilt as nodes answer")
                 stale.update(db.code for db in topology.databases)
@@ -155,6 +158,7 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
             request_deadlines.reset(token)
         listener.start(frozenset(stale))
         runner.start()  # after the catalog was read: a job needs its resource's spec
+        metrics.start()
         # What start-up built lives as long as the process: keep it out of the collector's full passes,
         # which otherwise held the event loop ~60 ms at a time under large answers (test_event_loop.py).
         gc.collect()
@@ -168,6 +172,7 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
             # Every step bounded: a frozen node must not hold the process at shutdown.
             await listener.stop(timeout=settings.node_timeout)
             await runner.stop(timeout=settings.node_timeout)
+            await metrics.stop()
             await checkpointer.stop()  # bounded: the final checkpoint gets a few seconds at most
             await pools.close(timeout=settings.node_timeout)
 
@@ -195,13 +200,35 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
                        node_timeout=settings.node_timeout, request_timeout=settings.request_timeout)],
     )
     app.state.pools = pools
+    pools.observer = metrics.node_observed
+    metrics.watch(app.state)
     app.state.admission = admission
     app.state.schemas = schemas
     app.state.engine = engine
     app.state.authority = AuthorityModel.empty(topology.region.code)
     app.state.limiter = limiter
+    app.state.budget = budget
+    app.state.rate_limiters = [r for r in (limiter, budget) if r is not None]
     app.state.settings = settings
     return app
+
+
+def _rate_limiters(settings: Settings, pools: NodePools) -> tuple[SharedRateLimiter, SharedRateLimiter | None]:
+    """The verification limit and the query budget (if configured), kept in the region database.
+
+    Verification fails closed without that database (it is also the audit's: no verification could be
+    answered anyway); the query budget falls back to a per-process bucket, so that an outage of the
+    region does not stop catalog reads from the other nodes (policies/ratelimits.py)."""
+    region = pools.topology.region.database_node
+
+    async def lease(*args: object) -> tuple[int, float]:
+        rows = await pools.fetch(region, "ratelimit.lease", LEASE, *args, timeout=settings.node_timeout)
+        return int(rows[0]["granted"]), float(rows[0]["wait_seconds"])
+
+    verify = SharedRateLimiter("verification", settings.verify_per_minute, lease, fail_closed=True)
+    budget = (SharedRateLimiter("queries", settings.query_budget_per_minute, lease, fail_closed=False)
+              if settings.query_budget_per_minute else None)
+    return verify, budget
 
 
 def _cors(settings: Settings) -> list[Middleware]:

@@ -28,8 +28,16 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from core.callers import Caller
-from core.errors import GovshareError, LimitExceeded, NodeUnavailable, Unauthenticated, UnknownDepartment
+from core.errors import (
+    GovshareError,
+    LimitExceeded,
+    NodeUnavailable,
+    RateLimited,
+    Unauthenticated,
+    UnknownDepartment,
+)
 from federation.nodes import statement_log
+from policies.ratelimits import SharedRateLimiter
 from resolvers.context import Context, language_from_header
 from schema.documents import parse_document, validate_ahead
 from schema.plans import execute_planned
@@ -128,8 +136,9 @@ class GraphQLEndpoint:
 
     def __init__(self, schema_source: Callable[[], Schema], authenticator: Authenticator,
                  context_factory: Callable[[Request, Caller, str], Context], metrics: Metrics,
-                 limits: Limits, departments: KnownDepartments) -> None:
+                 limits: Limits, departments: KnownDepartments, budget: SharedRateLimiter | None = None) -> None:
         self._limits = limits
+        self._budget = budget  # the per-department query budget (GOVSHARE_QUERY_BUDGET_PER_MINUTE)
         self._departments = departments
         self._checked: OrderedDict[tuple[int, str, str | None], GovshareError | None] = OrderedDict()
         self._schema_source = schema_source
@@ -178,6 +187,13 @@ class GraphQLEndpoint:
         except NodeUnavailable as exc:
             return self._json({"errors": [{"message": exc.message, "extensions": exc.extensions}]}, 503, media,
                               {"Retry-After": "5"})
+        if self._budget is not None:
+            wait = await self._budget.take(caller.department)  # from memory, but once per leased block
+            if wait is not None:
+                error = RateLimited(f"query budget of {caller.department} spent; retry in {wait:.0f} s",
+                                    retryAfterSeconds=round(wait, 1))
+                return self._json({"errors": [{"message": error.message, "extensions": error.extensions}]}, 429,
+                                  media, {"Retry-After": str(max(1, round(wait)))})
         params_or_error = await self._read_params(request, media)
         if isinstance(params_or_error, Response):
             return params_or_error

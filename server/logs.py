@@ -18,8 +18,8 @@ import orjson
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("govshare_request_id", default=None)
 
 # The fields of every JSON line, in this order (python-json-logger adds extras such as ``error_id`` after).
-FIELDS = ("asctime", "levelname", "name", "message", "request_id")
-RENAMED = {"asctime": "time", "levelname": "level", "name": "logger"}
+FIELDS = ("asctime", "levelname", "name", "process", "message", "request_id")
+RENAMED = {"asctime": "time", "levelname": "level", "name": "logger", "process": "pid"}
 
 
 class RequestIdFilter(logging.Filter):

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Callable, Mapping
+from typing import Any
 
+from prometheus_client.multiprocess import mark_process_dead
 from starlette.applications import Starlette
 
 from core.errors import CannotListen, GovshareError
 
 from . import logs
+from .metrics import MULTIPROCESS_DIR
 
 # `uvicorn --factory server.app:app_factory` builds the app in each worker from the environment.
 APP_FACTORY = "server.app:app_factory"
@@ -42,7 +47,6 @@ def serve(sock: socket.socket, app: Starlette | None, workers: int, worker_env: 
     """One process serving ``app``, or ``workers`` processes each building the app from the environment
     (``worker_env`` added to it: DSNs of an embedded server, the demo secret)."""
     import uvicorn
-    from uvicorn.supervisors import Multiprocess
 
     if workers == 1:
         assert app is not None
@@ -56,7 +60,50 @@ def serve(sock: socket.socket, app: Starlette | None, workers: int, worker_env: 
             raise GovshareError("the service did not start: see the log above") from exc
         return
     os.environ.update(worker_env)
+    # One metrics view over all workers: prometheus-client's multiprocess mode in a folder of this run
+    # (read by the workers when they import it, so set before they start), removed when we stop.
+    folder = tempfile.mkdtemp(prefix="govshare-metrics-")
+    os.environ[MULTIPROCESS_DIR] = folder
     config = uvicorn.Config(APP_FACTORY, factory=True, workers=workers, lifespan="on", log_level="info",
                             log_config=logs.config(log_format))
-    with contextlib.suppress(KeyboardInterrupt):
-        Multiprocess(config, sockets=[sock]).run()
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            _supervisor(config, [sock], folder).run()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop(MULTIPROCESS_DIR, None)
+
+
+def _supervisor_class() -> type:
+    from uvicorn.supervisors import Multiprocess
+
+    class Supervisor(Multiprocess):
+        """uvicorn's supervisor, also forgetting a dead worker's live gauges (its in-flight requests, pool
+        connections, schema version), so they do not haunt the metrics; its counters stay, or the totals
+        would go backwards."""
+
+        def __init__(self, config: Any, sockets: list[socket.socket], metrics_dir: str) -> None:
+            super().__init__(config, sockets)
+            self.metrics_dir = metrics_dir
+
+        def _forgetting(self, step: Callable[[], None]) -> None:
+            before = {p.pid for p in self.processes}
+            step()
+            for pid in before - {p.pid for p in self.processes}:
+                if pid is not None:
+                    mark_process_dead(pid, self.metrics_dir)  # type: ignore[no-untyped-call]
+
+        def keep_subprocess_alive(self) -> None:
+            self._forgetting(super().keep_subprocess_alive)
+
+        def restart_all(self) -> None:
+            self._forgetting(super().restart_all)
+
+        def handle_ttou(self) -> None:
+            self._forgetting(super().handle_ttou)
+
+    return Supervisor
+
+
+def _supervisor(config: Any, sockets: list[socket.socket], metrics_dir: str) -> Any:
+    return _supervisor_class()(config, sockets, metrics_dir)

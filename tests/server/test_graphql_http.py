@@ -148,7 +148,7 @@ async def test_a_failed_or_rate_limited_verify_keeps_the_other_root_fields(clien
         verify(resource: "population", key: "650100198001011234", values: [{item: "name", value: "x"}]) { found } }"""
     department = "654300-GA"
     limiter = client.app.state.limiter  # type: ignore[attr-defined]
-    while limiter.take(department) is None:
+    while await limiter.take(department) is None:
         pass
     body, _ = await gql(client, query, Authorization=f"Bearer {token(department)}")
     assert body["data"]["verify"] is None and len(body["data"]["nodes"]) == 5

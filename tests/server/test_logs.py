@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import logging
 import logging.config
+import os
 from collections.abc import Iterator
 
 import httpx
@@ -62,7 +63,7 @@ async def test_each_request_has_its_own_id_and_lines_outside_requests_none(clien
     second = await client.get("/healthz")
     assert first.headers["x-request-id"] != second.headers["x-request-id"]
     outside = _parsed(lines)
-    assert outside == [{"time": outside[0]["time"], "level": "INFO", "logger": "govshare.test",
+    assert outside == [{"time": outside[0]["time"], "level": "INFO", "logger": "govshare.test", "pid": os.getpid(),
                         "message": "outside any request", "request_id": None}]
 
 
