@@ -1,10 +1,11 @@
-"""One asyncpg pool per node database, per-request node deadlines, health probes and statement counting.
+"""One asyncpg pool per node database, health probes and statement counting.
 
 Every exchange with a node (acquire, statement, release) runs under that node's deadline for the
 current request. Whatever goes wrong while talking to one node (refused, killed mid-statement,
 frozen, lock-blocked, asyncpg's own state errors) becomes a ``NodeUnavailable`` for that node only.
 A connection whose statement did not finish in time is terminated, never waited on: asyncpg would
 otherwise wait for the server to acknowledge the cancel, which a frozen server never does.
+The budgets themselves are federation/deadlines.py; the DSN check before serving, federation/checks.py.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from core.errors import ConfigurationError, NodeUnavailable
+from core.errors import NodeUnavailable
 from migrations.runner import current_version
 
+from .deadlines import RequestDeadlines, request_deadlines
 from .topology import Topology
 
 logger = logging.getLogger("govshare.nodes")
@@ -64,47 +66,6 @@ class StatementLog:
 
 statement_log: contextvars.ContextVar[StatementLog | None] = contextvars.ContextVar(
     "statement_log", default=None)
-
-
-class RequestDeadlines:
-    """One time budget per node for one request, and one deadline for the whole request.
-
-    A node is charged only while the request is waiting on it (acquire, statements, release; time
-    with several statements in flight on it counts once), so a healthy node's budget is not used up
-    by waiting for another node or by our own work between levels, and time queued for admission is
-    never charged. Every exchange with the node shares what is left of its budget. A node that
-    failed once fails at once afterwards: a request never waits twice for the same dead node.
-    """
-
-    def __init__(self, node_timeout: float, request_timeout: float) -> None:
-        loop = asyncio.get_running_loop()
-        self.node_timeout = node_timeout
-        self.request_deadline = loop.time() + request_timeout
-        self._spent: dict[str, float] = {}
-        self._busy_since: dict[str, float] = {}
-        self._active: dict[str, int] = {}
-        self.failed: dict[str, NodeUnavailable] = {}
-
-    def begin(self, database_node: str) -> float:
-        """Start waiting on a node; return the absolute deadline of this exchange."""
-        now = asyncio.get_running_loop().time()
-        active = self._active.get(database_node, 0)
-        if active == 0:
-            self._busy_since[database_node] = now
-        self._active[database_node] = active + 1
-        spent = self._spent.get(database_node, 0.0) + now - self._busy_since[database_node]
-        return min(now + self.node_timeout - spent, self.request_deadline)
-
-    def end(self, database_node: str) -> None:
-        active = self._active[database_node] - 1
-        self._active[database_node] = active
-        if active == 0:
-            now = asyncio.get_running_loop().time()
-            self._spent[database_node] = self._spent.get(database_node, 0.0) + now - self._busy_since[database_node]
-
-
-request_deadlines: contextvars.ContextVar[RequestDeadlines | None] = contextvars.ContextVar(
-    "request_deadlines", default=None)
 
 
 @dataclass(frozen=True)
@@ -327,44 +288,6 @@ def _terminate(conn: Any) -> None:
     # every call: there is nothing left to terminate then.
     with contextlib.suppress(asyncpg.InterfaceError):
         conn.terminate()
-
-
-# Answers that no retry will change: the DSN itself is wrong.
-MISCONFIGURED: tuple[type[BaseException], ...] = (
-    asyncpg.InvalidCatalogNameError,                   # no such database
-    asyncpg.InvalidAuthorizationSpecificationError,    # no such role, or not allowed to connect
-    asyncpg.InvalidPasswordError,
-    asyncpg.ClientConfigurationError,
-    ValueError,                                        # asyncpg could not parse the DSN
-)
-
-
-async def check_nodes(topology: Topology, timeout: float) -> dict[str, str]:
-    """Try every node's DSN once before serving.
-
-    A DSN the server refuses for good (missing database, unknown role, bad password, unparsable)
-    raises ConfigurationError naming the setting and the node. A node that does not answer (closed
-    port, down, frozen) is returned as a warning: the service starts without it and /readyz reports
-    it, because a prefecture's outage must not keep the whole platform down.
-    """
-    async def one(code: str, dsn: str) -> tuple[str, str | None]:
-        try:
-            conn = await asyncpg.connect(dsn, timeout=timeout)
-        except MISCONFIGURED as exc:
-            raise ConfigurationError(f"GOVSHARE_DSN_{code} (node {code}): {_first_line(exc)}") from exc
-        except Exception as exc:
-            return code, f"node {code} (GOVSHARE_DSN_{code}) does not answer ({_first_line(exc)}): " \
-                         "serving without it until it does"
-        _terminate(conn)
-        return code, None
-
-    results = await asyncio.gather(*(one(n.code, n.dsn or "") for n in topology.databases))
-    return {code: warning for code, warning in results if warning is not None}
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 async def _select_one(conn: asyncpg.Connection) -> None:

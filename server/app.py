@@ -19,8 +19,9 @@ from starlette.routing import Mount, Route
 from core.callers import Caller
 from core.errors import NodeUnavailable
 from core.settings import Settings
+from federation.deadlines import RequestDeadlines, request_deadlines
 from federation.listener import Listener
-from federation.nodes import RETRYABLE, NodePools, RequestDeadlines, request_deadlines
+from federation.nodes import RETRYABLE, NodePools
 from federation.topology import Topology
 from policies.authority import AuthorityModel
 from policies.decisions import PolicyEngine

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from core.errors import GovshareError
 from core.settings import Settings
-from federation.nodes import check_nodes
+from federation.checks import check_nodes
 from federation.topology import Topology
 
 from .databases import load_topology, migrate_all, resolve, service_topology

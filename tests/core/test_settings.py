@@ -8,7 +8,6 @@ import pytest
 
 from core.errors import ConfigurationError, TopologyError
 from core.settings import DEFAULT_TOPOLOGY, Settings
-from federation.nodes import check_nodes
 from federation.topology import Topology
 from server.cli import main
 from server.postgres import free_port
@@ -89,13 +88,6 @@ def test_serve_with_a_dsn_the_server_refuses_is_one_line_and_exit_2(
     assert code == 2
     assert err.startswith("govshare: GOVSHARE_DSN_650200 (node 650200): ") and message in err
     assert err.count("\n") == 1 and "Traceback" not in err
-
-
-async def test_a_closed_port_is_a_warning_and_the_others_still_serve(cluster: Cluster) -> None:
-    topology = cluster.topology.with_dsns({"650200": f"postgresql://postgres@127.0.0.1:{free_port()}/govshare"})
-    warnings = await check_nodes(topology, 1.0)
-    assert list(warnings) == ["650200"]
-    assert warnings["650200"].startswith("node 650200 (GOVSHARE_DSN_650200) does not answer")
 
 
 def test_the_pool_size_is_read_from_the_environment() -> None:
