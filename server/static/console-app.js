@@ -12,6 +12,10 @@ const ME = `{
 // Pages in menu order: the permission that makes each one appear and the module that draws it.
 const PAGES = [
   { id: "dashboard", needs: "stats.read", load: () => import("./console-dashboard.js") },
+  { id: "rules", needs: "policy.read", load: () => import("./console-rules.js") },
+  { id: "explain", needs: null, load: () => import("./console-explain.js") },
+  { id: "history", needs: "policy.read", load: () => import("./console-history.js") },
+  { id: "grants", needs: "grant.read", load: () => import("./console-grants.js") },
 ];
 
 const main = document.getElementById("main");

@@ -41,3 +41,8 @@ export function formatNumber(value, digits) {
   return Number(value).toLocaleString("en-US", digits === undefined ? {} :
     { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
+
+// A moment (milliseconds) as its calendar day in China Standard Time (UTC+8), the zone grants are given in.
+export function chinaDay(milliseconds) {
+  return new Date(milliseconds + 8 * 3600000).toISOString().slice(0, 10);
+}

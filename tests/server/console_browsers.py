@@ -114,3 +114,14 @@ async def graphql(root: str, bearer: str, query: str, variables: dict[str, Any] 
     body: dict[str, Any] = response.json()
     assert "errors" not in body, body
     return body["data"]  # type: ignore[no-any-return]
+
+
+async def sign_in(browser: Browser, root: str, user: str, bearer: str | None = None) -> Tab:
+    """Open /console and paste the user's token as `./dev demo` prints it (the page keeps the token alone)."""
+    tab = await open_tab(browser, root)
+    await tab.page.goto(f"{root}/console")
+    await tab.page.locator("#token").wait_for(state="visible", timeout=10_000)
+    await tab.page.fill("#token", f'{{"Authorization": "Bearer {bearer or demo_token(user)}"}}')
+    await tab.page.click("#token-form button[type=submit]")
+    await tab.page.locator("#nav a").first.wait_for(timeout=10_000)
+    return tab

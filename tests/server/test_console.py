@@ -12,7 +12,7 @@ from playwright.async_api import Browser, Page
 from core.settings import Settings
 
 from ..conftest import Cluster
-from .console_browsers import Tab, chromium, demo_token, graphql, open_tab, serve
+from .console_browsers import chromium, demo_token, graphql, serve, sign_in
 
 BY_NODE = """query($nodes: [String!]) { catalogStatistics(groupBy: [NODE], nodes: $nodes) {
   rows { node resources dataItems unconditionalItems conditionalItems notSharedItems overdueUpdates } } }"""
@@ -32,17 +32,6 @@ async def live_root(cluster: Cluster, settings: Settings) -> AsyncIterator[str]:
 async def browser() -> AsyncIterator[Browser]:
     async for instance in chromium():
         yield instance
-
-
-async def sign_in(browser: Browser, root: str, user: str, bearer: str | None = None) -> Tab:
-    tab = await open_tab(browser, root)
-    await tab.page.goto(f"{root}/console")
-    await tab.page.locator("#token").wait_for(state="visible", timeout=10_000)
-    # Pasted as `./dev demo` prints it: the page keeps the token alone.
-    await tab.page.fill("#token", f'{{"Authorization": "Bearer {bearer or demo_token(user)}"}}')
-    await tab.page.click("#token-form button[type=submit]")
-    await tab.page.locator("#nav a").first.wait_for(timeout=10_000)
-    return tab
 
 
 async def settled(page: Page) -> None:
@@ -148,12 +137,16 @@ async def test_a_developer_is_offered_no_supervision_or_admin_pages(browser: Bro
     tab = await sign_in(browser, live_root, "developer.urumqi")
     try:
         nav = await tab.page.locator("#nav a").evaluate_all("links => links.map(a => a.id)")
-        assert nav == ["nav-graphiql"]
+        assert nav == ["nav-explain", "nav-graphiql"]
         # Asking for a page by its address does not show it either: the page is absent, not an error.
         await tab.page.goto(f"{live_root}/console#dashboard")
         await tab.page.reload()
-        await tab.page.locator("#no-pages").wait_for(timeout=10_000)
-        assert await tab.page.locator("#dashboard-body, .error").count() == 0
+        await tab.page.locator("#explain-form").wait_for(timeout=10_000)
+        assert await tab.page.locator("#dashboard-body, #rules-list, .error").count() == 0
+        # Explain asks about the developer's own department only: the field is fixed to it.
+        department = tab.page.locator("#explain-form [data-field=department]")
+        assert await department.input_value() == "650100-MZ"
+        assert await department.get_attribute("readonly") is not None
         await tab.screenshot("console-developer")
     finally:
         await tab.context.close()
