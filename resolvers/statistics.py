@@ -16,13 +16,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 
 import asyncpg
 
 from core.errors import BadRequest, Forbidden, NodeUnavailable
 from federation.nodes import NodePools
 from policies.authority import Action, Authority
+from policies.workdays import china_date
 
 from . import audit
 from .catalog import rows_by_code
@@ -54,6 +55,8 @@ CATALOG_HEAD = """with items as (
 ), overdue as (
     select code, count(*) as overdue from catalog_duty_changes
     where fulfilled_at is null and due_on < $3::date group by code
+), fresh as (
+    select code, last_change from govshare_data_changes($1::text[])
 )
 select """
 CATALOG_MEASURES = """count(*) as resources,
@@ -64,10 +67,16 @@ CATALOG_MEASURES = """count(*) as resources,
     coalesce(sum(i.no_basis), 0)::bigint as no_basis,
     count(*) filter (where coalesce(btrim(r.name_ug), '') = '') as missing_ug,
     count(*) filter (where coalesce(btrim(r.name_kk), '') = '') as missing_kk,
-    coalesce(sum(o.overdue), 0)::bigint as overdue_updates
+    coalesce(sum(o.overdue), 0)::bigint as overdue_updates,
+    count(*) filter (where f.last_change < $4::timestamptz - case r.update_cycle
+        when 'realtime' then interval '1 day' when 'daily' then interval '1 day' when 'weekly' then interval '7 days'
+        when 'monthly' then interval '1 month' when 'quarterly' then interval '3 months'
+        when 'half_yearly' then interval '6 months' else interval '1 year' end) as stale,
+    count(*) filter (where r.data_table is not null and f.last_change is null) as freshness_unknown
 from resources r
 left join items i on i.resource_code = r.code
-left join overdue o on o.code = r.code"""
+left join overdue o on o.code = r.code
+left join fresh f on f.code = r.code"""
 # Counted once per share mode it offers ('none' for a resource offering none).
 CATALOG_MODES = """
 cross join lateral unnest(case when cardinality(r.share_modes) = 0 then array['none']
@@ -75,7 +84,7 @@ cross join lateral unnest(case when cardinality(r.share_modes) = 0 then array['n
 CATALOG_WHERE = """
 where r.node_code = any($1::text[]) and r.status = any($2::text[])"""
 MEASURES = ("resources", "items", "unconditional", "conditional", "not_shared", "no_basis", "missing_ug",
-            "missing_kk", "overdue_updates")
+            "missing_kk", "overdue_updates", "stale", "freshness_unknown")
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,8 @@ class CatalogCounts:
     missing_ug: int = 0
     missing_kk: int = 0
     overdue_updates: int = 0
+    stale: int = 0  # data whose newest change is older than its update cycle allows
+    freshness_unknown: int = 0  # data whose register declares no change column (or holds no rows)
 
     @property
     def share_ratio(self) -> float | None:
@@ -136,7 +147,7 @@ def permitted_nodes(authority: Authority, pools: NodePools, nodes: Sequence[str]
 
 async def catalog_statistics(pools: NodePools, authority: Authority, group_by: Sequence[str],
                              nodes: Sequence[str] | None, statuses: Sequence[str] | None,
-                             today: date) -> CatalogStatistics:
+                             now: datetime) -> CatalogStatistics:
     if len(group_by) > MAX_DIMENSIONS or len(set(group_by)) != len(group_by):
         raise BadRequest(f"groupBy takes at most {MAX_DIMENSIONS} distinct dimensions")
     unknown = [d for d in group_by if d not in DIMENSIONS]
@@ -157,7 +168,8 @@ async def catalog_statistics(pools: NodePools, authority: Authority, group_by: S
 
     async def one(db: str) -> tuple[str, list[object] | NodeUnavailable]:
         try:
-            return db, list(await pools.fetch(db, "statistics.catalog", sql, targets[db], chosen, today))
+            return db, list(await pools.fetch(db, "statistics.catalog", sql, targets[db], chosen, china_date(now),
+                                              now))
         except NodeUnavailable as exc:
             return db, exc
 

@@ -9,7 +9,6 @@ from enum import Enum
 import strawberry
 from strawberry.types import Info
 
-from policies.workdays import china_date
 from resolvers import statistics
 from resolvers.context import Context
 
@@ -48,6 +47,11 @@ class CatalogCountRow:
     missing_kazakh_names: int
     overdue_updates: int = strawberry.field(
         description="Changes of law or duties whose 15-working-day catalog update is past due and open.")
+    stale_resources: int = strawberry.field(
+        description="Resources whose data changed last longer ago than the declared update cycle allows "
+                    "(realtime and daily: 1 day, weekly: 7 days, monthly, quarterly, half-yearly, yearly).")
+    freshness_unknown: int = strawberry.field(
+        description="Resources with a data table whose register declares no change column, or holds no rows.")
     share_ratio: float | None = strawberry.field(
         description="(unconditional + conditional items) / all items; null without items.")
 
@@ -61,6 +65,7 @@ class CatalogCountRow:
                    conditional_items=row.conditional, not_shared_items=row.not_shared,
                    not_shared_without_legal_basis=row.no_basis, missing_uyghur_names=row.missing_ug,
                    missing_kazakh_names=row.missing_kk, overdue_updates=row.overdue_updates,
+                   stale_resources=row.stale, freshness_unknown=row.freshness_unknown,
                    share_ratio=row.share_ratio)
 
 
@@ -128,8 +133,7 @@ class StatisticsQuery:
                                  statuses: list[str] | None = None) -> CatalogStatistics | None:
         context = info.context
         result = await statistics.catalog_statistics(
-            context.pools, context.authority, [d.value for d in group_by], nodes, statuses,
-            china_date(context.now))
+            context.pools, context.authority, [d.value for d in group_by], nodes, statuses, context.now)
         return CatalogStatistics(rows=[CatalogCountRow.of(r) for r in result.rows],
                                  unavailable_nodes=result.unavailable)
 

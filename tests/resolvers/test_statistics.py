@@ -4,6 +4,7 @@ with their statement counts, permitted and refused callers, and the audit trail 
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -186,3 +187,68 @@ async def test_audit_records_paged_scoped_and_audited(client: httpx.AsyncClient)
     body4, _ = await gql(client, '{ auditRecords(first: 50) { records { department } } }',
                          **as_user("supervisor.region"))
     assert {"650100-MZ", "650000-ZW"} <= {r["department"] for r in body4["data"]["auditRecords"]["records"]}
+
+
+FRESHNESS = """query($n: [String!], $s: [String!]) { catalogStatistics(groupBy: [NODE], nodes: $n, statuses: $s) {
+  rows { node resources staleResources freshnessUnknown } } }"""
+CYCLES = {"realtime": timedelta(days=1), "daily": timedelta(days=1), "weekly": timedelta(days=7),
+          "monthly": timedelta(days=31), "quarterly": timedelta(days=92), "half_yearly": timedelta(days=183),
+          "yearly": timedelta(days=366)}
+
+
+async def test_published_data_freshness_matches_the_registers(client: httpx.AsyncClient, cluster: Cluster) -> None:
+    now = datetime.now(UTC)
+    expected = Counter[tuple[str, str]]()
+    for db in cluster.topology.databases:
+        own = list(cluster.topology.hosted_on(db.code))
+        conn = await cluster.connect(db.code)
+        try:
+            for r in await conn.fetch(
+                    "select r.code, r.node_code, r.data_table, r.data_scope, r.update_cycle, c.change_column "
+                    "from resources r left join register_change_columns c on c.data_table = r.data_table "
+                    "where r.status = 'published' and r.data_table is not null and r.node_code = any($1::text[])",
+                    own):
+                latest = None
+                if r["change_column"] is not None:
+                    where = "" if r["data_scope"] == "all_nodes" else " where node_code = $1"
+                    args = [] if r["data_scope"] == "all_nodes" else [r["node_code"]]
+                    latest = await conn.fetchval(f'select max("{r["change_column"]}") from "{r["data_table"]}"'
+                                                 + where, *args)
+                if latest is None:
+                    expected[(r["node_code"], "unknown")] += 1
+                elif latest < now - CYCLES[r["update_cycle"]]:
+                    expected[(r["node_code"], "stale")] += 1
+        finally:
+            await conn.close()
+    body, response = await gql(client, FRESHNESS, {"n": None, "s": None}, **as_user("supervisor.region"))
+    assert "errors" not in body, body
+    assert response.headers["X-Govshare-Statements"] == str(len(cluster.topology.databases))
+    for row in body["data"]["catalogStatistics"]["rows"]:
+        assert row["staleResources"] == expected[(row["node"], "stale")], row
+        assert row["freshnessUnknown"] == expected[(row["node"], "unknown")], row
+
+
+async def test_stale_and_unknown_data_are_told_apart(client: httpx.AsyncClient, cluster: Cluster) -> None:
+    conn = await cluster.connect("650200")
+    entry = """insert into resources (code, node_code, classification, category, name_zh, provider_code, provider_level,
+        format, update_cycle, share_class, open_attribute, status, data_table)
+        values ($1, '650200', 'department', 'test', '新鲜度', '650200-GA', 'prefecture', 'database', $2,
+                'UNCONDITIONAL', 'open', 'draft', $3)"""
+    codes = {"650200-D98-000001": ("daily", "stats_register"), "650200-D98-000002": ("monthly", "stats_register"),
+             "650200-D98-000003": ("daily", "stats_undeclared")}
+    try:
+        await conn.execute("create table stats_register (id int, node_code text, changed_at timestamptz)")
+        await conn.execute("insert into stats_register values (1, '650200', now() - interval '3 days'), "
+                           "(2, '650100', now())")  # another node's newer row does not count
+        await conn.execute("insert into register_change_columns values ('stats_register', 'changed_at')")
+        for code, (cycle, table) in codes.items():
+            await conn.execute(entry, code, cycle, table)
+        body, _ = await gql(client, FRESHNESS, {"n": ["650200"], "s": ["draft"]}, **as_user("supervisor.region"))
+        [row] = body["data"]["catalogStatistics"]["rows"]
+        # daily data changed 3 days ago: stale; monthly: fresh; an undeclared register: unknown
+        assert (row["staleResources"], row["freshnessUnknown"]) == (1, 1)
+    finally:
+        await conn.execute("delete from resources where code = any($1::text[])", list(codes))
+        await conn.execute("delete from register_change_columns where data_table = 'stats_register'")
+        await conn.execute("drop table if exists stats_register")
+        await conn.close()
