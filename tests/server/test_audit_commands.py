@@ -1,0 +1,54 @@
+"""`govshare audit verify` against the test nodes: intact chain exit 0, truncation exit 1, no key exit 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from core.settings import Settings
+from resolvers.audit import Checkpoint, append_checkpoint_file
+
+from ..conftest import TOPOLOGY, Cluster
+from ..helpers import AUDIT_KEY, audit_key_file, gql
+
+
+def _govshare(cluster: Cluster, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVSHARE_")}
+    env["GOVSHARE_TOPOLOGY"] = str(TOPOLOGY)
+    env["GOVSHARE_AUDIT_KEY_FILE"] = str(audit_key_file())
+    env.update(extra)
+    env.update({f"GOVSHARE_DSN_{n.code}": n.dsn or "" for n in cluster.topology.databases})
+    return subprocess.run([sys.executable, "-m", "server.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+async def test_audit_verify_checks_the_keyed_chain_against_the_checkpoints(
+        client: httpx.AsyncClient, cluster: Cluster, settings: Settings, tmp_path: Path) -> None:
+    await gql(client, "{ population(first: 1) { nodes { name } } }")
+    await client.app.state.checkpointer.checkpoint()  # type: ignore[attr-defined]
+    key = {"GOVSHARE_AUDIT_KEY_FILE": str(settings.audit_key_file)}
+    result = _govshare(cluster, "audit", "verify", GOVSHARE_AUDIT_CHECKPOINT_FILE=str(settings.audit_checkpoint_file),
+                       **key)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "audit chain intact and consistent with every checkpoint" in result.stdout
+    # A checkpoint (validly keyed) of records the region no longer has: truncation, exit 1.
+    conn = await cluster.connect("650000")
+    head = await conn.fetchval("select max(seq) from audit_log")
+    await conn.close()
+    at = datetime.now(UTC)
+    later = tmp_path / "checkpoints.jsonl"
+    append_checkpoint_file(later, Checkpoint("650000", head + 5, "f" * 64, at,
+                                             Checkpoint.mac_of(AUDIT_KEY.encode(), "650000", head + 5, "f" * 64, at)))
+    result = _govshare(cluster, "audit", "verify", "--json", GOVSHARE_AUDIT_CHECKPOINT_FILE=str(later), **key)
+    assert result.returncode == 1, result.stdout + result.stderr
+    problems = json.loads(result.stdout)["problems"]
+    assert problems[0]["kind"] == "truncated" and problems[0]["first_seq"] > head
+    # Without the key there is nothing to check against: a clear error, exit 2.
+    result = _govshare(cluster, "audit", "verify", GOVSHARE_AUDIT_KEY_FILE=str(tmp_path / "missing"))
+    assert result.returncode == 2 and "audit key" in result.stderr
