@@ -15,7 +15,7 @@ from core.errors import BadRequest, NotFound
 from policies.authority import Action, domain_of_code
 from policies.changes import Change, checked_reason
 
-from . import validation
+from . import access_roles, validation
 from .administration import Admin, recorded, region_transaction
 
 STATES = ("active", "expired", "not_yet_valid", "revoked")
@@ -122,6 +122,8 @@ async def revoke(admin: Admin, grant_id: int, reason: str, *, reverts: int | Non
         change = await recorded(admin, conn, "grant", "revoke", domain_of_code(before.resource), reason=why,
                                 resource=before.resource, department=before.department,
                                 before=before.as_dict(), after=after.as_dict(), reverts=reverts)
+    # Authorised database access ends with the grant, now (a node that does not answer: the sweep retries).
+    await access_roles.close_for_grant(admin.pools, grant_id, f"grant {grant_id} revoked: {why}")
     return after, change
 
 

@@ -44,7 +44,7 @@ PLATFORM_TABLES = frozenset({
     "audit_log", "audit_checkpoints", "grants", "policy_rules", "policy_changes", "role_assignments",
     "department_groups", "govshare_meta", "schema_migrations", "resources", "data_items", "departments",
     "catalog_entries", "catalog_history", "catalog_versions", "catalog_duty_changes", "share_requests",
-    "share_request_events", "objections", "exchange_jobs", "register_change_columns",
+    "share_request_events", "objections", "exchange_jobs", "register_change_columns", "database_accesses",
 })
 SELECT_SPEC_ITEMS = """select resource_code, name, position, title_zh, title_ug, title_kk, title_en, data_type,
     share_class, share_condition, legal_basis, is_key

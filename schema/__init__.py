@@ -13,6 +13,7 @@ from strawberry.federation import Schema as FederationSchema
 from resolvers.specs import DataResourceSpec
 
 from .catalog_workflow import CatalogWorkflowMutation, CatalogWorkflowQuery
+from .database_access import DatabaseAccessMutation
 from .documents import MAX_TOKENS, DocumentCache
 from .entities import KeyedRecords, entities_field
 from .exchanges import ExchangeMutation, ExchangeQuery
@@ -50,7 +51,8 @@ QUERY_PARTS: tuple[type, ...] = (Query, RoleQuery, RuleQuery, GrantQuery, Explan
                                  PreviewQuery, CatalogWorkflowQuery, ShareRequestQuery, StatisticsQuery, ExchangeQuery,
                                  RequestStatisticsQuery, UseStatisticsQuery, ConflictQuery)
 MUTATION_PARTS: tuple[type, ...] = (RoleMutation, RuleMutation, GrantMutation, HistoryMutation,
-                                    CatalogWorkflowMutation, ShareRequestMutation, ExchangeMutation)
+                                    CatalogWorkflowMutation, ShareRequestMutation, ExchangeMutation,
+                                    DatabaseAccessMutation)
 
 
 def build_schema(specs: list[DataResourceSpec] | None = None) -> Schema:

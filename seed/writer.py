@@ -116,10 +116,10 @@ def _demo_grants(now: datetime) -> list[tuple[object, ...]]:
         ("650000-SW", "650000-B02-000001", ["legal_rep_citizen_id"], "纳税人身份核验",
          now - timedelta(days=10), now + year, None, "active", None, None),
     ]
-    # Grant 6: Urumqi's civil affairs bureau takes its subsistence-allowance recipients' ids and birth dates
-    # in bulk (data exchange) and through authorised database access, for Urumqi's rows only.
+    # Grant 6: Urumqi's civil affairs bureau takes ids and birth dates in bulk (data exchange) and through
+    # authorised access to the provider's (the region's) database.
     bulk = ("650100-MZ", population, ["citizen_id", "birth_date"], "低保对象年度复核", now - timedelta(days=30),
-            now + year, json.dumps({"division_codes": ["650100"]}), "active", None, None)
+            now + year, None, "active", None, None)
     return [(*g, interface) for g in grants] + [(*bulk, ["exchange", "database"])]
 
 

@@ -32,6 +32,7 @@ from resolvers.context import Context
 from resolvers.exchange_runs import RunEnv
 from resolvers.groups import load_memberships
 
+from .access_sweeps import AccessSweeper
 from .admission import Admission, AdmissionMiddleware
 from .assets import static_files
 from .checkpoints import Checkpointer, audit_key, checkpoint_file
@@ -108,6 +109,7 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
     runner = ExchangeRunner(RunEnv(pools, lambda: app.state.engine, lambda: schemas.current.specs, exchange_dir,
                                    owner_id()))
     exchanges.install(pools, exchanges.url_key(key), runner.wake)
+    sweeper = AccessSweeper(pools)  # authorised database access of revoked or expired grants
 
     async def authenticate(header: str | None) -> Caller:
         caller = await authenticator.authenticate(header)
@@ -160,6 +162,7 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
         listener.start(frozenset(stale))
         runner.start()  # after the catalog was read: a job needs its resource's spec
         metrics.start()
+        sweeper.start()
         # What start-up built lives as long as the process: keep it out of the collector's full passes,
         # which otherwise held the event loop ~60 ms at a time under large answers (test_event_loop.py).
         gc.collect()
@@ -174,6 +177,7 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
             await listener.stop(timeout=settings.node_timeout)
             await runner.stop(timeout=settings.node_timeout)
             await metrics.stop()
+            await sweeper.stop()
             await checkpointer.stop()  # bounded: the final checkpoint gets a few seconds at most
             await pools.close(timeout=settings.node_timeout)
 
