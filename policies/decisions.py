@@ -108,6 +108,9 @@ class PolicyEngine:
         enforcer.add_function("memberOf", self._member_of)
         self._cache: dict[tuple[str, ...], bool] = {}
         self.enforce_calls = 0
+        # The access version (migration 0026) read before the rules were: None for engines not loaded
+        # from the database (fail-closed empty ones, explain at a past time).
+        self.version: int | None = None
 
     def _member_of(self, department: str, group: str) -> bool:
         return group in self.memberships.groups_of(department)
@@ -157,23 +160,57 @@ class PolicyEngine:
                 if rule_matches(r, groups, department, resource, item, share_class, action, state.value)]
 
 
-GrantSource = Callable[[str, Sequence[str]], Awaitable[list[Grant]]]
+# (department, resource, newest access version the caller knows of) -> (version read at, grants)
+GrantSource = Callable[[str, str, int], Awaitable[tuple[int, list[Grant]]]]
+# a version the current engine must have reached -> the engine (reloaded first when older)
+EngineSource = Callable[[int], Awaitable["PolicyEngine"]]
 
 
 class AccessDecider:
-    """One per request (one department): grants fetched once per resource, decisions memoised."""
+    """One per request (one department): grants fetched once per resource, decisions memoised.
 
-    def __init__(self, engine: PolicyEngine, department: str, grants: GrantSource, now: datetime) -> None:
+    ``version`` is the access version (migration 0026) the decisions were made under: the audit append
+    refuses records made under a version that is no longer current, and ``renew`` starts again on
+    the rules and grants of a newer one.
+    """
+
+    def __init__(self, engine: PolicyEngine, department: str, grants: GrantSource, now: datetime,
+                 engines: EngineSource | None = None) -> None:
         self.engine = engine
         self.department = department
         self._grant_source = grants
+        self._engines = engines
         self.now = now
+        self._known = 0  # the newest access version this request has been told of
         self._grants: dict[str, list[Grant]] = {}
+        self._versions: set[int] = set()
         self._decisions: dict[tuple[str, str, str, str | None], Decision] = {}
+
+    @property
+    def version(self) -> int | None:
+        """The access version of the rules and grants decided with; -1 when they were read at different
+        versions (never current: the audit append sends the request back to decide again); None when
+        neither carries one (an engine not loaded from the database, and no grants read)."""
+        versions = set(self._versions)
+        if self._decisions and self.engine.version is not None:
+            versions.add(self.engine.version)
+        if not versions:
+            return None
+        return versions.pop() if len(versions) == 1 else -1
+
+    async def renew(self, version: int) -> None:
+        """Forget this request's decisions and grants: decide again under ``version`` or newer."""
+        self._known = max(self._known, version)
+        self._grants.clear()
+        self._versions.clear()
+        self._decisions.clear()
+        if self._engines is not None and (self.engine.version or 0) < version:
+            self.engine = await self._engines(version)
 
     async def _grants_for(self, resource: str) -> list[Grant]:
         if resource not in self._grants:
-            self._grants[resource] = await self._grant_source(self.department, [resource])
+            version, self._grants[resource] = await self._grant_source(self.department, resource, self._known)
+            self._versions.add(version)
         return self._grants[resource]
 
     async def decide(self, policies: Iterable[ItemPolicy], action: str, purpose: str | None

@@ -41,7 +41,9 @@ MAX_BATCH = 500
 RETRIES = 5
 
 HEAD = "select seq, hash from audit_head()"
-APPEND_BATCH = "select last_seq, last_hash, appended from audit_append_batch($1, $2, $3::jsonb)"
+# audit_append_batch after a check of the access version (migration 0026); $4 null: no check
+APPEND_BATCH = """select last_seq, last_hash, appended, access_version
+    from audit_append_batch_at($1, $2, $3::jsonb, $4)"""
 # Every record in order; unkeyed records of before migration 0008 are checked with the database's own
 # SHA-256 functions, keyed ones here.
 SELECT_CHAIN = """select seq, at, request_id, client_request_id, user_id, department, action, purpose, grant_ids,
@@ -72,6 +74,17 @@ class AuditRecord:
     client_request_id: str | None = None
     # Beyond a query's columns (an export's file digest, format, job, watermark); under the HMAC when set.
     detail: dict[str, Any] | None = None
+    # The access version the decisions behind this record were made under (AccessDecider.version): the
+    # record is written only while it is current. Not part of the record itself.
+    access_version: int | None = None
+
+
+class AccessChanged(Exception):
+    """Rules or grants changed after the request decided: its record was not written; decide again."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(f"access version is now {version}")
+        self.version = version
 
 
 def _at(value: datetime) -> str:
@@ -146,11 +159,22 @@ class AuditTrail:
             self._flusher = asyncio.create_task(self._flush(), context=contextvars.Context())
         return await future
 
+    def _next_batch(self) -> tuple[list[tuple[AuditRecord, asyncio.Future[int]]], int | None]:
+        """Up to MAX_BATCH pending records that can be checked against one access version."""
+        version = next((r.access_version for r, _ in self._pending if r.access_version is not None), None)
+        batch: list[tuple[AuditRecord, asyncio.Future[int]]] = []
+        rest: list[tuple[AuditRecord, asyncio.Future[int]]] = []
+        for item in self._pending:
+            fits = item[0].access_version is None or item[0].access_version == version
+            (batch if fits and len(batch) < MAX_BATCH else rest).append(item)
+        self._pending = rest
+        return batch, version
+
     async def _flush(self) -> None:
         while self._pending:
-            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            batch, version = self._next_batch()
             try:
-                last = await self._write([record for record, _ in batch])
+                last = await self._write([record for record, _ in batch], version)
             except Exception as exc:
                 if _database_error(exc) is None:  # whatever failed, the data must not leave without a record
                     self._fail(batch, type(exc).__name__)
@@ -161,11 +185,29 @@ class AuditTrail:
                 # One record the database refuses must not cost the others theirs: one by one.
                 for single in batch:
                     try:
-                        self._settle([single], await self._write([single[0]]))
+                        written = await self._write([single[0]], single[0].access_version)
+                        if isinstance(written, AccessChanged):
+                            self._stale([single], written)
+                        else:
+                            self._settle([single], written)
                     except Exception:  # each record fails closed on its own
                         self._fail([single], "rejected by the database")
                 continue
-            self._settle(batch, last)
+            if isinstance(last, AccessChanged):
+                self._stale(batch, last)
+            else:
+                self._settle(batch, last)
+
+    def _stale(self, batch: list[tuple[AuditRecord, asyncio.Future[int]]], changed: AccessChanged) -> None:
+        """Nothing of the batch was written: records made under the old version go back to their
+        requests (to decide again), the others wait for the next batch."""
+        requeue = []
+        for record, future in batch:
+            if record.access_version is None:
+                requeue.append((record, future))
+            elif not future.done():
+                future.set_exception(AccessChanged(changed.version))
+        self._pending[:0] = requeue
 
     def _settle(self, batch: list[tuple[AuditRecord, asyncio.Future[int]]], last: int) -> None:
         self.written += len(batch)
@@ -186,7 +228,9 @@ class AuditTrail:
         rows = await self.pools.fetch(self.database, "audit.head", HEAD)
         return Head(int(rows[0]["seq"]), str(rows[0]["hash"]), datetime.now(UTC))
 
-    async def _write(self, records: list[AuditRecord]) -> int:
+    async def _write(self, records: list[AuditRecord], version: int | None) -> int | AccessChanged:
+        """Append the records; the last seq, or AccessChanged (nothing written) when ``version`` is not
+        the current access version."""
         head = self.head or await self._read_head()
         for _attempt in range(RETRIES):
             at = datetime.now(UTC)
@@ -200,12 +244,16 @@ class AuditTrail:
                 prev = digest
             try:
                 result = await self.pools.fetch(self.database, "audit.append", APPEND_BATCH, head.seq, head.hash,
-                                                json.dumps(rows, ensure_ascii=False))
+                                                json.dumps(rows, ensure_ascii=False), version)
             except BaseException:
                 self.head = None  # unknown whether it committed: read the head next time
                 raise
             row = result[0]
             head = Head(int(row["last_seq"]), str(row["last_hash"]), at)
+            current = int(row["access_version"])
+            if version is not None and current != version:
+                self.head = head
+                return AccessChanged(current)
             if row["appended"]:
                 self.head = head
                 self.batches += 1

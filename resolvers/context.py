@@ -15,8 +15,9 @@ from core.errors import BadRequest, GovshareError
 from federation.nodes import NodePools, NodeStatus, StatementLog
 from federation.topology import Topology
 from policies.authority import Authority, AuthorityModel
-from policies.decisions import AccessDecider, PolicyEngine
-from policies.grants import SELECT_GRANTS, Grant, normalise_purpose
+from policies.cached_grants import SELECT_GRANTS_AT, CachedGrants, grants_at
+from policies.decisions import AccessDecider, EngineSource, PolicyEngine
+from policies.grants import Grant, normalise_purpose
 from policies.ratelimits import SharedRateLimiter
 from policies.workdays import WorkCalendar
 
@@ -49,6 +50,12 @@ def language_from_header(accept_language: str | None) -> str:
     return min(ranked)[2] if ranked else "zh"
 
 
+async def read_grants(pools: NodePools, department: str, resources: Sequence[str]) -> list[Any]:
+    """A department's grants on some resources, with the access version they were read at."""
+    return await pools.fetch(pools.topology.region.database_node, "grants.by_department", SELECT_GRANTS_AT,
+                             department, list(resources))
+
+
 _PERCENT_ENCODED = re.compile(r"(?:[^%]|%[0-9A-Fa-f]{2})*")
 
 
@@ -78,6 +85,10 @@ class Context:
     specs: tuple[DataResourceSpec, ...] = ()
     # What the classification authority found when the current schema was built (一数一源 conflicts...)
     catalog_findings: tuple[Finding, ...] = ()
+    # The process's grants cache (read per request when None) and how to get an engine at least as new
+    # as an access version a request has seen (server/app.py)
+    grant_cache: CachedGrants | None = None
+    engines: EngineSource | None = None
     _loaders: Loaders | None = None
     _statuses: asyncio.Future[dict[str, NodeStatus]] | None = None
     _decider: AccessDecider | None = None
@@ -115,13 +126,14 @@ class Context:
     @property
     def decider(self) -> AccessDecider:
         if self._decider is None:
-            self._decider = AccessDecider(self.engine, self.caller.department, self._grants, self.now)
+            self._decider = AccessDecider(self.engine, self.caller.department, self._grants, self.now,
+                                          self.engines)
         return self._decider
 
-    async def _grants(self, department: str, resources: Sequence[str]) -> list[Grant]:
-        rows = await self.pools.fetch(self.topology.region.database_node, "grants.by_department", SELECT_GRANTS,
-                                      department, list(resources))
-        return [Grant.from_row(r) for r in rows]
+    async def _grants(self, department: str, resource: str, known: int) -> tuple[int, list[Grant]]:
+        if self.grant_cache is not None:
+            return await self.grant_cache.get(department, resource, known)
+        return grants_at(await read_grants(self.pools, department, [resource]))
 
     def data_caller(self) -> DataCaller:
         return DataCaller(self.request_id, self.caller.user, self.caller.department, self.decider, self.pools,

@@ -174,8 +174,9 @@ def decider_for(engine: PolicyEngine, department: str, grant_row: Any, now: date
     """Decisions with exactly this grant in play (no other grant of the department opens anything here)."""
     grant = Grant.from_row(grant_row)
 
-    async def source(_department: str, _resources: Sequence[str]) -> list[Grant]:
-        return [grant]
+    async def source(_department: str, _resource: str, _known: int) -> tuple[int, list[Grant]]:
+        # The job's own grant row, not the grants cache: its audit records carry no access version (0).
+        return 0, [grant]
 
     return AccessDecider(engine, department, source, now)
 

@@ -12,13 +12,13 @@ Order of work for one data query:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
-from core.errors import BadRequest, FieldForbidden, NodeUnavailable
+from core.errors import AuditUnavailable, BadRequest, FieldForbidden, NodeUnavailable
 from federation.nodes import NodePools
 from federation.pagination import Positions, merge_resumable
 from policies.decisions import AccessDecider, Decision, Reason
@@ -32,7 +32,10 @@ from .values import check as check_value
 
 # The data query's vocabulary, used by the schema's generated fields and the subgraph's entities.
 __all__ = ["MAX_FIRST", "Caller", "Condition", "DataPage", "DataRequest", "Order", "RefusedQuery", "convert",
-           "forbidden_error", "read", "typed_value"]
+           "decided_again", "forbidden_error", "read", "typed_value"]
+
+T = TypeVar("T")
+ACCESS_RETRIES = 3  # decisions made again when rules or grants change under a request (then fail closed)
 
 
 @dataclass
@@ -72,6 +75,18 @@ def denial_reason(decision: Decision) -> str:
     return (decision.reason or Reason.POLICY_DENIED).value
 
 
+async def decided_again(decider: AccessDecider, work: Callable[[], Awaitable[T]]) -> T:
+    """Run ``work`` (decide, read, append the record); when its record was refused because rules or grants
+    changed after it decided, decide again on the new ones and run it again, a few times at most."""
+    for _attempt in range(ACCESS_RETRIES):
+        try:
+            return await work()
+        except audit.AccessChanged as changed:
+            await decider.renew(changed.version)
+    raise AuditUnavailable("access rules or grants kept changing during the query, so no data is returned; "
+                           "try again")
+
+
 def forbidden_error(decision: Decision, usage: str) -> FieldForbidden:
     policy = decision.policy
     reason = decision.reason or Reason.POLICY_DENIED
@@ -97,7 +112,7 @@ def forbidden_error(decision: Decision, usage: str) -> FieldForbidden:
 async def read(caller: Caller, request: DataRequest) -> DataPage:
     """One data query; a query that fails unexpectedly still leaves a record (outcome ``error``)."""
     return await audit.failures_recorded(
-        _read(caller, request),
+        decided_again(caller.decider, lambda: _read(caller, request)),
         audit.AuditRecord(caller.request_id, caller.user, caller.department, "read", request.purpose,
                           request.spec.code, outcome="error", client_request_id=caller.client_request_id),
         caller.pools, (RefusedQuery,))
@@ -123,6 +138,7 @@ async def _read(caller: Caller, request: DataRequest) -> DataPage:
         record.items_denied = sorted(first_refusal)
         record.denied_reasons = [denial_reason(first_refusal[item]) for item in record.items_denied]
         record.outcome = "refused"
+        record.access_version = caller.decider.version
         await audit.append(caller.pools, record)
         raise RefusedQuery([forbidden_error(d, usage) for d, usage in refused])
 
@@ -185,6 +201,7 @@ async def _read(caller: Caller, request: DataRequest) -> DataPage:
     record.row_count = len(rows)
     record.nodes = sorted(answered)
     record.outcome = "partial" if unavailable else "ok"
+    record.access_version = caller.decider.version
     await audit.append(caller.pools, record)  # raises AuditUnavailable: then nothing is returned
 
     # Exactly the permitted selected items (read by column position), and the denied ones as None;

@@ -13,7 +13,7 @@ from policies.ratelimits import SharedRateLimiter
 
 from . import audit
 from .data_plans import _q, _targets
-from .shared_data import Caller, denial_reason, typed_value
+from .shared_data import Caller, decided_again, denial_reason, typed_value
 from .specs import DataResourceSpec
 
 MAX_ITEMS = 20
@@ -46,6 +46,12 @@ async def _verify(caller: Caller, spec: DataResourceSpec, key: str, values: dict
     if wait is not None:
         raise RateLimited(f"verification limit reached for {caller.department}; retry in {wait:.0f} s",
                           retryAfterSeconds=round(wait, 1))
+    # Decided again (not charged again) when rules or grants change under it.
+    return await decided_again(caller.decider, lambda: _compare(caller, spec, key, values, purpose))
+
+
+async def _compare(caller: Caller, spec: DataResourceSpec, key: str, values: dict[str, str], purpose: str | None
+                   ) -> tuple[bool, list[ItemOutcome]]:
     key_item = spec.item(spec.key)
     typed = {name: typed_value(spec.item(name), value) for name, value in values.items()}
     decisions = await caller.decider.decide([spec.policy(n) for n in [key_item.name, *values]], "verify", purpose)
@@ -55,6 +61,7 @@ async def _verify(caller: Caller, spec: DataResourceSpec, key: str, values: dict
         record.items_denied = [key_item.name]
         record.denied_reasons = [denial_reason(decisions[key_item.name])]
         record.outcome = "refused"
+        record.access_version = caller.decider.version
         await audit.append(caller.pools, record)
         key_reason = decisions[key_item.name].reason
         return False, [ItemOutcome(n, "FORBIDDEN", key_reason.value if key_reason else None) for n in values]
@@ -99,5 +106,6 @@ async def _verify(caller: Caller, spec: DataResourceSpec, key: str, values: dict
     record.row_count = 1 if found is not None else 0
     record.outcome = "ok" if found is not None else "not_found"
     record.grant_ids = sorted({d.grant.id for d in decisions.values() if d.grant is not None})
+    record.access_version = caller.decider.version
     await audit.append(caller.pools, record)
     return found is not None, [outcomes[n] for n in values]

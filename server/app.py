@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -24,11 +25,12 @@ from federation.listener import Listener
 from federation.nodes import RETRYABLE, NodePools
 from federation.topology import Topology
 from policies.authority import AuthorityModel
+from policies.cached_grants import CachedGrants, read_access_version
 from policies.decisions import PolicyEngine
 from policies.ratelimits import LEASE, SharedRateLimiter
 from policies.workdays import WorkCalendar
 from resolvers import audit, exchanges
-from resolvers.context import Context
+from resolvers.context import Context, read_grants
 from resolvers.exchange_runs import RunEnv
 from resolvers.groups import load_memberships
 
@@ -69,10 +71,27 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
     engine = PolicyEngine.empty(topology.region.code)
     calendar = WorkCalendar.load(settings.workdays_file)
 
+    # Grants by department and resource, checked against the access version by every audit append.
+    grant_cache = CachedGrants(lambda department, resources: read_grants(pools, department, resources))
+    reloading: list[asyncio.Task[None]] = []
+
+    async def engine_at_least(version: int) -> PolicyEngine:
+        """The engine, reloaded first when a request met a newer access version than it was loaded at
+        (before the NOTIFY arrived); requests that wait for the same reload share it."""
+        for _attempt in range(3):
+            if (app.state.engine.version or 0) >= version:
+                break
+            if not reloading or reloading[0].done():
+                # Not the request's own work: its statement log and node deadlines stay out of it.
+                reloading[:] = [asyncio.create_task(reload_policy(), context=contextvars.Context())]
+            await asyncio.shield(reloading[0])
+        return app.state.engine  # type: ignore[no-any-return]
+
     def make_context(request: Request, caller: Caller, request_id: str) -> Context:
         return Context(caller=caller, pools=pools, request_id=request_id, engine=app.state.engine,
                        limiter=limiter, authority_model=app.state.authority, calendar=calendar,
-                       specs=schemas.current.specs, catalog_findings=schemas.current.findings)
+                       specs=schemas.current.specs, catalog_findings=schemas.current.findings,
+                       grant_cache=grant_cache, engines=engine_at_least)
 
     metrics = Metrics()
     admission = Admission(settings.max_in_flight, settings.max_queue, settings.queue_timeout,
@@ -92,14 +111,20 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
             await reload_policy()
 
     async def reload_policy() -> None:
+        # Read first: an engine never claims a newer version than the rules it holds.
+        version = await read_access_version(pools.pool(topology.region.code))
         memberships = await load_memberships(pools)
         fresh = await PolicyEngine.load(pools.pool(topology.region.code), memberships)
+        fresh.version = version
         authority = await AuthorityModel.load(pools.pool(topology.region.code), topology.region.code)
         for skipped in fresh.skipped:
             logger.error("access rule %d skipped (it cannot be loaded; fail closed): %s", skipped.id,
                          skipped.problem)
         # swapped whole: requests in flight keep the engine and roles they started with
+        if (app.state.engine.version or 0) > version:
+            return  # a reload that started later has already swapped in newer rules
         app.state.engine, app.state.authority = fresh, authority
+        grant_cache.saw(version)
         metrics.count(metrics.policy_reloads)
 
     listener = Listener(topology, ("govshare_catalog", "govshare_policy"), on_change)
@@ -210,6 +235,7 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
     app.state.admission = admission
     app.state.schemas = schemas
     app.state.engine = engine
+    app.state.grant_cache = grant_cache
     app.state.authority = AuthorityModel.empty(topology.region.code)
     app.state.limiter = limiter
     app.state.budget = budget
