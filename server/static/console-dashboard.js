@@ -2,11 +2,15 @@
 // use between departments from usageStatistics; filters by node, level and period.
 import { gql } from "./console-api.js";
 import { chart, stackedBars } from "./console-charts.js";
-import { formatNumber, h, select, table } from "./console-dom.js";
+import { chinaDay, formatNumber, h, select, table } from "./console-dom.js";
 import { graphqlLanguage, language, t } from "./console-i18n.js";
 
 const COUNTS = `resources dataItems unconditionalItems conditionalItems notSharedItems
   notSharedWithoutLegalBasis missingUyghurNames overdueUpdates`;
+
+const REQUEST_COUNTS = `received approved partlyApproved rejected withdrawn pending overdue replied repliedLate
+  medianReplyWorkingDays p90ReplyWorkingDays`;
+const GRANT_USE = "id grantee resource items purpose validUntil uses lastUsedAt";
 
 const DASHBOARD = `query Dashboard($nodes: [String!], $since: DateTime, $until: DateTime) {
   byNode: catalogStatistics(groupBy: [NODE, LEVEL], nodes: $nodes) { rows { node level ${COUNTS} } unavailableNodes }
@@ -15,6 +19,15 @@ const DASHBOARD = `query Dashboard($nodes: [String!], $since: DateTime, $until: 
   usage: usageStatistics(since: $since, until: $until, nodes: $nodes) {
     rows { department resource provider action requests rows requestsWithDenials deniedFields refused }
     unavailableNodes }
+  requestsByNode: requestStatistics(groupBy: [NODE], since: $since, until: $until, nodes: $nodes) {
+    rows { node ${REQUEST_COUNTS} } unavailableNodes }
+  requestsByProvider: requestStatistics(groupBy: [PROVIDER], since: $since, until: $until, nodes: $nodes) {
+    rows { provider ${REQUEST_COUNTS} } unavailableNodes }
+  denials: deniedFieldStatistics(since: $since, until: $until, nodes: $nodes) {
+    rows { department resource item reason denials } unavailableNodes }
+  grantUse: grantStatistics(expiringWithinDays: 30, nodes: $nodes) {
+    expiringSoon { ${GRANT_USE} } neverUsed { ${GRANT_USE} } unavailableNodes }
+  conflicts: sourceConflicts(nodes: $nodes) { kind resource database table column applied detail }
 }`;
 
 const DEPARTMENTS = `query Departments($after: String, $lang: Language) {
@@ -137,11 +150,51 @@ async function draw(body, nodeName) {
   }
   const usage = [...pairs.values()].sort((a, b) => b.requests - a.requests || a.consumer.localeCompare(b.consumer));
   const totalRequests = usage.reduce((n, p) => n + p.requests, 0);
-  const unavailable = [...new Set([...(data.byNode ? data.byNode.unavailableNodes : []),
-    ...(data.usage ? data.usage.unavailableNodes : [])])];
+  const unavailable = [...new Set(["byNode", "byProvider", "usage", "requestsByNode", "requestsByProvider",
+    "denials", "grantUse"].flatMap((key) => (data[key] ? data[key].unavailableNodes : [])))].sort();
   const errors = answer.errors.filter((e) => (e.extensions || {}).code !== "NODE_UNAVAILABLE");
+  const levelOfDepartment = (code) => !state.level || (department(code) || {}).level === state.level.toUpperCase();
+
+  const requestsByNode = data.requestsByNode ? data.requestsByNode.rows : [];
+  const requestsByProvider = (data.requestsByProvider ? data.requestsByProvider.rows : [])
+    .filter((r) => levelOfDepartment(r.provider));
+  const requestTotals = { received: 0, pending: 0, overdue: 0, replied: 0, repliedLate: 0 };
+  for (const row of requestsByProvider) for (const key of Object.keys(requestTotals)) requestTotals[key] += row[key];
+
+  const denialRows = (data.denials ? data.denials.rows : []).filter((r) => levelOfDepartment(r.department));
+  const byReason = new Map();
+  for (const row of denialRows) byReason.set(row.reason, (byReason.get(row.reason) || 0) + row.denials);
+  const reasons = [...byReason.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+
+  const grantUse = data.grantUse || { expiringSoon: [], neverUsed: [] };
+  const expiring = grantUse.expiringSoon.filter((g) => levelOfDepartment(g.grantee));
+  const neverUsed = grantUse.neverUsed.filter((g) => levelOfDepartment(g.grantee));
+  const conflicts = data.conflicts || [];
 
   const topProviders = byProvider.slice(0, 15);
+  const requestColumns = [
+    [t("received"), (r) => formatNumber(r.received), { numeric: true, key: "received" }],
+    [t("approved"), (r) => formatNumber(r.approved), { numeric: true, key: "approved" }],
+    [t("partlyApproved"), (r) => formatNumber(r.partlyApproved), { numeric: true, key: "partlyApproved" }],
+    [t("rejected"), (r) => formatNumber(r.rejected), { numeric: true, key: "rejected" }],
+    [t("withdrawn"), (r) => formatNumber(r.withdrawn), { numeric: true, key: "withdrawn" }],
+    [t("pending"), (r) => formatNumber(r.pending), { numeric: true, key: "pending" }],
+    [t("overdue"), (r) => formatNumber(r.overdue), { numeric: true, key: "overdue" }],
+    [t("repliedLate"), (r) => formatNumber(r.repliedLate), { numeric: true, key: "repliedLate" }],
+    [t("medianReply"), (r) => formatNumber(r.medianReplyWorkingDays, 1), { numeric: true, key: "median" }],
+    [t("p90Reply"), (r) => formatNumber(r.p90ReplyWorkingDays, 1), { numeric: true, key: "p90" }],
+  ];
+  const grantColumns = [
+    [t("id"), (g) => String(g.id), { key: "id" }],
+    [t("department"), (g) => deptLabel(g.grantee), { key: "grantee" }],
+    [t("resource"), (g) => h("span", { class: "code" }, g.resource)],
+    [t("items"), (g) => g.items.join(", ")],
+    [t("purpose"), (g) => g.purpose],
+    [t("validUntil"), (g) => chinaDay(Date.parse(g.validUntil) - 1), { key: "validUntil" }],
+    [t("uses"), (g) => formatNumber(g.uses), { numeric: true, key: "uses" }],
+    [t("lastUsed"), (g) => (g.lastUsedAt ? g.lastUsedAt.replace("T", " ").slice(0, 16) : "–")],
+  ];
+  const empty = () => h("p", { class: "empty" }, t("nothing"));
   body.replaceChildren(...[
     errors.length ? h("p", { class: "error", role: "alert" }, errors.map((e) => e.message).join("; ")) : null,
     unavailable.length ? h("p", { class: "warning", id: "unavailable" }, `${t("unavailable")}: ${unavailable.join(", ")}`) : null,
@@ -151,7 +204,10 @@ async function draw(body, nodeName) {
       kpi("kpi-share-ratio", t("shareRatio"), percent(shareRatio(total))),
       kpi("kpi-no-basis", t("noLegalBasis"), formatNumber(total.notSharedWithoutLegalBasis)),
       kpi("kpi-overdue", t("overdueUpdates"), formatNumber(total.overdueUpdates)),
-      kpi("kpi-requests", t("queries"), formatNumber(totalRequests))),
+      kpi("kpi-requests", t("queries"), formatNumber(totalRequests)),
+      kpi("kpi-share-requests", t("shareRequests"), formatNumber(requestTotals.received)),
+      kpi("kpi-overdue-requests", t("overdueRequests"), formatNumber(requestTotals.overdue)),
+      kpi("kpi-denials", t("deniedFields"), formatNumber(denialRows.reduce((n, r) => n + r.denials, 0)))),
     h("section", { id: "catalog-by-node" }, h("h2", {}, t("catalogByNode")),
       chart("chart-by-node", stackedBars(byNode.map((r) => `${r.key} ${nodeName(r.key)}`),
         [[t("unconditional"), byNode.map((r) => r.unconditionalItems)],
@@ -166,6 +222,13 @@ async function draw(body, nodeName) {
          [t("notShared"), topProviders.map((r) => r.notSharedItems)]], rtl), 60 + 28 * topProviders.length),
       table([[t("provider"), (r) => deptLabel(r.key), { key: "provider" }], ...countColumns()], byProvider,
             { id: "table-by-department" })),
+    h("section", { id: "share-requests" }, h("h2", {}, t("requestsByNode")),
+      requestsByNode.length ? table([[t("node"), (r) => `${r.node} ${nodeName(r.node)}`, { key: "node" }],
+                                     ...requestColumns], requestsByNode, { id: "table-requests-by-node" }) : empty(),
+      h("h2", {}, t("requestsByProvider")),
+      requestsByProvider.length ? table([[t("provider"), (r) => deptLabel(r.provider), { key: "provider" }],
+                                         ...requestColumns], requestsByProvider,
+                                        { id: "table-requests-by-provider" }) : empty()),
     h("section", { id: "usage" }, h("h2", {}, t("usageBetween")),
       usage.length ? chart("chart-usage", stackedBars(usage.slice(0, 15).map((p) => `${p.consumer} → ${p.provider}`),
         [[t("queries"), usage.slice(0, 15).map((p) => p.requests)]], rtl), 60 + 28 * Math.min(usage.length, 15)) : null,
@@ -176,7 +239,28 @@ async function draw(body, nodeName) {
         [t("rowsReturned"), (p) => formatNumber(p.rows), { numeric: true, key: "rows" }],
         [t("deniedFields"), (p) => formatNumber(p.deniedFields), { numeric: true, key: "deniedFields" }],
         [t("refused"), (p) => formatNumber(p.refused), { numeric: true, key: "refused" }],
-      ], usage, { id: "table-usage" }) : h("p", { class: "empty" }, t("nothing"))),
+      ], usage, { id: "table-usage" }) : empty()),
+    h("section", { id: "denials" }, h("h2", {}, t("denialsByReason")),
+      reasons.length ? chart("chart-denials", {
+        animation: false, tooltip: { trigger: "item" }, legend: { type: "scroll", top: 0 },
+        series: [{ type: "pie", radius: ["35%", "65%"], top: 30, data: reasons.map(([name, value]) => ({ name, value })) }],
+      }, 300) : null,
+      reasons.length ? table([
+        [t("reason"), ([reason]) => h("span", { class: "code" }, reason), { key: "reason" }],
+        [t("deniedFields"), ([, n]) => formatNumber(n), { numeric: true, key: "denials" }],
+      ], reasons, { id: "table-denials" }) : empty()),
+    h("section", { id: "grant-use" }, h("h2", {}, t("grantsExpiring")),
+      expiring.length ? table(grantColumns, expiring, { id: "table-grants-expiring" }) : empty(),
+      h("h2", {}, t("grantsNeverUsed")),
+      neverUsed.length ? table(grantColumns, neverUsed, { id: "table-grants-never-used" }) : empty()),
+    h("section", { id: "conflicts" }, h("h2", {}, t("sourceConflicts")),
+      conflicts.length ? table([
+        [t("kind"), (c) => c.kind, { key: "kind" }],
+        [t("resource"), (c) => h("span", { class: "code" }, c.resource), { key: "resource" }],
+        [t("database"), (c) => `${c.database} ${c.table || ""}.${c.column || ""}`],
+        [t("applied"), (c) => c.applied || "–"],
+        [t("detail"), (c) => c.detail],
+      ], conflicts, { id: "table-conflicts" }) : empty()),
   ].filter(Boolean));
   body.setAttribute("aria-busy", "false");
 }

@@ -4,6 +4,7 @@ answers, languages (Uyghur right to left), and what a developer is not offered."
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -18,6 +19,10 @@ BY_NODE = """query($nodes: [String!]) { catalogStatistics(groupBy: [NODE], nodes
   rows { node resources dataItems unconditionalItems conditionalItems notSharedItems overdueUpdates } } }"""
 BY_PROVIDER = """query($nodes: [String!]) { catalogStatistics(groupBy: [PROVIDER, LEVEL], nodes: $nodes) {
   rows { provider level resources dataItems } } }"""
+REQUESTS = """query($since: DateTime) { requestStatistics(groupBy: [NODE], since: $since) {
+  rows { node received approved rejected pending overdue medianReplyWorkingDays } } }"""
+DENIALS = """query($since: DateTime) { deniedFieldStatistics(since: $since) { rows { reason denials } } }"""
+GRANT_USE = """{ grantStatistics(expiringWithinDays: 30) { expiringSoon { id } neverUsed { id } } }"""
 USAGE = """query($since: DateTime) { usageStatistics(since: $since) {
   rows { department provider requests rows deniedFields refused } } }"""
 
@@ -75,9 +80,10 @@ async def test_sign_in_keeps_the_token_in_the_tab_and_talks_to_graphql_only(brow
 async def test_dashboard_figures_equal_the_graphql_answers_and_filters_change_them(
         browser: Browser, live_root: str, client: httpx.AsyncClient) -> None:
     bearer = demo_token("supervisor.region")
-    # Some use of shared data to show: a data query by a civil-affairs bureau (the client's default token).
+    # Some use of shared data to show: a data query by a civil-affairs bureau (the client's default token),
+    # with a NOT_SHARED field denied.
     await client.post("/graphql", json={"query": "{ population(first: 3, purpose: \"最低生活保障资格审核\") "
-                                                 "{ edges { node { name } } } }"})
+                                                 "{ edges { node { name biometricTemplateId } } } }"})
     tab = await sign_in(browser, live_root, "supervisor.region")
     page = tab.page
     try:
@@ -104,6 +110,27 @@ async def test_dashboard_figures_equal_the_graphql_answers_and_filters_change_th
         shown_requests = [number(t) for t in await cells(page, "table-usage", "requests")]
         assert dict(zip(zip(consumers, providers, strict=True), shown_requests, strict=True)) == requests
         assert any(consumer == "650100-MZ" for consumer, _ in requests)
+        # Share requests per node, denied fields by reason, grants near expiry and never used.
+        since = {"since": (datetime.now(UTC) - timedelta(days=30)).isoformat()}
+        by_node_requests = {r["node"]: r for r in
+                            (await graphql(live_root, bearer, REQUESTS, since))["requestStatistics"]["rows"]}
+        shown_nodes = [t.split()[0] for t in await cells(page, "table-requests-by-node", "node")]
+        assert sorted(shown_nodes) == sorted(by_node_requests)
+        for column in ("received", "approved", "rejected", "pending", "overdue"):
+            assert [number(t) for t in await cells(page, "table-requests-by-node", column)] == [
+                by_node_requests[n][column] for n in shown_nodes], column
+        assert number(await page.inner_text("#kpi-overdue-requests .kpi-value")) == sum(
+            r["overdue"] for r in by_node_requests.values())
+        reasons: dict[str, int] = {}
+        for row in (await graphql(live_root, bearer, DENIALS, since))["deniedFieldStatistics"]["rows"]:
+            reasons[row["reason"]] = reasons.get(row["reason"], 0) + row["denials"]
+        assert reasons.get("NOT_SHARED", 0) >= 1
+        shown_reasons = dict(zip(await cells(page, "table-denials", "reason"),
+                                 [number(t) for t in await cells(page, "table-denials", "denials")], strict=True))
+        assert shown_reasons == reasons
+        grant_use = (await graphql(live_root, bearer, GRANT_USE))["grantStatistics"]
+        for table, key in (("table-grants-expiring", "expiringSoon"), ("table-grants-never-used", "neverUsed")):
+            assert [int(t) for t in await cells(page, table, "id")] == [g["id"] for g in grant_use[key]], table
         await tab.screenshot("console-dashboard")
 
         # Filter by node: the figures become that node's.
