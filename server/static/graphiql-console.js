@@ -35,9 +35,37 @@
       fetcher: fetcher,
       storage: window.sessionStorage,
       shouldPersistHeaders: false,
-      defaultTabs: examples,
+      defaultTabs: examples.slice(0, 1).map(function (e) { return { query: e.query }; }),
       defaultQuery: examples.length ? examples[0].query : undefined,
+      plugins: [examplesPlugin(examples)],
+      visiblePlugin: examples.length ? "README examples" : undefined,
     }, React.createElement(GraphiQL.Logo, null, "govshare", signOutButton)));
+  }
+
+  // A sidebar panel listing the README's samples by title; a click opens one in a new tab.
+  function examplesPlugin(examples) {
+    var h = React.createElement;
+    return {
+      title: "README examples",
+      icon: function () { return h("span", { "aria-hidden": true, className: "govshare-examples-icon" }, "Ex"); },
+      content: function () {
+        var editor = GraphiQL.React.useEditorContext({ nonNull: true });
+        return h("div", { className: "govshare-examples" },
+          h("div", { className: "graphiql-doc-explorer-title" }, "README examples"),
+          h("ul", null, examples.map(function (example, index) {
+            return h("li", { key: index }, h("button", {
+              type: "button", className: "graphiql-un-styled govshare-example", "data-example": index,
+              onClick: function () {
+                editor.addTab();
+                // The new tab starts from the default query; the sample replaces it once it is shown.
+                window.setTimeout(function () {
+                  if (editor.queryEditor) editor.queryEditor.setValue(example.query);
+                }, 0);
+              },
+            }, example.title));
+          })));
+      },
+    };
   }
 
   function load(token) {
@@ -45,7 +73,7 @@
       .then(function (r) { return r.ok ? r.json() : []; })
       .catch(function () { return []; })
       .then(function (examples) {
-        start(token, examples.map(function (e) { return { query: e.query }; }));
+        start(token, examples);
       });
   }
 
