@@ -59,6 +59,12 @@ class NotFound(GovshareError):
     code = "NOT_FOUND"
 
 
+class PersistedQueryNotFound(GovshareError):
+    """A persisted operation's hash this process does not know: the client sends the query with it."""
+
+    code = "PERSISTED_QUERY_NOT_FOUND"
+
+
 class Unauthenticated(GovshareError):
     code = "UNAUTHENTICATED"
 

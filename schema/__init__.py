@@ -23,6 +23,7 @@ from .generated import data_fields
 from .grants import GrantMutation, GrantQuery
 from .history import HistoryMutation, HistoryQuery
 from .limits import LIMIT_RULES
+from .literal_arguments import remember_arguments
 from .previews import PreviewQuery
 from .query import Query
 from .roles import RoleMutation, RoleQuery
@@ -65,5 +66,9 @@ def build_schema(specs: list[DataResourceSpec] | None = None) -> Schema:
     fields["_entities"] = entities_field(keyed)
     query: type = strawberry.type(type("Query", QUERY_PARTS, fields))
     mutation: type = strawberry.type(type("Mutation", MUTATION_PARTS, {}))
-    return FederationSchema(query=query, mutation=mutation, extensions=EXTENSIONS,  # type: ignore[arg-type]
-                            execution_context_class=PlainListExecutionContext, federation_version=FEDERATION_VERSION)
+    schema = FederationSchema(query=query, mutation=mutation, extensions=EXTENSIONS,  # type: ignore[arg-type]
+                              execution_context_class=PlainListExecutionContext,
+                              federation_version=FEDERATION_VERSION)
+    # The data fields' literal arguments are converted once per parsed field node (schema/literal_arguments.py).
+    remember_arguments(schema, "Query", [s.api_name for s in specs or ()])
+    return schema

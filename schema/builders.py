@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from enum import Enum
 from typing import Any, TypeVar
 
 from federation.pagination import encode_cursor
@@ -32,8 +33,25 @@ from .departments import Department, DepartmentConnection
 from .resources import DataItem, Resource, ResourceConnection, ResourceEdge
 
 T = TypeVar("T")
+E = TypeVar("E", bound=Enum)
 Convert = Callable[[Any, str], Any]
 LANGS = ("zh", "ug", "kk", "en")
+
+
+def _members(cls: type[E]) -> Callable[[Any], E]:
+    """An enum's member by value as a dict lookup: calling the enum costs several times more, once per
+    cell of every page (~3% of a catalog page's CPU)."""
+    table = {member.value: member for member in cls}
+
+    def member(value: Any) -> E:
+        found = table.get(value)
+        return found if found is not None else cls(value)  # an unknown value fails as the enum would
+
+    return member
+
+
+_CLASSIFICATION, _LEVEL, _SHARE_CLASS = _members(Classification), _members(Level), _members(ShareClass)
+_SHARE_MODE, _STATUS, _UPDATE_CYCLE = _members(ShareMode), _members(ResourceStatus), _members(UpdateCycle)
 
 
 def _texts(prefix: str) -> tuple[str, ...]:
@@ -48,18 +66,18 @@ RESOURCE_FIELDS: dict[str, tuple[str, tuple[str, ...], Convert]] = {
     "names": ("names", _texts("name"), lambda r, _: localized(r, "name")),
     "summary": ("summary", _texts("summary"), lambda r, lang: in_language(r, "summary", lang)),
     "summaries": ("summaries", _texts("summary"), lambda r, _: localized(r, "summary")),
-    "classification": ("classification", ("classification",), lambda r, _: Classification(r["classification"])),
+    "classification": ("classification", ("classification",), lambda r, _: _CLASSIFICATION(r["classification"])),
     "category": ("category", ("category",), lambda r, _: r["category"]),
     "providerCode": ("provider_code", ("provider_code",), lambda r, _: r["provider_code"]),
-    "providerLevel": ("provider_level", ("provider_level",), lambda r, _: Level(r["provider_level"])),
+    "providerLevel": ("provider_level", ("provider_level",), lambda r, _: _LEVEL(r["provider_level"])),
     "format": ("format", ("format",), lambda r, _: r["format"]),
-    "updateCycle": ("update_cycle", ("update_cycle",), lambda r, _: UpdateCycle(r["update_cycle"])),
-    "shareClass": ("share_class", ("share_class",), lambda r, _: ShareClass(r["share_class"])),
+    "updateCycle": ("update_cycle", ("update_cycle",), lambda r, _: _UPDATE_CYCLE(r["update_cycle"])),
+    "shareClass": ("share_class", ("share_class",), lambda r, _: _SHARE_CLASS(r["share_class"])),
     "shareConditions": ("share_conditions", ("share_conditions",), lambda r, _: r["share_conditions"]),
-    "shareModes": ("share_modes", ("share_modes",), lambda r, _: [ShareMode(m) for m in r["share_modes"]]),
+    "shareModes": ("share_modes", ("share_modes",), lambda r, _: [_SHARE_MODE(m) for m in r["share_modes"]]),
     "legalBasis": ("legal_basis", ("legal_basis",), lambda r, _: r["legal_basis"]),
     "openAttribute": ("open_attribute", ("open_attribute",), lambda r, _: r["open_attribute"]),
-    "status": ("status", ("status",), lambda r, _: ResourceStatus(r["status"])),
+    "status": ("status", ("status",), lambda r, _: _STATUS(r["status"])),
     "version": ("version", ("version",), lambda r, _: r["version"]),
     "publishedOn": ("published_on", ("published_on",), lambda r, _: r["published_on"]),
     "relatedCodes": ("related_codes", ("related_codes",), lambda r, _: list(r["related_codes"])),
@@ -90,7 +108,7 @@ def _instance(cls: type[T], values: dict[str, Any]) -> T:
 
 async def departments(context: Context, rows: list[Any], selection: Tree, lang: str) -> list[Department]:
     built = [Department(code=r["code"], name=in_language(r, "name", lang), names=localized(r, "name"),
-                        level=Level(r["level"]), node=r["node_code"], division_code=r["division_code"],
+                        level=_LEVEL(r["level"]), node=r["node_code"], division_code=r["division_code"],
                         parent_code=r["parent_code"], lang=lang) for r in rows]
     jobs = []
     if "parent" in selection:
@@ -142,7 +160,7 @@ ITEM_FIELDS: dict[str, tuple[str, Convert]] = {
     "title": ("title", lambda i, lang: in_language(i, "title", lang)),
     "titles": ("titles", lambda i, _: localized(i, "title")),
     "dataType": ("data_type", lambda i, _: i["data_type"]),
-    "shareClass": ("share_class", lambda i, _: ShareClass(i["share_class"])),
+    "shareClass": ("share_class", lambda i, _: _SHARE_CLASS(i["share_class"])),
     "condition": ("condition", lambda i, _: i["share_condition"]),
     "legalBasis": ("legal_basis", lambda i, _: i["legal_basis"]),
     "isKey": ("is_key", lambda i, _: i["is_key"]),

@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Any, Optional
 
 import strawberry
+from graphql import FieldNode
 from strawberry.federation.schema_directives import Key
 from strawberry.federation.types import FieldSet
 from strawberry.types import Info
@@ -20,7 +21,7 @@ from strawberry.types import Info
 from core.errors import BadRequest
 from resolvers import shared_data, specs, verification
 from resolvers.context import Context
-from resolvers.selection import current_field, response_keys
+from resolvers.selection import Tree, current_field, response_keys
 from resolvers.values import check as check_value
 
 from .common import PageInfo
@@ -36,6 +37,7 @@ from .data_inputs import (
 
 Spec = specs.DataResourceSpec
 logger = logging.getLogger("govshare.schema")
+MAX_SELECTIONS = 1024  # selections remembered per data field (cleared when full)
 
 
 def pascal(name: str) -> str:
@@ -69,6 +71,7 @@ class _Generated:
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
+        self._selections: dict[tuple[int, ...], tuple[tuple[FieldNode, ...], Tree]] = {}
         base = pascal(spec.api_name)
         self.by_graphql = {camel(i.name): i.name for i in spec.items}
         record_ns: dict[str, Any] = {"__annotations__": {}}
@@ -111,6 +114,22 @@ class _Generated:
             "row_scope": strawberry.field(default=None, description="Division codes your grant restricts rows to."),
         }))
 
+    def selection(self, info: Info[Context, None]) -> Tree:
+        """What the query selected below this field; worked out once per parsed field node when the
+        operation has no variables (nothing in it can then change from one request to the next)."""
+        raw = info._raw_info
+        if raw.operation.variable_definitions:
+            return current_field(info.selected_fields)
+        nodes = tuple(raw.field_nodes)
+        key = tuple(id(n) for n in nodes)
+        entry = self._selections.get(key)
+        if entry is None or any(a is not b for a, b in zip(entry[0], nodes, strict=True)):
+            if len(self._selections) >= MAX_SELECTIONS:
+                self._selections.clear()
+            # The nodes are kept with their selection: their ids cannot be reused while the entry lives.
+            entry = self._selections[key] = (nodes, current_field(info.selected_fields))
+        return entry[1]
+
     def conditions(self, flt: Any) -> tuple[list[shared_data.Condition], list[str] | None]:
         if flt is None:
             return [], None
@@ -135,7 +154,7 @@ class _Generated:
                           after: str | None = None, order_by: Any = None, purpose: str | None = None) -> Any:
             context = info.context
             context.count_data_query()
-            selection = current_field(info.selected_fields)
+            selection = gen.selection(info)
             edge_fields = selection.get("edges", {}).get("node", {})
             node_fields = selection.get("nodes", {})
             selected = [gen.by_graphql[n] for n in dict.fromkeys([*edge_fields, *node_fields]) if n in gen.by_graphql]

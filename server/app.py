@@ -84,7 +84,14 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
             if not reloading or reloading[0].done():
                 # Not the request's own work: its statement log and node deadlines stay out of it.
                 reloading[:] = [asyncio.create_task(reload_policy(), context=contextvars.Context())]
-            await asyncio.shield(reloading[0])
+            try:
+                async with asyncio.timeout(settings.node_timeout):
+                    await asyncio.shield(reloading[0])
+            except NodeUnavailable:
+                raise
+            except (TimeoutError, *RETRYABLE) as exc:  # type: ignore[misc]
+                # The request fails closed (no record, no data); a reload still running goes on.
+                raise NodeUnavailable(topology.region.code, "access rules could not be reloaded") from exc
         return app.state.engine  # type: ignore[no-any-return]
 
     def make_context(request: Request, caller: Caller, request_id: str) -> Context:

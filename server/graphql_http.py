@@ -49,6 +49,7 @@ from .limits import Limits
 from .logs import new_error_id
 from .logs import request_id as current_request_id
 from .metrics import Metrics
+from .persisted import PersistedDocuments
 
 logger = logging.getLogger("govshare.graphql")
 
@@ -145,6 +146,7 @@ class GraphQLEndpoint:
         self._authenticator = authenticator
         self._context_factory = context_factory
         self._metrics = metrics
+        self._persisted = PersistedDocuments()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         request = Request(scope, receive)
@@ -311,14 +313,20 @@ class GraphQLEndpoint:
                 return self._bad_request("the request body must be a JSON object", media)
         query, variables = raw.get("query"), raw.get("variables")
         operation_name, extensions = raw.get("operationName"), raw.get("extensions")
+        if extensions is not None and not isinstance(extensions, dict):
+            return self._bad_request("'extensions' must be an object", media)
+        if query is not None and not isinstance(query, str):
+            return self._bad_request("'query' must be a non-empty string", media)
+        try:  # a persisted operation's hash instead of the text (server/persisted.py)
+            query = self._persisted.resolve(query, extensions)
+        except GovshareError as exc:
+            return self._refused(exc, media)
         if not isinstance(query, str) or not query.strip():
             return self._bad_request("'query' must be a non-empty string", media)
         if variables is not None and not isinstance(variables, dict):
             return self._bad_request("'variables' must be an object", media)
         if operation_name is not None and not isinstance(operation_name, str):
             return self._bad_request("'operationName' must be a string", media)
-        if extensions is not None and not isinstance(extensions, dict):
-            return self._bad_request("'extensions' must be an object", media)
         return query, variables, operation_name, extensions
 
     @staticmethod

@@ -9,7 +9,8 @@ from enum import Enum
 import pytest
 import strawberry
 
-from schema.execution import PlainListExecutionContext
+from schema.documents import DocumentCache
+from schema.execution import _SHARED_PLANS, PlainListExecutionContext
 
 
 @strawberry.enum
@@ -106,3 +107,23 @@ async def test_fast_path_is_taken_for_plain_fields() -> None:
         calls.append(count[0])
         schemas.append(schema)
     assert calls == [5, 0]
+
+
+async def test_plans_of_operations_without_variables_are_shared_by_later_requests() -> None:
+    schema = strawberry.Schema(query=Query, execution_context_class=PlainListExecutionContext,
+                               extensions=[DocumentCache])  # one parsed document for every request
+    plain = strawberry.Schema(query=Query)
+    query = "{ rows { id name colour leaf { label } } }  # shared plan"
+    first = await schema.execute(query)
+    shared = _SHARED_PLANS[schema._schema]
+    entries = dict(shared)
+    assert len(entries) == 1 and next(iter(entries.values()))[1] is not None
+    second = await schema.execute(query)
+    assert shared == entries and all(shared[k] is entries[k] for k in entries)  # the same plan, not a new one
+    assert first.data == second.data == (await plain.execute(query)).data
+    # Variables can change what a plan selects (@skip/@include): such operations keep per-request plans.
+    with_variables = "query($s: Boolean!) { rows { id name @skip(if: $s) } }"
+    for skip in (True, False):
+        result = await schema.execute(with_variables, variable_values={"s": skip})
+        assert all(("name" in row) is not skip for row in result.data["rows"])  # type: ignore[index]
+    assert shared == entries
