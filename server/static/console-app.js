@@ -2,12 +2,13 @@
 // A page the caller's roles do not allow is not offered at all (absent, not an error).
 import { forgetToken, gql, savedToken, saveToken, SignInNeeded } from "./console-api.js";
 import { h } from "./console-dom.js";
-import { apply, language, setLanguage, t } from "./console-i18n.js";
+import { apply, graphqlLanguage, language, setLanguage, t } from "./console-i18n.js";
 
-const ME = `{
+const ME = `query Me($lang: Language) {
   me { user department node roles { role domain } permissions { action domains } }
-  nodes { code name level }
+  nodes(lang: $lang) { code name level }
 }`;
+const NODES = "query Nodes($lang: Language) { nodes(lang: $lang) { code name level } }";
 
 // Pages in menu order: the permission that makes each one appear and the module that draws it.
 const PAGES = [
@@ -29,6 +30,7 @@ export class Session {
   constructor(me, nodes) {
     this.me = me;
     this.nodes = nodes;
+    this.nodesLanguage = language();
     this.region = (nodes.find((n) => n.level === "REGION") || { code: "650000" }).code;
     this.permissions = new Map(me.permissions.map((p) => [p.action, p.domains]));
   }
@@ -74,7 +76,7 @@ async function start() {
   if (!savedToken()) return showSignIn();
   let answer;
   try {
-    answer = await gql(ME);
+    answer = await gql(ME, { lang: graphqlLanguage() });
   } catch (exc) {
     if (exc instanceof SignInNeeded) {
       forgetToken();
@@ -101,6 +103,11 @@ async function render() {
   if (!session) return showSignIn();
   const me = session.me;
   signOutButton.hidden = false;
+  if (session.nodesLanguage !== language()) {  // node names in the language chosen
+    const { data } = await gql(NODES, { lang: graphqlLanguage() });
+    if (data && data.nodes) session.nodes = data.nodes;
+    session.nodesLanguage = language();
+  }
   who.replaceChildren(h("span", { title: t("you") }, me.user), " · ", h("span", { dir: "ltr" }, me.department),
     me.roles.length ? h("span", { class: "roles" }, " (", me.roles.map((r) => `${r.role}@${r.domain}`).join(", "),
       ")") : null);

@@ -3,8 +3,10 @@ answers, languages (Uyghur right to left), and what a developer is not offered."
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urljoin
 
 import httpx
 import pytest
@@ -205,3 +207,30 @@ async def test_uyghur_is_right_to_left_and_remembered(browser: Browser, live_roo
         assert await page.inner_text("#nav-dashboard") == "监督考核"
     finally:
         await tab.context.close()
+
+
+async def test_console_page_and_modules_come_from_this_server_only(client: httpx.AsyncClient) -> None:
+    response = await client.get("/console")
+    assert response.status_code == 200
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert "connect-src 'self'" in response.headers["content-security-policy"]
+    references = re.findall(r'(?:src|href)="([^"]+)"', response.text)
+    assert references == ["/static/console.css", "/static/console-app.js"]
+    # Every module the console imports, followed through their imports, is served from /static.
+    pending, seen = ["/static/console-app.js"], set()
+    while pending:
+        path = pending.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        asset = await client.get(path)
+        assert asset.status_code == 200, path
+        assert "javascript" in asset.headers["content-type"], path
+        if "/vendor/" in path:
+            continue
+        imported = re.findall(r'(?:from |import\()"([^"]+)"', asset.text)
+        assert all(i.startswith(("./", "/static/")) for i in imported), (path, imported)
+        pending += [urljoin(path, i) for i in imported]
+        assert "localStorage.setItem(\"govshare.token" not in asset.text
+    assert "/static/vendor/echarts-5.6.0/echarts.esm.min.js" in seen
+    assert {"/static/console-rules.js", "/static/console-dashboard.js", "/static/console-grants.js"} <= seen
