@@ -3,7 +3,8 @@ stored row must pass to be loaded, and which requests a rule matches.
 
 A rule: ``p, subject, resource, item, share class, action, grant state, effect``.
 * subject: ``*``, a department code, or a department group: ``kind:MZ`` (every civil-affairs bureau),
-  ``level:county``, ``node:650100`` (computed from the catalog) or ``group:<name>`` (named by admins);
+  ``level:county``, ``node:650100``, ``sector:institution`` (computed from the catalog) or ``group:<name>``
+  (named by admins);
 * resource and item: a code / name, or a keyMatch pattern with ``*`` (``650100-*``, ``*``);
 * share class, action, grant state: one of their values or ``*``; effect: ``allow`` or ``deny``.
 Deny wins; no matching allow means deny.
@@ -27,6 +28,7 @@ ACTIONS = ("read", "verify")
 SHARE_CLASSES = ("UNCONDITIONAL", "CONDITIONAL", "NOT_SHARED")
 GRANT_STATES = tuple(s.value for s in GrantState)
 LEVELS = ("region", "prefecture", "county")
+SECTORS = ("government", "institution")  # institutions outside government (migration 0023)
 GROUP_PREFIXES = ("kind", "level", "node", "group")
 
 DEPARTMENT_CODE = re.compile(r"[0-9]{6}(-[A-Z0-9]{1,8}){1,3}")
@@ -79,8 +81,10 @@ def subject_problem(subject: str) -> str | None:
         return None
     if prefix == "group" and GROUP_NAME.fullmatch(name):
         return None
+    if prefix == "sector" and name in SECTORS:
+        return None
     return (f"subject {subject!r} is not '*', a department code (650100-MZ), or a group "
-            f"(kind:MZ, level:{'|'.join(LEVELS)}, node:650100, group:<name>)")
+            f"(kind:MZ, level:{'|'.join(LEVELS)}, node:650100, sector:{'|'.join(SECTORS)}, group:<name>)")
 
 
 def shape_problems(rule: Rule) -> list[tuple[str, str, list[str] | None]]:

@@ -21,8 +21,9 @@ from .administration import Admin, recorded, region_transaction
 STATES = ("active", "expired", "not_yet_valid", "revoked")
 
 INSERT_GRANT = """insert into grants (grantee_department, resource_code, items, purpose, valid_from, valid_until,
-    row_scope, created_by) values ($1, $2, $3, $4, $5, $6, $7::jsonb, $8) returning id, created_at"""
-SET_GRANT_ORIGIN = "update grants set share_modes = $2, request_id = $3 where id = $1"
+    row_scope, created_by, share_modes, grantee_sector, region_approved_by)
+    values ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11) returning id, created_at"""
+SET_GRANT_ORIGIN = "update grants set request_id = $2 where id = $1"
 SELECT_GRANT = """select id, grantee_department, resource_code, items, purpose, valid_from, valid_until,
     row_scope, status, revoked_at, revoke_reason, created_at, created_by from grants where id = $1"""
 REVOKE_GRANT = """update grants set status = 'revoked', revoked_at = clock_timestamp(), revoke_reason = $2,
@@ -85,21 +86,23 @@ def effective_state(row: Any, now: datetime) -> str:
 async def create(admin: Admin, given: validation.GrantInput, reason: str) -> tuple[GrantRow, Change]:
     why = checked_reason(reason)
     checked = await validation.grant(admin.pools, given)
-    admin.authority.require(Action.GRANT_WRITE, checked.resource.node)
+    approver = validation.authorise(admin.authority, checked, Action.GRANT_WRITE)
     async with region_transaction(admin) as conn:
-        return await insert(admin, conn, checked, why)
+        return await insert(admin, conn, checked, why, region_approver=approver)
 
 
 async def insert(admin: Admin, conn: asyncpg.Connection, checked: validation.CheckedGrant, why: str, *,
-                 share_modes: list[str] | None = None, request_id: int | None = None) -> tuple[GrantRow, Change]:
+                 request_id: int | None = None, region_approver: str | None = None) -> tuple[GrantRow, Change]:
     """Store a validated grant and its recorded change inside ``conn``'s region transaction (also used
-    by the share-request workflow, whose approval and grant commit together)."""
+    by the share-request workflow, whose approval and grant commit together). ``region_approver``: who
+    approved an institution's grant for the region (validation.authorise)."""
     scope = json.dumps({"division_codes": checked.divisions}) if checked.divisions is not None else None
     row = await conn.fetchrow(INSERT_GRANT, checked.department, checked.resource.code, checked.items,
-                              checked.purpose, checked.valid_from, checked.valid_until, scope, admin.actor.user)
+                              checked.purpose, checked.valid_from, checked.valid_until, scope, admin.actor.user,
+                              list(checked.share_modes), checked.sector, region_approver)
     assert row is not None
-    if share_modes is not None or request_id is not None:
-        await conn.execute(SET_GRANT_ORIGIN, row["id"], share_modes or ["interface"], request_id)
+    if request_id is not None:
+        await conn.execute(SET_GRANT_ORIGIN, row["id"], request_id)
     created = GrantRow.from_row(await conn.fetchrow(SELECT_GRANT, row["id"]))
     change = await recorded(admin, conn, "grant", "create", checked.resource.node, reason=why,
                             resource=checked.resource.code, department=checked.department,

@@ -17,7 +17,7 @@ from .administration import Admin, recorded, region_transaction
 
 logger = logging.getLogger("govshare.groups")
 
-SELECT_DEPARTMENT_FACTS = "select code, level, node_code from departments"
+SELECT_DEPARTMENT_FACTS = "select code, level, node_code, sector from departments"
 SELECT_NAMED_GROUPS = """select name, title, domain, members, created_at, created_by from department_groups
     where removed_at is null order by name"""
 SELECT_NAMED_GROUP = """select id, name, title, domain, members from department_groups
@@ -40,7 +40,7 @@ async def load_memberships(pools: NodePools) -> Memberships:
             logger.warning("departments of database %s not loaded (%s): their groups are computed from "
                            "their codes", database, rows.message)
             continue
-        facts.extend(DepartmentFacts(r["code"], r["level"], r["node_code"]) for r in rows)
+        facts.extend(DepartmentFacts(r["code"], r["level"], r["node_code"], r["sector"]) for r in rows)
     named = await pools.fetch(region.database_node, "groups.named", SELECT_NAMED_GROUPS)
     return Memberships.build(region.code, facts, {r["name"]: r["members"] for r in named})
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
-from core.errors import BadRequest
+from core.errors import BadRequest, Forbidden
 from federation.nodes import NodePools
+from policies.authority import Action, Authority
 from policies.grants import normalise_purpose
 from policies.rules import SHARE_CLASSES
 
@@ -25,7 +26,10 @@ CST = timezone(timedelta(hours=8), "CST")
 MAX_PURPOSE = 500
 MAX_ITEMS = 200
 SCOPE_ITEM = "division_code"
-SELECT_RESOURCE = """select code, node_code, status, provider_code, data_table from resources where code = $1"""
+SELECT_RESOURCE = """select code, node_code, status, provider_code, data_table, share_modes from resources
+    where code = $1"""
+SELECT_SECTOR = "select sector from departments where code = $1"
+SHARE_MODES = ("exchange", "interface", "database")  # seed §5.2: data exchange, interface service, database access
 SELECT_ITEMS = """select name, share_class, share_condition, legal_basis from data_items
     where resource_code = $1 order by position"""
 
@@ -46,6 +50,7 @@ class CatalogResource:
     provider: str
     has_data: bool
     items: dict[str, CatalogItem]
+    share_modes: tuple[str, ...] = ()
 
 
 async def resource(pools: NodePools, code: str, field: str = "resource") -> CatalogResource:
@@ -62,7 +67,8 @@ async def resource(pools: NodePools, code: str, field: str = "resource") -> Cata
     return CatalogResource(row["code"], row["node_code"], row["status"], row["provider_code"],
                            row["data_table"] is not None,
                            {i["name"]: CatalogItem(i["name"], i["share_class"], i["share_condition"],
-                                                   i["legal_basis"]) for i in items})
+                                                   i["legal_basis"]) for i in items},
+                           tuple(row["share_modes"] or ()))
 
 
 def item(found: CatalogResource, name: str, field: str = "item") -> CatalogItem:
@@ -146,6 +152,7 @@ class GrantInput:
     until: str | date
     valid_from: str | date | None = None
     divisions: list[str] | None = None
+    share_modes: tuple[str, ...] = ("interface",)
 
 
 @dataclass(frozen=True)
@@ -157,6 +164,8 @@ class CheckedGrant:
     valid_from: datetime
     valid_until: datetime
     divisions: list[str] | None
+    share_modes: tuple[str, ...] = ("interface",)
+    sector: str = "government"  # the grantee's: an institution's grant needs the region's approval too
 
 
 async def grant(pools: NodePools, given: GrantInput, now: datetime | None = None) -> CheckedGrant:
@@ -178,5 +187,42 @@ async def grant(pools: NodePools, given: GrantInput, now: datetime | None = None
         if known.share_class != "CONDITIONAL":
             raise BadRequest(f"item {name} is {known.share_class}: it needs no grant (grants are for "
                              "CONDITIONAL items)", field="items", item=name, shareClass=known.share_class)
-    return CheckedGrant(await department(pools, given.department), found, names, chosen_purpose, start, end,
-                        divisions(pools, given.divisions, found))
+    modes = share_modes(given.share_modes, found)
+    grantee = await department(pools, given.department)
+    return CheckedGrant(grantee, found, names, chosen_purpose, start, end, divisions(pools, given.divisions, found),
+                        modes, await sector(pools, grantee))
+
+
+def share_modes(given: tuple[str, ...] | list[str], found: CatalogResource) -> tuple[str, ...]:
+    """Share modes of a grant: known ones, each offered by the resource's catalog entry."""
+    modes = tuple(dict.fromkeys(given))
+    if not modes or any(m not in SHARE_MODES for m in modes):
+        raise BadRequest(f"shareModes: one or more of {', '.join(SHARE_MODES)}", field="shareModes",
+                         accepted=list(SHARE_MODES))
+    missing = [m for m in modes if m not in found.share_modes]
+    if missing:
+        raise BadRequest(f"resource {found.code} does not offer {', '.join(missing)}", field="shareModes",
+                         accepted=list(found.share_modes))
+    return modes
+
+
+async def sector(pools: NodePools, code: str) -> str:
+    """government or institution (outside government, seed §2.2), from the department's own node."""
+    rows = await pools.fetch(pools.topology.node(code[:6]).database_node, "validate.sector", SELECT_SECTOR, code)
+    return str(rows[0]["sector"]) if rows else "government"
+
+
+def authorise(authority: Authority, checked: CheckedGrant, action: Action = Action.GRANT_WRITE) -> str | None:
+    """Who may make the grant: ``action`` in the domain of the resource's node; for an institution outside
+    government also in the region's (a prefecture's platform alone may not connect one, seed §2.2).
+    Returns the user who approves for the region (None for a government grantee)."""
+    authority.require(action, checked.resource.node)
+    if checked.sector != "institution":
+        return None
+    if not authority.allows(action, authority.region):
+        roles = authority.model.roles_for(action)
+        raise Forbidden(f"{checked.department} is an institution outside government: its grants need the approval of "
+                        f"the region's sharing authority ({action.value} in domain {authority.region}) besides "
+                        "the provider's", action=action.value, domain=authority.region, requiredRoles=roles,
+                        reason="REGION_APPROVAL_REQUIRED")
+    return authority.user

@@ -13,6 +13,7 @@ from resolvers.context import Context
 from resolvers.validation import GrantInput
 
 from .changes import PolicyChange
+from .common import ShareMode
 
 
 @strawberry.enum(description="A grant's effective state now.")
@@ -57,6 +58,9 @@ class GrantCreateInput:
     until: date
     valid_from: date | None = None
     divisions: list[str] | None = strawberry.field(default=None, description="Row scope: division codes.")
+    share_modes: list[ShareMode] | None = strawberry.field(
+        default=None, description="Share modes the grant allows (default INTERFACE); each must be offered by the "
+                                  "resource.")
 
 
 @strawberry.type
@@ -79,10 +83,12 @@ class GrantQuery:
 
 @strawberry.type
 class GrantMutation:
-    @strawberry.mutation(description="Create a grant (grant.write in the domain of the resource's node).")
+    @strawberry.mutation(description="Create a grant (grant.write in the domain of the resource's node; for an "
+                                     "institution outside government also in the region's).")
     async def create_grant(self, info: Info[Context, None], grant: GrantCreateInput, reason: str) -> GrantChange:
         given = GrantInput(grant.department, grant.resource, grant.items, grant.purpose, grant.until,
-                           grant.valid_from, grant.divisions)
+                           grant.valid_from, grant.divisions,
+                           tuple(m.value for m in grant.share_modes) if grant.share_modes else ("interface",))
         row, change = await grants.create(info.context.admin(), given, reason)
         return GrantChange(grant=Grant.of(row), change=PolicyChange.of(change))
 

@@ -21,6 +21,8 @@ REVISION_HELP = "the revision you read (a stale one is refused with CONFLICT)"
 class ShareRequestState(Enum):
     SUBMITTED = "submitted"
     INFO_REQUESTED = "info_requested"
+    AWAITING_REGION = strawberry.enum_value("awaiting_region", description=(
+        "Approved by the provider; an institution outside government also needs the region's sharing authority."))
     APPROVED = "approved"
     PARTIALLY_APPROVED = "partially_approved"
     REJECTED = "rejected"

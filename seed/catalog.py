@@ -146,6 +146,22 @@ def node_names(node: Node) -> Words:
     return Words(n["zh"], n.get("ug", n["zh"]), n.get("kk", n.get("ug", n["zh"])), n.get("en", n["zh"]))
 
 
+# Institutions outside government (seed §2.2), consumers only: a bank branch at the region and a hospital in
+# Urumqi. Codes <node>-JG-<kind> (机构); fictitious names.
+INSTITUTIONS = (
+    ("650000", "JG-YH", "示例商业银行新疆分行", "Example Commercial Bank, Xinjiang Branch"),
+    ("650100", "JG-YY", "示例大学附属第一医院", "First Affiliated Hospital of Example University"),
+)
+
+
+def institution_rows(topology: Topology) -> Iterator[tuple[object, ...]]:
+    """DEPARTMENT_COLUMNS plus sector, for the nodes of the topology."""
+    for node_code, suffix, zh, en in INSTITUTIONS:
+        if node_code in topology.by_code:
+            level = "region" if node_code == topology.region.code else "prefecture"
+            yield (f"{node_code}-{suffix}", node_code, level, None, node_code, zh, None, None, en, "institution")
+
+
 def department_rows(topology: Topology) -> Iterator[tuple[object, ...]]:
     """Region departments, then per prefecture its bureaus and two counties' bureaus."""
     region = topology.region
@@ -181,6 +197,11 @@ def _item_rows(resource_code: str, items: tuple[ItemSpec, ...], rng: random.Rand
                item.data_type, item.share_class, condition, item.legal_basis, item.is_key)
 
 
+def modes(table: str) -> list[str]:
+    """The demo registers' share modes: the population register also offers authorised database access."""
+    return ["interface", "exchange", "database"] if table == "population" else ["interface", "exchange"]
+
+
 def data_resource_rows(topology: Topology, rng: random.Random
                        ) -> Iterator[tuple[tuple[object, ...], list[tuple[object, ...]]]]:
     region = topology.region.code
@@ -189,7 +210,7 @@ def data_resource_rows(topology: Topology, rng: random.Random
         share_class = C if C in classes else U
         row: tuple[object, ...] = (res.code, region, "basic", res.category, *res.name, *res.summary, f"{region}-{res.provider_kind}",
                "region", "database", res.update_cycle, share_class,
-               SHARE_CONDITIONS[0] if share_class == C else None, ["interface", "exchange"], None,
+               SHARE_CONDITIONS[0] if share_class == C else None, modes(res.table), None,
                "not_open", "published", 1, date(2024, 1, 15), [], res.table, "all_nodes", res.api_name)
         yield row, list(_item_rows(res.code, res.items, rng))
 

@@ -159,6 +159,9 @@ async def seed_database(conn: asyncpg.Connection, topology: Topology, database: 
             await conn.execute(DELETE_SEED, SEED_KEY)
         rows["departments"] = await _copy(conn, "departments", catalog.DEPARTMENT_COLUMNS,
                                           (r for r in catalog.department_rows(topology) if r[1] in node_codes), progress)
+        rows["departments"] += await _copy(conn, "departments", (*catalog.DEPARTMENT_COLUMNS, "sector"),
+                                           (r for r in catalog.institution_rows(topology) if r[1] in node_codes),
+                                           progress)
         bulk = deferred_indexes(conn, ["resources", "data_items"]) if options.resources >= BULK_THRESHOLD \
             else contextlib.nullcontext()
         async with bulk:

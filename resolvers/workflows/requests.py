@@ -12,7 +12,10 @@ answer                 info_requested → submitted (clock     the applicant dep
 approve                submitted → approved |                sharing reviewer; creates the grant (the one
                        partially_approved                    grant validator, resolvers/validation.py) in
                                                              the same transaction
-reject                 submitted → rejected                  sharing reviewer; reason and legal grounds
+approve (institution   submitted → awaiting_region →         the provider's reviewer, then the region's
+outside government)    approved | partially_approved         (a region reviewer approving first: both)
+reject                 submitted | awaiting_region →         sharing reviewer (awaiting_region: the region's);
+                       rejected                              reason and legal grounds
 withdraw               submitted | info_requested →          the applicant department
                        withdrawn
 =====================  ====================================  ===========================================
@@ -60,6 +63,8 @@ UPDATE_REQUEST = f"""update share_requests set state = $2, revision = revision +
 INSERT_EVENT = """insert into share_request_events (request_id, actor, actor_department, action, from_state,
     to_state, note) values ($1, $2, $3, $4, $5, $6, $7)"""
 SELECT_OFFERED_MODES = "select share_modes from resources where code = $1"
+SET_REGION_DECISION = """update share_requests set region_decided_by = $2, region_decided_at = clock_timestamp()
+    where id = $1"""
 
 
 def _text(value: str | None, name: str, limit: int = 2000) -> str:
@@ -192,37 +197,62 @@ async def reject(step: Step, request_id: int, revision: int, reason: str, ground
     law = _text(grounds, "grounds")
     async with region_transaction(step.admin) as conn:
         request = await _locked(conn, request_id, revision)
-        step.admin.authority.require(Action.REQUEST_REVIEW, request.node)
-        _allowed(request, "rejecting", "submitted")
+        # Awaiting the region: only the region's sharing authority decides now.
+        step.admin.authority.require(Action.REQUEST_REVIEW, step.admin.authority.region
+                                     if request.state == "awaiting_region" else request.node)
+        _allowed(request, "rejecting", "submitted", "awaiting_region")
         return await _update(step, conn, request, "reject", "rejected", due=request.due_on, remaining=None,
                              decided=True, reason=why, grounds=law, note=f"{why} ({law})")
 
 
 async def approve(step: Step, request_id: int, revision: int, items: list[str] | None, until: date | None,
                   divisions: list[str] | None, opinion: str | None) -> ShareRequest:
+    """The provider's reviewer approves; for an institution outside government the grant also needs the
+    region's sharing authority (seed §2.2): a reviewer without it leaves the request awaiting_region, and a
+    region reviewer's approval then creates the grant. A region reviewer approving first gives both."""
     async with region_transaction(step.admin) as conn:
         request = await _locked(conn, request_id, revision)
-        step.admin.authority.require(Action.REQUEST_REVIEW, request.node)
-        _allowed(request, "approving", "submitted")
-        chosen = sorted(set(items)) if items is not None else request.items
-        extra = [i for i in chosen if i not in request.items]
+        region = step.admin.authority.region
+        from_region_step = request.state == "awaiting_region"
+        if from_region_step:
+            step.admin.authority.require(Action.REQUEST_REVIEW, region)
+            offered = request.approved_items or request.items
+            ceiling = request.approved_until or request.requested_until
+            divisions = divisions if divisions is not None else request.divisions
+        else:
+            step.admin.authority.require(Action.REQUEST_REVIEW, request.node)
+            _allowed(request, "approving", "submitted")
+            offered, ceiling = request.items, request.requested_until
+        chosen = sorted(set(items)) if items is not None else offered
+        extra = [i for i in chosen if i not in offered]
         if not chosen or extra:
-            raise BadRequest(f"approve some or all of the requested items ({', '.join(request.items)})",
-                             field="items", accepted=request.items)
-        last = until or request.requested_until
-        if last > request.requested_until:
-            raise BadRequest(f"the validity may be shortened, not extended beyond {request.requested_until}",
-                             field="until")
+            raise BadRequest(f"approve some or all of the requested items ({', '.join(offered)})",
+                             field="items", accepted=offered)
+        last = until or ceiling
+        if last > ceiling:
+            raise BadRequest(f"the validity may be shortened, not extended beyond {ceiling}", field="until")
         # The one grant validator (also used by grant create and the CLI), then the grant itself, in this
         # transaction: the approval and its grant commit together.
         checked = await validation.grant(step.admin.pools, validation.GrantInput(
-            request.applicant, request.resource, chosen, request.purpose, last, None, divisions), step.now)
-        step.admin.authority.require(Action.GRANT_WRITE, request.node)
+            request.applicant, request.resource, chosen, request.purpose, last, None, divisions,
+            tuple(request.share_modes)), step.now)
         note = " ".join((opinion or "").split()) or None
+        if checked.sector == "institution" and not step.admin.authority.allows(Action.GRANT_WRITE, region):
+            step.admin.authority.require(Action.GRANT_WRITE, request.node)
+            return await _update(step, conn, request, "approve", "awaiting_region", due=request.due_on,
+                                 remaining=None, decided=True, reason=note, approved=chosen, until=last,
+                                 divisions=checked.divisions,
+                                 note="approved by the provider; an institution outside government also needs the "
+                                      f"region's sharing authority ({region})" + (f": {note}" if note else ""))
+        approver = validation.authorise(step.admin.authority, checked, Action.GRANT_WRITE)
         created, _ = await grant_store.insert(
             step.admin, conn, checked, f"share request {request.id} approved" + (f": {note}" if note else ""),
-            share_modes=request.share_modes, request_id=request.id)
+            request_id=request.id, region_approver=approver)
         state = "approved" if chosen == sorted(request.items) else "partially_approved"
+        if from_region_step:
+            await conn.execute(SET_REGION_DECISION, request.id, step.user)
         return await _update(step, conn, request, "approve", state, due=request.due_on, remaining=None,
-                             decided=True, reason=note, approved=chosen, until=last, divisions=checked.divisions,
-                             grant_id=created.id, note=f"grant {created.id}" + (f": {note}" if note else ""))
+                             decided=not from_region_step,
+                             reason=request.decision_reason if from_region_step else note, approved=chosen,
+                             until=last, divisions=checked.divisions, grant_id=created.id,
+                             note=f"grant {created.id}" + (f": {note}" if note else ""))

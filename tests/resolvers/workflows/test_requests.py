@@ -66,9 +66,9 @@ async def test_not_shared_and_unconditional_items_refused_at_request_time(client
     assert code_of(body) == "NO_REQUEST_NEEDED"
     body = await call(client, "wf.applicant", SUBMIT, items=["shoe_size"], purpose="核验", until=later())
     assert code_of(body) == "BAD_USER_INPUT"
-    body = await call(client, "wf.applicant", SUBMIT, items=["birth_date"], purpose="核验", until=later(),
-                      modes=["DATABASE"])
-    assert code_of(body) == "BAD_USER_INPUT", "population does not offer database access"
+    body = await call(client, "wf.applicant", SUBMIT.replace(POPULATION, "650000-B02-000001"),
+                      items=["legal_rep_citizen_id"], purpose="核验", until=later(), modes=["DATABASE"])
+    assert code_of(body) == "BAD_USER_INPUT", "the legal-entity register does not offer database access"
 
 
 async def test_approval_grants_on_the_next_request_then_expiry_and_revocation(
