@@ -66,6 +66,13 @@ def _instance(cls: type, values: dict[str, Any]) -> Any:
     return obj
 
 
+def _adopting(cls: type, values: dict[str, Any]) -> Any:
+    """``_instance`` for a dict made for this one object and used by nothing else: no copy per row."""
+    obj: Any = object.__new__(cls)
+    obj.__dict__ = values
+    return obj
+
+
 class _Generated:
     """The types of one resource."""
 
@@ -187,7 +194,7 @@ class _Generated:
                 context.add_error(shared_data.forbidden_error(decision, "select"), path)
             for node in page.unavailable:
                 context.node_failures.setdefault(node, "unavailable")
-            records = [_instance(gen.record, row) for row in page.rows]
+            records = [_adopting(gen.record, row) for row in page.rows]  # each row dict is this page's own
             edges = [_instance(gen.edge, {"cursor": c, "node": r}) for c, r in zip(page.cursors, records, strict=True)] \
                 if "edges" in selection else []
             return _instance(gen.connection, {

@@ -10,7 +10,7 @@ import pytest
 import strawberry
 
 from schema.documents import DocumentCache
-from schema.execution import _SHARED_PLANS, PlainListExecutionContext
+from schema.execution import _SHARED_PLANS, NULLABLE_TEXT, TEXT, PlainListExecutionContext, _compiled
 
 
 @strawberry.enum
@@ -127,3 +127,18 @@ async def test_plans_of_operations_without_variables_are_shared_by_later_request
         result = await schema.execute(with_variables, variable_values={"s": skip})
         assert all(("name" in row) is not skip for row in result.data["rows"])  # type: ignore[index]
     assert shared == entries
+
+
+def test_compiled_completion_reads_only_plain_identifiers() -> None:
+    def upper(value: object) -> object:
+        return str(value).upper()
+
+    class Item:
+        def __init__(self) -> None:
+            self.name, self.colour = "n", None
+
+    fields = [("n", "name", upper, TEXT), ("c", "colour", upper, NULLABLE_TEXT), ("t", None, lambda _: "Item", 0)]
+    compiled = _compiled(fields)
+    assert compiled is not None and compiled(Item()) == {"n": "n", "c": None, "t": "Item"}
+    assert _compiled([("x", "name; import os", upper, TEXT)]) is None
+    assert _compiled([("x", "class", upper, TEXT)]) is None
