@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -69,12 +70,18 @@ def new_error_id() -> str:
 
 class RequestContext:
     """ASGI middleware: a fresh request id for every HTTP request (``X-Request-Id`` on every answer, the
-    ``request_id`` of every log line), and an unexpected exception answered as a masked 500 whose error
-    id is in the log line with the traceback."""
+    ``request_id`` of every log line), one access line per request, and an unexpected exception answered
+    as a masked 500 whose error id is in the log line with the traceback.
+
+    The access line replaces uvicorn's: the path without its query string (a GET /graphql carries the
+    query and its variables there, personal data included), the status and duration as fields, and
+    cheaper (uvicorn's JSON access line was ~3% of a one-row request's CPU).
+    """
 
     def __init__(self, app: Any) -> None:
         self.app = app
         self.logger = logging.getLogger("govshare.http")
+        self.access = logging.getLogger("govshare.access")
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -84,11 +91,14 @@ class RequestContext:
         token = request_id.set(rid)
         header = (b"x-request-id", rid.encode())
         started = False
+        status = 500
+        began = time.perf_counter()
 
         async def send_with_id(message: dict[str, Any]) -> None:
-            nonlocal started
+            nonlocal started, status
             if message["type"] == "http.response.start":
                 started = True
+                status = message["status"]
                 headers = list(message.get("headers", []))
                 if not any(name.lower() == b"x-request-id" for name, _ in headers):
                     message = {**message, "headers": [*headers, header]}
@@ -109,4 +119,10 @@ class RequestContext:
                 (b"content-length", str(len(body)).encode()), header]})
             await send({"type": "http.response.body", "body": body})
         finally:
+            if self.access.isEnabledFor(logging.INFO):
+                client = scope.get("client")
+                self.access.info("%s %s %d", scope.get("method"), scope.get("path"), status, extra={
+                    "method": scope.get("method"), "path": scope.get("path"), "status": status,
+                    "duration_ms": round((time.perf_counter() - began) * 1000, 2),
+                    "client": client[0] if client else None})
             request_id.reset(token)

@@ -51,7 +51,7 @@ def serve(sock: socket.socket, app: Starlette | None, workers: int, worker_env: 
     if workers == 1:
         assert app is not None
         server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="info",
-                                                log_config=logs.config(log_format)))
+                                                log_config=logs.config(log_format), access_log=False))
         try:
             server.run(sockets=[sock])
         except KeyboardInterrupt:  # uvicorn shuts down on Ctrl-C, then re-raises it: a normal stop
@@ -65,7 +65,7 @@ def serve(sock: socket.socket, app: Starlette | None, workers: int, worker_env: 
     folder = tempfile.mkdtemp(prefix="govshare-metrics-")
     os.environ[MULTIPROCESS_DIR] = folder
     config = uvicorn.Config(APP_FACTORY, factory=True, workers=workers, lifespan="on", log_level="info",
-                            log_config=logs.config(log_format))
+                            log_config=logs.config(log_format), access_log=False)
     try:
         with contextlib.suppress(KeyboardInterrupt):
             _supervisor(config, [sock], folder).run()

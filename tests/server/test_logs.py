@@ -62,7 +62,9 @@ async def test_each_request_has_its_own_id_and_lines_outside_requests_none(clien
     first = await client.get("/healthz")
     second = await client.get("/healthz")
     assert first.headers["x-request-id"] != second.headers["x-request-id"]
-    outside = _parsed(lines)
+    inside = [line["request_id"] for line in _parsed(lines) if line["request_id"] is not None]
+    assert inside == [first.headers["x-request-id"], second.headers["x-request-id"]]  # their access lines
+    outside = [line for line in _parsed(lines) if line["request_id"] is None]
     assert outside == [{"time": outside[0]["time"], "level": "INFO", "logger": "govshare.test", "pid": os.getpid(),
                         "message": "outside any request", "request_id": None}]
 
@@ -82,6 +84,17 @@ async def test_an_unexpected_exception_outside_graphql_is_a_masked_500(
     assert "internal detail" not in response.text
     [line] = [entry for entry in _parsed(lines) if entry.get("error_id") == error["extensions"]["errorId"]]
     assert line["request_id"] == response.headers["x-request-id"] and "internal detail" in str(line["exc_info"])
+
+
+async def test_one_access_line_per_request_without_the_query_string(client: httpx.AsyncClient,
+                                                                     lines: io.StringIO) -> None:
+    response = await client.get("/graphql", params={"query": '{ verify(key: "650100198001011234") }'},
+                                headers={"Accept": "application/json"})
+    [line] = [entry for entry in _parsed(lines) if entry["logger"] == "govshare.access"]
+    assert line["request_id"] == response.headers["x-request-id"]
+    assert (line["method"], line["path"], line["status"]) == ("GET", "/graphql", response.status_code)
+    assert line["message"] == f"GET /graphql {response.status_code}" and line["duration_ms"] >= 0
+    assert "650100198001011234" not in lines.getvalue()  # variables and queries never reach the log
 
 
 def test_the_logging_configuration_formats_uvicorn_lines_too() -> None:

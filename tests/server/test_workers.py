@@ -151,8 +151,12 @@ def test_two_workers_share_one_rate_limit_and_one_metrics_view(service: Service)
     # JSON logs: every line one object; the access line of each request carries its id
     lines = service.lines()
     assert all(line["level"] in ("INFO", "WARNING", "ERROR") for line in lines)
-    access = [line for line in lines if line["logger"] == "uvicorn.access"]
-    assert {r.headers["x-request-id"] for r in verifications} <= {line["request_id"] for line in access}
+    access = {line["request_id"]: line for line in lines if line["logger"] == "govshare.access"}
+    for answer in verifications:
+        line = access[answer.headers["x-request-id"]]
+        assert (line["method"], line["path"], line["status"]) == ("POST", "/graphql", answer.status_code)
+        assert isinstance(line["duration_ms"], float) and line["client"] == "127.0.0.1"
+    assert not [line for line in lines if line["logger"] == "uvicorn.access"]  # ours replaces uvicorn's
 
 
 def test_a_dead_worker_leaves_no_live_gauges(service: Service) -> None:
