@@ -30,6 +30,13 @@ const DASHBOARD = `query Dashboard($nodes: [String!], $since: DateTime, $until: 
   conflicts: sourceConflicts(nodes: $nodes) { kind resource database table column applied detail }
 }`;
 
+// Its own request: a schema without assessment (an older server) leaves the rest of the dashboard intact.
+const ASSESSMENT = `query Assessment($nodes: [String!], $since: DateTime, $until: DateTime) {
+  assessment(nodes: $nodes, since: $since, until: $until) {
+    rows { department node score parts { name weight ratio points detail } } unavailableNodes }
+}`;
+const PARTS = ["names", "legal_basis", "sharing", "timeliness", "requests", "use"];
+
 const DEPARTMENTS = `query Departments($after: String, $lang: Language) {
   departments(first: 100, after: $after, lang: $lang) {
     edges { node { code name level node } } pageInfo { hasNextPage endCursor } }
@@ -118,10 +125,9 @@ async function draw(body, nodeName) {
   body.setAttribute("aria-busy", "true");
   const until = new Date();
   const since = new Date(until.getTime() - state.days * 86400000);
-  const [answer] = await Promise.all([
-    gql(DASHBOARD, { nodes: state.node ? [state.node] : null, since: since.toISOString(), until: until.toISOString() }),
-    loadDepartments(),
-  ]);
+  const variables = { nodes: state.node ? [state.node] : null, since: since.toISOString(), until: until.toISOString() };
+  const [answer, scores] = await Promise.all([gql(DASHBOARD, variables), gql(ASSESSMENT, variables),
+                                              loadDepartments()]);
   const data = answer.data || {};
   const rtl = document.documentElement.dir === "rtl";
   const levelOk = (row) => !state.level || row.level === state.level;
@@ -170,6 +176,18 @@ async function draw(body, nodeName) {
   const expiring = grantUse.expiringSoon.filter((g) => levelOfDepartment(g.grantee));
   const neverUsed = grantUse.neverUsed.filter((g) => levelOfDepartment(g.grantee));
   const conflicts = data.conflicts || [];
+
+  const assessed = scores.data && scores.data.assessment;
+  const scoreRows = (assessed ? assessed.rows : []).filter((r) => levelOfDepartment(r.department))
+    .sort((a, b) => (b.score ?? -1) - (a.score ?? -1) || a.department.localeCompare(b.department));
+  if (assessed) unavailable.push(...assessed.unavailableNodes.filter((n) => !unavailable.includes(n)));
+  const partCell = (name) => (row) => {
+    const part = row.parts.find((p) => p.name === name);
+    if (!part || part.ratio === null) return h("span", { class: "hint", title: part ? part.detail : "" }, "–");
+    return h("span", { title: part.detail }, `${formatNumber(part.points, 1)} / ${part.weight}`,
+             h("small", { class: "part-detail" }, part.detail));
+  };
+  const topScores = scoreRows.filter((r) => r.score !== null).slice(0, 20);
 
   const topProviders = byProvider.slice(0, 15);
   const requestColumns = [
@@ -253,6 +271,19 @@ async function draw(body, nodeName) {
       expiring.length ? table(grantColumns, expiring, { id: "table-grants-expiring" }) : empty(),
       h("h2", {}, t("grantsNeverUsed")),
       neverUsed.length ? table(grantColumns, neverUsed, { id: "table-grants-never-used" }) : empty()),
+    assessed ? h("section", { id: "assessment" }, h("h2", {}, t("assessment")),
+      topScores.length ? chart("chart-assessment", stackedBars(topScores.map((r) => deptLabel(r.department).textContent),
+        PARTS.map((name) => [t(`part_${name}`), topScores.map((r) => {
+          const part = r.parts.find((p) => p.name === name);
+          // Each part's share of the score: points scaled as the score is (100 / weights that apply).
+          const weights = r.parts.filter((p) => p.ratio !== null).reduce((n, p) => n + p.weight, 0);
+          return part && part.points !== null && weights ? Number((100 * part.points / weights).toFixed(1)) : 0;
+        })]), rtl), 60 + 24 * topScores.length) : null,
+      scoreRows.length ? table([
+        [t("department"), (r) => deptLabel(r.department), { key: "department" }],
+        [t("score"), (r) => formatNumber(r.score, 1), { numeric: true, key: "score" }],
+        ...PARTS.map((name) => [t(`part_${name}`), partCell(name), { key: `part-${name}` }]),
+      ], scoreRows, { id: "table-assessment" }) : empty()) : null,
     h("section", { id: "conflicts" }, h("h2", {}, t("sourceConflicts")),
       conflicts.length ? table([
         [t("kind"), (c) => c.kind, { key: "kind" }],

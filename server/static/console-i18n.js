@@ -38,6 +38,8 @@ const LABELS = {
     requestsByNode: "各节点共享申请", requestsByProvider: "各提供部门共享申请", denialsByReason: "拒绝字段（按原因）",
     grantsExpiring: "30 天内到期的授权", grantsNeverUsed: "从未使用的授权", sourceConflicts: "一数一源冲突",
     uses: "使用次数", lastUsed: "最近使用", database: "数据库", applied: "适用类别", detail: "说明",
+    assessment: "考核评分", score: "得分", part_names: "多语种名称", part_legal_basis: "不予共享法律依据",
+    part_sharing: "共享", part_timeliness: "及时更新", part_requests: "按时答复申请", part_use: "合规使用",
     readOnly: "只读：您没有修改规则的权限。", error: "错误", language: "语言",
   },
   ug: {
@@ -85,6 +87,9 @@ const LABELS = {
     grantsExpiring: "30 كۈن ئىچىدە ۋاقتى توشىدىغان ھوقۇق", grantsNeverUsed: "ئىشلىتىلمىگەن ھوقۇق",
     sourceConflicts: "بىر سانلىق مەلۇمات بىر مەنبە توقۇنۇشى", uses: "ئىشلىتىش سانى", lastUsed: "ئاخىرقى ئىشلىتىش",
     database: "ساندان", applied: "قوللىنىلغان تۈر", detail: "چۈشەندۈرۈش",
+    assessment: "باھالاش نومۇرى", score: "نومۇر", part_names: "كۆپ تىللىق نامى", part_legal_basis: "قانۇنىي ئاساس",
+    part_sharing: "ھەمبەھىرلەش", part_timeliness: "ۋاقتىدا يېڭىلاش", part_requests: "ئىلتىماسقا ۋاقتىدا جاۋاب",
+    part_use: "قائىدىگە ئۇيغۇن ئىشلىتىش",
     readOnly: "پەقەت ئوقۇشقا بولىدۇ: قائىدە ئۆزگەرتىش ھوقۇقىڭىز يوق.", error: "خاتالىق", language: "تىل",
   },
   en: {
@@ -127,6 +132,8 @@ const LABELS = {
     grantsExpiring: "Grants ending within 30 days", grantsNeverUsed: "Grants never used",
     sourceConflicts: "One data, one source: conflicts", uses: "Uses", lastUsed: "Last used", database: "Database",
     applied: "Class applied", detail: "Detail",
+    assessment: "Assessment scores", score: "Score", part_names: "Names", part_legal_basis: "Legal basis",
+    part_sharing: "Sharing", part_timeliness: "Timeliness", part_requests: "Requests answered", part_use: "Use",
     notYetValid: "Not yet valid", readOnly: "Read only: you may not change rules.", error: "Error",
     language: "Language",
   },
