@@ -28,6 +28,7 @@ from .previews import PreviewQuery
 from .query import Query
 from .roles import RoleMutation, RoleQuery
 from .rules import RuleMutation, RuleQuery
+from .scalars import SCALAR_OVERRIDES
 from .share_requests import ShareRequestMutation, ShareRequestQuery
 from .statistics import StatisticsQuery
 from .statistics_conflicts import ConflictQuery
@@ -68,7 +69,8 @@ def build_schema(specs: list[DataResourceSpec] | None = None) -> Schema:
     mutation: type = strawberry.type(type("Mutation", MUTATION_PARTS, {}))
     schema = FederationSchema(query=query, mutation=mutation, extensions=EXTENSIONS,  # type: ignore[arg-type]
                               execution_context_class=PlainListExecutionContext,
-                              federation_version=FEDERATION_VERSION)
+                              federation_version=FEDERATION_VERSION,
+                              scalar_overrides=SCALAR_OVERRIDES)  # type: ignore[arg-type]
     # The data fields' literal arguments are converted once per parsed field node (schema/literal_arguments.py).
     remember_arguments(schema, "Query", [s.api_name for s in specs or ()])
     return schema
