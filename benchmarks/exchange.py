@@ -27,6 +27,7 @@ from federation.nodes import NodePools
 from federation.topology import Topology
 from policies.decisions import PolicyEngine
 from resolvers import audit, exchange_runs, exchanges
+from resolvers.exchange_formats import parquet_available
 from resolvers.exchange_runs import RunEnv
 from resolvers.groups import load_memberships
 from resolvers.specs import authorise, load_catalogs
@@ -123,7 +124,7 @@ async def measure(root: Path, persons: int) -> list[Result]:
         catalogs, _ = await load_catalogs(pools)
         specs = authorise(topology, {db: tuple(s) for db, s in catalogs.items()}).specs
         results = []
-        for fmt in ("csv", "ndjson"):
+        for fmt in ("csv", "ndjson", *(["parquet"] if parquet_available() else [])):
             exporter = exchanges.Exporter("bench", "bench", DEPARTMENT, pools, engine, specs, datetime.now(UTC))
             await exchanges.start(exporter, exchanges.ExportOrder(grant_id, fmt))
             env = RunEnv(pools, lambda: engine, lambda: specs, root / "exchange", "bench")

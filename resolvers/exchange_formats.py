@@ -2,7 +2,8 @@
 
 CSV: UTF-8, a header row of item names, RFC 4180 quoting (``\\r\\n`` line ends), an empty field for
 null. NDJSON: one JSON object per line, keys in item order, dates as ISO 8601, decimals as strings.
-Parquet: only with the optional extra ``govshare[parquet]`` (pyarrow); one row group per batch.
+Parquet: only with the optional extra ``govshare[parquet]`` (pyarrow); one row group per batch, column
+types from the catalog (decimals as strings).
 """
 
 from __future__ import annotations
@@ -85,32 +86,47 @@ class NdjsonEncoder(Encoder):
                         for row in rows)
 
 
-class ParquetEncoder(Encoder):  # pragma: no cover - only with the optional extra installed
-    """Writes through pyarrow's ParquetWriter into the file itself (returns no bytes of its own)."""
+class ParquetEncoder(Encoder):
+    """Writes through pyarrow's ParquetWriter into the file itself (returns no bytes of its own); the
+    schema comes from the items' catalog types, so a batch of nulls cannot change it."""
 
-    def __init__(self, out: BinaryIO, columns: Sequence[str]) -> None:
+    def __init__(self, out: BinaryIO, columns: Sequence[str], types: Sequence[str]) -> None:
         super().__init__(out, columns)
+        import pyarrow as pa  # type: ignore[import-untyped,import-not-found,unused-ignore]  # optional extra
+
+        arrow = {"date": pa.date32(), "datetime": pa.timestamp("us", tz="UTC"), "integer": pa.int64(),
+                 "boolean": pa.bool_()}
+        self._pa = pa
+        self._decimal = [t == "decimal" for t in types]
+        self._schema = pa.schema([(name, arrow.get(t, pa.string())) for name, t in zip(columns, types, strict=True)])
         self._writer: Any = None
 
     def batch(self, rows: Sequence[Sequence[Any]]) -> bytes:
-        import pyarrow as pa  # type: ignore[import-not-found]
-        import pyarrow.parquet as pq  # type: ignore[import-not-found]
+        import pyarrow.parquet as pq  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
-        table = pa.table({name: [row[i] for row in rows] for i, name in enumerate(self.columns)})
+        columns = [[str(row[i]) if self._decimal[i] and row[i] is not None else row[i] for row in rows]
+                   for i in range(len(self.columns))]
+        table = self._pa.Table.from_arrays([self._pa.array(c, type=f.type) for c, f in zip(columns, self._schema,
+                                                                                         strict=True)],
+                                           schema=self._schema)
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self.out, table.schema)
+            self._writer = pq.ParquetWriter(self.out, self._schema)
         self._writer.write_table(table)
         return b""
 
     def end(self) -> bytes:
-        if self._writer is not None:
-            self._writer.close()
+        if self._writer is None:  # no rows: still a valid file with the schema
+            import pyarrow.parquet as pq  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+            self._writer = pq.ParquetWriter(self.out, self._schema)
+        self._writer.close()
         return b""
 
 
-def encoder(fmt: str, out: BinaryIO, columns: Sequence[str]) -> Encoder:
+def encoder(fmt: str, out: BinaryIO, columns: Sequence[str], types: Sequence[str]) -> Encoder:
+    """``types``: the items' catalog data types (string, date, datetime, decimal, integer, boolean)."""
     if fmt == "csv":
         return CsvEncoder(out, columns)
     if fmt == "ndjson":
         return NdjsonEncoder(out, columns)
-    return ParquetEncoder(out, columns)
+    return ParquetEncoder(out, columns, types)

@@ -184,7 +184,8 @@ async def _run(env: RunEnv, job: Job, temporary: Path, final: Path) -> None:
     nodes: list[str] = []
     connections: list[asyncpg.Connection] = []
     try:
-        fmt = encoder(job.format, out, job.items)  # type: ignore[arg-type]
+        fmt = encoder(job.format, out, job.items,  # type: ignore[arg-type]
+                      [spec.item(n).data_type for n in job.items])
         out.write(fmt.begin())
         plans = []
         for db, only in targets.items():

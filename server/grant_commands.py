@@ -24,6 +24,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], group: 
     create.add_argument("--from", dest="valid_from", default=None, metavar="YYYY-MM-DD",
                         help="first day of validity (China Standard Time; default: today)")
     create.add_argument("--divisions", default=None, help="row scope: comma-separated division codes")
+    create.add_argument("--modes", default="interface",
+                        help="share modes: comma-separated interface, exchange, database (default: interface)")
     create.add_argument("--reason", default="granted from the command line",
                         help="why (recorded in the policy history)")
     create.add_argument("--by", default="admin-cli", help="who grants it (recorded)")
@@ -49,7 +51,8 @@ def run(settings: Settings, args: argparse.Namespace, admin_factory: AdminFactor
         try:
             if args.grant_command == "create":
                 given = GrantInput(args.department, args.resource, _names(args.items), args.purpose, args.until,
-                                   args.valid_from, _names(args.divisions) if args.divisions else None)
+                                   args.valid_from, _names(args.divisions) if args.divisions else None,
+                                   tuple(_names(args.modes)))
                 row, change = await grants.create(admin, given, args.reason)
                 print(f"grant {row.id} created (change {change.id}): {row.department} may read "
                       f"{','.join(row.items)} of {row.resource} for {row.purpose!r} from "

@@ -19,6 +19,7 @@ import pytest
 
 from resolvers import exchange_runs, exchanges
 from resolvers.audit import chain_hash, payload
+from resolvers.exchange_formats import parquet_available
 from resolvers.exchange_runs import RunEnv
 
 from ..admin_helpers import until
@@ -303,3 +304,45 @@ async def test_download_links_are_for_the_department_and_expire(client: httpx.As
     body, _ = await gql(client, JOB, {"id": job["id"]}, **headers())
     assert body["data"]["exportJob"]["state"] == "EXPIRED" and body["data"]["exportJob"]["downloadUrl"] is None
     assert (await client.get(url, headers=headers())).status_code in (403, 404)
+
+
+async def test_parquet_only_with_the_optional_extra(client: httpx.AsyncClient, cluster: Cluster,
+                                                   grants: dict[str, int]) -> None:
+    items = ["citizen_id", "birth_date", "registered_on", "sex"]
+    if not parquet_available():
+        body, _ = await gql(client, START, {"grant": grants["exchange"], "format": "PARQUET", "items": items},
+                            **headers())
+        error = body["errors"][0]["extensions"]
+        assert (error["code"], error["accepted"]) == ("BAD_USER_INPUT", ["csv", "ndjson"])
+        return
+    import pyarrow as pa  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+    job, content = await export(client, grants["exchange"], "PARQUET", items=items)
+    table = pq.read_table(pa.BufferReader(content))
+    assert table.column_names == items and table.num_rows == job["rowsDone"] == await population_count(cluster)
+    assert str(table.schema.field("birth_date").type) == "date32[day]"
+    assert hashlib.sha256(content).hexdigest() == job["sha256"]
+
+
+async def test_create_grant_takes_share_modes_the_resource_offers(client: httpx.AsyncClient, cluster: Cluster) -> None:
+    from ..admin_helpers import as_user
+
+    create = """mutation($resource: String!, $items: [String!]!, $modes: [ShareMode!]) {
+      createGrant(grant: {department: "650200-SW", resource: $resource, items: $items, purpose: "P-created",
+                          until: "2099-12-31", shareModes: $modes}, reason: "test") { grant { id } } }"""
+    body, _ = await gql(client, create, {"resource": POPULATION, "items": ["birth_date"],
+                                         "modes": ["EXCHANGE", "DATABASE"]}, **as_user("admin.region"))
+    assert "errors" not in body, body
+    region = await cluster.connect("650000")
+    try:
+        modes = await region.fetchval("select share_modes from grants where id = $1",
+                                      body["data"]["createGrant"]["grant"]["id"])
+    finally:
+        await region.close()
+    assert list(modes) == ["exchange", "database"]
+    refused, _ = await gql(client, create, {"resource": "650000-B02-000001", "items": ["legal_rep_citizen_id"],
+                                            "modes": ["DATABASE"]}, **as_user("admin.region"))
+    error = refused["errors"][0]["extensions"]
+    assert (error["code"], error["field"], error["accepted"]) == ("BAD_USER_INPUT", "shareModes",
+                                                                  ["interface", "exchange"])
