@@ -4,10 +4,13 @@ store (resolvers/grants.py) can close accesses on revocation without depending o
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+import asyncpg
 
 from core.errors import GovshareError, NodeUnavailable
 from federation.nodes import NodePools
@@ -69,10 +72,21 @@ async def close_for_grant(pools: NodePools, grant_id: int, reason: str) -> None:
         logger.warning("database access of grant %d not closed yet (%s): the sweep retries", grant_id, exc.message)
 
 
+async def background(pools: NodePools, sql: str, *args: object) -> list[Any]:
+    """The sweep's own statement on the region database, straight from its pool: background work is no
+    request's (statement counts, deadlines); failures are NODE_UNAVAILABLE."""
+    region = pools.topology.region.database_node
+    try:
+        async with asyncio.timeout(pools.timeout), pools.pool(region).acquire() as conn:
+            return list(await conn.fetch(sql, *args))
+    except (KeyError, OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise NodeUnavailable(region, type(exc).__name__) from exc
+
+
 async def sweep(pools: NodePools) -> int:
     """Close every access whose grant was revoked or expired (or that never finished opening)."""
     closed = 0
-    for row in await pools.fetch(pools.topology.region.database_node, "database.stale", SELECT_STALE):
+    for row in await background(pools, SELECT_STALE):
         access = Access.from_row(row)
         try:
             await close(pools, access, "the grant was revoked or expired")

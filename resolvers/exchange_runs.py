@@ -26,7 +26,7 @@ from pathlib import Path
 
 import asyncpg
 
-from core.errors import GovshareError
+from core.errors import GovshareError, NodeUnavailable
 from federation.nodes import NodePools
 from policies.decisions import PolicyEngine
 
@@ -284,17 +284,26 @@ EXPIRE = """update exchange_jobs set state = 'expired' where state = 'done' and 
 RELEASE = """update exchange_jobs set lease_until = null where lease_owner = $1 and state = 'running'"""
 
 
-async def claim(env: RunEnv) -> Job | None:
-    pools = env.pools
+async def background(pools: NodePools, sql: str, *args: object) -> list[asyncpg.Record]:
+    """A statement of the process's own background work on the region database: straight from its pool,
+    outside any request's accounting (statement counts, deadlines); failures are NODE_UNAVAILABLE."""
     region = pools.topology.region.database_node
-    for given_up in await pools.fetch(region, "exchange.give_up", GIVE_UP):
+    try:
+        async with asyncio.timeout(pools.timeout), pools.pool(region).acquire() as conn:
+            return list(await conn.fetch(sql, *args))
+    except (KeyError, *NODE_FAILURES) as exc:  # KeyError: the pools are closed (shutdown)
+        raise NodeUnavailable(region, type(exc).__name__) from exc
+
+
+async def claim(env: RunEnv) -> Job | None:
+    for given_up in await background(env.pools, GIVE_UP):
         logger.warning("export job %d failed: interrupted too often", given_up["id"])
-    rows = await pools.fetch(region, "exchange.claim", CLAIM, env.owner, env.lease_seconds)
+    rows = await background(env.pools, CLAIM, env.owner, env.lease_seconds)
     return Job.from_row(rows[0]) if rows else None
 
 
 async def expire_files(env: RunEnv) -> int:
-    rows = await env.pools.fetch(env.pools.topology.region.database_node, "exchange.expire", EXPIRE)
+    rows = await background(env.pools, EXPIRE)
     for row in rows:
         if row["file_name"]:
             (env.directory / row["file_name"]).unlink(missing_ok=True)
@@ -302,4 +311,4 @@ async def expire_files(env: RunEnv) -> int:
 
 
 async def release(env: RunEnv) -> None:
-    await env.pools.fetch(env.pools.topology.region.database_node, "exchange.release", RELEASE, env.owner)
+    await background(env.pools, RELEASE, env.owner)

@@ -300,7 +300,7 @@ async def test_download_links_are_for_the_department_and_expire(client: httpx.As
         await region.close()
     env = RunEnv(client.app.state.pools, lambda: client.app.state.engine,  # type: ignore[attr-defined]
                  lambda: (), Path(client.app.state.settings.data_dir) / "exchange", "test")  # type: ignore[attr-defined]
-    assert await exchange_runs.expire_files(env) >= 1
+    await exchange_runs.expire_files(env)  # (or the service's own expiry round got there first)
     body, _ = await gql(client, JOB, {"id": job["id"]}, **headers())
     assert body["data"]["exportJob"]["state"] == "EXPIRED" and body["data"]["exportJob"]["downloadUrl"] is None
     assert (await client.get(url, headers=headers())).status_code in (403, 404)
