@@ -121,13 +121,17 @@ export async function render(main, session) {
   await draw(body, nodeName);
 }
 
+let drawing = 0;
+
 async function draw(body, nodeName) {
+  const mine = ++drawing;
   body.setAttribute("aria-busy", "true");
   const until = new Date();
   const since = new Date(until.getTime() - state.days * 86400000);
   const variables = { nodes: state.node ? [state.node] : null, since: since.toISOString(), until: until.toISOString() };
   const [answer, scores] = await Promise.all([gql(DASHBOARD, variables), gql(ASSESSMENT, variables),
                                               loadDepartments()]);
+  if (mine !== drawing) return;  // a newer filter choice is being drawn: this answer is stale
   const data = answer.data || {};
   const rtl = document.documentElement.dir === "rtl";
   const levelOk = (row) => !state.level || row.level === state.level;
