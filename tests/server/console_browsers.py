@@ -123,5 +123,5 @@ async def sign_in(browser: Browser, root: str, user: str, bearer: str | None = N
     await tab.page.locator("#token").wait_for(state="visible", timeout=10_000)
     await tab.page.fill("#token", f'{{"Authorization": "Bearer {bearer or demo_token(user)}"}}')
     await tab.page.click("#token-form button[type=submit]")
-    await tab.page.locator("#nav a").first.wait_for(timeout=10_000)
+    await tab.page.locator("#nav a").first.wait_for(timeout=30_000)  # the first request builds the schema
     return tab
