@@ -157,7 +157,13 @@ async def catalog_statistics(pools: NodePools, authority: Authority, group_by: S
     bad = [s for s in chosen if s not in STATUSES]
     if bad:
         raise BadRequest(f"unknown status(es) {', '.join(bad)}; accepted: {', '.join(STATUSES)}")
-    wanted = set(permitted_nodes(authority, pools, nodes))
+    return await catalog_counts(pools, group_by, permitted_nodes(authority, pools, nodes), chosen, now)
+
+
+async def catalog_counts(pools: NodePools, group_by: Sequence[str], nodes: Sequence[str], chosen: Sequence[str],
+                         now: datetime) -> CatalogStatistics:
+    """The counts of these nodes (already permitted), one statement per node database."""
+    wanted = set(nodes)
     topology = pools.topology
     # database -> the node codes it holds that were asked for (its own rows only)
     targets: dict[str, list[str]] = {}
@@ -168,8 +174,8 @@ async def catalog_statistics(pools: NodePools, authority: Authority, group_by: S
 
     async def one(db: str) -> tuple[str, list[object] | NodeUnavailable]:
         try:
-            return db, list(await pools.fetch(db, "statistics.catalog", sql, targets[db], chosen, china_date(now),
-                                              now))
+            return db, list(await pools.fetch(db, "statistics.catalog", sql, targets[db], list(chosen),
+                                              china_date(now), now))
         except NodeUnavailable as exc:
             return db, exc
 

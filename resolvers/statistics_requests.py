@@ -123,13 +123,19 @@ async def request_statistics(pools: NodePools, authority: Authority, calendar: W
         raise BadRequest("'until' must be after 'since'")
     if (until - since).days > MAX_PERIOD_DAYS:
         raise BadRequest(f"the period may span at most {MAX_PERIOD_DAYS} days")
-    wanted = permitted_nodes(authority, pools, nodes)
+    return await request_counts(pools, calendar, group_by, permitted_nodes(authority, pools, nodes), since, until,
+                                now)
+
+
+async def request_counts(pools: NodePools, calendar: WorkCalendar, group_by: Sequence[str], wanted: Sequence[str],
+                         since: datetime, until: datetime, now: datetime) -> RequestStatistics:
+    """The counts for requests on these nodes' resources (already permitted): one statement on the region."""
     today = china_date(now)
     # Decisions up to now count, also for requests submitted in a period that ended earlier.
     days = working_days(calendar, china_date(since), max(today, china_date(until)))
     try:
         rows = await pools.fetch(pools.topology.region.database_node, "statistics.requests",
-                                 requests_sql(group_by), wanted, since, until, days, today)
+                                 requests_sql(group_by), list(wanted), since, until, days, today)
     except NodeUnavailable:
         return RequestStatistics([], sorted(wanted))
     out: list[RequestCounts] = []

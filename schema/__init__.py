@@ -31,6 +31,7 @@ from .rules import RuleMutation, RuleQuery
 from .scalars import SCALAR_OVERRIDES
 from .share_requests import ShareRequestMutation, ShareRequestQuery
 from .statistics import StatisticsQuery
+from .statistics_assessment import AssessmentQuery
 from .statistics_conflicts import ConflictQuery
 from .statistics_requests import RequestStatisticsQuery
 from .statistics_use import UseStatisticsQuery
@@ -51,7 +52,7 @@ FEDERATION_VERSION: Final = "2.7"
 # Root types assembled from the type families: catalog, then administration.
 QUERY_PARTS: tuple[type, ...] = (Query, RoleQuery, RuleQuery, GrantQuery, ExplanationQuery, HistoryQuery,
                                  PreviewQuery, CatalogWorkflowQuery, ShareRequestQuery, StatisticsQuery, ExchangeQuery,
-                                 RequestStatisticsQuery, UseStatisticsQuery, ConflictQuery)
+                                 RequestStatisticsQuery, UseStatisticsQuery, ConflictQuery, AssessmentQuery)
 MUTATION_PARTS: tuple[type, ...] = (RoleMutation, RuleMutation, GrantMutation, HistoryMutation,
                                     CatalogWorkflowMutation, ShareRequestMutation, ExchangeMutation,
                                     DatabaseAccessMutation)
