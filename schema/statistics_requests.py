@@ -31,7 +31,8 @@ class RequestCountRow:
     partly_approved: int
     rejected: int
     withdrawn: int
-    pending: int = strawberry.field(description="Submitted or waiting for information from the applicant.")
+    pending: int = strawberry.field(description="Submitted, waiting for information from the applicant, or (an "
+                                           "institution's) waiting for the region's approval.")
     overdue: int = strawberry.field(description="Pending past the 10-working-day answer deadline.")
     replied: int = strawberry.field(description="Decided: approved, partly approved or rejected.")
     replied_late: int = strawberry.field(description="Decided after more than 10 working days.")
