@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from core.errors import BadRequest, FieldForbidden, Forbidden, InvalidTransition, NotFound
+from core.errors import BadRequest, FieldForbidden, Forbidden, InvalidTransition, LimitExceeded, NotFound
 from federation.nodes import NodePools
 from policies.decisions import AccessDecider, Decision, PolicyEngine
 from policies.grants import Grant
@@ -46,9 +46,13 @@ SELECT_CHANGE_COLUMN = """select c.change_column from register_change_columns c
 JOB_COLUMNS = """id, request_id, department, user_id, grant_id, resource_code, purpose, items, items_denied, conditions,
     nodes, format, since, state, rows_done, rows_total, attempts, max_attempts, created_at, started_at, finished_at,
     expires_at, file_name, file_bytes, digest, row_scope, next_watermark, audit_seq, error"""
+# Stored only while the department has fewer than $14 open (queued or running) jobs: exports are heavy.
 INSERT_JOB = f"""insert into exchange_jobs (request_id, department, user_id, grant_id, resource_code, purpose, items,
     items_denied, conditions, nodes, format, since, row_scope)
-    values ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13) returning {JOB_COLUMNS}"""
+    select $1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13
+    where (select count(*) from exchange_jobs where department = $2 and state in ('queued', 'running')) < $14
+    returning {JOB_COLUMNS}"""
+MAX_OPEN_JOBS = 3
 SELECT_JOB = f"select {JOB_COLUMNS} from exchange_jobs where id = $1"
 SELECT_JOBS = f"""select {JOB_COLUMNS} from exchange_jobs where department = $1 and ($2::text is null or state = $2)
     order by id desc limit $3"""
@@ -253,7 +257,10 @@ async def start(exporter: Exporter, order: ExportOrder) -> Job:
                              grant_row["purpose"], allowed, denied,
                              json.dumps([{"item": c.item, "op": c.op, "value": _jsonable(c.value)}
                                          for c in conditions], ensure_ascii=False),
-                             order.nodes, fmt, order.since, scope)
+                             order.nodes, fmt, order.since, scope, MAX_OPEN_JOBS)
+    if not rows:
+        raise LimitExceeded(f"your department has {MAX_OPEN_JOBS} exports queued or running: wait for one to "
+                            "finish (or cancel one)", limit="openExports", maximum=MAX_OPEN_JOBS)
     runner = installed(pools)
     if runner is not None:
         runner.wake()  # this process starts it now; the others would find it within their poll interval

@@ -346,3 +346,28 @@ async def test_create_grant_takes_share_modes_the_resource_offers(client: httpx.
     error = refused["errors"][0]["extensions"]
     assert (error["code"], error["field"], error["accepted"]) == ("BAD_USER_INPUT", "shareModes",
                                                                   ["interface", "exchange"])
+
+
+async def test_a_department_has_at_most_a_few_exports_open(client: httpx.AsyncClient, cluster: Cluster) -> None:
+    department = "650100-WJ"
+    region = await cluster.connect("650000")
+    try:
+        grant = await region.fetchval(
+            """insert into grants (grantee_department, resource_code, items, purpose, valid_from, valid_until,
+               status, created_by, share_modes) values ($1, $2, array['birth_date'], 'P-open', now() - interval '1 day',
+               now() + interval '1 day', 'active', 'test', array['exchange']) returning id""", department, POPULATION)
+        held = [await region.fetchval(
+            """insert into exchange_jobs (request_id, department, user_id, grant_id, resource_code, purpose, items,
+               format, state, lease_owner, lease_until, attempts) values ('r', $1, 'u', $2, $3, 'P-open',
+               array['sex'], 'csv', 'running', 'elsewhere', now() + interval '1 hour', 1) returning id""",
+            department, grant, POPULATION) for _ in range(exchanges.MAX_OPEN_JOBS)]
+        body, _ = await gql(client, START, {"grant": grant, "format": "CSV", "items": ["sex"]}, **headers(department))
+        error = body["errors"][0]["extensions"]
+        assert (error["code"], error["maximum"]) == ("LIMIT_EXCEEDED", exchanges.MAX_OPEN_JOBS)
+        await region.execute("update exchange_jobs set state = 'cancelled' where id = $1", held[0])
+        body, _ = await gql(client, START, {"grant": grant, "format": "CSV", "items": ["sex"]}, **headers(department))
+        assert body["data"]["startExport"]["state"] == "QUEUED", body
+    finally:
+        await region.execute("update exchange_jobs set state = 'cancelled' where lease_owner = 'elsewhere' "
+                             "and state = 'running'")
+        await region.close()
