@@ -9,8 +9,8 @@ from dataclasses import dataclass
 class Caller:
     user: str
     department: str
-    roles: frozenset[str]
     node: str
-
-    def has_role(self, role: str) -> bool:
-        return role in self.roles
+    # No roles: what a caller may administer comes from the role assignments (policies/authority.py),
+    # never from the token. A role in a token names no domain (node), and granting one would bypass the
+    # audited history of who gave whom which role; so a `roles` claim, if an identity provider sends
+    # one, is ignored.

@@ -3,6 +3,7 @@ state, same ``policies.decisions.decide``), with every rule that matched and the
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +17,10 @@ from . import validation
 from .administration import Admin
 
 SCOPE_ITEM = "division_code"
+# The class an item had at $3 if it was reclassified since: the `before` of its first later change
+# (the same reading as policyAt's classes).
+CLASS_AT = """select before from policy_changes
+    where kind = 'class' and resource = $1 and before->>'item' = $2 and at > $3 order by at, id limit 1"""
 RULES_AT = """select id, ptype, v0, v1, v2, v3, v4, v5, v6, v7 from policy_rules
     where created_at <= $1 and (removed_at is null or removed_at > $1) order by id"""
 
@@ -25,6 +30,16 @@ async def _engine_at(admin: Admin, engine: PolicyEngine, at: datetime) -> Policy
     rows = await admin.pools.fetch(admin.region_database, "explain.rules_at", RULES_AT, at)
     found = [loadable(r["id"], r["ptype"], [v for v in (r[f"v{i}"] for i in range(7))]) for r in rows]
     return PolicyEngine.from_rules([r for r in found if isinstance(r, Rule)], engine.memberships)
+
+
+async def _class_at(admin: Admin, resource: str, known: validation.CatalogItem, at: datetime
+                    ) -> validation.CatalogItem:
+    rows = await admin.pools.fetch(admin.region_database, "explain.class_at", CLASS_AT, resource, known.name, at)
+    if not rows:
+        return known
+    before = rows[0]["before"]
+    then = json.loads(before) if isinstance(before, str) else before
+    return validation.CatalogItem(known.name, then["shareClass"], then.get("condition"), then.get("legalBasis"))
 
 
 @dataclass(frozen=True)
@@ -48,11 +63,12 @@ async def explain(admin: Admin, engine: PolicyEngine, department: str, resource:
     await validation.department(admin.pools, department)
     found = await validation.resource(admin.pools, resource)
     known = validation.item(found, item)
-    policy = ItemPolicy(found.code, known.name, known.share_class, known.condition, known.legal_basis,
-                        found.provider)
     moment = at or datetime.now(UTC)
     if at is not None and at < datetime.now(UTC) - timedelta(seconds=1):
         engine = await _engine_at(admin, engine, at)
+        known = await _class_at(admin, found.code, known, at)
+    policy = ItemPolicy(found.code, known.name, known.share_class, known.condition, known.legal_basis,
+                        found.provider)
     stated = normalise_purpose(purpose)
     state, grant = GrantState.NONE, None
     if policy.share_class == "CONDITIONAL":

@@ -46,9 +46,8 @@ class AccessExplanation:
 @strawberry.type
 class ExplanationQuery:
     @strawberry.field(description="Why may DEPARTMENT (not) read or verify ITEM of RESOURCE for PURPOSE at AT "
-                                  "(default now; a past AT uses the rules and grants of then, today's item "
-                                  "classes)? Your own department: anyone; others: policy.read in the "
-                                  "resource's domain. `nodes` as in a data query's filter (row scopes).")
+                                  "(default now; a past AT uses the rules, grants and item classes of then)? "
+                                  "Your own department: anyone; others: policy.read in the resource's domain. `nodes` as in a data query's filter (row scopes).")
     async def explain(self, info: Info[Context, None], department: str, resource: str, item: str,
                       action: DataAction = DataAction.READ, purpose: str | None = None,
                       at: datetime | None = None, nodes: list[str] | None = None) -> AccessExplanation:

@@ -62,10 +62,8 @@ class Authenticator:
         department = claims.get("dept")
         if not isinstance(department, str) or not department:
             raise Unauthenticated("the token names no department (claim 'dept')")
-        roles = claims.get("roles", [])
-        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-            raise Unauthenticated("claim 'roles' must be a list of strings")
-        return Caller(str(claims["sub"]), department, frozenset(roles), department[:6])
+        # A `roles` claim is not read: roles come from the role assignments (see core/callers.py).
+        return Caller(str(claims["sub"]), department, department[:6])
 
     async def _verify(self, token: str) -> dict[str, object]:
         remembered = self._verified.get(token)
@@ -123,10 +121,10 @@ class Authenticator:
 
 
 def mint_demo_token(secret: str, department: str, *, user: str | None = None,
-                    roles: list[str] | None = None, ttl_seconds: int = 8 * 3600,
+                    ttl_seconds: int = 8 * 3600,
                     issuer: str = "govshare", audience: str = "govshare") -> str:
     now = int(time.time())
-    claims = {"sub": user or f"demo-user@{department}", "dept": department, "roles": roles or ["developer"],
+    claims = {"sub": user or f"demo-user@{department}", "dept": department,
               "iat": now, "exp": now + ttl_seconds, "iss": issuer, "aud": audience}
     return jwt.encode(claims, secret, algorithm="HS256")
 

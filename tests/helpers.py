@@ -24,8 +24,8 @@ def audit_key_file() -> Path:
     return _AUDIT_KEY_FILE
 
 
-def token(department: str = "650100-MZ", roles: list[str] | None = None) -> str:
-    return mint_demo_token(SECRET, department, roles=roles)
+def token(department: str = "650100-MZ") -> str:
+    return mint_demo_token(SECRET, department)
 
 
 async def gql(client: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None,

@@ -121,3 +121,24 @@ async def test_explain_at_a_past_time_uses_the_rules_of_then(client: httpx.Async
     finally:
         await gql(client, 'mutation($id: Int!) { removeRule(id: $id, reason: "clean up") { rule { id } } }',
                   {"id": rule_id}, **as_user("admin.region"))
+
+
+async def test_explain_at_a_past_time_uses_the_item_class_of_then(client: httpx.AsyncClient) -> None:
+    import asyncio
+    from datetime import UTC, datetime
+
+    before = datetime.now(UTC).isoformat()
+    await asyncio.sleep(1.2)  # explain treats an `at` over a second old as the past
+    body, _ = await gql(client, """mutation { reclassifyItem(resource: "650000-B01-000001", item: "household_type",
+        shareClass: CONDITIONAL, condition: "用于户籍核验", reason: "explain at") { id } }""", **as_user("admin.region"))
+    change = body["data"]["reclassifyItem"]["id"]
+    query = """query($at: DateTime) { explain(department: "650200-GA", resource: "650000-B01-000001",
+        item: "household_type", at: $at) { allowed reason shareClass } }"""
+    try:
+        then, _ = await gql(client, query, {"at": before}, **as_user("admin.region"))
+        assert then["data"]["explain"] == {"allowed": True, "reason": None, "shareClass": "UNCONDITIONAL"}, then
+        current, _ = await gql(client, query, {"at": None}, **as_user("admin.region"))
+        assert current["data"]["explain"] == {"allowed": False, "reason": "NO_GRANT", "shareClass": "CONDITIONAL"}
+    finally:
+        await gql(client, 'mutation($id: Int!) { revertPolicyChange(id: $id, reason: "clean up") { id } }',
+                  {"id": change}, **as_user("admin.region"))

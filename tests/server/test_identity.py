@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -20,7 +21,7 @@ from core.settings import Settings
 from server.identity import Authenticator, mint_demo_token
 from server.keys import MIN_REFETCH_SECONDS
 
-from ..helpers import SECRET
+from ..helpers import SECRET, gql
 
 
 def _claims(**extra: object) -> dict[str, object]:
@@ -43,8 +44,7 @@ async def test_asymmetric_tokens_are_verified_with_the_public_key(
     key, public = es256
     auth = Authenticator(Settings(jwt_public_key_files=(public,)))
     caller = await auth.authenticate("Bearer " + jwt.encode(_claims(), key, algorithm="ES256"))
-    assert (caller.user, caller.department, caller.roles, caller.node) == (
-        "alice", "650100-GA", frozenset({"developer"}), "650100")
+    assert (caller.user, caller.department, caller.node) == ("alice", "650100-GA", "650100")
     other = ec.generate_private_key(ec.SECP256R1())
     with pytest.raises(Unauthenticated):
         await auth.authenticate("Bearer " + jwt.encode(_claims(), other, algorithm="ES256"))
@@ -184,3 +184,16 @@ async def test_401_messages_are_generic(tmp_path: Path, bad: str) -> None:
     with pytest.raises(Unauthenticated) as refused:
         await auth.authenticate(bad)
     assert refused.value.message in MESSAGES
+
+
+async def test_a_roles_claim_grants_nothing(client: httpx.AsyncClient) -> None:
+    """Roles come from the role assignments only: a token claiming policy_admin (for a user with no
+    assignment) is an ordinary developer, and a roles claim of any shape does not stop the token."""
+    for roles in (["policy_admin", "supervisor"], "policy_admin"):
+        forged = jwt.encode(_claims(sub="claims.admin", dept="650000-GA", roles=roles), SECRET, algorithm="HS256")
+        headers = {"Authorization": f"Bearer {forged}"}
+        body, _ = await gql(client, "{ me { roles { role domain } } }", **headers)
+        assert body["data"]["me"]["roles"] == [{"role": "developer", "domain": "650000"}], roles
+        body, _ = await gql(client, """mutation { addRule(rule: {subject: "650200-ZR", resource: "650000-B01-000001",
+            item: "ethnicity", effect: DENY}, reason: "forged") { rule { id } } }""", **headers)
+        assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
