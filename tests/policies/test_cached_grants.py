@@ -29,7 +29,7 @@ from ..conftest import Cluster
 from ..helpers import gql, token
 
 POPULATION = "650000-B01-000001"
-DEPARTMENT = "653000-SW"  # used by no other test: its grants and rules are this file's own
+DEPARTMENT = "653000-RS"  # used by no other test (653000-SW is the workflow tests' applicant): its grants and rules are this file's own
 
 
 def _query(purpose: str) -> str:
