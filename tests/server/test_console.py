@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import urljoin
 
 import httpx
@@ -25,6 +26,8 @@ REQUESTS = """query($since: DateTime) { requestStatistics(groupBy: [NODE], since
   rows { node received approved rejected pending overdue medianReplyWorkingDays } } }"""
 DENIALS = """query($since: DateTime) { deniedFieldStatistics(since: $since) { rows { reason denials } } }"""
 GRANT_USE = """{ grantStatistics(expiringWithinDays: 30) { expiringSoon { id } neverUsed { id } } }"""
+ASSESSMENT = """query($since: DateTime, $nodes: [String!]) { assessment(since: $since, nodes: $nodes) {
+  rows { department score parts { name points weight ratio } } } }"""
 USAGE = """query($since: DateTime) { usageStatistics(since: $since) {
   rows { department provider requests rows deniedFields refused } } }"""
 
@@ -53,6 +56,11 @@ async def codes(page: Page, table: str, column: str) -> list[str | None]:
     """Department codes of a column ('' shown for none)."""
     return [code or None for code in await page.locator(f"#{table} td[data-col={column}] [data-code]").evaluate_all(
         "spans => spans.map(s => s.dataset.code)")]
+
+
+def one_decimal(value: float) -> str:
+    """As the page shows it (Intl.NumberFormat rounds halves away from zero)."""
+    return f"{Decimal(repr(value)).quantize(Decimal('0.1'), ROUND_HALF_UP):,}"
 
 
 def number(text: str) -> int:
@@ -133,6 +141,19 @@ async def test_dashboard_figures_equal_the_graphql_answers_and_filters_change_th
         grant_use = (await graphql(live_root, bearer, GRANT_USE))["grantStatistics"]
         for table, key in (("table-grants-expiring", "expiringSoon"), ("table-grants-never-used", "neverUsed")):
             assert [int(t) for t in await cells(page, table, "id")] == [g["id"] for g in grant_use[key]], table
+        # Assessment: each department's score and parts, as the assessment answer gives them.
+        scores = {r["department"]: r for r in
+                  (await graphql(live_root, bearer, ASSESSMENT, since))["assessment"]["rows"]}
+        shown_departments = await codes(page, "table-assessment", "department")
+        assert sorted(d for d in shown_departments if d) == sorted(scores)
+        shown_scores = await cells(page, "table-assessment", "score")
+        for department, score in zip(shown_departments, shown_scores, strict=True):
+            expected = scores[department or ""]["score"]
+            assert score == ("–" if expected is None else one_decimal(expected)), department
+        sharing = await cells(page, "table-assessment", "part-sharing")
+        for department, cell in zip(shown_departments, sharing, strict=True):
+            part = next(p for p in scores[department or ""]["parts"] if p["name"] == "sharing")
+            assert cell.startswith("–" if part["ratio"] is None else f"{one_decimal(part['points'])} / {part['weight']}")
         await tab.screenshot("console-dashboard")
 
         # Filter by node: the figures become that node's.
