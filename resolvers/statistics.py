@@ -247,6 +247,14 @@ async def usage_statistics(pools: NodePools, authority: Authority, since: dateti
     return usage, sorted({f.node for f in failures})
 
 
+async def record_reading(pools: NodePools, request_id: str, user: str, department: str, statistic: str,
+                         rows: int) -> None:
+    """Figures read from the audit trail (use, denials, grant use, assessment) are themselves audited:
+    no record written, no figures returned."""
+    await audit.append(pools, audit.AuditRecord(request_id, user, department, "stats.read", None, "audit_log",
+                                                row_count=rows, outcome="ok", detail={"statistic": statistic}))
+
+
 # --- the audit trail itself ------------------------------------------------------------------------
 
 MAX_RECORDS = 200

@@ -147,6 +147,8 @@ class StatisticsQuery:
         end = until or context.now
         rows, unavailable = await statistics.usage_statistics(
             context.pools, context.authority, since or end - timedelta(days=30), end, departments, nodes)
+        await statistics.record_reading(context.pools, context.request_id, context.caller.user,
+                                        context.caller.department, "usageStatistics", len(rows))
         return UsageStatistics(rows=[UsageRow(**vars(r)) for r in rows], unavailable_nodes=unavailable)
 
     @strawberry.field(description="Audit records, newest first (keyset pages: pass nextBefore as before). "

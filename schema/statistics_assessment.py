@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import strawberry
 from strawberry.types import Info
 
-from resolvers import statistics_assessment
+from resolvers import statistics, statistics_assessment
 from resolvers.context import Context
 
 
@@ -57,4 +57,6 @@ class AssessmentQuery:
         result = await statistics_assessment.assessment(
             context.pools, context.authority, context.calendar, departments, nodes,
             since or end - timedelta(days=365), end, context.now)
+        await statistics.record_reading(context.pools, context.request_id, context.caller.user,
+                                        context.caller.department, "assessment", len(result.rows))
         return Assessment(rows=[DepartmentScore.of(s) for s in result.rows], unavailable_nodes=result.unavailable)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import strawberry
 from strawberry.types import Info
 
-from resolvers import statistics_use
+from resolvers import statistics, statistics_use
 from resolvers.context import Context
 
 
@@ -65,6 +65,8 @@ class UseStatisticsQuery:
         end = until or context.now
         rows, unavailable = await statistics_use.denied_fields(
             context.pools, context.authority, since or end - timedelta(days=30), end, departments, nodes)
+        await statistics.record_reading(context.pools, context.request_id, context.caller.user,
+                                        context.caller.department, "deniedFieldStatistics", len(rows))
         return DeniedFieldStatistics(rows=[DeniedFieldRow(**vars(r)) for r in rows], unavailable_nodes=unavailable)
 
     @strawberry.field(description="Active grants ending within expiringWithinDays days, and grants no audit "
@@ -75,6 +77,9 @@ class UseStatisticsQuery:
         context = info.context
         result = await statistics_use.grant_statistics(context.pools, context.authority, expiring_within_days,
                                                        nodes, context.now)
+        await statistics.record_reading(context.pools, context.request_id, context.caller.user,
+                                        context.caller.department, "grantStatistics",
+                                        len(result.expiring_soon) + len(result.never_used))
         return GrantStatistics(expiring_soon=[GrantUse.of(g) for g in result.expiring_soon],
                                never_used=[GrantUse.of(g) for g in result.never_used],
                                unavailable_nodes=result.unavailable)

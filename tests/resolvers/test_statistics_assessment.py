@@ -121,8 +121,8 @@ async def test_scores_follow_the_formula(client: httpx.AsyncClient, cluster: Clu
               **as_user("developer.urumqi"))
     body, response = await gql(client, QUERY, {"d": None, "n": [NODE]}, **as_user("supervisor.region"))
     assert "errors" not in body, body
-    # catalog counts on the node's database, request and use counts on the region's
-    assert response.headers["X-Govshare-Statements"] == "3"
+    # catalog counts on the node's database, request and use counts on the region's, the audit record
+    assert response.headers["X-Govshare-Statements"] == "4"
     expected = await _expected(cluster)
     rows = {r["department"]: r for r in body["data"]["assessment"]["rows"]}
     assert set(rows) == set(expected)

@@ -38,7 +38,8 @@ async def test_denied_fields_are_counted_by_reason(client: httpx.AsyncClient, cl
     assert dict(zip(read["itemsDenied"], read["deniedReasons"], strict=True)) == told
     body, response = await gql(client, DENIALS, **as_user("supervisor.region"))
     assert "errors" not in body, body
-    assert response.headers["X-Govshare-Statements"] == "1"
+    # the aggregate, and the audit record of reading the audit trail
+    assert response.headers["X-Govshare-Statements"] == "2"
     conn = await cluster.connect("650000")
     try:
         expected = Counter[tuple[str, str, str]]()
@@ -53,6 +54,11 @@ async def test_denied_fields_are_counted_by_reason(client: httpx.AsyncClient, cl
     finally:
         await conn.close()
     assert verdict.problems == []
+    # reading the figures was itself audited
+    trail, _ = await gql(client, '{ auditRecords(first: 1) { records { action resource user } } }',
+                         **as_user("supervisor.region"))
+    assert trail["data"]["auditRecords"]["records"][0] == {"action": "stats.read", "resource": "audit_log",
+                                                          "user": "supervisor.region"}
     rows = body["data"]["deniedFieldStatistics"]["rows"]
     assert {(r["resource"], r["item"], r["reason"]): r["denials"] for r in rows} == dict(expected)
     assert expected[(POPULATION, "biometric_template_id", "NOT_SHARED")] >= 1
@@ -99,7 +105,7 @@ async def test_grants_near_expiry_and_never_used(client: httpx.AsyncClient, clus
                                                  fresh_grant: int) -> None:
     body, response = await gql(client, GRANTS, {"d": 5}, **as_user("supervisor.region"))
     assert "errors" not in body, body
-    assert response.headers["X-Govshare-Statements"] == "1"
+    assert response.headers["X-Govshare-Statements"] == "2"  # the statement and the audit record of reading
     stats = body["data"]["grantStatistics"]
     expiring, never = await _expected_grants(cluster, 5)
     assert {g["id"]: g["uses"] for g in stats["expiringSoon"]} == expiring
