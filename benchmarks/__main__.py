@@ -20,12 +20,12 @@ from pathlib import Path
 
 import httpx
 
-from core.settings import DEFAULT_TOPOLOGY
-from federation.topology import Topology
-from seed.writer import SeedOptions, seed_all
-from server.databases import migrate_all, provision_embedded
-from server.identity import mint_demo_token
-from server.postgres import LocalPostgres
+from govshare.core.settings import DEFAULT_TOPOLOGY
+from govshare.federation.topology import Topology
+from govshare.seed.writer import SeedOptions, seed_all
+from govshare.server.databases import migrate_all, provision_embedded
+from govshare.server.identity import mint_demo_token
+from govshare.server.postgres import LocalPostgres
 
 from . import load, measure, servers, single_node
 from .answers import compare

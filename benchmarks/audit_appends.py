@@ -17,11 +17,11 @@ from pathlib import Path
 
 import asyncpg
 
-from federation.nodes import NodePools
-from federation.topology import Node, Topology
-from migrations.runner import migrate
-from resolvers import audit
-from server.postgres import LocalPostgres
+from govshare.federation.nodes import NodePools
+from govshare.federation.topology import Node, Topology
+from govshare.migrations.runner import migrate
+from govshare.resolvers import audit
+from govshare.server.postgres import LocalPostgres
 
 KEY = b"benchmark-audit-key-0123456789-abcdef"
 

@@ -23,17 +23,17 @@ from pathlib import Path
 
 import asyncpg
 
-from federation.nodes import NodePools
-from federation.topology import Topology
-from policies.decisions import PolicyEngine
-from resolvers import audit, exchange_runs, exchanges
-from resolvers.exchange_formats import parquet_available
-from resolvers.exchange_runs import RunEnv
-from resolvers.groups import load_memberships
-from resolvers.specs import authorise, load_catalogs
-from seed.writer import SeedOptions, seed_all
-from server.databases import migrate_all
-from server.postgres import LocalPostgres
+from govshare.federation.nodes import NodePools
+from govshare.federation.topology import Topology
+from govshare.policies.decisions import PolicyEngine
+from govshare.resolvers import audit, exchange_runs, exchanges
+from govshare.resolvers.exchange_formats import parquet_available
+from govshare.resolvers.exchange_runs import RunEnv
+from govshare.resolvers.groups import load_memberships
+from govshare.resolvers.specs import authorise, load_catalogs
+from govshare.seed.writer import SeedOptions, seed_all
+from govshare.server.databases import migrate_all
+from govshare.server.postgres import LocalPostgres
 
 TOPOLOGY = """[defaults]
 timeout_seconds = 30.0

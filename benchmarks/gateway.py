@@ -23,8 +23,8 @@ from pathlib import Path
 
 import httpx
 
-from server.identity import mint_demo_token
-from server.postgres import free_port
+from govshare.server.identity import mint_demo_token
+from govshare.server.postgres import free_port
 
 from . import measure, servers
 from .__main__ import CATALOG_QUERY, prepare

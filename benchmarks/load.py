@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import orjson
 
-from federation.topology import Topology
-from server.identity import mint_demo_token
+from govshare.federation.topology import Topology
+from govshare.server.identity import mint_demo_token
 
 from . import measure, servers
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from federation.topology import Topology
-from server.postgres import free_port
+from govshare.federation.topology import Topology
+from govshare.server.postgres import free_port
 
 HERE = Path(__file__).resolve().parent
 POSTGRAPHILE = HERE / "postgraphile"

@@ -17,8 +17,8 @@ from typing import Any
 import asyncpg
 import httpx
 
-from federation.topology import Topology
-from server.identity import mint_demo_token
+from govshare.federation.topology import Topology
+from govshare.server.identity import mint_demo_token
 
 from . import answers, measure, servers
 

@@ -10,7 +10,7 @@ import asyncio
 
 import asyncpg
 
-from core.errors import ConfigurationError
+from govshare.core.errors import ConfigurationError
 
 from .topology import Topology
 

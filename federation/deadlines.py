@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 
-from core.errors import NodeUnavailable
+from govshare.core.errors import NodeUnavailable
 
 
 class RequestDeadlines:

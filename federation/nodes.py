@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from core.errors import NodeUnavailable
-from migrations.runner import current_version
+from govshare.core.errors import NodeUnavailable
+from govshare.migrations.runner import current_version
 
 from .deadlines import RequestDeadlines, request_deadlines
 from .topology import Topology

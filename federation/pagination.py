@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 
-from core.errors import BadRequest
+from govshare.core.errors import BadRequest
 
 T = TypeVar("T")
 K = TypeVar("K")

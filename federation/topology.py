@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.errors import ConfigurationError, TopologyError
-from core.settings import check_dsn
+from govshare.core.errors import ConfigurationError, TopologyError
+from govshare.core.settings import check_dsn
 
 LEVELS = ("region", "prefecture")
 NODE_CODE = re.compile(r"[0-9]{6}")  # a GB/T 2260 division code

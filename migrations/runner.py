@@ -13,7 +13,7 @@ from pathlib import Path
 
 import asyncpg
 
-from core.errors import MigrationChecksumMismatch, MigrationError
+from govshare.core.errors import MigrationChecksumMismatch, MigrationError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")

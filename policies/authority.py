@@ -32,7 +32,7 @@ from typing import Any
 
 import casbin
 
-from core.errors import Forbidden
+from govshare.core.errors import Forbidden
 
 ADMIN_MODEL = Path(__file__).resolve().parent / "admin.conf"
 ADMIN_POLICY = Path(__file__).resolve().parent / "admin_policy.csv"

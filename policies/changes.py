@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from core.errors import BadRequest
+from govshare.core.errors import BadRequest
 
 KINDS = ("rule", "class", "role", "grant", "group")
 MAX_REASON = 2000

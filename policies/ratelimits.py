@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from core.errors import RateLimitUnavailable
+from govshare.core.errors import RateLimitUnavailable
 
 logger = logging.getLogger("govshare.ratelimits")
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import chinese_calendar
 
-from core.errors import CalendarNotConfigured, ConfigurationError
+from govshare.core.errors import CalendarNotConfigured, ConfigurationError
 
 CST = timezone(timedelta(hours=8), "CST")
 LIBRARY_YEARS = (min(d.year for d in chinese_calendar.holidays), max(d.year for d in chinese_calendar.holidays))

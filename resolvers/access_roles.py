@@ -12,8 +12,8 @@ from typing import Any
 
 import asyncpg
 
-from core.errors import GovshareError, NodeUnavailable
-from federation.nodes import NodePools
+from govshare.core.errors import GovshareError, NodeUnavailable
+from govshare.federation.nodes import NodePools
 
 logger = logging.getLogger("govshare.database_access")
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import asyncpg
 
-from core.errors import AuditUnavailable, NodeUnavailable
-from federation.nodes import NODE_ERRORS, NodePools
-from policies.authority import Authority
-from policies.changes import Actor, Change, record
+from govshare.core.errors import AuditUnavailable, NodeUnavailable
+from govshare.federation.nodes import NODE_ERRORS, NodePools
+from govshare.policies.authority import Authority
+from govshare.policies.changes import Actor, Change, record
 
 from . import audit
 

@@ -29,8 +29,8 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from core.errors import AuditUnavailable, GovshareError, NodeUnavailable
-from federation.nodes import NodePools, statement_log
+from govshare.core.errors import AuditUnavailable, GovshareError, NodeUnavailable
+from govshare.federation.nodes import NodePools, statement_log
 
 logger = logging.getLogger("govshare.audit")
 T = TypeVar("T")

@@ -10,9 +10,9 @@ from typing import Any
 
 import asyncpg
 
-from core.errors import BadRequest, NodeUnavailable
-from federation.nodes import NodePools
-from federation.pagination import Positions, encode_positions, merge_resumable
+from govshare.core.errors import BadRequest, NodeUnavailable
+from govshare.federation.nodes import NodePools
+from govshare.federation.pagination import Positions, encode_positions, merge_resumable
 
 from .sql import Where
 

@@ -7,10 +7,10 @@ failure in between leaves a recorded attempt, never an unrecorded change.
 
 from __future__ import annotations
 
-from core.errors import BadRequest, NodeUnavailable
-from federation.nodes import NODE_ERRORS
-from policies.authority import Action
-from policies.changes import Change, checked_reason
+from govshare.core.errors import BadRequest, NodeUnavailable
+from govshare.federation.nodes import NODE_ERRORS
+from govshare.policies.authority import Action
+from govshare.policies.changes import Change, checked_reason
 
 from . import validation
 from .administration import Admin, recorded, region_transaction

@@ -10,16 +10,16 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
-from core.callers import Caller
-from core.errors import BadRequest, GovshareError
-from federation.nodes import NodePools, NodeStatus, StatementLog
-from federation.topology import Topology
-from policies.authority import Authority, AuthorityModel
-from policies.cached_grants import SELECT_GRANTS_AT, CachedGrants, grants_at
-from policies.decisions import AccessDecider, EngineSource, PolicyEngine
-from policies.grants import Grant, normalise_purpose
-from policies.ratelimits import SharedRateLimiter
-from policies.workdays import WorkCalendar
+from govshare.core.callers import Caller
+from govshare.core.errors import BadRequest, GovshareError
+from govshare.federation.nodes import NodePools, NodeStatus, StatementLog
+from govshare.federation.topology import Topology
+from govshare.policies.authority import Authority, AuthorityModel
+from govshare.policies.cached_grants import SELECT_GRANTS_AT, CachedGrants, grants_at
+from govshare.policies.decisions import AccessDecider, EngineSource, PolicyEngine
+from govshare.policies.grants import Grant, normalise_purpose
+from govshare.policies.ratelimits import SharedRateLimiter
+from govshare.policies.workdays import WorkCalendar
 
 from .administration import Admin
 from .loaders import Loaders

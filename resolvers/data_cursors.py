@@ -11,8 +11,8 @@ from typing import Any, overload
 
 import orjson
 
-from core.errors import BadRequest
-from federation.pagination import DATABASE_CODE, Positions, Resumable
+from govshare.core.errors import BadRequest
+from govshare.federation.pagination import DATABASE_CODE, Positions, Resumable
 
 from .data_requests import Order
 from .specs import DataResourceSpec

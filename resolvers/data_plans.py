@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.errors import BadRequest
-from federation.nodes import NodePools
-from policies.decisions import Decision, Reason
+from govshare.core.errors import BadRequest
+from govshare.federation.nodes import NodePools
+from govshare.policies.decisions import Decision, Reason
 
 from .data_requests import SCOPE_ITEM, DataRequest, Order
 from .specs import ALL_NODES, DataResourceSpec

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from core.errors import AuditUnavailable, BadRequest
-from federation.nodes import NodePools
-from policies.decisions import PolicyEngine
-from policies.grants import Grant
+from govshare.core.errors import AuditUnavailable, BadRequest
+from govshare.federation.nodes import NodePools
+from govshare.policies.decisions import PolicyEngine
+from govshare.policies.grants import Grant
 
 from . import audit
 from .access_roles import ACCESS_COLUMNS, Access, close

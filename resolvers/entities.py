@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import BadRequest, LimitExceeded
-from policies.decisions import Decision
+from govshare.core.errors import BadRequest, LimitExceeded
+from govshare.policies.decisions import Decision
 
 from . import shared_data
 from .specs import DataResourceSpec

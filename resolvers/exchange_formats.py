@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from core.errors import BadRequest
+from govshare.core.errors import BadRequest
 
 FORMATS = ("csv", "ndjson", "parquet")
 

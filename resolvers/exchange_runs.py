@@ -26,9 +26,9 @@ from pathlib import Path
 
 import asyncpg
 
-from core.errors import GovshareError, NodeUnavailable
-from federation.nodes import NodePools
-from policies.decisions import PolicyEngine
+from govshare.core.errors import GovshareError, NodeUnavailable
+from govshare.federation.nodes import NodePools
+from govshare.policies.decisions import PolicyEngine
 
 from . import audit
 from .data_plans import _apply_scopes, _q, _targets, _where

@@ -20,10 +20,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from core.errors import BadRequest, FieldForbidden, Forbidden, InvalidTransition, LimitExceeded, NotFound
-from federation.nodes import NodePools
-from policies.decisions import AccessDecider, Decision, PolicyEngine
-from policies.grants import Grant
+from govshare.core.errors import (
+    BadRequest,
+    FieldForbidden,
+    Forbidden,
+    InvalidTransition,
+    LimitExceeded,
+    NotFound,
+)
+from govshare.federation.nodes import NodePools
+from govshare.policies.decisions import AccessDecider, Decision, PolicyEngine
+from govshare.policies.grants import Grant
 
 from . import audit
 from .data_cursors import convert

@@ -7,11 +7,11 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from core.errors import BadRequest
-from policies.authority import Action, domain_of_code
-from policies.decisions import Decision, ItemPolicy, PolicyEngine, Reason, decide
-from policies.grants import SELECT_GRANTS, Grant, GrantState, grant_state, normalise_purpose
-from policies.rules import ACTIONS, Rule, loadable
+from govshare.core.errors import BadRequest
+from govshare.policies.authority import Action, domain_of_code
+from govshare.policies.decisions import Decision, ItemPolicy, PolicyEngine, Reason, decide
+from govshare.policies.grants import SELECT_GRANTS, Grant, GrantState, grant_state, normalise_purpose
+from govshare.policies.rules import ACTIONS, Rule, loadable
 
 from . import validation
 from .administration import Admin

@@ -11,9 +11,9 @@ from typing import Any
 
 import asyncpg
 
-from core.errors import BadRequest, NotFound
-from policies.authority import Action, domain_of_code
-from policies.changes import Change, checked_reason
+from govshare.core.errors import BadRequest, NotFound
+from govshare.policies.authority import Action, domain_of_code
+from govshare.policies.changes import Change, checked_reason
 
 from . import access_roles, validation
 from .administration import Admin, recorded, region_transaction

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import logging
 
-from core.errors import BadRequest, NodeUnavailable
-from federation.nodes import NodePools
-from policies.authority import Action
-from policies.changes import Change, checked_reason
-from policies.groups import DepartmentFacts, Memberships
-from policies.rules import GROUP_NAME
+from govshare.core.errors import BadRequest, NodeUnavailable
+from govshare.federation.nodes import NodePools
+from govshare.policies.authority import Action
+from govshare.policies.changes import Change, checked_reason
+from govshare.policies.groups import DepartmentFacts, Memberships
+from govshare.policies.rules import GROUP_NAME
 
 from . import catalog
 from .administration import Admin, recorded, region_transaction

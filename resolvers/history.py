@@ -8,10 +8,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from core.errors import BadRequest, NotFound
-from policies.authority import Action
-from policies.changes import KINDS, SELECT_CHANGE, SELECT_CHANGES, SELECT_REVERTED, Change, checked_reason
-from policies.rules import Rule, rule_from
+from govshare.core.errors import BadRequest, NotFound
+from govshare.policies.authority import Action
+from govshare.policies.changes import (
+    KINDS,
+    SELECT_CHANGE,
+    SELECT_CHANGES,
+    SELECT_REVERTED,
+    Change,
+    checked_reason,
+)
+from govshare.policies.rules import Rule, rule_from
 
 from . import classes, grants, groups, roles, rules
 from .administration import Admin, recorded, region_transaction

@@ -8,9 +8,9 @@ from typing import Any, Protocol
 import asyncpg
 from aiodataloader import DataLoader
 
-from core.errors import NodeUnavailable
-from federation.nodes import NodePools
-from federation.topology import Topology
+from govshare.core.errors import NodeUnavailable
+from govshare.federation.nodes import NodePools
+from govshare.federation.topology import Topology
 
 from . import catalog
 

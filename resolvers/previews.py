@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 
 from casbin.util import key_match
 
-from core.errors import BadRequest
-from policies.authority import Action
-from policies.decisions import PolicyEngine, Reason, verdict
-from policies.grants import GrantState
-from policies.rules import ACTIONS, Rule
+from govshare.core.errors import BadRequest
+from govshare.policies.authority import Action
+from govshare.policies.decisions import PolicyEngine, Reason, verdict
+from govshare.policies.grants import GrantState
+from govshare.policies.rules import ACTIONS, Rule
 
 from . import validation
 from .administration import Admin

@@ -6,9 +6,9 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from core.errors import BadRequest, Forbidden, NotFound
-from policies.authority import ROLES, Action, RoleAssignment
-from policies.changes import Change, checked_reason
+from govshare.core.errors import BadRequest, Forbidden, NotFound
+from govshare.policies.authority import ROLES, Action, RoleAssignment
+from govshare.policies.changes import Change, checked_reason
 
 from .administration import Admin, recorded, region_transaction
 

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 from casbin.util import key_match
 
-from core.errors import BadRequest, NotFound
-from policies.adapter import VALUE_COLUMNS
-from policies.authority import Action
-from policies.changes import Change, checked_reason
-from policies.decisions import PolicyEngine
-from policies.rules import LEVELS, Rule, admin_domain, loadable, rule_from, shape_problems
+from govshare.core.errors import BadRequest, NotFound
+from govshare.policies.adapter import VALUE_COLUMNS
+from govshare.policies.authority import Action
+from govshare.policies.changes import Change, checked_reason
+from govshare.policies.decisions import PolicyEngine
+from govshare.policies.rules import LEVELS, Rule, admin_domain, loadable, rule_from, shape_problems
 
 from . import validation
 from .administration import Admin, recorded, region_transaction

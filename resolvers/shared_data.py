@@ -18,10 +18,10 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from core.errors import AuditUnavailable, BadRequest, FieldForbidden, NodeUnavailable
-from federation.nodes import NodePools
-from federation.pagination import Positions, merge_resumable
-from policies.decisions import AccessDecider, Decision, Reason
+from govshare.core.errors import AuditUnavailable, BadRequest, FieldForbidden, NodeUnavailable
+from govshare.federation.nodes import NodePools
+from govshare.federation.pagination import Positions, merge_resumable
+from govshare.policies.decisions import AccessDecider, Decision, Reason
 
 from . import audit
 from .data_cursors import Cursors, Key, _position_order, convert, decode_cursor

@@ -20,10 +20,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from core.errors import BadRequest, NodeUnavailable
-from federation.nodes import NodePools
-from federation.topology import Topology
-from policies.decisions import ItemPolicy
+from govshare.core.errors import BadRequest, NodeUnavailable
+from govshare.federation.nodes import NodePools
+from govshare.federation.topology import Topology
+from govshare.policies.decisions import ItemPolicy
 
 ALL_NODES = "all_nodes"
 PROVIDER = "provider"

@@ -20,10 +20,10 @@ from datetime import datetime
 
 import asyncpg
 
-from core.errors import BadRequest, Forbidden, NodeUnavailable
-from federation.nodes import NodePools
-from policies.authority import Action, Authority
-from policies.workdays import china_date
+from govshare.core.errors import BadRequest, Forbidden, NodeUnavailable
+from govshare.federation.nodes import NodePools
+from govshare.policies.authority import Action, Authority
+from govshare.policies.workdays import china_date
 
 from . import audit
 from .catalog import rows_by_code

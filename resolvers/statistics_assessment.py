@@ -33,10 +33,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from core.errors import BadRequest, Forbidden, NodeUnavailable
-from federation.nodes import NodePools
-from policies.authority import Action, Authority, domain_of_code
-from policies.workdays import WorkCalendar
+from govshare.core.errors import BadRequest, Forbidden, NodeUnavailable
+from govshare.federation.nodes import NodePools
+from govshare.policies.authority import Action, Authority, domain_of_code
+from govshare.policies.workdays import WorkCalendar
 
 from .statistics import CatalogCounts, catalog_counts, permitted_nodes
 from .statistics_requests import RequestCounts, request_counts

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from federation.nodes import NodePools
-from policies.authority import Authority, domain_of_code
+from govshare.federation.nodes import NodePools
+from govshare.policies.authority import Authority, domain_of_code
 
 from .specs import Finding
 from .statistics import permitted_nodes

@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from core.errors import BadRequest, NodeUnavailable
-from federation.nodes import NodePools
-from policies.authority import Authority
-from policies.workdays import WorkCalendar, china_date
+from govshare.core.errors import BadRequest, NodeUnavailable
+from govshare.federation.nodes import NodePools
+from govshare.policies.authority import Authority
+from govshare.policies.workdays import WorkCalendar, china_date
 
 from .statistics import permitted_nodes
 

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from core.errors import BadRequest, NodeUnavailable
-from federation.nodes import NodePools
-from policies.authority import Authority
+from govshare.core.errors import BadRequest, NodeUnavailable
+from govshare.federation.nodes import NodePools
+from govshare.policies.authority import Authority
 
 from .statistics import permitted_nodes
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
-from core.errors import BadRequest, Forbidden
-from federation.nodes import NodePools
-from policies.authority import Action, Authority
-from policies.grants import normalise_purpose
-from policies.rules import SHARE_CLASSES
+from govshare.core.errors import BadRequest, Forbidden
+from govshare.federation.nodes import NodePools
+from govshare.policies.authority import Action, Authority
+from govshare.policies.grants import normalise_purpose
+from govshare.policies.rules import SHARE_CLASSES
 
 from . import catalog
 from .groups import existing_departments

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from core.errors import BadRequest
+from govshare.core.errors import BadRequest
 
 # Far inside numeric's range (131,072 digits before the point, 16,383 after) and any column's
 # precision: a value beyond it can only be a mistake, and expanding it would cost for nothing.

@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from core.errors import BadRequest, NodeUnavailable, RateLimited
-from policies.ratelimits import SharedRateLimiter
+from govshare.core.errors import BadRequest, NodeUnavailable, RateLimited
+from govshare.policies.ratelimits import SharedRateLimiter
 
 from . import audit
 from .data_plans import _q, _targets

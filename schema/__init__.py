@@ -10,7 +10,7 @@ from strawberry import Schema
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter
 from strawberry.federation import Schema as FederationSchema
 
-from resolvers.specs import DataResourceSpec
+from govshare.resolvers.specs import DataResourceSpec
 
 from .catalog_workflow import CatalogWorkflowMutation, CatalogWorkflowQuery
 from .database_access import DatabaseAccessMutation

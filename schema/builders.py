@@ -13,10 +13,10 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any, TypeVar
 
-from federation.pagination import encode_cursor
-from resolvers import catalog
-from resolvers.context import Context
-from resolvers.selection import Tree
+from govshare.federation.pagination import encode_cursor
+from govshare.resolvers import catalog
+from govshare.resolvers.context import Context
+from govshare.resolvers.selection import Tree
 
 from .common import (
     Classification,

@@ -10,10 +10,10 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from policies.workdays import china_date
-from resolvers.context import Context
-from resolvers.workflows import catalog, catalog_findings, catalog_records
-from resolvers.workflows.documents import Document, Violation
+from govshare.policies.workdays import china_date
+from govshare.resolvers.context import Context
+from govshare.resolvers.workflows import catalog, catalog_findings, catalog_records
+from govshare.resolvers.workflows.documents import Document, Violation
 
 from .common import Classification, ShareClass, ShareMode, UpdateCycle
 

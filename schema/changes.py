@@ -8,7 +8,7 @@ from enum import Enum
 import strawberry
 from strawberry.scalars import JSON
 
-from policies.changes import Change
+from govshare.policies.changes import Change
 
 
 @strawberry.enum(description="What a policy change touched.")

@@ -7,8 +7,8 @@ from datetime import datetime
 import strawberry
 from strawberry.types import Info
 
-from resolvers import database_access
-from resolvers.context import Context
+from govshare.resolvers import database_access
+from govshare.resolvers.context import Context
 
 
 @strawberry.type(description="A login to the provider node's database that reads one view: shown once (the "

@@ -9,8 +9,8 @@ from strawberry.federation.schema_directives import Key
 from strawberry.federation.types import FieldSet
 from strawberry.types import Info
 
-from federation.pagination import clamp_first, decode_cursor, encode_cursor
-from resolvers.context import Context
+from govshare.federation.pagination import clamp_first, decode_cursor, encode_cursor
+from govshare.resolvers.context import Context
 
 from .common import Level, LocalizedText, PageInfo
 
@@ -38,7 +38,7 @@ class Department:
     async def resources(
         self, info: Info[Context, None], first: int = 20, after: str | None = None,
     ) -> Annotated[ResourceConnection, strawberry.lazy(".resources")]:
-        from resolvers.selection import current_field
+        from govshare.resolvers.selection import current_field
 
         from .builders import resource_connection
 

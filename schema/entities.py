@@ -20,10 +20,10 @@ from strawberry.federation.schema import FederationAny
 from strawberry.types import Info
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
-from core.errors import GovshareError, NodeUnavailable
-from resolvers import catalog, entities, shared_data
-from resolvers.context import Context
-from resolvers.selection import Tree, selection_tree
+from govshare.core.errors import GovshareError, NodeUnavailable
+from govshare.resolvers import catalog, entities, shared_data
+from govshare.resolvers.context import Context
+from govshare.resolvers.selection import Tree, selection_tree
 
 from . import builders
 from .departments import Department

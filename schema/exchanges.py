@@ -8,8 +8,8 @@ from enum import Enum
 import strawberry
 from strawberry.types import Info
 
-from resolvers import exchanges
-from resolvers.context import Context
+from govshare.resolvers import exchanges
+from govshare.resolvers.context import Context
 
 
 @strawberry.enum(description="File format of an export: CSV (UTF-8, header row), NDJSON, or Parquet (only "

@@ -7,9 +7,9 @@ from datetime import datetime
 import strawberry
 from strawberry.types import Info
 
-from policies.rules import admin_domain
-from resolvers import explanations
-from resolvers.context import Context
+from govshare.policies.rules import admin_domain
+from govshare.resolvers import explanations
+from govshare.resolvers.context import Context
 
 from .common import ShareClass
 from .rules import AccessRule, DataAction, GrantStateValue

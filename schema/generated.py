@@ -18,11 +18,11 @@ from strawberry.federation.schema_directives import Key
 from strawberry.federation.types import FieldSet
 from strawberry.types import Info
 
-from core.errors import BadRequest
-from resolvers import shared_data, specs, verification
-from resolvers.context import Context
-from resolvers.selection import Tree, current_field, response_keys
-from resolvers.values import check as check_value
+from govshare.core.errors import BadRequest
+from govshare.resolvers import shared_data, specs, verification
+from govshare.resolvers.context import Context
+from govshare.resolvers.selection import Tree, current_field, response_keys
+from govshare.resolvers.values import check as check_value
 
 from .common import PageInfo
 from .data_inputs import (

@@ -8,9 +8,9 @@ from enum import Enum
 import strawberry
 from strawberry.types import Info
 
-from resolvers import grants
-from resolvers.context import Context
-from resolvers.validation import GrantInput
+from govshare.resolvers import grants
+from govshare.resolvers.context import Context
+from govshare.resolvers.validation import GrantInput
 
 from .changes import PolicyChange
 from .common import ShareMode

@@ -7,9 +7,9 @@ from datetime import datetime
 import strawberry
 from strawberry.types import Info
 
-from policies.rules import admin_domain
-from resolvers import classes, groups, history
-from resolvers.context import Context
+from govshare.policies.rules import admin_domain
+from govshare.resolvers import classes, groups, history
+from govshare.resolvers.context import Context
 
 from .changes import ChangeKind, PolicyChange
 from .common import ShareClass

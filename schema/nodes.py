@@ -5,8 +5,8 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from federation.topology import Node as TopologyNode
-from resolvers.context import Context
+from govshare.federation.topology import Node as TopologyNode
+from govshare.resolvers.context import Context
 
 from .common import Level, LocalizedText
 

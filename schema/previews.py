@@ -5,8 +5,8 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from resolvers import previews
-from resolvers.context import Context
+from govshare.resolvers import previews
+from govshare.resolvers.context import Context
 
 from .common import ShareClass
 from .rules import RuleInput

@@ -7,11 +7,11 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types import Info
 
-from core.errors import BadRequest, NodeUnavailable
-from federation.pagination import clamp_first, decode_positions
-from resolvers import catalog
-from resolvers.context import Context
-from resolvers.selection import current_field
+from govshare.core.errors import BadRequest, NodeUnavailable
+from govshare.federation.pagination import clamp_first, decode_positions
+from govshare.resolvers import catalog
+from govshare.resolvers.context import Context
+from govshare.resolvers.selection import current_field
 
 from . import builders
 from .common import Language, Level, values

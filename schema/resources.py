@@ -9,8 +9,8 @@ from strawberry.federation.schema_directives import Key
 from strawberry.federation.types import FieldSet
 from strawberry.types import Info
 
-from resolvers import catalog
-from resolvers.context import Context
+from govshare.resolvers import catalog
+from govshare.resolvers.context import Context
 
 from .common import (
     Classification,

@@ -7,9 +7,9 @@ from datetime import datetime
 import strawberry
 from strawberry.types import Info
 
-from policies.authority import Action
-from resolvers import roles
-from resolvers.context import Context
+from govshare.policies.authority import Action
+from govshare.resolvers import roles
+from govshare.resolvers.context import Context
 
 from .changes import PolicyChange
 

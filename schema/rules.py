@@ -7,9 +7,9 @@ from enum import Enum
 import strawberry
 from strawberry.types import Info
 
-from policies.rules import Rule
-from resolvers import rules
-from resolvers.context import Context
+from govshare.policies.rules import Rule
+from govshare.resolvers import rules
+from govshare.resolvers.context import Context
 
 from .changes import PolicyChange
 from .common import ShareClass

@@ -8,9 +8,9 @@ from enum import Enum
 import strawberry
 from strawberry.types import Info
 
-from policies.workdays import china_date
-from resolvers.context import Context
-from resolvers.workflows import held_grants, objections, request_records, requests
+from govshare.policies.workdays import china_date
+from govshare.resolvers.context import Context
+from govshare.resolvers.workflows import held_grants, objections, request_records, requests
 
 from .common import ShareMode
 

@@ -9,8 +9,8 @@ from enum import Enum
 import strawberry
 from strawberry.types import Info
 
-from resolvers import statistics
-from resolvers.context import Context
+from govshare.resolvers import statistics
+from govshare.resolvers.context import Context
 
 
 @strawberry.enum(description="A dimension to group catalog counts by.")

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 import strawberry
 from strawberry.types import Info
 
-from resolvers import statistics, statistics_assessment
-from resolvers.context import Context
+from govshare.resolvers import statistics, statistics_assessment
+from govshare.resolvers.context import Context
 
 
 @strawberry.type(description="One part of a department's score: its weight, the ratio achieved and why.")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from resolvers import statistics_conflicts
-from resolvers.context import Context
-from resolvers.specs import Finding
+from govshare.resolvers import statistics_conflicts
+from govshare.resolvers.context import Context
+from govshare.resolvers.specs import Finding
 
 
 @strawberry.type(description="The class one catalog entry states for the column.")

@@ -8,8 +8,8 @@ from enum import Enum
 import strawberry
 from strawberry.types import Info
 
-from resolvers import statistics_requests
-from resolvers.context import Context
+from govshare.resolvers import statistics_requests
+from govshare.resolvers.context import Context
 
 
 @strawberry.enum(description="A dimension to group share-request counts by.")

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 import strawberry
 from strawberry.types import Info
 
-from resolvers import statistics, statistics_use
-from resolvers.context import Context
+from govshare.resolvers import statistics, statistics_use
+from govshare.resolvers.context import Context
 
 
 @strawberry.type(description="How often one item of one resource was denied to one department, and why.")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from federation.topology import Node, Topology
+from govshare.federation.topology import Node, Topology
 
 from .vocabulary import (
     BUREAU,

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from federation.topology import Node, Topology
+from govshare.federation.topology import Node, Topology
 
 from . import catalog, registers
 from .roles import seed_roles

@@ -8,9 +8,9 @@ import asyncio
 import contextlib
 import logging
 
-from core.errors import GovshareError
-from federation.nodes import NodePools
-from resolvers import access_roles
+from govshare.core.errors import GovshareError
+from govshare.federation.nodes import NodePools
+from govshare.resolvers import access_roles
 
 logger = logging.getLogger("govshare.database_access")
 

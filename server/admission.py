@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from federation.deadlines import RequestDeadlines, request_deadlines
+from govshare.federation.deadlines import RequestDeadlines, request_deadlines
 
 Scope = dict[str, Any]
 

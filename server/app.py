@@ -17,22 +17,22 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 
-from core.callers import Caller
-from core.errors import NodeUnavailable
-from core.settings import Settings
-from federation.deadlines import RequestDeadlines, request_deadlines
-from federation.listener import Listener
-from federation.nodes import RETRYABLE, NodePools
-from federation.topology import Topology
-from policies.authority import AuthorityModel
-from policies.cached_grants import CachedGrants, read_access_version
-from policies.decisions import PolicyEngine
-from policies.ratelimits import LEASE, SharedRateLimiter
-from policies.workdays import WorkCalendar
-from resolvers import audit, exchanges
-from resolvers.context import Context, read_grants
-from resolvers.exchange_runs import RunEnv
-from resolvers.groups import load_memberships
+from govshare.core.callers import Caller
+from govshare.core.errors import NodeUnavailable
+from govshare.core.settings import Settings
+from govshare.federation.deadlines import RequestDeadlines, request_deadlines
+from govshare.federation.listener import Listener
+from govshare.federation.nodes import RETRYABLE, NodePools
+from govshare.federation.topology import Topology
+from govshare.policies.authority import AuthorityModel
+from govshare.policies.cached_grants import CachedGrants, read_access_version
+from govshare.policies.decisions import PolicyEngine
+from govshare.policies.ratelimits import LEASE, SharedRateLimiter
+from govshare.policies.workdays import WorkCalendar
+from govshare.resolvers import audit, exchanges
+from govshare.resolvers.context import Context, read_grants
+from govshare.resolvers.exchange_runs import RunEnv
+from govshare.resolvers.groups import load_memberships
 
 from .access_sweeps import AccessSweeper
 from .admission import Admission, AdmissionMiddleware
@@ -282,6 +282,6 @@ def _cors(settings: Settings) -> list[Middleware]:
 
 
 def app_factory() -> Any:
-    """For ``uvicorn --factory server.app:app_factory`` against configured DSNs."""
+    """For ``uvicorn --factory govshare.server.app:app_factory`` against configured DSNs."""
     settings = Settings.from_env()
     return create_app(settings, Topology.load(settings.topology_path, settings.dsns))

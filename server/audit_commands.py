@@ -12,7 +12,7 @@ import json
 
 import asyncpg
 
-from core.settings import Settings
+from govshare.core.settings import Settings
 
 from .databases import resolve as _resolve
 from .policy_commands import Group
@@ -26,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], group: 
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    from resolvers.audit import read_checkpoint_file, read_checkpoints, verify_chain
+    from govshare.resolvers.audit import read_checkpoint_file, read_checkpoints, verify_chain
 
     from .checkpoints import audit_key, checkpoint_file
 

@@ -13,9 +13,9 @@ import os
 import secrets
 from pathlib import Path
 
-from core.errors import ConfigurationError
-from core.settings import Settings
-from resolvers.audit import AuditTrail, write_checkpoint
+from govshare.core.errors import ConfigurationError
+from govshare.core.settings import Settings
+from govshare.resolvers.audit import AuditTrail, write_checkpoint
 
 logger = logging.getLogger("govshare.checkpoints")
 KEY_FILE = "audit-key"

@@ -19,9 +19,15 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from core.errors import CannotListen, EmbeddedPostgresError, GovshareError, MigrationError, NodeUnavailable
-from core.settings import Settings
-from federation.nodes import NodePools
+from govshare.core.errors import (
+    CannotListen,
+    EmbeddedPostgresError,
+    GovshareError,
+    MigrationError,
+    NodeUnavailable,
+)
+from govshare.core.settings import Settings
+from govshare.federation.nodes import NodePools
 
 from . import audit_commands, grant_commands, operations, policy_commands, role_commands
 from .databases import resolve as _resolve
@@ -30,7 +36,7 @@ from .postgres import LocalPostgres
 from .tokens import check_department, check_secret
 
 if TYPE_CHECKING:
-    from resolvers.administration import Admin
+    from govshare.resolvers.administration import Admin
 
 
 def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
@@ -47,8 +53,8 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _admin(settings: Settings, by: str) -> tuple[Admin, NodePools, LocalPostgres | None]:
     """The command line acts with the database owner's power: as a region policy admin named ``by``."""
-    from policies.authority import Authority, AuthorityModel, RoleAssignment
-    from resolvers.administration import Admin
+    from govshare.policies.authority import Authority, AuthorityModel, RoleAssignment
+    from govshare.resolvers.administration import Admin
 
     topology, server = await _resolve(settings)
     pools = NodePools(topology, timeout=settings.node_timeout)
@@ -58,7 +64,7 @@ async def _admin(settings: Settings, by: str) -> tuple[Admin, NodePools, LocalPo
         if server is not None:
             server.stop()
         raise
-    from resolvers import audit
+    from govshare.resolvers import audit
 
     from .checkpoints import audit_key
 
@@ -81,7 +87,7 @@ def cmd_grant(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_sdl(settings: Settings, args: argparse.Namespace) -> int:
-    from federation.topology import Topology
+    from govshare.federation.topology import Topology
 
     from .subgraph import demo_sdl
 

@@ -1,4 +1,4 @@
-"""GraphiQL's examples are the README's GraphQL samples: ``python -m server.console_examples`` writes
+"""GraphiQL's examples are the README's GraphQL samples: ``python -m govshare.server.console_examples`` writes
 ``server/static/graphiql-examples.json`` from README.md (a test fails when the two drift apart).
 
 Each ```graphql block becomes an example titled by its README section; ```graphql_admin blocks are the

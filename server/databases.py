@@ -9,11 +9,11 @@ from pathlib import Path
 
 import asyncpg
 
-from core.errors import GovshareError, MigrationError, NodeUnavailable
-from core.settings import Settings
-from federation.topology import Topology
-from migrations.runner import migrate
-from policies.adapter import bootstrap
+from govshare.core.errors import GovshareError, MigrationError, NodeUnavailable
+from govshare.core.settings import Settings
+from govshare.federation.topology import Topology
+from govshare.migrations.runner import migrate
+from govshare.policies.adapter import bootstrap
 
 from .postgres import LocalPostgres
 

@@ -12,8 +12,8 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from core.errors import NodeUnavailable, UnknownDepartment
-from federation.nodes import NodePools
+from govshare.core.errors import NodeUnavailable, UnknownDepartment
+from govshare.federation.nodes import NodePools
 
 SELECT_CODES = "select code from departments"
 RETRY_SECONDS = 5.0

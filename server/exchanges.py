@@ -22,11 +22,11 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
-from core.callers import Caller
-from core.errors import GovshareError, NotFound
-from federation.nodes import NodePools
-from resolvers import audit, exchange_runs, exchanges
-from resolvers.exchange_runs import RunEnv
+from govshare.core.callers import Caller
+from govshare.core.errors import GovshareError, NotFound
+from govshare.federation.nodes import NodePools
+from govshare.resolvers import audit, exchange_runs, exchanges
+from govshare.resolvers.exchange_runs import RunEnv
 
 logger = logging.getLogger("govshare.exchange")
 

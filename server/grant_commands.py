@@ -7,7 +7,7 @@ import argparse
 import asyncio
 from datetime import datetime, timedelta
 
-from core.settings import Settings
+from govshare.core.settings import Settings
 
 from .policy_commands import AdminFactory, Group
 
@@ -43,8 +43,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], group: 
 
 def run(settings: Settings, args: argparse.Namespace, admin_factory: AdminFactory) -> int:
     """Grants through the same validation and history as the GraphQL mutations (resolvers/grants.py)."""
-    from resolvers import grants
-    from resolvers.validation import GrantInput
+    from govshare.resolvers import grants
+    from govshare.resolvers.validation import GrantInput
 
     async def run() -> int:
         admin, pools, server = await admin_factory(settings, args.by)
@@ -82,7 +82,7 @@ def _names(text: str) -> list[str]:
 
 def _day(moment: datetime, end: bool = False) -> str:
     """A validity bound as the calendar day in China Standard Time (an end is exclusive: its day before)."""
-    from resolvers.validation import CST
+    from govshare.resolvers.validation import CST
 
     local = moment.astimezone(CST)
     if end and local.time() == datetime.min.time():

@@ -27,8 +27,8 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from core.callers import Caller
-from core.errors import (
+from govshare.core.callers import Caller
+from govshare.core.errors import (
     GovshareError,
     LimitExceeded,
     NodeUnavailable,
@@ -36,11 +36,11 @@ from core.errors import (
     Unauthenticated,
     UnknownDepartment,
 )
-from federation.nodes import statement_log
-from policies.ratelimits import SharedRateLimiter
-from resolvers.context import Context, language_from_header
-from schema.documents import parse_document, validate_ahead
-from schema.plans import execute_planned
+from govshare.federation.nodes import statement_log
+from govshare.policies.ratelimits import SharedRateLimiter
+from govshare.resolvers.context import Context, language_from_header
+from govshare.schema.documents import parse_document, validate_ahead
+from govshare.schema.plans import execute_planned
 
 from .assets import graphiql_page
 from .departments import KnownDepartments

@@ -5,8 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from federation.nodes import NodePools
-from migrations.runner import latest_version
+from govshare.federation.nodes import NodePools
+from govshare.migrations.runner import latest_version
 
 
 async def healthz(request: Request) -> Response:

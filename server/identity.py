@@ -14,9 +14,9 @@ from typing import Any
 
 import jwt
 
-from core.callers import Caller
-from core.errors import ConfigurationError, Unauthenticated
-from core.settings import Settings
+from govshare.core.callers import Caller
+from govshare.core.errors import ConfigurationError, Unauthenticated
+from govshare.core.settings import Settings
 
 from .keys import KeySet
 

@@ -23,7 +23,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from core.errors import ConfigurationError
+from govshare.core.errors import ConfigurationError
 
 logger = logging.getLogger("govshare.keys")
 

@@ -30,8 +30,8 @@ from graphql import (
 )
 from graphql.language import get_location
 
-from core.errors import BadRequest, LimitExceeded
-from core.settings import Settings
+from govshare.core.errors import BadRequest, LimitExceeded
+from govshare.core.settings import Settings
 
 # Fixed bounds on the document's shape (its size is bounded by the token limit in schema/).
 MAX_LEAF_REPEATS = 10

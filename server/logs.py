@@ -43,14 +43,14 @@ def config(log_format: str, level: str = "INFO") -> dict[str, Any]:
     """A ``logging.config.dictConfig`` for the service and uvicorn (passed as uvicorn's ``log_config``,
     so every worker process configures itself the same way)."""
     formatter: dict[str, Any] = (
-        {"()": "server.logs.json_formatter"} if log_format == "json"
+        {"()": "govshare.server.logs.json_formatter"} if log_format == "json"
         else {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"})
     handler = {"class": "logging.StreamHandler", "formatter": "default", "filters": ["request_id"],
                "stream": "ext://sys.stderr"}
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": "server.logs.RequestIdFilter"}},
+        "filters": {"request_id": {"()": "govshare.server.logs.RequestIdFilter"}},
         "formatters": {"default": formatter},
         "handlers": {"default": handler},
         # uvicorn's loggers propagate to the root: one handler, one format for every line.

@@ -10,10 +10,10 @@ import sys
 import time
 from dataclasses import replace
 
-from core.errors import GovshareError
-from core.settings import Settings
-from federation.checks import check_nodes
-from federation.topology import Topology
+from govshare.core.errors import GovshareError
+from govshare.core.settings import Settings
+from govshare.federation.checks import check_nodes
+from govshare.federation.topology import Topology
 
 from .databases import load_topology, migrate_all, resolve, service_topology
 from .identity import demo_secret, mint_demo_token
@@ -68,8 +68,8 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _seed(settings: Settings, topology: Topology, args: argparse.Namespace, force: bool, steps: Steps) -> None:
-    from seed.catalog import DATA_RESOURCES
-    from seed.writer import SeedOptions, seed_all
+    from govshare.seed.catalog import DATA_RESOURCES
+    from govshare.seed.writer import SeedOptions, seed_all
 
     options = SeedOptions(seed=args.seed, persons=args.persons, entities=args.entities, resources=args.resources)
     meter = SeedMeter(steps, {"persons": options.persons, "entities": options.entities,
@@ -171,7 +171,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 def demo_tokens(settings: Settings) -> str:
     """One line per demo user (one per role): user, department, role, token."""
-    from seed.roles import DEMO_USERS
+    from govshare.seed.roles import DEMO_USERS
 
     lines = []
     for u in DEMO_USERS:

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
-from core.errors import BadRequest, PersistedQueryNotFound
+from govshare.core.errors import BadRequest, PersistedQueryNotFound
 
 MAX_DOCUMENTS = 4096
 SHA256 = re.compile(r"[0-9a-f]{64}")

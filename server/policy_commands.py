@@ -9,12 +9,12 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from core.settings import Settings
-from policies.decisions import PolicyEngine
-from policies.rules import ACTIONS, EFFECTS, GRANT_STATES, SHARE_CLASSES, Rule
-from resolvers import classes, explanations, history, rules
-from resolvers.administration import Admin
-from resolvers.groups import load_memberships
+from govshare.core.settings import Settings
+from govshare.policies.decisions import PolicyEngine
+from govshare.policies.rules import ACTIONS, EFFECTS, GRANT_STATES, SHARE_CLASSES, Rule
+from govshare.resolvers import classes, explanations, history, rules
+from govshare.resolvers.administration import Admin
+from govshare.resolvers.groups import load_memberships
 
 AdminFactory = Callable[[Settings, str], Awaitable[tuple[Admin, Any, Any]]]
 Group = Callable[..., "argparse._SubParsersAction[argparse.ArgumentParser]"]

@@ -25,7 +25,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import EmbeddedPostgresError
+from govshare.core.errors import EmbeddedPostgresError
 
 SERVICE_USER = "nobody"
 # Where a root-started server gets its private directory: world-traversable, sticky, on every machine.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from core.settings import Settings
+from govshare.core.settings import Settings
 
 from .policy_commands import AdminFactory, Group
 
@@ -26,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], group: 
 
 
 def run(settings: Settings, args: argparse.Namespace, admin_factory: AdminFactory) -> int:
-    from resolvers import roles
+    from govshare.resolvers import roles
 
     async def run() -> int:
         admin, pools, server = await admin_factory(settings, args.by)

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 from strawberry import Schema
 
-from federation.nodes import NodePools
-from resolvers.specs import DataResourceSpec, Finding, authorise, load_catalogs
-from resolvers.statistics_conflicts import CONFLICT_KINDS
-from schema import build_schema
+from govshare.federation.nodes import NodePools
+from govshare.resolvers.specs import DataResourceSpec, Finding, authorise, load_catalogs
+from govshare.resolvers.statistics_conflicts import CONFLICT_KINDS
+from govshare.schema import build_schema
 
 logger = logging.getLogger("govshare.schemas")
 

@@ -14,13 +14,13 @@ from typing import Any
 from prometheus_client.multiprocess import mark_process_dead
 from starlette.applications import Starlette
 
-from core.errors import CannotListen, GovshareError
+from govshare.core.errors import CannotListen, GovshareError
 
 from . import logs
 from .metrics import MULTIPROCESS_DIR
 
-# `uvicorn --factory server.app:app_factory` builds the app in each worker from the environment.
-APP_FACTORY = "server.app:app_factory"
+# `uvicorn --factory govshare.server.app:app_factory` builds the app in each worker from the environment.
+APP_FACTORY = "govshare.server.app:app_factory"
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -12,11 +12,11 @@ from typing import Any
 
 from strawberry.printer import print_schema
 
-from federation.topology import Topology
-from resolvers.specs import DataItemSpec, DataResourceSpec
-from schema import build_schema
-from seed import catalog
-from seed.writer import SeedOptions
+from govshare.federation.topology import Topology
+from govshare.resolvers.specs import DataItemSpec, DataResourceSpec
+from govshare.schema import build_schema
+from govshare.seed import catalog
+from govshare.seed.writer import SeedOptions
 
 LANGS = ("zh", "ug", "kk", "en")
 

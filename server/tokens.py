@@ -6,9 +6,9 @@ import re
 
 import asyncpg
 
-from core.errors import BadRequest, ConfigurationError, TopologyError
-from core.settings import Settings
-from federation.topology import Topology
+from govshare.core.errors import BadRequest, ConfigurationError, TopologyError
+from govshare.core.settings import Settings
+from govshare.federation.topology import Topology
 
 from .databases import database_name
 from .postgres import LocalPostgres

@@ -1,6 +1,6 @@
 """The README's command table, built from the parser so that the two cannot drift apart.
 
-``python -m server.usages`` prints it; tests/server/test_cli.py fails when the README's differs.
+``python -m govshare.server.usages`` prints it; tests/server/test_cli.py fails when the README's differs.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from seed.roles import DEMO_USERS
-from server.identity import mint_demo_token
+from govshare.seed.roles import DEMO_USERS
+from govshare.server.identity import mint_demo_token
 
 from .conftest import TOPOLOGY, Cluster
 from .helpers import SECRET, audit_key_file
@@ -39,7 +39,7 @@ def govshare(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
     env["GOVSHARE_TOPOLOGY"] = str(TOPOLOGY)
     env["GOVSHARE_AUDIT_KEY_FILE"] = str(audit_key_file())  # its changes join the same keyed chain
     env.update({f"GOVSHARE_DSN_{n.code}": n.dsn or "" for n in cluster.topology.databases})
-    return subprocess.run([sys.executable, "-m", "server.cli", *args], env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "govshare.server.cli", *args], env=env, capture_output=True, text=True,
                           timeout=60)
 
 

@@ -14,12 +14,12 @@ import asyncpg
 import httpx
 import pytest
 
-from core.settings import Settings
-from federation.topology import Topology
-from seed.writer import SeedOptions, seed_all
-from server.app import create_app
-from server.databases import SERVICE_LOGIN, ensure_service_login, migrate_all
-from server.postgres import LocalPostgres
+from govshare.core.settings import Settings
+from govshare.federation.topology import Topology
+from govshare.seed.writer import SeedOptions, seed_all
+from govshare.server.app import create_app
+from govshare.server.databases import SERVICE_LOGIN, ensure_service_login, migrate_all
+from govshare.server.postgres import LocalPostgres
 
 from .helpers import SECRET, audit_key_file, token
 

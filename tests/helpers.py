@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from server.identity import mint_demo_token
+from govshare.server.identity import mint_demo_token
 
 SECRET = "test-secret-not-for-production-0123456789"
 AUDIT_KEY = "test-audit-key-not-for-production-0123456789"

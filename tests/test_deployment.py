@@ -16,11 +16,11 @@ from typing import Any
 import asyncpg
 import httpx
 
-from core.settings import Settings
-from federation.topology import Topology
-from seed.writer import SeedOptions, seed_all
-from server.app import create_app
-from server.databases import migrate_all
+from govshare.core.settings import Settings
+from govshare.federation.topology import Topology
+from govshare.seed.writer import SeedOptions, seed_all
+from govshare.server.app import create_app
+from govshare.server.databases import migrate_all
 
 from .conftest import DATABASE, TOPOLOGY, Cluster
 from .helpers import gql, token
@@ -133,7 +133,7 @@ async def test_a_restored_region_database_shows_the_lost_audit_records(cluster: 
         env.update({f"GOVSHARE_DSN_{n.code}": n.dsn or "" for n in topology.databases},
                    GOVSHARE_TOPOLOGY=str(TOPOLOGY), GOVSHARE_AUDIT_KEY_FILE=str(ours.audit_key_file),
                    GOVSHARE_AUDIT_CHECKPOINT_FILE=str(ours.audit_checkpoint_file))
-        result = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "server.cli", "audit", "verify"],
+        result = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "govshare.server.cli", "audit", "verify"],
                                          env=env, capture_output=True, text=True, timeout=60)
         assert result.returncode == 1, result.stdout + result.stderr
         assert f"truncated: first record affected {dumped_head + 1}: records after seq {dumped_head} are missing" \

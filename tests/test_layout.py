@@ -33,7 +33,13 @@ def python_files(top: Path) -> list[Path]:
 
 def imported_modules(path: Path, root: Path, submodules: bool = True) -> Iterator[tuple[int, str]]:
     """(line, absolute dotted name) of every import in the file, relative imports resolved; with
-    ``submodules``, also each ``from X import name`` as ``X.name`` (it may be a module)."""
+    ``submodules``, also each ``from X import name`` as ``X.name`` (it may be a module).
+    ``govshare.core.errors`` is read as ``core.errors``: the installed name of the folder core/."""
+    for line, name in _imports(path, root, submodules):
+        yield line, name.removeprefix("govshare.")
+
+
+def _imports(path: Path, root: Path, submodules: bool) -> Iterator[tuple[int, str]]:
     package = list(path.relative_to(root).parts[:-1])
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
@@ -123,3 +129,30 @@ def test_the_checks_catch_an_upward_import_and_a_cycle(tmp_path: Path) -> None:
         "core/errors.py:2 imports server.context (core may not import server)",
     ]
     assert module_cycles(tmp_path) == [["resolvers.a", "resolvers.b"]]
+
+
+def bare_imports(root: Path) -> list[str]:
+    """Absolute imports of our packages without ``govshare.``: in one process they would load a
+    second copy of the module (two ``GovshareError`` classes, two settings modules, ...)."""
+    ours = set(RANKS) - {"benchmarks"}  # benchmarks/ is not installed: it stays a top-level folder
+    found = []
+    for top in [*RANKS, "tests"]:
+        for path in python_files(root / top):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                    names = [node.module or ""]
+                else:
+                    continue
+                found += [f"{path.relative_to(root)}:{node.lineno} imports {name}" for name in names
+                          if name.split(".")[0] in ours]
+    return sorted(found)
+
+
+def test_our_packages_are_imported_as_govshare(tmp_path: Path) -> None:
+    assert bare_imports(ROOT) == []
+    (tmp_path / "server").mkdir()
+    (tmp_path / "server" / "x.py").write_text(
+        "from core.errors import A\nfrom govshare.core.errors import B\nfrom . import y\nimport core\n")
+    assert bare_imports(tmp_path) == ["server/x.py:1 imports core.errors", "server/x.py:4 imports core"]

@@ -12,8 +12,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ["core", "federation", "migrations", "policies", "resolvers", "schema", "seed", "server"]
 # Where each package's folder lands inside the wheel, and what the wheel puts into site-packages.
-INSTALLED_AS = {package: package for package in PACKAGES}
-TOP_LEVEL = set(PACKAGES)
+INSTALLED_AS = {package: f"govshare/{package}" for package in PACKAGES}
+TOP_LEVEL = {"govshare"}
 # In the tree for review, never read at run time: the demo catalog's SDL (tests/server/test_subgraph.py).
 NOT_INSTALLED = {"schema/subgraph.graphql"}
 NOT_COPIED = shutil.ignore_patterns(".git", ".venv", "node_modules", ".govshare", "__pycache__", "*_cache",
@@ -40,7 +40,19 @@ def test_the_wheel_holds_every_module_and_data_file_and_only_our_top_level_names
         for package in PACKAGES for path in (ROOT / package).rglob("*")
         if path.is_file() and "__pycache__" not in path.parts
         and path.relative_to(ROOT).as_posix() not in NOT_INSTALLED
-    }
+    } | {"govshare/__init__.py"}
     packaged = {n for n in names if n.split("/")[0] not in dist_info}
     assert sorted(expected - packaged) == [], "files of the tree missing from the wheel"
     assert sorted(packaged - expected) == [], "files in the wheel that the tree does not have"
+
+
+def test_one_copy_of_each_module() -> None:
+    """The app, the command line and the seed load every module of ours as govshare.<package> only: a
+    module loaded under a bare name too (say, a string naming a module without govshare.) would be a
+    second copy, with its own error classes and settings."""
+    probe = ("import sys, govshare.server.app, govshare.server.cli, govshare.seed.writer, govshare.schema; "
+             "print(sorted({m.split('.')[0] for m in sys.modules} & set(sys.argv[1:])))")
+    result = subprocess.run([sys.executable, "-c", probe, *PACKAGES], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -22,12 +22,12 @@ from typing import Any
 import httpx
 import pytest
 
-from core.settings import DEFAULT_TOPOLOGY, Settings
-from federation.topology import Topology
-from seed.writer import SeedOptions, seed_all
-from server.app import create_app
-from server.databases import migrate_all, provision_embedded
-from server.identity import mint_demo_token
+from govshare.core.settings import DEFAULT_TOPOLOGY, Settings
+from govshare.federation.topology import Topology
+from govshare.seed.writer import SeedOptions, seed_all
+from govshare.server.app import create_app
+from govshare.server.databases import migrate_all, provision_embedded
+from govshare.server.identity import mint_demo_token
 
 from .helpers import SECRET, audit_key_file, token
 
@@ -164,7 +164,7 @@ def test_command_example_runs_verbatim(demo_databases: Topology, example: Exampl
 
 
 def test_department_kind_table_is_the_seeds() -> None:
-    from seed.vocabulary import COUNTY_KINDS, DEPARTMENT_KINDS, SUPERVISOR
+    from govshare.seed.vocabulary import COUNTY_KINDS, DEPARTMENT_KINDS, SUPERVISOR
 
     rows = re.findall(r"^\| `([A-Z]{2})` \| (\S+) ([^|]+?) \| ([a-z, ]+) \|$", (ROOT / "README.md").read_text(), re.M)
     expected = [(code, words.zh, words.en, "region, prefecture, county" if code in COUNTY_KINDS

@@ -33,9 +33,9 @@ from typing import Any
 
 import asyncpg
 
-from core.errors import BadRequest, Conflict, Forbidden, InvalidTransition, NotFound, RuleViolated
-from policies.authority import Action, domain_of_code
-from policies.workdays import china_date
+from govshare.core.errors import BadRequest, Conflict, Forbidden, InvalidTransition, NotFound, RuleViolated
+from govshare.policies.authority import Action, domain_of_code
+from govshare.policies.workdays import china_date
 
 from . import catalog_publications as publications
 from .catalog_records import (

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from core.errors import BadRequest, NotFound
-from policies.authority import Action, domain_of_code
+from govshare.core.errors import BadRequest, NotFound
+from govshare.policies.authority import Action, domain_of_code
 
 from .documents import CODE, Document, Item, Violation, warnings
 from .steps import Step

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from core.errors import BadRequest
+from govshare.core.errors import BadRequest
 
 CODE = re.compile(r"[0-9]{6}-[A-Z0-9]{1,8}-[0-9]{6}")
 COLUMN = re.compile(r"[a-z][a-z0-9_]{0,62}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from policies.workdays import china_date
+from govshare.policies.workdays import china_date
 
 from .. import grants as grant_store
 from .steps import Step

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from core.errors import BadRequest, Conflict, InvalidTransition, NotFound
-from policies.authority import Action, domain_of_code
-from policies.workdays import china_date
+from govshare.core.errors import BadRequest, Conflict, InvalidTransition, NotFound
+from govshare.policies.authority import Action, domain_of_code
+from govshare.policies.workdays import china_date
 
 from .. import validation
 from ..administration import region_transaction

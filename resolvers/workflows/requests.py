@@ -35,9 +35,9 @@ from datetime import date
 
 import asyncpg
 
-from core.errors import BadRequest, Conflict, Forbidden, InvalidTransition, NotFound, RuleViolated
-from policies.authority import Action, domain_of_code
-from policies.workdays import china_date
+from govshare.core.errors import BadRequest, Conflict, Forbidden, InvalidTransition, NotFound, RuleViolated
+from govshare.policies.authority import Action, domain_of_code
+from govshare.policies.workdays import china_date
 
 from .. import grants as grant_store
 from .. import validation

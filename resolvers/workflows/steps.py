@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from core.errors import AuditUnavailable, NodeUnavailable
-from federation.nodes import NODE_ERRORS
-from policies.workdays import WorkCalendar
+from govshare.core.errors import AuditUnavailable, NodeUnavailable
+from govshare.federation.nodes import NODE_ERRORS
+from govshare.policies.workdays import WorkCalendar
 
 from .. import audit
 from ..administration import Admin

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import ConfigurationError, TopologyError
-from core.settings import DEFAULT_TOPOLOGY, Settings
-from federation.topology import Topology
-from server.cli import main
-from server.postgres import free_port
+from govshare.core.errors import ConfigurationError, TopologyError
+from govshare.core.settings import DEFAULT_TOPOLOGY, Settings
+from govshare.federation.topology import Topology
+from govshare.server.cli import main
+from govshare.server.postgres import free_port
 
 from ..conftest import Cluster
 from ..helpers import SECRET

@@ -14,10 +14,10 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from core.settings import Settings
-from federation.topology import Topology
-from server.app import create_app
-from server.postgres import LocalPostgres
+from govshare.core.settings import Settings
+from govshare.federation.topology import Topology
+from govshare.server.app import create_app
+from govshare.server.postgres import LocalPostgres
 
 from ..conftest import Cluster
 from ..helpers import token

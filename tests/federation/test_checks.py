@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import ConfigurationError
-from federation.checks import check_nodes
-from server.postgres import free_port
+from govshare.core.errors import ConfigurationError
+from govshare.federation.checks import check_nodes
+from govshare.server.postgres import free_port
 
 from ..conftest import Cluster
 

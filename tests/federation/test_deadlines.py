@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from federation.deadlines import RequestDeadlines
+from govshare.federation.deadlines import RequestDeadlines
 
 
 async def test_a_node_is_charged_only_while_waited_on_and_overlaps_count_once() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from federation.nodes import NodePools
+from govshare.federation.nodes import NodePools
 
 from ..conftest import Cluster
 

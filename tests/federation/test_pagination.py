@@ -106,7 +106,7 @@ def test_merge_resumable_never_skips_or_repeats_whatever_fails_when() -> None:
     """Simulated nodes failing at random pages: paging to the end yields every key exactly once."""
     import random
 
-    from federation.pagination import Positions, merge_resumable
+    from govshare.federation.pagination import Positions, merge_resumable
 
     rng = random.Random(8)
     for _ in range(200):

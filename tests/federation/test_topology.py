@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import TopologyError
-from core.settings import DEFAULT_TOPOLOGY
-from federation.topology import Topology
+from govshare.core.errors import TopologyError
+from govshare.core.settings import DEFAULT_TOPOLOGY
+from govshare.federation.topology import Topology
 
 DIVISIONS = Path(__file__).resolve().parents[3] / "shared" / "data" / "xinjiang-divisions.csv"
 

@@ -17,9 +17,9 @@ import httpx
 import pytest
 import uvicorn
 
-from core.settings import Settings
-from server.app import create_app
-from server.postgres import free_port
+from govshare.core.settings import Settings
+from govshare.server.app import create_app
+from govshare.server.postgres import free_port
 
 from ..conftest import Cluster
 from ..helpers import token

@@ -11,8 +11,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from core.errors import MigrationChecksumMismatch, MigrationError
-from migrations.runner import MIGRATIONS_DIR, discover, latest_version, migrate
+from govshare.core.errors import MigrationChecksumMismatch, MigrationError
+from govshare.migrations.runner import MIGRATIONS_DIR, discover, latest_version, migrate
 
 from ..conftest import Cluster
 

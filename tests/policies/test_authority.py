@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import Forbidden
-from policies.authority import ADMIN_RULES, ROLES, Action, Authority, AuthorityModel, RoleAssignment
+from govshare.core.errors import Forbidden
+from govshare.policies.authority import ADMIN_RULES, ROLES, Action, Authority, AuthorityModel, RoleAssignment
 
 MODEL = AuthorityModel("650000", [
     RoleAssignment("region-admin", "policy_admin", "650000"),

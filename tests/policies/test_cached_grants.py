@@ -16,14 +16,14 @@ import asyncpg
 import httpx
 import pytest
 
-from core.errors import AuditUnavailable
-from federation.nodes import NodePools, StatementLog, statement_log
-from policies.cached_grants import CachedGrants, read_access_version
-from policies.decisions import AccessDecider, PolicyEngine
-from policies.grants import Grant
-from resolvers import audit, shared_data
-from resolvers.context import read_grants
-from resolvers.data_requests import DataRequest
+from govshare.core.errors import AuditUnavailable
+from govshare.federation.nodes import NodePools, StatementLog, statement_log
+from govshare.policies.cached_grants import CachedGrants, read_access_version
+from govshare.policies.decisions import AccessDecider, PolicyEngine
+from govshare.policies.grants import Grant
+from govshare.resolvers import audit, shared_data
+from govshare.resolvers.context import read_grants
+from govshare.resolvers.data_requests import DataRequest
 
 from ..conftest import Cluster
 from ..helpers import gql, token

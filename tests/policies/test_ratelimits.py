@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from core.errors import RateLimitUnavailable
-from policies.ratelimits import LEASE, RETRY_SECONDS, LeaseCall, SharedRateLimiter
+from govshare.core.errors import RateLimitUnavailable
+from govshare.policies.ratelimits import LEASE, RETRY_SECONDS, LeaseCall, SharedRateLimiter
 
 from ..conftest import Cluster
 

@@ -7,10 +7,10 @@ import itertools
 
 import casbin
 
-from policies.decisions import MODEL, PolicyEngine
-from policies.grants import GrantState
-from policies.groups import DepartmentFacts, Memberships
-from policies.rules import Rule, SkippedRule, admin_domain, loadable
+from govshare.policies.decisions import MODEL, PolicyEngine
+from govshare.policies.grants import GrantState
+from govshare.policies.groups import DepartmentFacts, Memberships
+from govshare.policies.rules import Rule, SkippedRule, admin_domain, loadable
 
 MEMBERSHIPS = Memberships.build("650000", [DepartmentFacts("650100-MZ", "prefecture", "650100"),
                                            DepartmentFacts("650100-CA-MZ", "county", "650100"),

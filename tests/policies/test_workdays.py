@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import CalendarNotConfigured, ConfigurationError
-from policies.workdays import LIBRARY_YEARS, WorkCalendar, china_date
+from govshare.core.errors import CalendarNotConfigured, ConfigurationError
+from govshare.policies.workdays import LIBRARY_YEARS, WorkCalendar, china_date
 
 CALENDAR = WorkCalendar()
 # A test table, not the State Council's 2027 notice: only New Year's Day and one adjusted Sunday.

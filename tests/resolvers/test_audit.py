@@ -11,8 +11,8 @@ import asyncpg
 import httpx
 import pytest
 
-from core.settings import Settings
-from resolvers import audit, shared_data
+from govshare.core.settings import Settings
+from govshare.resolvers import audit, shared_data
 
 from ..conftest import Cluster
 from ..helpers import AUDIT_KEY, gql, token

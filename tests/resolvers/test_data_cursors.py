@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from resolvers.data_cursors import Cursors, decode_cursor, encode_cursor
-from resolvers.data_requests import Order
-from resolvers.specs import DataItemSpec, DataResourceSpec
+from govshare.resolvers.data_cursors import Cursors, decode_cursor, encode_cursor
+from govshare.resolvers.data_requests import Order
+from govshare.resolvers.specs import DataItemSpec, DataResourceSpec
 
 ROWS: list[dict[str, Any]] = [
     {"node_code": "650100", "row_id": 7, "birth_date": date(1980, 1, 2), "name": "阿依古丽"},

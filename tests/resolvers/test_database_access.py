@@ -12,8 +12,8 @@ import asyncpg
 import httpx
 import pytest
 
-from resolvers import access_roles
-from resolvers.database_access import scram_verifier
+from govshare.resolvers import access_roles
+from govshare.resolvers.database_access import scram_verifier
 
 from ..admin_helpers import as_user
 from ..conftest import Cluster

@@ -17,10 +17,10 @@ import httpx
 import orjson
 import pytest
 
-from resolvers import exchange_runs, exchanges
-from resolvers.audit import chain_hash, payload
-from resolvers.exchange_formats import parquet_available
-from resolvers.exchange_runs import RunEnv
+from govshare.resolvers import exchange_runs, exchanges
+from govshare.resolvers.audit import chain_hash, payload
+from govshare.resolvers.exchange_formats import parquet_available
+from govshare.resolvers.exchange_runs import RunEnv
 
 from ..admin_helpers import until
 from ..conftest import Cluster

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from resolvers.validation import CST, validity
+from govshare.resolvers.validation import CST, validity
 
 from ..admin_helpers import as_user, run_govshare
 from ..conftest import Cluster

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from federation.topology import Topology
-from resolvers.specs import DataItemSpec, DataResourceSpec, authorise
+from govshare.federation.topology import Topology
+from govshare.resolvers.specs import DataItemSpec, DataResourceSpec, authorise
 
 TOPOLOGY = Topology.load(Path(__file__).resolve().parents[1] / "topology.toml")
 TITLES: dict[str, str | None] = {"zh": "项", "ug": None, "kk": None, "en": "item"}

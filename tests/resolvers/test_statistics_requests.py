@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from policies.workdays import WorkCalendar, china_date
+from govshare.policies.workdays import WorkCalendar, china_date
 
 from ..admin_helpers import as_user
 from ..conftest import Cluster

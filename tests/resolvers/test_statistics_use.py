@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from resolvers import audit
+from govshare.resolvers import audit
 
 from ..admin_helpers import as_user
 from ..conftest import Cluster

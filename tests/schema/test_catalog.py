@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from migrations.runner import latest_version
+from govshare.migrations.runner import latest_version
 
 from ..conftest import Cluster
 from ..helpers import gql

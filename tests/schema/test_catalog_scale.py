@@ -10,9 +10,9 @@ from typing import Any
 import asyncpg
 import pytest
 
-from federation.topology import Node, Topology
-from resolvers import catalog
-from seed.writer import SeedOptions, seed_database
+from govshare.federation.topology import Node, Topology
+from govshare.resolvers import catalog
+from govshare.seed.writer import SeedOptions, seed_database
 
 from ..conftest import Cluster
 
@@ -28,7 +28,7 @@ async def big_catalog(cluster: Cluster) -> AsyncIterator[asyncpg.Connection]:
     await admin.execute("create database scale")
     await admin.close()
     conn = await asyncpg.connect(server.dsn("scale"))
-    from migrations.runner import migrate
+    from govshare.migrations.runner import migrate
 
     await migrate(conn)
     region = Node("650100", "region", {"zh": "乌鲁木齐市", "en": "Urumqi", "ug": "ئۈرۈمچى"})

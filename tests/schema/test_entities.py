@@ -10,7 +10,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from resolvers.entities import MAX_REPRESENTATIONS
+from govshare.resolvers.entities import MAX_REPRESENTATIONS
 
 from ..conftest import Cluster
 from ..helpers import gql, token

@@ -9,8 +9,8 @@ from enum import Enum
 import pytest
 import strawberry
 
-from schema.documents import DocumentCache
-from schema.execution import _SHARED_PLANS, NULLABLE_TEXT, TEXT, PlainListExecutionContext, _compiled
+from govshare.schema.documents import DocumentCache
+from govshare.schema.execution import _SHARED_PLANS, NULLABLE_TEXT, TEXT, PlainListExecutionContext, _compiled
 
 
 @strawberry.enum

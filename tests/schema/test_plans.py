@@ -15,7 +15,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
-from schema.plans import Plans, execute_planned, plans_for
+from govshare.schema.plans import Plans, execute_planned, plans_for
 
 from ..conftest import Cluster
 from ..helpers import gql, token

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from seed import ids
+from govshare.seed import ids
 
 
 @pytest.mark.parametrize(("value", "valid"), [

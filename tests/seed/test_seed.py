@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from seed import ids, registers
-from seed.catalog import catalog_rows, department_rows
+from govshare.seed import ids, registers
+from govshare.seed.catalog import catalog_rows, department_rows
 
 from ..conftest import SCALE, Cluster
 
@@ -91,7 +91,7 @@ def test_departments_cover_three_levels_and_known_codes(cluster: Cluster) -> Non
 
 
 def test_catalog_covers_every_classification() -> None:
-    from federation.topology import Topology
+    from govshare.federation.topology import Topology
 
     from ..conftest import TOPOLOGY
     topology = Topology.load(TOPOLOGY)

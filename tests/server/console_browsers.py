@@ -14,11 +14,11 @@ import httpx
 import uvicorn
 from playwright.async_api import Browser, BrowserContext, Page, Request, Route, async_playwright
 
-from core.settings import Settings
-from seed.roles import DEMO_USERS
-from server.app import create_app
-from server.identity import mint_demo_token
-from server.postgres import free_port
+from govshare.core.settings import Settings
+from govshare.seed.roles import DEMO_USERS
+from govshare.server.app import create_app
+from govshare.server.identity import mint_demo_token
+from govshare.server.postgres import free_port
 
 from ..conftest import Cluster
 from ..helpers import SECRET

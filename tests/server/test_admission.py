@@ -53,7 +53,7 @@ async def test_a_full_queue_and_a_queue_deadline_answer_503_with_retry_after(app
 
 
 def test_admission_hands_slots_over_in_order() -> None:
-    from server.admission import Admission
+    from govshare.server.admission import Admission
 
     async def run() -> list[int]:
         gate = Admission(limit=1, max_queue=10, queue_timeout=5)

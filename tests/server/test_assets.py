@@ -14,11 +14,11 @@ import pytest
 import uvicorn
 from playwright.async_api import Request, Route, async_playwright
 
-from core.settings import Settings
-from server.app import create_app
-from server.assets import STATIC
-from server.console_examples import readme_examples
-from server.postgres import free_port
+from govshare.core.settings import Settings
+from govshare.server.app import create_app
+from govshare.server.assets import STATIC
+from govshare.server.console_examples import readme_examples
+from govshare.server.postgres import free_port
 
 from ..conftest import Cluster
 from ..helpers import token
@@ -86,7 +86,7 @@ def test_examples_are_the_readme_samples() -> None:
     examples = json.loads((STATIC / "graphiql-examples.json").read_text())
     # Every README sample is offered, and nothing else (titles follow the README's headings and may lag).
     assert [e["query"] for e in examples] == [e["query"] for e in readme_examples(readme)], (
-        "regenerate: .venv/bin/python -m server.console_examples > server/static/graphiql-examples.json")
+        "regenerate: .venv/bin/python -m govshare.server.console_examples > server/static/graphiql-examples.json")
     assert len(examples) == readme.count("```graphql\n") + readme.count("```graphql_admin\n") >= 3
     assert examples[0]["title"] == "Catalog queries"
 

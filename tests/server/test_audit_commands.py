@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from core.settings import Settings
-from resolvers.audit import Checkpoint, append_checkpoint_file
+from govshare.core.settings import Settings
+from govshare.resolvers.audit import Checkpoint, append_checkpoint_file
 
 from ..conftest import TOPOLOGY, Cluster
 from ..helpers import AUDIT_KEY, audit_key_file, gql
@@ -24,7 +24,7 @@ def _govshare(cluster: Cluster, *args: str, **extra: str) -> subprocess.Complete
     env["GOVSHARE_AUDIT_KEY_FILE"] = str(audit_key_file())
     env.update(extra)
     env.update({f"GOVSHARE_DSN_{n.code}": n.dsn or "" for n in cluster.topology.databases})
-    return subprocess.run([sys.executable, "-m", "server.cli", *args], env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "govshare.server.cli", *args], env=env, capture_output=True, text=True,
                           timeout=60)
 
 

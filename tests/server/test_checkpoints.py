@@ -7,9 +7,9 @@ from pathlib import Path
 
 import httpx
 
-from core.settings import Settings
-from resolvers import audit
-from server.app import create_app
+from govshare.core.settings import Settings
+from govshare.resolvers import audit
+from govshare.server.app import create_app
 
 from ..conftest import Cluster
 from ..helpers import AUDIT_KEY, gql, token

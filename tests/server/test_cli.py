@@ -20,9 +20,9 @@ import httpx
 import jwt
 import pytest
 
-from server.cli import COMMANDS, build_parser, main
-from server.postgres import LocalPostgres, free_port
-from server.usages import command_table
+from govshare.server.cli import COMMANDS, build_parser, main
+from govshare.server.postgres import LocalPostgres, free_port
+from govshare.server.usages import command_table
 
 from ..conftest import TOPOLOGY, Cluster
 from ..helpers import SECRET
@@ -33,7 +33,7 @@ FLAGS = ["--persons", "500", "--entities", "100", "--resources", "150"]
 def _start_demo(data_dir: Path, port: int, *extra: str) -> subprocess.Popen[str]:
     env = {**os.environ, "GOVSHARE_DATA_DIR": str(data_dir), "GOVSHARE_PORT": str(port)}
     env = {k: v for k, v in env.items() if not k.startswith("GOVSHARE_DSN_")}
-    return subprocess.Popen([sys.executable, "-m", "server.cli", "demo", *FLAGS, *extra], env=env, text=True,
+    return subprocess.Popen([sys.executable, "-m", "govshare.server.cli", "demo", *FLAGS, *extra], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page
 
-from core.settings import Settings
+from govshare.core.settings import Settings
 
 from ..conftest import Cluster
 from .console_browsers import chromium, demo_token, graphql, serve, sign_in

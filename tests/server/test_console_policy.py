@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from playwright.async_api import Browser, Page
 
-from core.settings import Settings
+from govshare.core.settings import Settings
 
 from ..conftest import Cluster
 from .console_browsers import chromium, demo_token, graphql, serve, sign_in

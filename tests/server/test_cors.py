@@ -7,9 +7,9 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from core.errors import ConfigurationError
-from core.settings import Settings
-from server.app import create_app
+from govshare.core.errors import ConfigurationError
+from govshare.core.settings import Settings
+from govshare.server.app import create_app
 
 from ..conftest import Cluster
 

@@ -7,8 +7,8 @@ import asyncio
 import httpx
 import pytest
 
-from core.errors import NodeUnavailable, UnknownDepartment
-from server.departments import RETRY_SECONDS, KnownDepartments
+from govshare.core.errors import NodeUnavailable, UnknownDepartment
+from govshare.server.departments import RETRY_SECONDS, KnownDepartments
 
 from ..conftest import Cluster
 from ..helpers import gql, token

@@ -18,8 +18,8 @@ import httpx
 import pytest
 from graphql import GraphQLError, parse
 
-from core.settings import Settings
-from schema.documents import MAX_TOKENS
+from govshare.core.settings import Settings
+from govshare.schema.documents import MAX_TOKENS
 
 from ..helpers import gql
 

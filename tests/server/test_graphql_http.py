@@ -14,9 +14,9 @@ import jwt
 import pytest
 import uvicorn
 
-from core.settings import Settings
-from server.app import create_app
-from server.postgres import free_port
+from govshare.core.settings import Settings
+from govshare.server.app import create_app
+from govshare.server.postgres import free_port
 
 from ..conftest import Cluster
 from ..helpers import SECRET, gql, token
@@ -117,7 +117,7 @@ async def test_limits_refuse_deep_and_wide_queries(client: httpx.AsyncClient) ->
 
 
 async def test_unexpected_errors_are_masked(client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    from resolvers import catalog
+    from govshare.resolvers import catalog
 
     async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("select secret_column from resources -- internal detail")

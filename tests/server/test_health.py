@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from migrations.runner import latest_version
+from govshare.migrations.runner import latest_version
 
 from ..conftest import Cluster
 

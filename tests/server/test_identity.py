@@ -16,10 +16,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from core.errors import ConfigurationError, Unauthenticated
-from core.settings import Settings
-from server.identity import Authenticator, mint_demo_token
-from server.keys import MIN_REFETCH_SECONDS
+from govshare.core.errors import ConfigurationError, Unauthenticated
+from govshare.core.settings import Settings
+from govshare.server.identity import Authenticator, mint_demo_token
+from govshare.server.keys import MIN_REFETCH_SECONDS
 
 from ..helpers import SECRET, gql
 

@@ -8,9 +8,9 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from core.errors import ConfigurationError
-from core.settings import Settings
-from server.limits import MAX_LEAF_REPEATS
+from govshare.core.errors import ConfigurationError
+from govshare.core.settings import Settings
+from govshare.server.limits import MAX_LEAF_REPEATS
 
 from ..conftest import Cluster
 from ..helpers import gql

@@ -13,7 +13,7 @@ import httpx
 import orjson
 import pytest
 
-from server.logs import RequestIdFilter, config, json_formatter
+from govshare.server.logs import RequestIdFilter, config, json_formatter
 
 from ..helpers import gql
 
@@ -42,7 +42,7 @@ def _parsed(stream: io.StringIO) -> list[dict[str, object]]:
 
 async def test_a_masked_error_carries_an_id_that_is_in_its_log_line(
         client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, lines: io.StringIO) -> None:
-    from resolvers import catalog
+    from govshare.resolvers import catalog
 
     async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("select secret_column from resources -- internal detail")
@@ -71,7 +71,7 @@ async def test_each_request_has_its_own_id_and_lines_outside_requests_none(clien
 
 async def test_an_unexpected_exception_outside_graphql_is_a_masked_500(
         client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, lines: io.StringIO) -> None:
-    from server import health
+    from govshare.server import health
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("internal detail")

@@ -7,7 +7,7 @@ import re
 import httpx
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-from server.metrics import NODE_BUCKETS, Metrics, _Buckets
+from govshare.server.metrics import NODE_BUCKETS, Metrics, _Buckets
 
 from ..helpers import gql, token
 

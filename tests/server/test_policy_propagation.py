@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from server.postgres import free_port
+from govshare.server.postgres import free_port
 
 from ..admin_helpers import as_user
 from ..conftest import TOPOLOGY, Cluster
@@ -30,7 +30,7 @@ def _start(cluster: Cluster, port: int) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GOVSHARE_")}
     env.update({"GOVSHARE_TOPOLOGY": str(TOPOLOGY), "GOVSHARE_DEMO_JWT_SECRET": SECRET})
     env.update({f"GOVSHARE_DSN_{n.code}": n.dsn or "" for n in cluster.topology.databases})
-    return subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "server.app:app_factory",
+    return subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "govshare.server.app:app_factory",
                              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
                             env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 

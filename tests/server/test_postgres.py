@@ -9,7 +9,7 @@ import stat
 import asyncpg
 import pytest
 
-from server.postgres import PASSWORD_FILE, SERVICE_USER
+from govshare.server.postgres import PASSWORD_FILE, SERVICE_USER
 
 from ..conftest import Cluster
 

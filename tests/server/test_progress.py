@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import re
 
-from server.progress import SeedMeter, Steps
+from govshare.server.progress import SeedMeter, Steps
 
 
 def test_steps_print_the_elapsed_time() -> None:

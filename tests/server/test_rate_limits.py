@@ -10,8 +10,8 @@ import asyncpg
 import httpx
 import pytest
 
-from core.settings import Settings
-from server.app import create_app
+from govshare.core.settings import Settings
+from govshare.server.app import create_app
 
 from ..conftest import Cluster
 from ..helpers import gql, token

@@ -8,13 +8,13 @@ import httpx
 import pytest
 from strawberry.printer import print_schema
 
-from core.settings import DEFAULT_TOPOLOGY
-from federation.nodes import NodePools
-from federation.topology import Topology
-from resolvers.specs import load_specs
-from schema import build_schema
-from server.cli import main
-from server.subgraph import demo_sdl, demo_specs
+from govshare.core.settings import DEFAULT_TOPOLOGY
+from govshare.federation.nodes import NodePools
+from govshare.federation.topology import Topology
+from govshare.resolvers.specs import load_specs
+from govshare.schema import build_schema
+from govshare.server.cli import main
+from govshare.server.subgraph import demo_sdl, demo_specs
 
 from ..conftest import SCALE, Cluster
 from ..helpers import gql

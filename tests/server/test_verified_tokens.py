@@ -9,10 +9,10 @@ import time
 import jwt
 import pytest
 
-from core.errors import Unauthenticated
-from core.settings import Settings
-from server import identity
-from server.identity import Authenticator, mint_demo_token
+from govshare.core.errors import Unauthenticated
+from govshare.core.settings import Settings
+from govshare.server import identity
+from govshare.server.identity import Authenticator, mint_demo_token
 
 SECRET = "verified-token-cache-secret-0123456789"
 

@@ -22,7 +22,7 @@ import httpx
 import orjson
 import pytest
 
-from server.postgres import free_port
+from govshare.server.postgres import free_port
 
 from ..conftest import TOPOLOGY, Cluster
 from ..helpers import SECRET, audit_key_file, token
@@ -88,7 +88,7 @@ def service(cluster: Cluster) -> Iterator[Service]:
                 "GOVSHARE_QUERY_BUDGET_PER_MINUTE": str(BUDGET_PER_MINUTE)})
     log = folder / "stderr.log"
     with log.open("wb") as stderr:
-        process = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--workers", "2", "--port",
+        process = subprocess.Popen([sys.executable, "-m", "govshare.server.cli", "serve", "--workers", "2", "--port",
                                     str(port)], env=env, stdout=subprocess.DEVNULL, stderr=stderr)
     running = Service(process, port, log)
     try:

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from server.identity import mint_demo_token
+from govshare.server.identity import mint_demo_token
 
 from ...conftest import Cluster
 from ...helpers import SECRET, gql

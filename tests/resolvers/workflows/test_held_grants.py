@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from policies.workdays import china_date
+from govshare.policies.workdays import china_date
 
 from ...admin_helpers import as_user
 from ...conftest import Cluster

@@ -10,8 +10,8 @@ import asyncpg
 import httpx
 import pytest
 
-from policies.workdays import china_date
-from server.identity import mint_demo_token
+from govshare.policies.workdays import china_date
+from govshare.server.identity import mint_demo_token
 
 from ...admin_helpers import as_user
 from ...conftest import Cluster

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from policies.workdays import WorkCalendar
+from govshare.policies.workdays import WorkCalendar
 
 from .conftest import call, code_of
 

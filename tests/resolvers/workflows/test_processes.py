@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from core.settings import Settings
-from server.app import create_app
+from govshare.core.settings import Settings
+from govshare.server.app import create_app
 
 from ...conftest import Cluster
 from .conftest import call

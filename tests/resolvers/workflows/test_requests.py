@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from policies.workdays import WorkCalendar, china_date
+from govshare.policies.workdays import WorkCalendar, china_date
 
 from ...conftest import Cluster
 from .conftest import call, code_of
