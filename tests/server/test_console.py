@@ -11,7 +11,7 @@ from urllib.parse import urljoin
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Page, expect
 
 from govshare.core.settings import Settings
 
@@ -209,10 +209,12 @@ async def test_uyghur_is_right_to_left_and_remembered(browser: Browser, live_roo
     try:
         await settled(page)
         await page.select_option("#lang", "ug")
+        # The page renders again after a language change: wait for its labels (aria-busy is still false from
+        # the last render for a moment, so settled() alone can read the old page).
+        await expect(page.locator("#nav-dashboard")).to_have_text("نازارەت ۋە باھالاش", timeout=15_000)
         await settled(page)
         assert await page.evaluate("() => [document.documentElement.lang, document.documentElement.dir]") == [
             "ug", "rtl"]
-        assert await page.inner_text("#nav-dashboard") == "نازارەت ۋە باھالاش"
         # Laid out right to left: the menu starts at the right edge, numbers' columns are aligned to the left.
         header = await page.locator("header#top").bounding_box()
         brand = await page.locator("#brand").bounding_box()
@@ -220,12 +222,13 @@ async def test_uyghur_is_right_to_left_and_remembered(browser: Browser, live_roo
         assert await page.locator("#table-by-node th").first.evaluate("e => getComputedStyle(e).direction") == "rtl"
         await tab.screenshot("console-uyghur")
         await page.reload()
+        await expect(page.locator("#nav-dashboard")).to_have_text("نازارەت ۋە باھالاش", timeout=15_000)
         await settled(page)
         assert await page.evaluate("() => document.documentElement.dir") == "rtl"
         await page.select_option("#lang", "zh")
+        await expect(page.locator("#nav-dashboard")).to_have_text("监督考核", timeout=15_000)
         await settled(page)
         assert await page.evaluate("() => document.documentElement.dir") == "ltr"
-        assert await page.inner_text("#nav-dashboard") == "监督考核"
     finally:
         await tab.context.close()
 
