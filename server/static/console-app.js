@@ -50,6 +50,7 @@ let session = null;
 let rendering = 0;
 
 function showSignIn(message) {
+  ++rendering;  // a render still waiting (signed out mid-load) must not replace the form when it resumes
   nav.replaceChildren();
   who.replaceChildren();
   signOutButton.hidden = true;
@@ -97,43 +98,51 @@ function pagesFor(current) {
 }
 
 async function render() {
+  // Renders overlap (language switch, hash change, sign-out while a page loads): only the newest one may
+  // touch the page, so each checks after every wait that it is still the newest.
+  const mine = ++rendering;
   apply();
   languageSelect.value = language();
   signOutButton.textContent = t("signOut");
   if (!session) return showSignIn();
-  const me = session.me;
+  const current = session;
+  const me = current.me;
   signOutButton.hidden = false;
-  if (session.nodesLanguage !== language()) {  // node names in the language chosen
+  if (current.nodesLanguage !== language()) {  // node names in the language chosen
     const { data } = await gql(NODES, { lang: graphqlLanguage() });
-    if (data && data.nodes) session.nodes = data.nodes;
-    session.nodesLanguage = language();
+    if (mine !== rendering) return;
+    if (data && data.nodes) current.nodes = data.nodes;
+    current.nodesLanguage = language();
   }
   who.replaceChildren(h("span", { title: t("you") }, me.user), " · ", h("span", { dir: "ltr" }, me.department),
     me.roles.length ? h("span", { class: "roles" }, " (", me.roles.map((r) => `${r.role}@${r.domain}`).join(", "),
       ")") : null);
-  const pages = pagesFor(session);
+  const pages = pagesFor(current);
   const wanted = window.location.hash.slice(1);
   const page = pages.find((p) => p.id === wanted) || pages[0];
   nav.replaceChildren(...pages.map((p) => h("a", { href: "#" + p.id, id: "nav-" + p.id,
                                                    "aria-current": p === page ? "page" : null }, t(p.id))),
     h("a", { href: "/graphql", id: "nav-graphiql" }, t("graphiql")));
-  const mine = ++rendering;
   if (!page) {
     main.replaceChildren(h("p", { id: "no-pages", class: "empty" }, t("noPages")));
     return;
   }
   const module = await page.load();
   if (mine !== rendering) return;
-  main.replaceChildren();
+  // A page of its own: a page module that is still filling it when a newer render starts writes into
+  // this detached element, never over the newer page or the sign-in form.
+  const view = h("div", { class: "view" });
+  main.replaceChildren(view);
   try {
-    await module.render(main, session);
+    await module.render(view, current);
   } catch (exc) {
+    if (mine !== rendering) return;
     if (exc instanceof SignInNeeded) {
       forgetToken();
       session = null;
       return showSignIn(t("tokenRejected"));
     }
-    main.append(h("p", { class: "error", role: "alert" }, `${t("error")}: ${exc.message}`));
+    view.append(h("p", { class: "error", role: "alert" }, `${t("error")}: ${exc.message}`));
   }
 }
 
