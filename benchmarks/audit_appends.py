@@ -20,7 +20,7 @@ import asyncpg
 from govshare.federation.nodes import NodePools
 from govshare.federation.topology import Node, Topology
 from govshare.migrations.runner import migrate
-from govshare.resolvers import audit
+from govshare.resolvers import audit, audit_verdicts
 from govshare.server.postgres import LocalPostgres
 
 KEY = b"benchmark-audit-key-0123456789-abcdef"
@@ -53,8 +53,8 @@ async def run(dsn: str, writers: int, seconds: float) -> float:
 async def check(dsn: str) -> str:
     conn = await asyncpg.connect(dsn)
     try:
-        if hasattr(audit, "verify_chain"):
-            problems = await audit.verify_chain(conn, KEY, [])
+        if hasattr(audit_verdicts, "verify_chain"):
+            problems = await audit_verdicts.verify_chain(conn, KEY, [])
             return "intact" if not problems.problems else f"BROKEN: {problems.problems[0]}"
         broken = await audit.first_broken_link(conn)  # type: ignore[attr-defined]
         return "intact" if broken is None else f"BROKEN at {broken}"

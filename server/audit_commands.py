@@ -26,7 +26,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], group: 
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    from govshare.resolvers.audit import read_checkpoint_file, read_checkpoints, verify_chain
+    from govshare.resolvers.audit_checkpoints import read_checkpoint_file, read_checkpoints
+    from govshare.resolvers.audit_verdicts import verify_chain
 
     from .checkpoints import audit_key, checkpoint_file
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from govshare.core.errors import ConfigurationError
 from govshare.core.settings import Settings
-from govshare.resolvers.audit import AuditTrail, write_checkpoint
+from govshare.resolvers.audit import AuditTrail
+from govshare.resolvers.audit_checkpoints import write_checkpoint
 
 logger = logging.getLogger("govshare.checkpoints")
 KEY_FILE = "audit-key"

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from govshare.core.settings import Settings
-from govshare.resolvers import audit, shared_data
+from govshare.resolvers import audit, audit_checkpoints, audit_verdicts, shared_data
 
 from ..conftest import Cluster
 from ..helpers import AUDIT_KEY, gql, token
@@ -34,22 +34,22 @@ async def _records(cluster: Cluster, client_request_id: str) -> list[dict[str, o
         await conn.close()
 
 
-async def _checkpoints(cluster: Cluster, settings: Settings) -> list[audit.Checkpoint]:
-    found = audit.read_checkpoint_file(settings.audit_checkpoint_file or settings.data_dir, "650000")
+async def _checkpoints(cluster: Cluster, settings: Settings) -> list[audit_checkpoints.Checkpoint]:
+    found = audit_checkpoints.read_checkpoint_file(settings.audit_checkpoint_file or settings.data_dir, "650000")
     for node in ("650100", "650200"):
         conn = await cluster.connect(node)
         try:
-            found += await audit.read_checkpoints(conn, "650000", f"node {node}")
+            found += await audit_checkpoints.read_checkpoints(conn, "650000", f"node {node}")
         finally:
             await conn.close()
     return found
 
 
-async def _verdict(cluster: Cluster, settings: Settings) -> audit.Verdict:
+async def _verdict(cluster: Cluster, settings: Settings) -> audit_verdicts.Verdict:
     checkpoints = await _checkpoints(cluster, settings)
     conn = await cluster.connect("650000")
     try:
-        return await audit.verify_chain(conn, KEY, checkpoints)
+        return await audit_verdicts.verify_chain(conn, KEY, checkpoints)
     finally:
         await conn.close()
 
@@ -210,7 +210,7 @@ async def test_deleting_the_newest_records_is_reported_against_the_checkpoints(
         verdict = await _verdict(cluster, settings)
         assert [(p.kind, p.first_seq) for p in verdict.problems][:1] == [("truncated", head - 1)]
         # without the checkpoints the chain alone looks intact: that is why they exist
-        assert (await audit.verify_chain(region, KEY, [])).problems == []
+        assert (await audit_verdicts.verify_chain(region, KEY, [])).problems == []
     finally:
         columns = list(victims[0])
         for victim in victims[::-1]:

@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 from govshare.resolvers import exchange_runs, exchanges
-from govshare.resolvers.audit import chain_hash, payload
+from govshare.resolvers.audit_records import chain_hash, payload
 from govshare.resolvers.exchange_formats import parquet_available
 from govshare.resolvers.exchange_runs import RunEnv
 

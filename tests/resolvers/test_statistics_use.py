@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from govshare.resolvers import audit
+from govshare.resolvers import audit_verdicts
 
 from ..admin_helpers import as_user
 from ..conftest import Cluster
@@ -50,7 +50,7 @@ async def test_denied_fields_are_counted_by_reason(client: httpx.AsyncClient, cl
             for n, item in enumerate(r["items_denied"]):
                 expected[(r["resource"], item, reasons[n] if n < len(reasons) else "UNRECORDED")] += 1
         # the reasons are covered by the chain's HMAC like every other field
-        verdict = await audit.verify_chain(conn, AUDIT_KEY.encode(), [])
+        verdict = await audit_verdicts.verify_chain(conn, AUDIT_KEY.encode(), [])
     finally:
         await conn.close()
     assert verdict.problems == []

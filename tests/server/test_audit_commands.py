@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from govshare.core.settings import Settings
-from govshare.resolvers.audit import Checkpoint, append_checkpoint_file
+from govshare.resolvers.audit_checkpoints import Checkpoint, append_checkpoint_file
 
 from ..conftest import TOPOLOGY, Cluster
 from ..helpers import AUDIT_KEY, audit_key_file, gql

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 
 from govshare.core.settings import Settings
-from govshare.resolvers import audit
+from govshare.resolvers import audit_checkpoints
 from govshare.server.app import create_app
 
 from ..conftest import Cluster
@@ -31,7 +31,7 @@ async def test_shutdown_writes_a_checkpoint_of_the_head(cluster: Cluster, settin
         head = await conn.fetchval("select max(seq) from audit_log")
     finally:
         await conn.close()
-    [checkpoint] = audit.read_checkpoint_file(file, "650000")
+    [checkpoint] = audit_checkpoints.read_checkpoint_file(file, "650000")
     assert checkpoint.seq == head and checkpoint.valid(AUDIT_KEY.encode())
     assert not checkpoint.valid(b"another-key-of-at-least-32-bytes-long")
     assert oct(file.stat().st_mode & 0o777) == "0o600"

@@ -1,0 +1,93 @@
+"""Audit records and their keyed hash chain: the canonical bytes a record's HMAC covers.
+
+Kept apart from the trail that appends them so that verification and checkpoints hash exactly as the
+appender does, without importing the appender. The HMAC key never reaches a database: hashes are
+computed here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+ZERO_HASH = "0" * 64
+KEYED = "hmac-sha256"
+
+
+@dataclass
+class AuditRecord:
+    request_id: str
+    user: str
+    department: str
+    action: str
+    purpose: str | None
+    resource: str
+    grant_ids: Sequence[int] = ()
+    items_returned: Sequence[str] = ()
+    items_denied: Sequence[str] = ()
+    # The reason each denied item was denied, in the order of items_denied (policies.decisions.Reason);
+    # kept in the record's detail ("denied_reasons"), which the HMAC covers.
+    denied_reasons: Sequence[str] = ()
+    row_count: int = 0
+    nodes: Sequence[str] = field(default_factory=list)
+    outcome: str = "ok"
+    client_request_id: str | None = None
+    # Beyond a query's columns (an export's file digest, format, job, watermark); under the HMAC when set.
+    detail: dict[str, Any] | None = None
+    # The access version the decisions behind this record were made under (AccessDecider.version): the
+    # record is written only while it is current. Not part of the record itself.
+    access_version: int | None = None
+
+
+class AccessChanged(Exception):
+    """Rules or grants changed after the request decided: its record was not written; decide again."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(f"access version is now {version}")
+        self.version = version
+
+
+
+def utc_text(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def payload(seq: int, at: datetime, record: dict[str, Any]) -> bytes:
+    """The canonical bytes a record's HMAC covers (every field but the hashes)."""
+    body = {"seq": seq, "at": utc_text(at), "request_id": record["request_id"],
+            "client_request_id": record["client_request_id"], "user_id": record["user_id"],
+            "department": record["department"], "action": record["action"], "purpose": record["purpose"],
+            "grant_ids": [int(g) for g in record["grant_ids"]], "resource": record["resource"],
+            "items_returned": list(record["items_returned"]), "items_denied": list(record["items_denied"]),
+            "row_count": int(record["row_count"]), "nodes": list(record["nodes"]), "outcome": record["outcome"]}
+    detail = record.get("detail")
+    if isinstance(detail, str):  # jsonb as read back from the database
+        detail = json.loads(detail)
+    if detail is not None:  # records without details hash exactly as before migration 0021
+        body["detail"] = detail
+    return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+
+
+def chain_hash(key: bytes, prev_hash: str, body: bytes) -> str:
+    return hmac.new(key, prev_hash.encode() + b"|" + body, hashlib.sha256).hexdigest()
+
+
+def record_fields(record: AuditRecord) -> dict[str, Any]:
+    return {"request_id": record.request_id, "client_request_id": record.client_request_id,
+            "user_id": record.user, "department": record.department, "action": record.action,
+            "purpose": record.purpose, "grant_ids": list(record.grant_ids), "resource": record.resource,
+            "items_returned": list(record.items_returned), "items_denied": list(record.items_denied),
+            "row_count": record.row_count, "nodes": list(record.nodes), "outcome": record.outcome,
+            "detail": _detail(record)}
+
+
+def _detail(record: AuditRecord) -> dict[str, Any] | None:
+    if not record.denied_reasons:
+        return record.detail
+    return {**(record.detail or {}), "denied_reasons": list(record.denied_reasons)}
+
