@@ -2,47 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-import pytest
-import uvicorn
 from playwright.async_api import Request, Route, async_playwright
 
-from govshare.core.settings import Settings
-from govshare.server.app import create_app
 from govshare.server.assets import STATIC
 from govshare.server.console_examples import readme_examples
-from govshare.server.postgres import free_port
 
-from ..conftest import Cluster
 from ..helpers import token
-from .console_browsers import require_chromium
+from .console_browsers import CHROMIUM, CHROMIUM_ARGS, require_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"  # screenshots, gitignored
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+
 BROWSER_HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
-
-
-@pytest.fixture(scope="module")
-async def live_root(cluster: Cluster, settings: Settings) -> AsyncIterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, cluster.service_topology), host="127.0.0.1",
-                                           port=port, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers no started event
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
 
 
 def test_vendored_packages_are_pinned_with_their_licences() -> None:

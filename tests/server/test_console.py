@@ -4,19 +4,14 @@ answers, languages (Uyghur right to left), and what a developer is not offered."
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import urljoin
 
 import httpx
-import pytest
 from playwright.async_api import Browser, Page, expect
 
-from govshare.core.settings import Settings
-
-from ..conftest import Cluster
-from .console_browsers import chromium, demo_token, graphql, serve, sign_in
+from .console_browsers import demo_token, graphql, sign_in
 
 BY_NODE = """query($nodes: [String!]) { catalogStatistics(groupBy: [NODE], nodes: $nodes) {
   rows { node resources dataItems unconditionalItems conditionalItems notSharedItems overdueUpdates } } }"""
@@ -31,17 +26,6 @@ ASSESSMENT = """query($since: DateTime, $nodes: [String!]) { assessment(since: $
 USAGE = """query($since: DateTime) { usageStatistics(since: $since) {
   rows { department provider requests rows deniedFields refused } } }"""
 
-
-@pytest.fixture(scope="module")
-async def live_root(cluster: Cluster, settings: Settings) -> AsyncIterator[str]:
-    async for root in serve(cluster, settings):
-        yield root
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async for instance in chromium():
-        yield instance
 
 
 async def settled(page: Page) -> None:

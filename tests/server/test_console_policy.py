@@ -4,16 +4,11 @@ name it, remove it again; the server's validation errors at their fields; read-o
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 
-import pytest
 from playwright.async_api import Browser, Page
 
-from govshare.core.settings import Settings
-
-from ..conftest import Cluster
-from .console_browsers import chromium, demo_token, graphql, serve, sign_in
+from .console_browsers import demo_token, graphql, sign_in
 
 RESOURCE = "650000-B02-000001"  # legal entities; registered_capital is UNCONDITIONAL
 RULE = {"subject": "654300-JY", "resource": RESOURCE, "item": "registered_capital", "action": "READ",
@@ -24,17 +19,6 @@ GRANTS = """{ grants(state: ACTIVE) { id validUntil } }"""
 CHINA = timezone(timedelta(hours=8))
 REMOVE = """mutation($id: Int!) { removeRule(id: $id, reason: "test cleanup") { rule { id } } }"""
 
-
-@pytest.fixture(scope="module")
-async def live_root(cluster: Cluster, settings: Settings) -> AsyncIterator[str]:
-    async for root in serve(cluster, settings):
-        yield root
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async for instance in chromium():
-        yield instance
 
 
 async def fill_rule(page: Page, rule: dict[str, str], reason: str) -> None:
