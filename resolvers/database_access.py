@@ -28,7 +28,7 @@ from govshare.policies.grants import Grant
 
 from . import audit
 from .access_roles import ACCESS_COLUMNS, Access, close
-from .exchanges import decider_for, spec_of, usable_grant
+from .exchange_grants import decider_for, spec_of, usable_grant
 from .specs import DataResourceSpec
 
 SCRAM_ITERATIONS = 4096

@@ -34,7 +34,8 @@ from . import audit
 from .data_plans import _apply_scopes, _q, _targets, _where
 from .data_requests import DataRequest
 from .exchange_formats import encoder
-from .exchanges import JOB_COLUMNS, Job, change_column, decider_for, spec_of, stored_conditions, usable_grant
+from .exchange_grants import decider_for, spec_of, usable_grant
+from .exchanges import JOB_COLUMNS, Job, change_column, stored_conditions
 from .specs import DataResourceSpec
 
 logger = logging.getLogger("govshare.exchange")

@@ -6,45 +6,34 @@ Casbin, deny wins), with the exchange grant as the only grant in play: UNCONDITI
 CONDITIONAL items may be exported, NOT_SHARED items never. Filters on a denied item refuse the export (the
 refusal is audited), as do explicitly requested items that are denied. The grant's row scope becomes part
 of every statement. The job is then run by resolvers/exchange_runs.py; this module holds the job records:
-start, cancel, read, list.
+start, cancel, read, list. The grant it runs under is checked in exchange_grants.py, its download
+links are signed in exchange_links.py.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from govshare.core.errors import (
-    BadRequest,
-    FieldForbidden,
-    Forbidden,
-    InvalidTransition,
-    LimitExceeded,
-    NotFound,
-)
+from govshare.core.errors import BadRequest, FieldForbidden, InvalidTransition, LimitExceeded, NotFound
 from govshare.federation.nodes import NodePools
-from govshare.policies.decisions import AccessDecider, Decision, PolicyEngine
-from govshare.policies.grants import Grant
+from govshare.policies.decisions import Decision, PolicyEngine
 
 from . import audit
 from .data_cursors import convert
 from .data_plans import _apply_scopes, _targets
 from .data_requests import Condition, DataRequest
 from .exchange_formats import check_format
-from .grants import effective_state
+from .exchange_grants import decider_for, spec_of, usable_grant
 from .shared_data import forbidden_error
 from .specs import DataResourceSpec
 
 OPS = ("eq", "in", "gte", "lte", "is_null")
 MAX_FILTERS = 20
-SELECT_GRANT = """select id, grantee_department, resource_code, items, purpose, valid_from, valid_until, row_scope,
-    status, share_modes from grants where id = $1"""
 # The register's declared update-timestamp column, if it has one of type timestamptz.
 SELECT_CHANGE_COLUMN = """select c.change_column from register_change_columns c
     join pg_attribute a on a.attrelid = to_regclass('public.' || quote_ident(c.data_table))
@@ -156,40 +145,6 @@ class ExportRefused(FieldForbidden):
     def __init__(self, message: str, denied: list[FieldForbidden]) -> None:
         super().__init__(message, denied=[e.extensions for e in denied])
 
-
-def spec_of(specs: Sequence[DataResourceSpec], resource: str) -> DataResourceSpec:
-    for spec in specs:
-        if spec.code == resource:
-            return spec
-    raise BadRequest(f"resource {resource} is not served (not published, or it has no data location)",
-                     field="grantId")
-
-
-async def usable_grant(pools: NodePools, department: str, grant_id: int, mode: str, now: datetime) -> Any:
-    """The caller's own grant, allowing ``mode``, in force now; otherwise a clear refusal."""
-    rows = await pools.fetch(pools.topology.region.database_node, f"{mode}.grant", SELECT_GRANT, grant_id)
-    if not rows or rows[0]["grantee_department"] != department:
-        raise NotFound(f"your department holds no grant {grant_id}", field="grantId")
-    row = rows[0]
-    if mode not in row["share_modes"]:
-        raise Forbidden(f"grant {grant_id} does not allow the {mode.upper()} share mode (it allows "
-                        f"{', '.join(m.upper() for m in row['share_modes'])}); request it with a share request",
-                        reason="SHARE_MODE_NOT_GRANTED", shareModes=[m.upper() for m in row["share_modes"]])
-    state = effective_state(row, now)
-    if state != "active":
-        raise Forbidden(f"grant {grant_id} is {state}", reason=f"GRANT_{state.upper()}")
-    return row
-
-
-def decider_for(engine: PolicyEngine, department: str, grant_row: Any, now: datetime) -> AccessDecider:
-    """Decisions with exactly this grant in play (no other grant of the department opens anything here)."""
-    grant = Grant.from_row(grant_row)
-
-    async def source(_department: str, _resource: str, _known: int) -> tuple[int, list[Grant]]:
-        # The job's own grant row, not the grants cache: its audit records carry no access version (0).
-        return 0, [grant]
-
-    return AccessDecider(engine, department, source, now)
 
 
 def conditions_of(spec: DataResourceSpec, filters: Sequence[ExportFilter]) -> list[Condition]:
@@ -323,38 +278,6 @@ async def cancel(pools: NodePools, department: str, user: str, job_id: int) -> J
     current = await job(pools, department, job_id)  # NOT_FOUND when it is not the caller's
     raise InvalidTransition(f"export job {job_id} is {current.state}: only a queued or running job can be "
                             "cancelled", state=current.state, allowed=["queued", "running"])
-
-
-# --- download links ----------------------------------------------------------------------------------
-
-def url_key(audit_key: bytes) -> bytes:
-    """The key download links are signed with, derived from the audit key (never stored anywhere)."""
-    return hmac.new(audit_key, b"govshare exchange download links", hashlib.sha256).digest()
-
-
-def signature(key: bytes, job_id: int, department: str, expires: int) -> str:
-    return hmac.new(key, f"{job_id}|{department}|{expires}".encode(), hashlib.sha256).hexdigest()
-
-
-def download_path(key: bytes, found: Job) -> str | None:
-    """The link of a finished job's file: valid for its department until the job's expiry."""
-    if found.state != "done" or found.expires_at is None:
-        return None
-    expires = int(found.expires_at.timestamp())
-    return f"/exchange/{found.id}?expires={expires}&signature={signature(key, found.id, found.department, expires)}"
-
-
-def check_link(key: bytes, job_id: int, department: str, expires: str | None, given: str | None,
-               now: datetime | None = None) -> None:
-    """A link is good for the department it was made for, until it expires; Forbidden otherwise."""
-    try:
-        until = int(expires or "")
-    except ValueError as exc:
-        raise Forbidden("the download link is malformed", reason="LINK_INVALID") from exc
-    if not given or not hmac.compare_digest(signature(key, job_id, department, until), given):
-        raise Forbidden("the download link is not valid for your department", reason="LINK_INVALID")
-    if (now or datetime.now(UTC)).timestamp() >= until:
-        raise Forbidden("the download link has expired: start the export again", reason="LINK_EXPIRED")
 
 
 # --- the process's part: link key and the runner to wake ------------------------------------------------

@@ -8,7 +8,7 @@ from enum import Enum
 import strawberry
 from strawberry.types import Info
 
-from govshare.resolvers import exchanges
+from govshare.resolvers import exchange_links, exchanges
 from govshare.resolvers.context import Context
 
 
@@ -82,7 +82,7 @@ class ExchangeJob:
                    started_at=job.started_at, finished_at=job.finished_at, expires_at=job.expires_at,
                    file_bytes=job.file_bytes, sha256=job.digest, next_watermark=job.next_watermark,
                    error=job.error,
-                   download_url=exchanges.download_path(link_key, job) if link_key is not None else None)
+                   download_url=exchange_links.download_path(link_key, job) if link_key is not None else None)
 
 
 def _key(info: Info[Context, None]) -> bytes | None:

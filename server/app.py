@@ -29,7 +29,7 @@ from govshare.policies.cached_grants import CachedGrants, read_access_version
 from govshare.policies.decisions import PolicyEngine
 from govshare.policies.ratelimits import LEASE, SharedRateLimiter
 from govshare.policies.workdays import WorkCalendar
-from govshare.resolvers import audit, exchanges
+from govshare.resolvers import audit, exchange_links, exchanges
 from govshare.resolvers.context import Context, read_grants
 from govshare.resolvers.exchange_runs import RunEnv
 from govshare.resolvers.groups import load_memberships
@@ -140,7 +140,7 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
     exchange_dir = settings.data_dir / "exchange"
     runner = ExchangeRunner(RunEnv(pools, lambda: app.state.engine, lambda: schemas.current.specs, exchange_dir,
                                    owner_id()))
-    exchanges.install(pools, exchanges.url_key(key), runner.wake)
+    exchanges.install(pools, exchange_links.url_key(key), runner.wake)
     sweeper = AccessSweeper(pools)  # authorised database access of revoked or expired grants
 
     async def authenticate(header: str | None) -> Caller:
@@ -223,7 +223,7 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics.endpoint),
-            Route("/exchange/{job}", Downloads(pools, exchange_dir, exchanges.url_key(key), authenticate).endpoint,
+            Route("/exchange/{job}", Downloads(pools, exchange_dir, exchange_links.url_key(key), authenticate).endpoint,
                   methods=["GET"]),
             Mount("/static", static_files(), name="static"),
             Route("/console", console_page),

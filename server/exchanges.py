@@ -25,7 +25,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from govshare.core.callers import Caller
 from govshare.core.errors import GovshareError, NotFound
 from govshare.federation.nodes import NodePools
-from govshare.resolvers import audit, exchange_runs, exchanges
+from govshare.resolvers import audit, exchange_links, exchange_runs, exchanges
 from govshare.resolvers.exchange_runs import RunEnv
 
 logger = logging.getLogger("govshare.exchange")
@@ -116,7 +116,7 @@ class Downloads:
             job_id = int(request.path_params["job"])
         except ValueError as exc:
             raise NotFound("no such export job") from exc
-        exchanges.check_link(self.key, job_id, caller.department, request.query_params.get("expires"),
+        exchange_links.check_link(self.key, job_id, caller.department, request.query_params.get("expires"),
                              request.query_params.get("signature"))
         found = await exchanges.job(self.pools, caller.department, job_id)
         path = self.directory / (found.file_name or "")

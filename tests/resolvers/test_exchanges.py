@@ -17,7 +17,7 @@ import httpx
 import orjson
 import pytest
 
-from govshare.resolvers import exchange_runs, exchanges
+from govshare.resolvers import exchange_links, exchange_runs, exchanges
 from govshare.resolvers.audit_records import chain_hash, payload
 from govshare.resolvers.exchange_formats import parquet_available
 from govshare.resolvers.exchange_runs import RunEnv
@@ -288,7 +288,7 @@ async def test_download_links_are_for_the_department_and_expire(client: httpx.As
     assert forged.status_code == 403
     key = exchanges.installed(client.app.state.pools).link_key  # type: ignore[attr-defined,union-attr]
     past = int(datetime.now(UTC).timestamp()) - 1
-    stale = f"/exchange/{job['id']}?expires={past}&signature={exchanges.signature(key, job['id'], DEPT, past)}"
+    stale = f"/exchange/{job['id']}?expires={past}&signature={exchange_links.signature(key, job['id'], DEPT, past)}"
     expired = await client.get(stale, headers=headers())
     assert expired.status_code == 403 and expired.json()["errors"][0]["extensions"]["reason"] == "LINK_EXPIRED"
     # Once the job's file expires it is removed and the job says so.
