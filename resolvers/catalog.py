@@ -32,10 +32,22 @@ cross join lateral (
     select {RESOURCE_COLUMNS} from resources
     where provider_code = p.provider and ($2::text is null or code > $2) order by code limit $3
 ) r"""
-SELECT_ITEMS = """select resource_code, name, position, title_zh, title_ug, title_kk, title_en, data_type,
-    share_class, share_condition, legal_basis, is_key
+ITEM_COLUMNS = """resource_code, name, position, title_zh, title_ug, title_kk, title_en, data_type, share_class,
+    share_condition, legal_basis, is_key"""
+SELECT_ITEMS = f"""select {ITEM_COLUMNS}
     from data_items where resource_code = any($1::text[]) order by resource_code, position"""
 DEPARTMENT_COLUMNS = "code, node_code, level, parent_code, division_code, name_zh, name_ug, name_kk, name_en"
+DEPARTMENT_NAMES = tuple(c.strip() for c in DEPARTMENT_COLUMNS.split(","))
+ITEM_NAMES = tuple(c.strip() for c in ITEM_COLUMNS.split(","))
+# One resource with its provider (when its department is on the same database) and its items, in one
+# statement instead of three: the provider and the items come back as anonymous records (tuples in the
+# order of DEPARTMENT_NAMES and ITEM_NAMES), each only when $2 and $3 ask for them.
+SELECT_RESOURCE_DETAILS = f"""select {RESOURCE_COLUMNS},
+    case when $2::bool then (select row({", ".join("d." + c for c in DEPARTMENT_NAMES)})
+        from departments d where d.code = resources.provider_code) end as provider_row,
+    case when $3::bool then array(select row({", ".join("i." + c for c in ITEM_NAMES)})
+        from data_items i where i.resource_code = resources.code order by i.position) end as item_rows
+    from resources where code = any($1::text[])"""
 SELECT_DEPARTMENTS = f"select {DEPARTMENT_COLUMNS} from departments where code = any($1::text[])"
 SELECT_CHILDREN = f"""select {DEPARTMENT_COLUMNS} from departments
     where parent_code = any($1::text[]) order by code"""
@@ -220,6 +232,44 @@ async def _gather_grouped(pools: NodePools, name: str, sql: str, groups: dict[st
             return exc
 
     return list(await asyncio.gather(*(one(db, codes) for db, codes in groups.items())))
+
+
+@dataclass(frozen=True)
+class ResourceDetails:
+    """A resource row with what SELECT_RESOURCE_DETAILS read beside it. ``provider_known`` is false when
+    the provider was not asked for or lives on another database (whose own rows are the authority on it:
+    the caller loads it from there)."""
+
+    row: asyncpg.Record
+    provider: dict[str, Any] | None
+    provider_known: bool
+    items: list[dict[str, Any]] | None
+
+
+def database_of(pools: NodePools, code: str) -> str | None:
+    node = pools.topology.by_code.get(node_of_code(code))
+    return node.database_node if node is not None else None
+
+
+async def resource_details(pools: NodePools, codes: list[str], provider: bool, items: bool
+                           ) -> tuple[dict[str, ResourceDetails], list[NodeUnavailable]]:
+    """Resources by code with their provider and items: one statement per database holding any."""
+    found: dict[str, ResourceDetails] = {}
+    failures: list[NodeUnavailable] = []
+    groups = group_by_database(pools, codes)
+    for database, result in zip(groups, await _gather_grouped(pools, "resources.details_by_code",
+                                                               SELECT_RESOURCE_DETAILS, groups, provider, items),
+                                strict=True):
+        if isinstance(result, NodeUnavailable):
+            failures.append(result)
+            continue
+        for row in result:
+            department = row["provider_row"]
+            found[row["code"]] = ResourceDetails(
+                row, dict(zip(DEPARTMENT_NAMES, department, strict=True)) if department is not None else None,
+                provider and database_of(pools, row["provider_code"]) == database,
+                [dict(zip(ITEM_NAMES, i, strict=True)) for i in row["item_rows"]] if items else None)
+    return found, failures
 
 
 async def items_by_resource(pools: NodePools, codes: list[str]

@@ -52,6 +52,21 @@ class ResourceByCode(_Loader):
         return [found.get(code) for code in codes]
 
 
+class ResourceDetailsByCode(_Loader):
+    """Keys are (code, with provider, with items); one statement per node per distinct pair of flags."""
+
+    async def batch_load_fn(self, keys: list[tuple[str, bool, bool]]) -> list[catalog.ResourceDetails | None]:
+        by_flags: dict[tuple[bool, bool], list[str]] = {}
+        for code, provider, items in keys:
+            by_flags.setdefault((provider, items), []).append(code)
+        answers: dict[tuple[str, bool, bool], catalog.ResourceDetails] = {}
+        for (provider, items), codes in by_flags.items():
+            found, failures = await catalog.resource_details(self.context.pools, codes, provider, items)
+            self.note(failures, codes)
+            answers.update(((code, provider, items), details) for code, details in found.items())
+        return [answers.get(key) for key in keys]
+
+
 class DepartmentByCode(_Loader):
     async def batch_load_fn(self, codes: list[str]) -> list[asyncpg.Record | None]:
         found, failures = await catalog.rows_by_code(self.context.pools, "departments.by_code",
@@ -93,6 +108,7 @@ class ResourcesByProvider(_Loader):
 class Loaders:
     def __init__(self, context: LoaderContext) -> None:
         self.resource = ResourceByCode(context)
+        self.resource_details = ResourceDetailsByCode(context)
         self.department = DepartmentByCode(context)
         self.items = ItemsByResource(context)
         self.children = ChildrenByDepartment(context)

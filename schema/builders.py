@@ -167,13 +167,35 @@ ITEM_FIELDS: dict[str, tuple[str, Convert]] = {
 }
 
 
+def _items(rows: list[Any], specs: list[tuple[str, Convert]], lang: str) -> list[DataItem]:
+    return [_instance(DataItem, {attr: convert(i, lang) for attr, convert in specs}) for i in rows]
+
+
 async def _attach_items(context: Context, built: list[Resource], codes: list[str], selection: Tree,
                         lang: str) -> None:
     specs = [spec for name, spec in ITEM_FIELDS.items() if name in selection]
     lists = await context.loaders.items.load_many(codes)
     for resource, rows in zip(built, lists, strict=True):
-        resource.data_items = [_instance(DataItem, {attr: convert(i, lang) for attr, convert in specs})
-                               for i in rows]
+        resource.data_items = _items(rows, specs, lang)
+
+
+async def resource_with_details(context: Context, details: catalog.ResourceDetails, selection: Tree,
+                                lang: str) -> Resource:
+    """One resource from a row read with its provider and items (``catalog.resource_details``)."""
+    row = details.row
+    built = _instance(Resource, {attr: convert(row, lang) for name, (attr, _, convert) in RESOURCE_FIELDS.items()
+                                 if name in selection})
+    if "provider" in selection:
+        if details.provider_known:
+            found = [details.provider] if details.provider is not None else []
+            providers = await departments(context, found, selection["provider"], lang)
+            built.provider = providers[0] if providers else None
+        else:  # not on the resource's database: asked of the database that holds it
+            await _attach_providers(context, [built], [row["provider_code"]], selection["provider"], lang)
+    if "dataItems" in selection:
+        wanted = selection["dataItems"]
+        built.data_items = _items(details.items or [], [s for n, s in ITEM_FIELDS.items() if n in wanted], lang)
+    return built
 
 
 async def resource_connection(context: Context, rows: list[Any], has_next: bool,

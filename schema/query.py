@@ -51,12 +51,13 @@ async def _resources(info: Info[Context, None], flt: ResourceFilter | None, firs
         selection, _lang(info, lang), page.cursors)
 
 
-async def _lookup(info: Info[Context, None], code: str, loader: Any) -> Any:
-    """A row by code from the one node that owns it; a failed node is an error, not a null."""
+async def _lookup(info: Info[Context, None], code: str, loader: Any, key: Any = None) -> Any:
+    """A row by code (the loader's key: the code unless given) from the one node that owns it; a failed
+    node is an error, not a null."""
     node = catalog.node_of_code(code)
     if node not in info.context.topology.by_code:
         return None
-    row = await loader.load(code)
+    row = await loader.load(code if key is None else key)
     if row is None and node in info.context.node_failures:
         raise NodeUnavailable(node, info.context.node_failures[node])
     return row
@@ -93,11 +94,17 @@ class Query:
 
     @strawberry.field(description="One resource by code, asked only of the node that owns it.")
     async def resource(self, info: Info[Context, None], code: str, lang: LangArg = None) -> Resource | None:
+        selection = current_field(info.selected_fields)
+        provider, items = "provider" in selection, "dataItems" in selection
+        if provider or items:  # one statement for the resource, its provider and its items
+            details = await _lookup(info, code, info.context.loaders.resource_details, (code, provider, items))
+            if details is None:
+                return None
+            return await builders.resource_with_details(info.context, details, selection, _lang(info, lang))
         row = await _lookup(info, code, info.context.loaders.resource)
         if row is None:
             return None
-        return (await builders.resources(info.context, [row], current_field(info.selected_fields),
-                                         _lang(info, lang)))[0]
+        return (await builders.resources(info.context, [row], selection, _lang(info, lang)))[0]
 
     @strawberry.field(description="One department by code, asked only of the node that serves it.")
     async def department(self, info: Info[Context, None], code: str, lang: LangArg = None) -> Department | None:

@@ -203,6 +203,60 @@ async def test_resource_by_code_asks_only_its_node(client: httpx.AsyncClient, cl
     assert response.headers["x-govshare-statements"] == "0"
 
 
+DETAILS = """query($c: String!) { resource(code: $c) { code name provider { code name parent { code } }
+  dataItems { name title shareClass isKey } } }"""
+
+
+async def test_resource_with_provider_and_items_is_one_statement(client: httpx.AsyncClient, cluster: Cluster) -> None:
+    resource = next(r for r in await reference(cluster) if r["node_code"] == "650200")
+    body, response = await gql(client, DETAILS, {"c": resource["code"]})
+    assert "errors" not in body, body
+    # The same answer as the resource's own page row with its provider and items, loaded level by level.
+    page, _ = await gql(client, """query($p: [String!]) { resources(first: 100, filter: {providers: $p,
+      nodes: ["650200"]}) { edges { node { code name provider { code name parent { code } }
+      dataItems { name title shareClass isKey } } } } }""", {"p": [resource["provider_code"]]})
+    expected = next(e["node"] for e in page["data"]["resources"]["edges"] if e["node"]["code"] == resource["code"])
+    assert body["data"]["resource"] == expected and expected["dataItems"] and expected["provider"]
+    # The resource, its provider and its items in one statement; the provider's parent is one more level.
+    parent = expected["provider"]["parent"]
+    assert response.headers["x-govshare-statements"] == ("2" if parent else "1")
+    for selection, statements in (("{ code provider { code } }", "1"), ("{ code dataItems { name } }", "1")):
+        body, response = await gql(client, f"query($c: String!) {{ resource(code: $c) {selection} }}",
+                                   {"c": resource["code"]})
+        assert "errors" not in body and body["data"]["resource"]["code"] == resource["code"]
+        assert response.headers["x-govshare-statements"] == statements
+    body, response = await gql(client, DETAILS, {"c": "650200-X99-999999"})
+    assert body == {"data": {"resource": None}} and response.headers["x-govshare-statements"] == "1"
+
+
+async def test_a_provider_on_another_database_is_read_from_there(client: httpx.AsyncClient,
+                                                                 cluster: Cluster) -> None:
+    # A resource of 650200 provided by a region department: the region's row is the authority on it, even
+    # where 650200's own departments table holds a row under that code.
+    code = "650200-Z98-000001"
+    conn = await cluster.connect("650200")
+    try:
+        await conn.execute(
+            """insert into resources (code, node_code, classification, category, name_zh, provider_code,
+               provider_level, format, update_cycle, share_class, open_attribute, status)
+               values ($1, '650200', 'department', 'test', '跨节点提供', '650000-GA', 'region', 'database',
+                       'daily', 'UNCONDITIONAL', 'open', 'published')""", code)
+        await conn.execute("""insert into departments (code, node_code, level, division_code, name_zh)
+                              values ('650000-GA', '650000', 'region', '650000', '冒名')""")
+        body, response = await gql(client, DETAILS, {"c": code})
+        region, _ = await gql(client, '{ department(code: "650000-GA") { code name parent { code } } }')
+    finally:
+        await conn.execute("delete from resources where code = $1", code)
+        await conn.execute("delete from departments where code = '650000-GA'")
+        await conn.close()
+    assert "errors" not in body, body
+    provider = body["data"]["resource"]["provider"]
+    assert provider is not None and provider == region["data"]["department"] and provider["name"] != "冒名"
+    assert body["data"]["resource"]["dataItems"] == []
+    # the resource with its items, then the provider from the region's database (and its parent, if any)
+    assert response.headers["x-govshare-statements"] == ("3" if provider["parent"] else "2")
+
+
 async def test_hosted_prefecture_looks_self_hosted(client: httpx.AsyncClient) -> None:
     query = """{ resources(first: 3, filter: {nodes: ["654300"]}) { edges { node { code node provider { code node
       divisionCode parent { code } } } } } department(code: "654300-GA") { node level children { code node } } }"""
@@ -310,9 +364,11 @@ async def test_stopped_node_gives_partial_data_and_one_error_per_node(client: ht
         assert elapsed < 1.5
         # A lookup routed to the stopped node fails alone; other nodes still answer.
         body, _ = await gql(client, '{ a: resource(code: "650000-B01-000001") { code } '
-                                    'b: department(code: "650100-GA") { code } }')
-        assert body["data"] == {"a": None, "b": {"code": "650100-GA"}}
-        assert [(e["path"], e["extensions"]["code"]) for e in body["errors"]] == [(["a"], "NODE_UNAVAILABLE")]
+                                    'b: department(code: "650100-GA") { code } '
+                                    'c: resource(code: "650000-B01-000001") { code provider { code } dataItems { name } } }')
+        assert body["data"] == {"a": None, "b": {"code": "650100-GA"}, "c": None}
+        assert sorted((e["path"], e["extensions"]["code"]) for e in body["errors"]) == [
+            (["a"], "NODE_UNAVAILABLE"), (["c"], "NODE_UNAVAILABLE")]
     finally:
         cluster.start("650000")
     body, _ = await gql(client, PAGE_QUERY, {"first": 100})
