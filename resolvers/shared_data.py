@@ -157,13 +157,14 @@ async def _read(caller: Caller, request: DataRequest) -> DataPage:
         limit = where.param(first + 1)
         page_sql = "select " + columns + " from " + _q(spec.table) + " where " + where.sql() + \
             _order_sql(request.order) + " limit " + limit
-        jobs = [caller.pools.fetch(db, "data.page", page_sql, *where.args)]
-        if request.want_total:
-            count_where = _where(request, nodes, scope, None)
-            jobs.append(caller.pools.fetch(db, "data.count", COUNT_HEAD + _q(spec.table) + " where " +
-                                           count_where.sql(), *count_where.args))
-        results = await asyncio.gather(*jobs)
-        return results[0], (results[1][0]["n"] if request.want_total else None)
+        page = caller.pools.fetch(db, "data.page", page_sql, *where.args)
+        if not request.want_total:
+            return await page, None  # one statement: awaited here, without a task of its own
+        count_where = _where(request, nodes, scope, None)
+        count = caller.pools.fetch(db, "data.count", COUNT_HEAD + _q(spec.table) + " where " + count_where.sql(),
+                                   *count_where.args)
+        rows, counted = await asyncio.gather(page, count)
+        return rows, counted[0]["n"]
 
     async def guarded(db: str, nodes: list[str] | None) -> tuple[list[asyncpg.Record], int | None] | NodeUnavailable:
         try:
@@ -171,7 +172,12 @@ async def _read(caller: Caller, request: DataRequest) -> DataPage:
         except NodeUnavailable as exc:
             return exc
 
-    outcomes = dict(zip(targets, await asyncio.gather(*(guarded(db, n) for db, n in targets.items())), strict=True))
+    if len(targets) == 1:  # one database: no task to gather
+        ((only, only_nodes),) = targets.items()
+        outcomes = {only: await guarded(only, only_nodes)}
+    else:
+        outcomes = dict(zip(targets, await asyncio.gather(*(guarded(db, n) for db, n in targets.items())),
+                            strict=True))
     topology = caller.pools.topology
     unavailable: list[str] = []
     answered: list[str] = []

@@ -38,6 +38,8 @@ from .data_inputs import (
 Spec = specs.DataResourceSpec
 logger = logging.getLogger("govshare.schema")
 MAX_SELECTIONS = 1024  # selections remembered per data field (cleared when full)
+# (edges key, nodes key, item -> response key under edges.node, item -> response key under nodes)
+ResponseKeys = tuple[str, str, dict[str, str], dict[str, str]]
 
 
 def pascal(name: str) -> str:
@@ -154,23 +156,45 @@ class _Generated:
                     found.append(shared_data.Condition(item.name, op, given))
         return found, flt.nodes
 
+    def data_request(self, context: Context, selection: Tree, filter: Any, first: int, after: str | None,
+                     order_by: Any, purpose: str | None) -> shared_data.DataRequest:
+        """The data query a selection and the field's (converted) arguments ask for; raises BadRequest."""
+        context.count_data_query()
+        edge_fields = selection.get("edges", {}).get("node", {})
+        node_fields = selection.get("nodes", {})
+        selected = [self.by_graphql[n] for n in dict.fromkeys([*edge_fields, *node_fields]) if n in self.by_graphql]
+        conditions, nodes = self.conditions(filter)
+        order = shared_data.Order(order_by.field.value, order_by.direction is Direction.DESC) if order_by \
+            else shared_data.Order()
+        return shared_data.DataRequest(self.spec, selected, conditions, order, first, after, nodes,
+                                       context.purpose(purpose), "totalCount" in selection)
+
+    @staticmethod
+    def report(context: Context, page: shared_data.DataPage, root: Any, keys: Callable[[], ResponseKeys]) -> None:
+        """One FIELD_FORBIDDEN error per denied item (at its first cell when there are rows) and the nodes
+        that did not answer; ``keys`` gives the response keys, worked out only when an item was denied."""
+        if page.denied:
+            edges_key, nodes_key, edge_keys, node_keys = keys()
+        for decision in page.denied:
+            name = camel(decision.item)
+            if page.rows and name in edge_keys:
+                path: list[Any] = [root, edges_key, 0, "node", edge_keys[name]]
+            elif page.rows and name in node_keys:
+                path = [root, nodes_key, 0, node_keys[name]]
+            else:
+                path = [root]
+            context.add_error(shared_data.forbidden_error(decision, "select"), path)
+        for node in page.unavailable:
+            context.node_failures.setdefault(node, "unavailable")
+
     def resolver(self) -> Callable[..., Any]:
         gen = self
 
         async def resolve(info: Info[Context, None], filter: Any = None, first: int = 100,
                           after: str | None = None, order_by: Any = None, purpose: str | None = None) -> Any:
             context = info.context
-            context.count_data_query()
             selection = gen.selection(info)
-            edge_fields = selection.get("edges", {}).get("node", {})
-            node_fields = selection.get("nodes", {})
-            selected = [gen.by_graphql[n] for n in dict.fromkeys([*edge_fields, *node_fields]) if n in gen.by_graphql]
-            conditions, nodes = gen.conditions(filter)
-            order = shared_data.Order(order_by.field.value, order_by.direction is Direction.DESC) if order_by \
-                else shared_data.Order()
-            request = shared_data.DataRequest(
-                gen.spec, selected, conditions, order, first, after, nodes,
-                context.purpose(purpose), "totalCount" in selection)
+            request = gen.data_request(context, selection, filter, first, after, order_by, purpose)
             root = info.path.key
             try:
                 page = await shared_data.read(context.data_caller(), request)
@@ -178,22 +202,14 @@ class _Generated:
                 for error in refused.errors:
                     context.add_error(error, [root])
                 return None
-            if page.denied:
-                edge_keys = response_keys(info.selected_fields, ["edges", "node"])
-                node_keys = response_keys(info.selected_fields, ["nodes"])
-                edges_key = response_keys(info.selected_fields, []).get("edges", "edges")
-                nodes_key = response_keys(info.selected_fields, []).get("nodes", "nodes")
-            for decision in page.denied:
-                name = camel(decision.item)
-                if page.rows and name in edge_keys:
-                    path: list[Any] = [root, edges_key, 0, "node", edge_keys[name]]
-                elif page.rows and name in node_keys:
-                    path = [root, nodes_key, 0, node_keys[name]]
-                else:
-                    path = [root]
-                context.add_error(shared_data.forbidden_error(decision, "select"), path)
-            for node in page.unavailable:
-                context.node_failures.setdefault(node, "unavailable")
+
+            def keys() -> ResponseKeys:
+                return (response_keys(info.selected_fields, []).get("edges", "edges"),
+                        response_keys(info.selected_fields, []).get("nodes", "nodes"),
+                        response_keys(info.selected_fields, ["edges", "node"]),
+                        response_keys(info.selected_fields, ["nodes"]))
+
+            gen.report(context, page, root, keys)
             records = [_adopting(gen.record, row) for row in page.rows]  # each row dict is this page's own
             edges = [_instance(gen.edge, {"cursor": c, "node": r}) for c, r in zip(page.cursors, records, strict=True)] \
                 if "edges" in selection else []
@@ -204,6 +220,8 @@ class _Generated:
                                       end_cursor=page.cursors[-1] if page.cursors else None),
                 "total_count": page.total, "unavailable_nodes": page.unavailable, "row_scope": page.row_scope})
 
+        # Planned reads (schema/direct_reads.py) find the generated types of a root field from its resolver.
+        resolve.generated = gen  # type: ignore[attr-defined]
         resolve.__annotations__ = {
             "info": Info[Context, None], "filter": Optional[self.filter], "first": int,  # noqa: UP045
             "after": Optional[str], "order_by": Optional[self.order], "purpose": Optional[str],  # noqa: UP045

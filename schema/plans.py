@@ -40,6 +40,7 @@ from strawberry.extensions import (
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from .direct_reads import DirectRead, compile_read
 from .documents import parse_document
 
 MAX_PLANS = 512
@@ -57,6 +58,7 @@ OPERATION_TYPES = {"query": OperationType.QUERY, "mutation": OperationType.MUTAT
 class Plan:
     document: DocumentNode
     operation_type: OperationType
+    direct: DirectRead | None = None  # a data query answered without graphql-core's walk (direct_reads.py)
 
 
 class Plans:
@@ -144,8 +146,13 @@ async def execute_planned(schema: Schema, query: str, *, variable_values: dict[s
             document = parse_document(query)  # the same cached object strawberry executed
             operation = _operation(document, operation_name)
             if operation is not None:
-                plans.put(query, operation_name, Plan(document, OPERATION_TYPES[operation.operation.value]))
+                plans.put(query, operation_name, Plan(document, OPERATION_TYPES[operation.operation.value],
+                                                      compile_read(schema, document, operation)))
         return result
+    if plan.direct is not None:
+        answered = await plan.direct.execute(context_value, variable_values)
+        if answered is not None:
+            return answered
     # As strawberry's Schema._execute_operation calls graphql-core, with no middleware (none of the
     # plannable extensions resolves) and no root value.
     try:

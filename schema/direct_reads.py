@@ -1,0 +1,304 @@
+"""Planned data queries answered without graphql-core's execution walk.
+
+Most requests a service like this one answers are one data field at the root with a flat selection:
+``{ population(filter: ..., purpose: ...) { nodes { name birthDate } } }``. For those, graphql-core's
+walk (resolve info, strawberry's argument conversion and Info, the completion of every cell, the
+awaitable checks) cost more CPU than the decisions, the SQL and the audit record together (issue 13).
+
+A DirectRead is compiled once per plan (schema/plans.py: a document that strawberry already parsed,
+validated and executed on this schema) when the operation is exactly that shape:
+- a query with one root field that is a generated data field (schema/generated.py), no directives, no
+  fragments, each field name at most once per level (aliases allowed);
+- below it only the connection's own fields: ``nodes`` and ``edges { cursor node }`` with item fields,
+  ``pageInfo { hasNextPage endCursor }``, ``totalCount``, ``unavailableNodes``, ``rowScope`` and
+  ``__typename`` anywhere.
+Anything else keeps graphql-core's path. A DirectRead does the same work as the field's resolver, through
+the same functions: the data request it builds (``_Generated.data_request``), the decided and audited
+read (``shared_data.read``), the errors it reports (``_Generated.report``); only the walk over the
+answer is compiled. Arguments with variables are coerced per request by graphql-core's own functions,
+and a request whose variables do not coerce falls back to graphql-core before anything ran, so it gets
+the standard errors. Nothing of a request's caller, decisions or rows is kept in a DirectRead.
+
+tests/schema/test_direct_reads.py runs documents both ways and compares the answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLString,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    get_nullable_type,
+    is_leaf_type,
+    is_list_type,
+    is_object_type,
+    located_error,
+)
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
+from strawberry import Schema
+from strawberry.schema.schema_converter import GraphQLCoreConverter, get_arguments
+from strawberry.types import ExecutionResult
+from strawberry.types.field import StrawberryField
+
+from govshare.resolvers import shared_data
+from govshare.resolvers.context import Context
+
+from .generated import ResponseKeys, _Generated
+
+CHUNK = 250  # rows shaped between two turns of the event loop (as schema/execution.py completes lists)
+_BACKREF = GraphQLCoreConverter.DEFINITION_BACKREF
+CONNECTION_SCALARS = {"totalCount": "total", "unavailableNodes": "unavailable", "rowScope": "row_scope"}
+
+Shape = Callable[[Any], Any]
+# A connection field's value from the page, for its rows [start, end) when it is a list
+Part = Callable[[shared_data.DataPage, int, int], Any]
+
+
+class _Unsupported(Exception):
+    """The operation is not of the shape a DirectRead answers."""
+
+
+def _fields(selection_set: SelectionSetNode | None, arguments: bool = False) -> list[FieldNode]:
+    """The fields of a selection set, or _Unsupported for fragments, directives, a repeated name or (unless
+    ``arguments``) arguments."""
+    if selection_set is None:
+        raise _Unsupported
+    fields: list[FieldNode] = []
+    names: set[str] = set()
+    for selection in selection_set.selections:
+        if not isinstance(selection, FieldNode) or selection.directives or (selection.arguments and not arguments):
+            raise _Unsupported
+        name = selection.name.value
+        if name in names:
+            raise _Unsupported  # graphql-core merges repeated fields; not worth copying here
+        names.add(name)
+        fields.append(selection)
+    return fields
+
+
+def _key(node: FieldNode) -> str:
+    return node.alias.value if node.alias else node.name.value
+
+
+def _leaf(graphql_type: GraphQLOutputType) -> Shape:
+    """A nullable leaf's serialisation; a str in a String field is its own."""
+    named = get_nullable_type(graphql_type)
+    if not is_leaf_type(named):
+        raise _Unsupported
+    serialize = named.serialize
+    if named is GraphQLString:
+        return lambda v: v if v is None or v.__class__ is str else serialize(v)
+    return lambda v: None if v is None else serialize(v)
+
+
+def _record(gen: _Generated, record_type: GraphQLObjectType, selection_set: SelectionSetNode | None
+            ) -> tuple[Shape, dict[str, str]]:
+    """The shape of a record (a row dict keyed by item) and its item fields' response keys."""
+    parts: list[tuple[str, str | None, Shape]] = []
+    keys: dict[str, str] = {}
+    for node in _fields(selection_set):
+        name = node.name.value
+        if name == "__typename":
+            parts.append((_key(node), None, lambda _row, n=record_type.name: n))  # type: ignore[misc]
+            continue
+        item = gen.by_graphql.get(name)
+        field = record_type.fields.get(name)
+        if item is None or field is None or node.selection_set is not None:
+            raise _Unsupported
+        parts.append((_key(node), item, _leaf(field.type)))
+        keys[name] = _key(node)
+
+    def shape(row: dict[str, Any]) -> dict[str, Any]:
+        return {key: (serialize(row) if item is None else serialize(row[item])) for key, item, serialize in parts}
+
+    return shape, keys
+
+
+def _object_type(graphql_type: GraphQLOutputType) -> GraphQLObjectType:
+    named = get_nullable_type(graphql_type)
+    while is_list_type(named):
+        named = get_nullable_type(named.of_type)
+    if not is_object_type(named):
+        raise _Unsupported
+    return named
+
+
+class DirectRead:
+    """One plan's data field, answered by the generated field's own steps without graphql-core's walk."""
+
+    def __init__(self, schema: Schema, operation: OperationDefinitionNode, node: FieldNode, field: StrawberryField,
+                 gen: _Generated, connection: GraphQLObjectType) -> None:
+        self._schema = schema
+        self._operation = operation
+        self._node = node
+        self._field = field
+        self._gen = gen
+        self.root = _key(node)
+        self._tree: dict[str, Any] = {}
+        self._response_keys: ResponseKeys = ("edges", "nodes", {}, {})
+        self._parts = self._connection(connection, node.selection_set)
+        self._arguments = None if operation.variable_definitions else self._converted(None)
+        self.answered = 0  # requests this plan answered (the others fell back to graphql-core)
+
+    def _connection(self, connection: GraphQLObjectType, selection_set: SelectionSetNode | None
+                    ) -> list[tuple[str, Part, bool]]:
+        """(response key, its value from the page, whether it is a list of rows) per selected field."""
+        parts: list[tuple[str, Part, bool]] = []
+        edges_key, nodes_key = "edges", "nodes"
+        edge_keys: dict[str, str] = {}
+        node_keys: dict[str, str] = {}
+        for node in _fields(selection_set):
+            name, key = node.name.value, _key(node)
+            if name == "__typename":
+                parts.append((key, lambda _p, _s, _e, n=connection.name: n, False))  # type: ignore[misc]
+                self._tree[name] = {}
+            elif name == "nodes":
+                shape, node_keys = _record(self._gen, _object_type(connection.fields[name].type), node.selection_set)
+                nodes_key = key
+                parts.append((key, lambda page, start, end, s=shape: [s(r) for r in page.rows[start:end]], True))  # type: ignore[misc]
+                self._tree[name] = {item: {} for item in node_keys}
+            elif name == "edges":
+                edge_type = _object_type(connection.fields[name].type)
+                edge_parts: list[tuple[str, str]] = []
+                row_shape: Shape | None = None
+                for sub in _fields(node.selection_set):
+                    if sub.name.value == "node":
+                        row_shape, edge_keys = _record(self._gen, _object_type(edge_type.fields["node"].type),
+                                                       sub.selection_set)
+                    elif sub.name.value not in ("cursor", "__typename") or sub.selection_set is not None:
+                        raise _Unsupported
+                    edge_parts.append((_key(sub), sub.name.value))
+                edges_key = key
+                parts.append((key, self._edges(edge_parts, edge_type.name, row_shape), True))
+                self._tree[name] = {"node": {item: {} for item in edge_keys}} if row_shape is not None else {}
+            elif name == "pageInfo":
+                info_type = _object_type(connection.fields[name].type)
+                info_parts = []
+                for sub in _fields(node.selection_set):
+                    if sub.name.value not in ("hasNextPage", "endCursor", "__typename") or sub.selection_set:
+                        raise _Unsupported
+                    info_parts.append((_key(sub), sub.name.value))
+                parts.append((key, self._page_info(info_parts, info_type.name), False))
+                self._tree[name] = {}
+            elif name in CONNECTION_SCALARS and node.selection_set is None:
+                attribute = CONNECTION_SCALARS[name]
+                parts.append((key, lambda page, _s, _e, a=attribute: getattr(page, a), False))  # type: ignore[misc]
+                self._tree[name] = {}
+            else:
+                raise _Unsupported
+        self._response_keys = (edges_key, nodes_key, edge_keys, node_keys)
+        return parts
+
+    @staticmethod
+    def _edges(parts: list[tuple[str, str]], type_name: str, shape: Shape | None) -> Part:
+        def edges(page: shared_data.DataPage, start: int, end: int) -> list[dict[str, Any]]:
+            out = []
+            rows = page.rows[start:end]
+            for cursor, row in zip(page.cursors[start:end], rows, strict=True):
+                values = {"cursor": cursor, "node": None if shape is None else shape(row), "__typename": type_name}
+                out.append({key: values[name] for key, name in parts})
+            return out
+
+        return edges
+
+    @staticmethod
+    def _page_info(parts: list[tuple[str, str]], type_name: str) -> Part:
+        def page_info(page: shared_data.DataPage, _start: int, _end: int) -> dict[str, Any]:
+            # hasNextPage only beside an endCursor, as the resolver sets it
+            values = {"hasNextPage": page.has_next and bool(page.cursors),
+                      "endCursor": page.cursors[-1] if page.cursors else None, "__typename": type_name}
+            return {key: values[name] for key, name in parts}
+
+        return page_info
+
+    def _converted(self, variables: VariableValues | None) -> dict[str, Any]:
+        """The field's arguments as its resolver receives them; GraphQLError when they do not coerce."""
+        query_type = self._schema._schema.query_type
+        assert query_type is not None
+        raw = get_argument_values(query_type.fields[self._node.name.value], self._node, variables)
+        converter = self._schema.schema_converter
+        _, converted = get_arguments(field=self._field, source=None, info=None, kwargs=raw,  # type: ignore[arg-type]
+                                     config=converter.config, scalar_registry=converter.scalar_registry)
+        converted.pop("info", None)
+        return converted
+
+    def arguments(self, variables: dict[str, Any] | None) -> dict[str, Any] | None:
+        """This request's arguments, or None when its variables do not coerce (graphql-core reports that)."""
+        if self._arguments is not None:
+            return self._arguments
+        definitions = self._operation.variable_definitions or ()
+        coerced = get_variable_values(self._schema._schema, definitions, variables or {})
+        if isinstance(coerced, list):
+            return None
+        try:
+            return self._converted(coerced)
+        except (GraphQLError, TypeError, ValueError):
+            return None
+
+    async def execute(self, context: Context, variables: dict[str, Any] | None) -> ExecutionResult | None:
+        """The answer, or None (before anything ran) when graphql-core must answer this request."""
+        arguments = self.arguments(variables)
+        if arguments is None:
+            return None
+        self.answered += 1
+        root = self.root
+        try:
+            request = self._gen.data_request(context, self._tree, **arguments)
+            page = await shared_data.read(context.data_caller(), request)
+        except shared_data.RefusedQuery as refused:
+            for error in refused.errors:
+                context.add_error(error, [root])
+            return ExecutionResult(data={root: None}, errors=None)
+        except Exception as exc:  # as graphql-core reports a resolver's error on a nullable root field
+            return ExecutionResult(data={root: None}, errors=[located_error(exc, [self._node], [root])])
+        try:
+            self._gen.report(context, page, root, lambda: self._response_keys)
+            count = len(page.rows)
+            value: dict[str, Any] = {}
+            for key, part, of_rows in self._parts:
+                if of_rows and count > CHUNK:  # a long page must not hold every other request while it is shaped
+                    cells: list[Any] = []
+                    for start in range(0, count, CHUNK):
+                        await asyncio.sleep(0)
+                        cells.extend(part(page, start, start + CHUNK))
+                    value[key] = cells
+                else:
+                    value[key] = part(page, 0, count)
+        except Exception as exc:
+            return ExecutionResult(data={root: None}, errors=[located_error(exc, [self._node], [root])])
+        return ExecutionResult(data={root: value}, errors=None)
+
+
+def compile_read(schema: Schema, document: DocumentNode, operation: OperationDefinitionNode) -> DirectRead | None:
+    """A DirectRead for the operation, or None when it is not of that shape."""
+    if operation.operation is not OperationType.QUERY or operation.directives or \
+            len(document.definitions) != 1:  # fragments (or other operations) keep graphql-core's path
+        return None
+    query_type = schema._schema.query_type
+    try:
+        roots = _fields(operation.selection_set, arguments=True)
+    except _Unsupported:
+        return None
+    if len(roots) != 1:
+        return None
+    node = roots[0]
+    field_def = query_type.fields.get(node.name.value) if query_type is not None else None
+    field = field_def.extensions.get(_BACKREF) if field_def is not None else None
+    resolver = field.base_resolver if isinstance(field, StrawberryField) else None
+    gen = getattr(resolver.wrapped_func, "generated", None) if resolver is not None else None
+    if not isinstance(gen, _Generated) or field_def is None or not isinstance(field, StrawberryField):
+        return None
+    try:
+        return DirectRead(schema, operation, node, field, gen, _object_type(field_def.type))
+    except (_Unsupported, GraphQLError, KeyError):
+        return None
