@@ -51,6 +51,26 @@ from .schemas import SchemaHolder
 
 logger = logging.getLogger("govshare.app")
 GC_YOUNG_THRESHOLD = 20_000
+# The methods the /graphql route accepts (HEAD comes with GET): those go straight to the endpoint.
+GRAPHQL_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
+
+
+class Service(Starlette):
+    """The application, with /graphql dispatched from its outermost callable: the same middleware
+    (request id and access line, CORS, admission control) around the endpoint, without starlette's
+    error and exception middlewares and router in between (the endpoint answers every request itself;
+    RequestContext masks an unexpected exception as starlette's error middleware would). Everything else,
+    other methods on /graphql included, goes through starlette as before."""
+
+    graphql: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if (scope["type"] == "http" and scope["path"] == "/graphql" and scope["method"] in GRAPHQL_METHODS
+                and not scope.get("root_path") and self.graphql is not None):
+            scope["app"] = self
+            await self.graphql(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 class _QuietStrawberry(logging.Filter):
@@ -60,7 +80,7 @@ class _QuietStrawberry(logging.Filter):
         return False
 
 
-def create_app(settings: Settings, topology: Topology) -> Starlette:
+def create_app(settings: Settings, topology: Topology) -> Service:
     logging.getLogger("strawberry.execution").addFilter(_QuietStrawberry())
     pools = NodePools(topology, timeout=settings.node_timeout, min_size=settings.pool_min_size,
                       max_size=settings.pool_max_size)
@@ -94,7 +114,7 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
                 raise NodeUnavailable(topology.region.code, "access rules could not be reloaded") from exc
         return app.state.engine  # type: ignore[no-any-return]
 
-    def make_context(request: Request, caller: Caller, request_id: str) -> Context:
+    def make_context(caller: Caller, request_id: str) -> Context:
         return Context(caller=caller, pools=pools, request_id=request_id, engine=app.state.engine,
                        limiter=limiter, authority_model=app.state.authority, calendar=calendar,
                        specs=schemas.current.specs, catalog_findings=schemas.current.findings,
@@ -216,7 +236,13 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
     async def root(request: Request) -> Response:
         return RedirectResponse("/graphql")
 
-    app = Starlette(
+    middleware = [
+        # outermost: every log line of a request carries its id, every answer its X-Request-Id
+        Middleware(RequestContext),
+        *_cors(settings),
+        Middleware(AdmissionMiddleware, admission=admission,
+                   node_timeout=settings.node_timeout, request_timeout=settings.request_timeout)]
+    app = Service(
         routes=[
             Route("/", root),
             Route("/graphql", endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
@@ -229,13 +255,12 @@ def create_app(settings: Settings, topology: Topology) -> Starlette:
             Route("/console", console_page),
         ],
         lifespan=lifespan,
-        middleware=[
-            # outermost: every log line of a request carries its id, every answer its X-Request-Id
-            Middleware(RequestContext),
-            *_cors(settings),
-            Middleware(AdmissionMiddleware, admission=admission,
-                       node_timeout=settings.node_timeout, request_timeout=settings.request_timeout)],
+        middleware=middleware,
     )
+    graphql: Any = endpoint
+    for cls, args, kwargs in reversed(middleware):  # as starlette stacks them
+        graphql = cls(graphql, *args, **kwargs)
+    app.graphql = graphql
     app.state.pools = pools
     pools.observer = metrics.node_observed
     metrics.watch(app.state)

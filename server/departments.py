@@ -24,6 +24,7 @@ class KnownDepartments:
         self._pools = pools
         self._clock = clock
         self._codes: dict[str, frozenset[str]] = {}  # database node -> department codes
+        self._known: frozenset[str] = frozenset()  # all of them, for the check of every request
         self._tried: dict[str, float] = {}
         self._lock = asyncio.Lock()
 
@@ -35,10 +36,11 @@ class KnownDepartments:
             for database, rows in results.items():
                 if not isinstance(rows, NodeUnavailable):
                     self._codes[database] = frozenset(r["code"] for r in rows)
+            self._known = frozenset().union(*self._codes.values())
 
     async def check(self, department: str) -> None:
         """Raise UnknownDepartment (403) or NodeUnavailable (503: cannot tell now)."""
-        if any(department in codes for codes in self._codes.values()):
+        if department in self._known:
             return
         topology = self._pools.topology
         node = topology.by_code.get(department[:6])

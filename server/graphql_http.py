@@ -4,14 +4,18 @@ A small view of our own rather than strawberry's: we need content negotiation wi
 ``application/graphql-response+json`` (400 and no ``data`` for request errors), authentication
 before any execution (401), the schema read per request (so it can be swapped atomically), and
 errors masked at one place.
+
+The endpoint speaks ASGI itself: it reads the request's headers once from the scope and sends its answer
+as two ASGI messages, without starlette's Request and Response objects (a small answer's fixed cost is
+what the many small requests of a dashboard pay; server/app.py also routes /graphql straight here).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -19,7 +23,8 @@ from urllib.parse import unquote
 
 import orjson
 from graphql import GraphQLError, OperationDefinitionNode
-from starlette.requests import Request
+from starlette.datastructures import QueryParams
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from strawberry import Schema
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
@@ -52,6 +57,58 @@ from .persisted import PersistedDocuments
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{8,128}")
 CHECKED_DOCUMENTS = 512  # documents whose checks are remembered (as many as the parse cache holds)
+Scope = dict[str, Any]
+
+
+class Answer:
+    """A JSON answer as the two ASGI messages starlette's Response would send (same headers, same order)."""
+
+    __slots__ = ("body", "headers", "status_code")
+
+    def __init__(self, body: bytes, status_code: int, headers: list[tuple[bytes, bytes]]) -> None:
+        self.body = body
+        self.status_code = status_code
+        self.headers = headers
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+class Exchange:
+    """One request as the endpoint reads it: method, headers (the first of each name, as starlette's
+    ``Headers.get``), and what the metrics want to know of its answer."""
+
+    __slots__ = ("context", "errors", "headers", "method", "receive", "scope")
+
+    def __init__(self, scope: Scope, receive: Any) -> None:
+        self.scope = scope
+        self.receive = receive
+        self.method: str = scope["method"]
+        headers: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            key = name.decode("latin-1")
+            if key not in headers:
+                headers[key] = value.decode("latin-1")
+        self.headers = headers
+        self.context: Context | None = None
+        self.errors: list[dict[str, Any]] = []
+
+    def query_params(self) -> QueryParams:
+        return QueryParams(self.scope["query_string"])
+
+    async def stream(self) -> Any:
+        """The body's chunks, as starlette's ``Request.stream`` yields them (a disconnect raises)."""
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.request":
+                body = message.get("body", b"")
+                if body:
+                    yield body
+                if not message.get("more_body", False):
+                    return
+            elif message["type"] == "http.disconnect":
+                raise ClientDisconnect()
 
 
 def _document_problem(limits: Limits, schema: Schema, query: str, operation_name: str | None
@@ -75,11 +132,14 @@ def _document_problem(limits: Limits, schema: Schema, query: str, operation_name
 
 
 
+_CONTENT_TYPES = {media: f"{media}; charset=utf-8".encode("latin-1") for media in (GRAPHQL_RESPONSE, JSON)}
+
+
 class GraphQLEndpoint:
     """ASGI endpoint for GET and POST /graphql."""
 
     def __init__(self, schema_source: Callable[[], Schema], authenticator: Authenticator,
-                 context_factory: Callable[[Request, Caller, str], Context], metrics: Metrics,
+                 context_factory: Callable[[Caller, str], Context], metrics: Metrics,
                  limits: Limits, departments: KnownDepartments, budget: SharedRateLimiter | None = None) -> None:
         self._limits = limits
         self._budget = budget  # the per-department query budget (GOVSHARE_QUERY_BUDGET_PER_MINUTE)
@@ -91,29 +151,32 @@ class GraphQLEndpoint:
         self._metrics = metrics
         self._persisted = PersistedDocuments()
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        request = Request(scope, receive)
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        request = Exchange(scope, receive)
         started = time.perf_counter()
         response = await self.handle(request)
         outcome = "ok" if response.status_code < 400 else str(response.status_code)
-        self._metrics.observe(outcome, time.perf_counter() - started, getattr(request.state, "context", None),
-                              getattr(request.state, "errors", []))
+        self._metrics.observe(outcome, time.perf_counter() - started, request.context, request.errors)
         await response(scope, receive, send)
 
     def _json(self, body: Mapping[str, Any], status: int, media: str,
-              headers: Mapping[str, str] | None = None) -> Response:
+              headers: Mapping[str, str] | None = None) -> Answer:
         # Answers carry personal data: no shared or private cache may keep them (GET is allowed).
-        return Response(orjson.dumps(body), status_code=status,
-                        headers={"Cache-Control": "no-store", **(headers or {})},
-                        media_type=f"{media}; charset=utf-8")
+        data = orjson.dumps(body)
+        raw = [(b"cache-control", b"no-store")]
+        if headers:
+            raw.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
+        raw.append((b"content-length", str(len(data)).encode("latin-1")))
+        raw.append((b"content-type", _CONTENT_TYPES.get(media) or f"{media}; charset=utf-8".encode("latin-1")))
+        return Answer(data, status, raw)
 
-    async def handle(self, request: Request) -> Response:
+    async def handle(self, request: Exchange) -> Answer | Response:
         if request.method not in ("GET", "POST"):
             return self._json({"errors": [{"message": "GraphQL supports GET and POST",
                                            "extensions": {"code": "METHOD_NOT_ALLOWED"}}]},
                               405, JSON, {"Allow": "GET, POST"})
         accept = request.headers.get("accept")
-        if request.method == "GET" and accept and "text/html" in accept and not request.query_params:
+        if request.method == "GET" and accept and "text/html" in accept and not request.query_params():
             return graphiql_page()
         media = negotiate(accept)
         if media is None:
@@ -140,7 +203,7 @@ class GraphQLEndpoint:
                 return self._json({"errors": [{"message": error.message, "extensions": error.extensions}]}, 429,
                                   media, {"Retry-After": str(max(1, round(wait)))})
         params_or_error = await self._read_params(request, media)
-        if isinstance(params_or_error, Response):
+        if isinstance(params_or_error, Answer):
             return params_or_error
         query, variables, operation_name, extensions = params_or_error
         purpose_header = request.headers.get("x-govshare-purpose")
@@ -157,11 +220,11 @@ class GraphQLEndpoint:
         # The request id is ours (unique); a caller's X-Request-Id is kept beside it for correlation only,
         # when it is a plain token: it goes into the audit trail and the logs.
         offered = request.headers.get("x-request-id", "")
-        request_id = current_request_id.get() or uuid.uuid4().hex  # the id of this request's log lines
+        request_id = current_request_id.get() or os.urandom(16).hex()  # the id of this request's log lines
         lang = language_from_header(request.headers.get("accept-language"))
-        context = self._context_factory(request, caller, request_id)
+        context = self._context_factory(caller, request_id)
         context.client_request_id = offered if REQUEST_ID.fullmatch(offered) else None
-        request.state.context = context
+        request.context = context
         context.lang = lang
         context.purpose_header = purpose_header
         allowed = {OperationType.QUERY} if request.method == "GET" else \
@@ -195,20 +258,20 @@ class GraphQLEndpoint:
             self._checked.popitem(last=False)
         return problem
 
-    def _refused(self, error: GovshareError, media: str) -> Response:
+    def _refused(self, error: GovshareError, media: str) -> Answer:
         """A request error found before execution: no data, 400 (200 for application/json clients)."""
         return self._json({"errors": [{"message": error.message, "extensions": dict(error.extensions)}]},
                           400 if media == GRAPHQL_RESPONSE else 200, media)
 
-    def _bad_request(self, message: str, media: str, code: str = "BAD_REQUEST") -> Response:
+    def _bad_request(self, message: str, media: str, code: str = "BAD_REQUEST") -> Answer:
         return self._json({"errors": [{"message": message, "extensions": {"code": code}}]}, 400, media)
 
-    def _too_large(self, media: str) -> Response:
+    def _too_large(self, media: str) -> Answer:
         error = LimitExceeded(f"the request is larger than {self._limits.body_bytes} bytes",
                               limit="maxBodyBytes", maximum=self._limits.body_bytes)
         return self._json({"errors": [{"message": error.message, "extensions": error.extensions}]}, 413, media)
 
-    async def _body(self, request: Request) -> bytes | None:
+    async def _body(self, request: Exchange) -> bytes | None:
         """The body, or None as soon as it exceeds the limit (never buffered beyond it)."""
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self._limits.body_bytes:
@@ -222,11 +285,11 @@ class GraphQLEndpoint:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _read_params(self, request: Request, media: str
-                           ) -> Response | tuple[str, dict[str, Any] | None, str | None, dict[str, Any] | None]:
+    async def _read_params(self, request: Exchange, media: str
+                           ) -> Answer | tuple[str, dict[str, Any] | None, str | None, dict[str, Any] | None]:
         raw: dict[str, Any]
         if request.method == "GET":
-            raw = dict(request.query_params)
+            raw = dict(request.query_params())
             for name in ("variables", "extensions"):
                 if isinstance(raw.get(name), str) and raw[name] != "":
                     try:
@@ -284,14 +347,14 @@ class GraphQLEndpoint:
                               "extensions": {"code": "NODE_UNAVAILABLE", "node": node, "reason": reason}})
         return extra
 
-    def _result_response(self, request: Request, result: ExecutionResult, media: str, request_id: str,
-                         context: Context) -> Response:
+    def _result_response(self, request: Exchange, result: ExecutionResult, media: str, request_id: str,
+                         context: Context) -> Answer:
         headers = {"X-Request-Id": request_id,
                    "X-Govshare-Statements": str(context.statements.count())}
         body: dict[str, Any] = {}
         errors = [format_error(e) for e in result.errors or []]
         request_error = result.data is None and bool(errors) and all("path" not in e for e in errors)
-        request.state.errors = errors
+        request.errors = errors
         if request_error:
             if any(e["extensions"].get("code") == "OPERATION_NOT_ALLOWED" for e in errors):
                 return self._json({"errors": errors}, 405, media, {**headers, "Allow": "POST"})
@@ -299,7 +362,7 @@ class GraphQLEndpoint:
         body["data"] = result.data
         errors.extend(context.errors)
         errors.extend(self._node_errors(context, errors))
-        request.state.errors = errors
+        request.errors = errors
         if errors:
             body["errors"] = errors
         if result.extensions:

@@ -86,6 +86,26 @@ async def test_an_unexpected_exception_outside_graphql_is_a_masked_500(
     assert line["request_id"] == response.headers["x-request-id"] and "internal detail" in str(line["exc_info"])
 
 
+async def test_an_unexpected_exception_in_the_graphql_endpoint_is_a_masked_500(
+        client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, lines: io.StringIO) -> None:
+    # /graphql is dispatched without starlette's error middleware: RequestContext alone masks and logs.
+    from govshare.server import graphql_http
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("internal detail")
+
+    monkeypatch.setattr(graphql_http, "negotiate", broken)
+    response = await client.post("/graphql", json={"query": "{ __typename }"})
+    assert response.status_code == 500 and response.headers["cache-control"] == "no-store"
+    error = response.json()["errors"][0]
+    assert error["message"] == "Unexpected error." and error["extensions"]["code"] == "INTERNAL"
+    assert "internal detail" not in response.text
+    [line] = [entry for entry in _parsed(lines) if entry.get("error_id") == error["extensions"]["errorId"]]
+    assert line["request_id"] == response.headers["x-request-id"] and "internal detail" in str(line["exc_info"])
+    [access] = [entry for entry in _parsed(lines) if entry["logger"] == "govshare.access"]
+    assert (access["method"], access["path"], access["status"]) == ("POST", "/graphql", 500)
+
+
 async def test_one_access_line_per_request_without_the_query_string(client: httpx.AsyncClient,
                                                                      lines: io.StringIO) -> None:
     response = await client.get("/graphql", params={"query": '{ verify(key: "650100198001011234") }'},
