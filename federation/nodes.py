@@ -78,6 +78,9 @@ class NodeStatus:
     error: str | None = None
 
 
+# For one transaction only: the session keeps PostgreSQL's default plan cache mode.
+CUSTOM_PLANS = "set local plan_cache_mode = force_custom_plan"
+
 async def keep_session(conn: asyncpg.Connection) -> None:
     """Release a pool connection without asyncpg's default reset round trip (RESET ALL, UNLISTEN *,
     advisory unlock, CLOSE ALL): that statement cost as much as the query it followed.
@@ -117,9 +120,10 @@ class NodePools:
             # init_size=0: creating the pool does no I/O, so a down (or frozen) node cannot stop us.
             self._pools[node.code] = await asyncpg.create_pool(
                 node.dsn, init_size=0, min_size=0, max_size=self._max_size,
-                # Filters vary per request: a cached generic plan could ignore the trigram index.
-                server_settings={"application_name": "govshare", "statement_timeout": "30s",
-                                 "plan_cache_mode": "force_custom_plan"},
+                # PostgreSQL's own plan cache choice (generic plans once they cost no more than custom
+                # ones) serves key lookups and pages: planning each execution anew cost ~0.1 ms of the
+                # server's CPU per statement. Keyword searches ask for custom plans (custom_plans=True).
+                server_settings={"application_name": "govshare", "statement_timeout": "30s"},
                 reset=keep_session,
             )
         return dict(zip(self._pools, await asyncio.gather(*(self._warm(db) for db in self._pools)), strict=True))
@@ -230,8 +234,12 @@ class NodePools:
         task.add_done_callback(_forget(self._releases))
 
     async def fetch(self, database_node: str, name: str, sql: str, *args: Any,
-                    timeout: float | None = None) -> list[asyncpg.Record]:
-        """Run one named statement on one database, within that node's deadline for this request."""
+                    timeout: float | None = None, custom_plans: bool = False) -> list[asyncpg.Record]:
+        """Run one named statement on one database, within that node's deadline for this request.
+
+        ``custom_plans``: plan this execution for its own values (a keyword search, whose pattern decides
+        whether the trigram index pays: a cached generic plan could ignore it), in a transaction of its own.
+        """
         log = statement_log.get()
         if log is not None:
             log.record(database_node, name)
@@ -239,14 +247,19 @@ class NodePools:
         async def statement(conn: asyncpg.Connection) -> list[asyncpg.Record]:
             return await conn.fetch(sql, *args)
 
-        return await self._run(database_node, name, statement, timeout)
+        async def custom(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+            async with conn.transaction(readonly=True):
+                await conn.execute(CUSTOM_PLANS)
+                return await conn.fetch(sql, *args)
 
-    async def fetch_each(self, databases: Sequence[str], name: str, sql: str, *args: Any
-                         ) -> dict[str, list[asyncpg.Record] | NodeUnavailable]:
+        return await self._run(database_node, name, custom if custom_plans else statement, timeout)
+
+    async def fetch_each(self, databases: Sequence[str], name: str, sql: str, *args: Any,
+                         custom_plans: bool = False) -> dict[str, list[asyncpg.Record] | NodeUnavailable]:
         """The same statement on several databases at once; a failed node yields its error."""
         async def one(db: str) -> list[asyncpg.Record] | NodeUnavailable:
             try:
-                return await self.fetch(db, name, sql, *args)
+                return await self.fetch(db, name, sql, *args, custom_plans=custom_plans)
             except NodeUnavailable as exc:
                 return exc
 

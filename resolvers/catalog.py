@@ -146,7 +146,7 @@ def select_resources(columns: list[str] | None) -> str:
 
 
 async def _fetch_from_positions(pools: NodePools, databases: list[str], name: str, after: Positions[str],
-                                statement: Callable[[str | None], tuple[str, list[Any]]]
+                                statement: Callable[[str | None], tuple[str, list[Any]]], custom_plans: bool = False
                                 ) -> dict[str, list[asyncpg.Record] | NodeUnavailable]:
     """One statement per database, each from that database's own position (one group per position)."""
     groups: dict[str | None, list[str]] = {}
@@ -155,7 +155,7 @@ async def _fetch_from_positions(pools: NodePools, databases: list[str], name: st
 
     async def group(position: str | None, dbs: list[str]) -> dict[str, list[asyncpg.Record] | NodeUnavailable]:
         sql, args = statement(position)
-        return await pools.fetch_each(dbs, name, sql, *args)
+        return await pools.fetch_each(dbs, name, sql, *args, custom_plans=custom_plans)
 
     results: dict[str, list[asyncpg.Record] | NodeUnavailable] = {}
     for part in await asyncio.gather(*(group(p, dbs) for p, dbs in groups.items())):
@@ -180,14 +180,16 @@ async def resource_page(pools: NodePools, flt: ResourceFilter, first: int, after
         limit = where.param(first + 1)
         return select_resources(columns) + where.sql() + ORDER_LIMIT + limit, where.args
 
-    results = await _fetch_from_positions(pools, databases_for(pools, flt.nodes), "resources.page", after, statement)
+    # A keyword's pattern decides whether the trigram or bigram index pays: planned for each search.
+    results = await _fetch_from_positions(pools, databases_for(pools, flt.nodes), "resources.page", after, statement,
+                                          custom_plans=flt.keyword is not None)
     return _merged_page(results, after, first)
 
 
 async def resource_count(pools: NodePools, flt: ResourceFilter) -> tuple[int, list[NodeUnavailable]]:
     where = resource_where(flt, None)
     results = await pools.fetch_each(databases_for(pools, flt.nodes), "resources.count",
-                                     COUNT_RESOURCES + where.sql(), *where.args)
+                                     COUNT_RESOURCES + where.sql(), *where.args, custom_plans=flt.keyword is not None)
     total = sum(r[0]["count"] for r in results.values() if not isinstance(r, NodeUnavailable))
     return total, [r for r in results.values() if isinstance(r, NodeUnavailable)]
 

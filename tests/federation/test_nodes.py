@@ -45,3 +45,21 @@ async def test_a_transaction_left_open_is_rolled_back_on_release(cluster: Cluste
             assert await again.fetchval("select to_regclass('pg_temp.left_open')") is None
     finally:
         await pools.close()
+
+
+async def test_custom_plans_are_asked_for_one_statement_only(cluster: Cluster) -> None:
+    region = cluster.topology.region.code
+    pools = NodePools(cluster.topology, min_size=0, max_size=1)  # one connection: every statement shares it
+    await pools.open()
+    mode = "select current_setting('plan_cache_mode') as mode, pg_backend_pid() as pid"
+    try:
+        plain = await pools.fetch(region, "test.mode", mode)
+        custom = await pools.fetch(region, "test.mode", mode, custom_plans=True)
+        after = await pools.fetch(region, "test.mode", mode)
+        by_each = await pools.fetch_each([region], "test.mode", mode, custom_plans=True)
+        assert plain[0]["pid"] == custom[0]["pid"] == after[0]["pid"]
+        # PostgreSQL's default for key lookups and pages; a keyword search plans for its own values
+        assert [plain[0]["mode"], custom[0]["mode"], after[0]["mode"]] == ["auto", "force_custom_plan", "auto"]
+        assert [r["mode"] for r in by_each[region]] == ["force_custom_plan"]  # type: ignore[union-attr]
+    finally:
+        await pools.close()
