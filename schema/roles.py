@@ -7,7 +7,7 @@ from datetime import datetime
 import strawberry
 from strawberry.types import Info
 
-from govshare.policies.authority import Action
+from govshare.policies.authority import Action, Authority
 from govshare.resolvers import roles
 from govshare.resolvers.context import Context
 
@@ -37,17 +37,22 @@ class Me:
     user: str
     department: str
     node: str
-    roles: list[RoleAssignment]
-    permissions: list[Permission]
+    # Roles and permissions are worked out only when asked for (the permissions walk every action).
+    authority: strawberry.Private[Authority]
+
+    @strawberry.field
+    def roles(self) -> list[RoleAssignment]:
+        return [RoleAssignment(user=r.user, role=r.role, domain=r.domain) for r in self.authority.roles()]
+
+    @strawberry.field
+    def permissions(self) -> list[Permission]:
+        permissions = [Permission(action=a.value, domains=self.authority.domains(a)) for a in Action]
+        return [p for p in permissions if p.domains]
 
 
 def me(info: Info[Context, None]) -> Me:
-    authority = info.context.authority
     caller = info.context.caller
-    permissions = [Permission(action=a.value, domains=authority.domains(a)) for a in Action]
-    return Me(user=caller.user, department=caller.department, node=caller.node,
-              roles=[RoleAssignment(user=r.user, role=r.role, domain=r.domain) for r in authority.roles()],
-              permissions=[p for p in permissions if p.domains])
+    return Me(user=caller.user, department=caller.department, node=caller.node, authority=info.context.authority)
 
 
 async def role_assignments(info: Info[Context, None], user: str | None = None) -> list[RoleAssignment]:
