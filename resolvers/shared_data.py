@@ -12,6 +12,7 @@ Order of work for one data query:
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -40,7 +41,8 @@ ACCESS_RETRIES = 3  # decisions made again when rules or grants change under a r
 
 @dataclass
 class DataPage:
-    rows: list[dict[str, Any]]
+    records: Sequence[asyncpg.Record]  # the page's rows as the databases returned them
+    columns: dict[str, int]  # each permitted selected item -> its position in a record
     cursors: Sequence[str]
     has_next: bool
     denied: list[Decision]
@@ -48,6 +50,24 @@ class DataPage:
     total: int | None
     row_scope: list[str] | None
     grant_ids: list[int]
+
+    @functools.cached_property
+    def rows(self) -> list[dict[str, Any]]:
+        """Each row as item -> value: exactly the permitted selected items, and the denied ones as None
+        (shaped on first use: a direct read shapes its answer from the records instead)."""
+        allowed = list(self.columns)
+        positions = list(self.columns.values())
+        nulls = [(d.item, None) for d in self.denied]
+        if positions == list(range(2, 2 + len(allowed))):
+            # The permitted items follow row_id and node_code in order: one slice per row (2.5x faster than
+            # reading each column by position on 1,000 rows).
+            end = 2 + len(allowed)
+            shaped = [dict(zip(allowed, row[2:end], strict=True)) for row in self.records]
+            if nulls:
+                for values in shaped:
+                    values.update(nulls)
+            return shaped
+        return [dict([*zip(allowed, [row[i] for i in positions], strict=True), *nulls]) for row in self.records]
 
 
 class RefusedQuery(Exception):
@@ -210,24 +230,11 @@ async def _read(caller: Caller, request: DataRequest) -> DataPage:
     record.access_version = caller.decider.version
     await audit.append(caller.pools, record)  # raises AuditUnavailable: then nothing is returned
 
-    # Exactly the permitted selected items (read by column position), and the denied ones as None;
-    # cursors keep only their keys (row_id and node_code are the first two columns) and are encoded
-    # when read.
+    # The permitted selected items are read by column position (DataPage.rows, or a direct read's shape);
+    # cursors keep only their keys (row_id and node_code are the first two columns) and are encoded when read.
     column = {name: i for i, name in enumerate(wanted)}
-    positions = [column[name] for name in allowed]
-    nulls = [(d.item, None) for d in denied]
-    if positions == list(range(2, 2 + len(allowed))):
-        # The permitted items follow row_id and node_code in order: one slice per row (2.5x faster than
-        # reading each column by position on 1,000 rows).
-        end = 2 + len(allowed)
-        shaped = [dict(zip(allowed, row[2:end], strict=True)) for row in rows]
-        if nulls:
-            for values in shaped:
-                values.update(nulls)
-    else:
-        shaped = [dict([*zip(allowed, [row[i] for i in positions], strict=True), *nulls]) for row in rows]
     cursors = Cursors(request.order, merged)
-    return DataPage(shaped, cursors, has_next, denied, sorted(unavailable),
+    return DataPage(rows, {name: column[name] for name in allowed}, cursors, has_next, denied, sorted(unavailable),
                     total if request.want_total and not unavailable else None, scope, grant_ids)
 
 

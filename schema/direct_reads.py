@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from graphql import (
     DocumentNode,
@@ -56,6 +56,7 @@ from govshare.resolvers.context import Context
 from .generated import ResponseKeys, _Generated
 
 CHUNK = 250  # rows shaped between two turns of the event loop (as schema/execution.py completes lists)
+MAX_SHAPES = 64  # compiled record shapes kept per selection (one per set of permitted items; cleared when full)
 _BACKREF = GraphQLCoreConverter.DEFINITION_BACKREF
 CONNECTION_SCALARS = {"totalCount": "total", "unavailableNodes": "unavailable", "rowScope": "row_scope"}
 
@@ -90,38 +91,67 @@ def _key(node: FieldNode) -> str:
     return node.alias.value if node.alias else node.name.value
 
 
-def _leaf(graphql_type: GraphQLOutputType) -> Shape:
-    """A nullable leaf's serialisation; a str in a String field is its own."""
+def _leaf(graphql_type: GraphQLOutputType) -> tuple[Shape, bool]:
+    """A nullable leaf's serialisation, and whether it is a String (a str is then its own)."""
     named = get_nullable_type(graphql_type)
     if not is_leaf_type(named):
         raise _Unsupported
-    serialize = named.serialize
-    if named is GraphQLString:
-        return lambda v: v if v is None or v.__class__ is str else serialize(v)
-    return lambda v: None if v is None else serialize(v)
+    return named.serialize, named is GraphQLString
 
 
-def _record(gen: _Generated, record_type: GraphQLObjectType, selection_set: SelectionSetNode | None
-            ) -> tuple[Shape, dict[str, str]]:
-    """The shape of a record (a row dict keyed by item) and its item fields' response keys."""
-    parts: list[tuple[str, str | None, Shape]] = []
-    keys: dict[str, str] = {}
-    for node in _fields(selection_set):
-        name = node.name.value
-        if name == "__typename":
-            parts.append((_key(node), None, lambda _row, n=record_type.name: n))  # type: ignore[misc]
-            continue
-        item = gen.by_graphql.get(name)
-        field = record_type.fields.get(name)
-        if item is None or field is None or node.selection_set is not None:
-            raise _Unsupported
-        parts.append((_key(node), item, _leaf(field.type)))
-        keys[name] = _key(node)
+class _RecordShape:
+    """The selection of a record, turned into one compiled function per set of permitted items: a dict
+    display reading each cell by its position in the database's record (no intermediate dict per row)."""
 
-    def shape(row: dict[str, Any]) -> dict[str, Any]:
-        return {key: (serialize(row) if item is None else serialize(row[item])) for key, item, serialize in parts}
+    def __init__(self, gen: _Generated, record_type: GraphQLObjectType, selection_set: SelectionSetNode | None
+                 ) -> None:
+        # (response key, item or None for __typename, serialize, is String)
+        self._cells: list[tuple[str, str | None, Shape, bool]] = []
+        self.keys: dict[str, str] = {}  # item field -> its response key
+        self._type_name = record_type.name
+        for node in _fields(selection_set):
+            name = node.name.value
+            if name == "__typename":
+                self._cells.append((_key(node), None, str, True))
+                continue
+            item = gen.by_graphql.get(name)
+            field = record_type.fields.get(name)
+            if item is None or field is None or node.selection_set is not None:
+                raise _Unsupported
+            serialize, text = _leaf(field.type)
+            self._cells.append((_key(node), item, serialize, text))
+            self.keys[name] = _key(node)
+        self._compiled: dict[tuple[int, ...], Shape] = {}
 
-    return shape, keys
+    def for_page(self, page: shared_data.DataPage) -> Shape:
+        """The shape of this page's records (denied items are absent from its columns: null)."""
+        columns = page.columns
+        positions = tuple(-1 if item is None else columns.get(item, -1) for _, item, _, _ in self._cells)
+        shape = self._compiled.get(positions)
+        if shape is None:
+            if len(self._compiled) >= MAX_SHAPES:
+                self._compiled.clear()
+            shape = self._compiled[positions] = self._compile(positions)
+        return shape
+
+    def _compile(self, positions: tuple[int, ...]) -> Shape:
+        # Response keys are GraphQL names and positions ints, both written as literals: nothing but
+        # record reads and the leaves' own serialize functions runs.
+        cells: list[str] = []
+        namespace: dict[str, Any] = {}
+        for number, ((key, item, serialize, text), position) in enumerate(zip(self._cells, positions, strict=True)):
+            if item is None:
+                cell = repr(self._type_name)
+            elif position < 0:
+                cell = "None"
+            else:
+                namespace[f"s{number}"] = serialize
+                cell = (f"(c if (c := r[{position}]).__class__ is str or c is None else s{number}(c))" if text
+                        else f"(None if (c := r[{position}]) is None else s{number}(c))")
+            cells.append(f"{key!r}: {cell}")
+        source = "def shape(r):\n    return {" + ", ".join(cells) + "}\n"
+        exec(compile(source, "<direct read shape>", "exec"), namespace)  # literals only, see above
+        return cast("Shape", namespace["shape"])
 
 
 def _object_type(graphql_type: GraphQLOutputType) -> GraphQLObjectType:
@@ -163,18 +193,20 @@ class DirectRead:
                 parts.append((key, lambda _p, _s, _e, n=connection.name: n, False))  # type: ignore[misc]
                 self._tree[name] = {}
             elif name == "nodes":
-                shape, node_keys = _record(self._gen, _object_type(connection.fields[name].type), node.selection_set)
+                record = _RecordShape(self._gen, _object_type(connection.fields[name].type), node.selection_set)
+                node_keys = record.keys
                 nodes_key = key
-                parts.append((key, lambda page, start, end, s=shape: [s(r) for r in page.rows[start:end]], True))  # type: ignore[misc]
+                parts.append((key, self._nodes(record), True))
                 self._tree[name] = {item: {} for item in node_keys}
             elif name == "edges":
                 edge_type = _object_type(connection.fields[name].type)
                 edge_parts: list[tuple[str, str]] = []
-                row_shape: Shape | None = None
+                row_shape: _RecordShape | None = None
                 for sub in _fields(node.selection_set):
                     if sub.name.value == "node":
-                        row_shape, edge_keys = _record(self._gen, _object_type(edge_type.fields["node"].type),
-                                                       sub.selection_set)
+                        row_shape = _RecordShape(self._gen, _object_type(edge_type.fields["node"].type),
+                                                 sub.selection_set)
+                        edge_keys = row_shape.keys
                     elif sub.name.value not in ("cursor", "__typename") or sub.selection_set is not None:
                         raise _Unsupported
                     edge_parts.append((_key(sub), sub.name.value))
@@ -200,11 +232,19 @@ class DirectRead:
         return parts
 
     @staticmethod
-    def _edges(parts: list[tuple[str, str]], type_name: str, shape: Shape | None) -> Part:
+    def _nodes(record: _RecordShape) -> Part:
+        def nodes(page: shared_data.DataPage, start: int, end: int) -> list[Any]:
+            shape = record.for_page(page)
+            return [shape(r) for r in page.records[start:end]]
+
+        return nodes
+
+    @staticmethod
+    def _edges(parts: list[tuple[str, str]], type_name: str, record: _RecordShape | None) -> Part:
         def edges(page: shared_data.DataPage, start: int, end: int) -> list[dict[str, Any]]:
+            shape = record.for_page(page) if record is not None else None
             out = []
-            rows = page.rows[start:end]
-            for cursor, row in zip(page.cursors[start:end], rows, strict=True):
+            for cursor, row in zip(page.cursors[start:end], page.records[start:end], strict=True):
                 values = {"cursor": cursor, "node": None if shape is None else shape(row), "__typename": type_name}
                 out.append({key: values[name] for key, name in parts})
             return out
@@ -263,7 +303,7 @@ class DirectRead:
             return ExecutionResult(data={root: None}, errors=[located_error(exc, [self._node], [root])])
         try:
             self._gen.report(context, page, root, lambda: self._response_keys)
-            count = len(page.rows)
+            count = len(page.records)
             value: dict[str, Any] = {}
             for key, part, of_rows in self._parts:
                 if of_rows and count > CHUNK:  # a long page must not hold every other request while it is shaped

@@ -177,9 +177,9 @@ class _Generated:
             edges_key, nodes_key, edge_keys, node_keys = keys()
         for decision in page.denied:
             name = camel(decision.item)
-            if page.rows and name in edge_keys:
+            if page.records and name in edge_keys:
                 path: list[Any] = [root, edges_key, 0, "node", edge_keys[name]]
-            elif page.rows and name in node_keys:
+            elif page.records and name in node_keys:
                 path = [root, nodes_key, 0, node_keys[name]]
             else:
                 path = [root]
