@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import json
 import logging
 import weakref
 from collections.abc import Awaitable
@@ -23,6 +22,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 import asyncpg
+import orjson
 
 from govshare.core.errors import AuditUnavailable, GovshareError, NodeUnavailable
 from govshare.federation.nodes import NodePools, statement_log
@@ -153,17 +153,19 @@ class AuditTrail:
         head = self.head or await self._read_head()
         for _attempt in range(RETRIES):
             at = datetime.now(UTC)
+            at_text = utc_text(at)  # one time for the batch
             rows = []
             prev = head.hash
             for offset, record in enumerate(records):
                 fields = record_fields(record)
                 seq = head.seq + 1 + offset
-                digest = chain_hash(self.key, prev, payload(seq, at, fields))
-                rows.append({**fields, "seq": seq, "at": utc_text(at), "prev_hash": prev, "hash": digest})
+                digest = chain_hash(self.key, prev, payload(seq, at_text, fields))
+                rows.append({**fields, "seq": seq, "at": at_text, "prev_hash": prev, "hash": digest})
                 prev = digest
             try:
+                # Only the transport: the HMAC covers payload()'s canonical bytes, not these.
                 result = await self.pools.fetch(self.database, "audit.append", APPEND_BATCH, head.seq, head.hash,
-                                                json.dumps(rows, ensure_ascii=False), version)
+                                                orjson.dumps(rows).decode(), version)
             except BaseException:
                 self.head = None  # unknown whether it committed: read the head next time
                 raise

@@ -57,9 +57,10 @@ def utc_text(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def payload(seq: int, at: datetime, record: dict[str, Any]) -> bytes:
-    """The canonical bytes a record's HMAC covers (every field but the hashes)."""
-    body = {"seq": seq, "at": utc_text(at), "request_id": record["request_id"],
+def payload(seq: int, at: datetime | str, record: dict[str, Any]) -> bytes:
+    """The canonical bytes a record's HMAC covers (every field but the hashes); ``at`` as a datetime or
+    already as its utc_text."""
+    body = {"seq": seq, "at": at if isinstance(at, str) else utc_text(at), "request_id": record["request_id"],
             "client_request_id": record["client_request_id"], "user_id": record["user_id"],
             "department": record["department"], "action": record["action"], "purpose": record["purpose"],
             "grant_ids": [int(g) for g in record["grant_ids"]], "resource": record["resource"],
