@@ -25,7 +25,7 @@ from .history import HistoryMutation, HistoryQuery
 from .limits import LIMIT_RULES
 from .literal_arguments import remember_arguments
 from .previews import PreviewQuery
-from .query import Query
+from .query import LITERAL_ARGUMENT_FIELDS, Query
 from .roles import RoleMutation, RoleQuery
 from .rules import RuleMutation, RuleQuery
 from .scalars import SCALAR_OVERRIDES
@@ -73,5 +73,5 @@ def build_schema(specs: list[DataResourceSpec] | None = None) -> Schema:
                               federation_version=FEDERATION_VERSION,
                               scalar_overrides=SCALAR_OVERRIDES)  # type: ignore[arg-type]
     # The data fields' literal arguments are converted once per parsed field node (schema/literal_arguments.py).
-    remember_arguments(schema, "Query", [s.api_name for s in specs or ()])
+    remember_arguments(schema, "Query", [*(s.api_name for s in specs or ()), *LITERAL_ARGUMENT_FIELDS])
     return schema

@@ -11,7 +11,7 @@ from govshare.core.errors import BadRequest, NodeUnavailable
 from govshare.federation.pagination import clamp_first, decode_positions
 from govshare.resolvers import catalog
 from govshare.resolvers.context import Context
-from govshare.resolvers.selection import current_field
+from govshare.resolvers.selection import selection_of
 
 from . import builders
 from .common import Language, Level, values
@@ -42,7 +42,7 @@ def _unavailable(info: Info[Context, None], failures: list[NodeUnavailable],
 async def _resources(info: Info[Context, None], flt: ResourceFilter | None, first: int, after: str | None,
                      sharing: bool, lang: Language | None) -> ResourceConnection:
     domain = (flt or ResourceFilter()).to_domain(sharing_catalog=sharing)
-    selection = current_field(info.selected_fields)
+    selection = selection_of(info)
     columns = builders.resource_columns(selection.get("edges", {}).get("node", {}))
     page = await catalog.resource_page(info.context.pools, domain, clamp_first(first), decode_positions(after),
                                        columns)
@@ -63,67 +63,81 @@ async def _lookup(info: Info[Context, None], code: str, loader: Any, key: Any = 
     return row
 
 
+async def resource_by_code(info: Info[Context, None], code: str, lang: LangArg = None) -> Resource | None:
+    selection = selection_of(info)
+    provider, items = "provider" in selection, "dataItems" in selection
+    if provider or items:  # one statement for the resource, its provider and its items
+        details = await _lookup(info, code, info.context.loaders.resource_details, (code, provider, items))
+        if details is None:
+            return None
+        return await builders.resource_with_details(info.context, details, selection, _lang(info, lang))
+    row = await _lookup(info, code, info.context.loaders.resource)
+    if row is None:
+        return None
+    return (await builders.resources(info.context, [row], selection, _lang(info, lang)))[0]
+
+
+async def department_by_code(info: Info[Context, None], code: str, lang: LangArg = None) -> Department | None:
+    row = await _lookup(info, code, info.context.loaders.department)
+    if row is None:
+        return None
+    return (await builders.departments(info.context, [row], selection_of(info), _lang(info, lang)))[0]
+
+
+# Root fields whose resolvers read their arguments and never change them (schema/literal_arguments.py).
+LITERAL_ARGUMENT_FIELDS = ("resource", "department")
+
+
 # hasNextPage is true only beside an endCursor to continue from: `first: 0` answers an empty page with
 # hasNextPage false (a client paging until hasNextPage is false stops), and totalCount still counts.
 
 
+def nodes(info: Info[Context, None], lang: LangArg = None) -> list[Node] | None:
+    return [Node(topology_node=n, lang=_lang(info, lang)) for n in info.context.topology.nodes]
+
+
+def node(info: Info[Context, None], code: str, lang: LangArg = None) -> Node | None:
+    found = info.context.topology.by_code.get(code)
+    return Node(topology_node=found, lang=_lang(info, lang)) if found else None
+
+
+async def resources(info: Info[Context, None], filter: ResourceFilter | None = None, first: int = 20,
+                    after: str | None = None, lang: LangArg = None) -> ResourceConnection | None:
+    return await _resources(info, filter, first, after, False, lang)
+
+
+async def sharing_catalog(info: Info[Context, None], filter: ResourceFilter | None = None, first: int = 20,
+                          after: str | None = None, lang: LangArg = None) -> ResourceConnection | None:
+    return await _resources(info, filter, first, after, True, lang)
+
+
+async def departments(info: Info[Context, None], nodes: list[str] | None = None, levels: list[Level] | None = None,
+                      parent: str | None = None, first: int = 50, after: str | None = None,
+                      lang: LangArg = None) -> DepartmentConnection | None:
+    if parent is not None and not parent:
+        raise BadRequest("'parent' must not be empty")
+    page = await catalog.department_page(info.context.pools, nodes, values(levels), parent,
+                                         clamp_first(first), decode_positions(after))
+    return await builders.department_connection(
+        info.context, page.rows, page.has_next and bool(page.rows), _unavailable(info, page.unavailable, nodes),
+        selection_of(info), _lang(info, lang), page.cursors)
+
+
 @strawberry.type(description="Root fields are nullable: one failing field leaves the others' data intact.")
 class Query:
-    @strawberry.field(description="Every platform node, with a live reachability probe.")
-    def nodes(self, info: Info[Context, None], lang: LangArg = None) -> list[Node] | None:
-        return [Node(topology_node=n, lang=_lang(info, lang)) for n in info.context.topology.nodes]
-
-    @strawberry.field
-    def node(self, info: Info[Context, None], code: str, lang: LangArg = None) -> Node | None:
-        found = info.context.topology.by_code.get(code)
-        return Node(topology_node=found, lang=_lang(info, lang)) if found else None
-
-    @strawberry.field(description="The resource catalog over every node, ordered by code.")
-    async def resources(self, info: Info[Context, None], filter: ResourceFilter | None = None,
-                        first: int = 20, after: str | None = None,
-                        lang: LangArg = None,
-                        ) -> ResourceConnection | None:
-        return await _resources(info, filter, first, after, False, lang)
-
-    @strawberry.field(description="The sharing catalog (共享目录): published UNCONDITIONAL and CONDITIONAL resources.")
-    async def sharing_catalog(self, info: Info[Context, None], filter: ResourceFilter | None = None,
-                              first: int = 20, after: str | None = None,
-                              lang: LangArg = None,
-                              ) -> ResourceConnection | None:
-        return await _resources(info, filter, first, after, True, lang)
-
-    @strawberry.field(description="One resource by code, asked only of the node that owns it.")
-    async def resource(self, info: Info[Context, None], code: str, lang: LangArg = None) -> Resource | None:
-        selection = current_field(info.selected_fields)
-        provider, items = "provider" in selection, "dataItems" in selection
-        if provider or items:  # one statement for the resource, its provider and its items
-            details = await _lookup(info, code, info.context.loaders.resource_details, (code, provider, items))
-            if details is None:
-                return None
-            return await builders.resource_with_details(info.context, details, selection, _lang(info, lang))
-        row = await _lookup(info, code, info.context.loaders.resource)
-        if row is None:
-            return None
-        return (await builders.resources(info.context, [row], selection, _lang(info, lang)))[0]
-
-    @strawberry.field(description="One department by code, asked only of the node that serves it.")
-    async def department(self, info: Info[Context, None], code: str, lang: LangArg = None) -> Department | None:
-        row = await _lookup(info, code, info.context.loaders.department)
-        if row is None:
-            return None
-        return (await builders.departments(info.context, [row], current_field(info.selected_fields),
-                                           _lang(info, lang)))[0]
-
-    @strawberry.field(description="Departments over every node, ordered by code.")
-    async def departments(self, info: Info[Context, None], nodes: list[str] | None = None,
-                          levels: list[Level] | None = None, parent: str | None = None,
-                          first: int = 50, after: str | None = None,
-                          lang: LangArg = None,
-                          ) -> DepartmentConnection | None:
-        if parent is not None and not parent:
-            raise BadRequest("'parent' must not be empty")
-        page = await catalog.department_page(info.context.pools, nodes, values(levels), parent,
-                                             clamp_first(first), decode_positions(after))
-        return await builders.department_connection(
-            info.context, page.rows, page.has_next and bool(page.rows), _unavailable(info, page.unavailable, nodes),
-            current_field(info.selected_fields), _lang(info, lang), page.cursors)
+    # Resolvers are plain functions (no self): the lookups by code then get their literal arguments
+    # converted once per parsed field node (schema/literal_arguments.py, LITERAL_ARGUMENT_FIELDS).
+    nodes: list[Node] | None = strawberry.field(
+        resolver=nodes, description="Every platform node, with a live reachability probe.")
+    node: Node | None = strawberry.field(resolver=node)
+    resources: ResourceConnection | None = strawberry.field(
+        resolver=resources, description="The resource catalog over every node, ordered by code.")
+    sharing_catalog: ResourceConnection | None = strawberry.field(
+        resolver=sharing_catalog,
+        description="The sharing catalog (共享目录): published UNCONDITIONAL and CONDITIONAL resources.")
+    resource: Resource | None = strawberry.field(
+        resolver=resource_by_code, description="One resource by code, asked only of the node that owns it.")
+    department: Department | None = strawberry.field(
+        resolver=department_by_code, description="One department by code, asked only of the node that serves it.")
+    departments: DepartmentConnection | None = strawberry.field(
+        resolver=departments, description="Departments over every node, ordered by code.")
