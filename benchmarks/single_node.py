@@ -9,6 +9,7 @@ order) and the median over rounds is reported, with the server process's CPU per
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -157,6 +158,7 @@ def run(topology: Topology, duration: float, rounds: int, only: list[str] | None
             for server in names:  # warm-up (JIT, caches, pools), not measured
                 runner.load(server, scenario, 8, min(2.0, duration))
         table: dict[tuple[str, str, int], list[measure.Result]] = {}
+        loads: list[float] = []  # the 1-minute load average after each run: how busy the machine was
         for round_no in range(rounds):
             shift = round_no % len(names)
             order = names[shift:] + names[:shift]
@@ -165,6 +167,7 @@ def run(topology: Topology, duration: float, rounds: int, only: list[str] | None
                     for server in order:
                         result = runner.load(server, scenario, connections, duration)
                         table.setdefault((scenario.key, server, connections), []).append(result)
+                        loads.append(os.getloadavg()[0])
                         print(f"round {round_no + 1} {scenario.key} c={connections} {server}: "
                               f"{result.rps:.0f} req/s, {result.cpu_per_request_ms:.2f} ms CPU/req", flush=True)
         # The answers once more after the load: a server that degraded under load would show here.
@@ -174,11 +177,11 @@ def run(topology: Topology, duration: float, rounds: int, only: list[str] | None
     finally:
         for process in running.values():
             process.stop()
-    return report(chosen, table, duration, rounds, names)
+    return report(chosen, table, duration, rounds, names, loads)
 
 
 def report(chosen: list[Scenario], table: dict[tuple[str, str, int], list[measure.Result]], duration: float,
-           rounds: int, names: list[str]) -> str:
+           rounds: int, names: list[str], loads: list[float] | None = None) -> str:
     def rps(scenario: Scenario, server: str) -> str:
         return " / ".join(f"{statistics.median(r.rps for r in table[(scenario.key, server, c)]):.0f}"
                           for c in scenario.levels)
@@ -203,6 +206,19 @@ def report(chosen: list[Scenario], table: dict[tuple[str, str, int], list[measur
         lines.append(f"| {s.title} | {rps(s, 'govshare')} | {rps(s, 'postgraphile')} | {rps(s, 'raw')} | "
                      f"{cpu(s, 'govshare')} | {cpu(s, 'postgraphile')} | {cpu(s, 'raw')} |"
                      + "".join(f" {rps(s, n)} | {cpu(s, n)} |" for n in names[3:]))
+    def total(scenario: Scenario, server: str) -> str:
+        per_level = [statistics.median(r.cpu_per_request_ms + r.db_cpu_per_request_ms
+                                       for r in table[(scenario.key, server, c)]) for c in scenario.levels]
+        return f"{min(per_level):.2f}-{max(per_level):.2f}"
+
+    if loads:
+        lines += ["", f"1-minute load average after each run: {min(loads):.1f}-{max(loads):.1f} "
+                      f"(median {statistics.median(loads):.1f}) on {os.cpu_count()} cores."]
+    # On a machine whose cores also run PostgreSQL and wrk, throughput follows the CPU of both.
+    lines += ["", "CPU per request of the server and PostgreSQL together, ms (range over the connection counts):", "",
+              "| scenario | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for s in chosen:
+        lines.append(f"| {s.key} | " + " | ".join(total(s, n) for n in names) + " |")
     lines += ["", "PostgreSQL's CPU per request (postmaster and all backends, every node database on the one server) "
               "in the last column.", "",
               "| scenario | server | connections | p50 ms | p99 ms | req/s | CPU ms/req | DB CPU ms/req |",
