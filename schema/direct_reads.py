@@ -282,7 +282,7 @@ class DirectRead:
             return None
         try:
             return self._converted(coerced)
-        except (GraphQLError, TypeError, ValueError):
+        except Exception:  # whatever it is, graphql-core's path reports it the standard way
             return None
 
     async def execute(self, context: Context, variables: dict[str, Any] | None) -> ExecutionResult | None:
