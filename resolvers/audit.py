@@ -63,6 +63,7 @@ class AuditTrail:
         self._pending: list[tuple[AuditRecord, asyncio.Future[int]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self.batches = 0
+        self.rechains = 0  # batches that found another process's head first and were chained again
         # records made durable / refused (fail closed) by this process, read by the app's metrics
         self.written = 0
         self.failed = 0
@@ -180,6 +181,7 @@ class AuditTrail:
                 self.batches += 1
                 return head.seq
             # Another process appended first: rechain the batch onto the head the database returned.
+            self.rechains += 1
         self.head = None
         raise AuditUnavailable("the audit chain is too busy; try again")
 

@@ -97,6 +97,11 @@ class Metrics:
         self.audit_failed = Counter("govshare_audit_records_failed",
                                     "Audit records that could not be written (their answers were withheld)",
                                     registry=registry)
+        self.audit_batches = Counter("govshare_audit_batches", "Audit batches appended (one statement and commit each)",
+                                     registry=registry)
+        self.audit_rechains = Counter("govshare_audit_rechains",
+                                      "Audit batches chained again because another process appended first "
+                                      "(contention between workers on the one chain)", registry=registry)
         self.schema_swaps = Counter("govshare_schema_swaps", "Generated schemas swapped in (catalog changes)",
                                     registry=registry)
         self.schema_version = Gauge("govshare_schema_version", "Version of the generated schema (per worker)",
@@ -224,6 +229,8 @@ class Metrics:
             if trail is not None:
                 metrics.total(metrics.audit_written, (), trail.written)
                 metrics.total(metrics.audit_failed, (), trail.failed)
+                metrics.total(metrics.audit_batches, (), trail.batches)
+                metrics.total(metrics.audit_rechains, (), trail.rechains)
             for limiter in getattr(state, "rate_limiters", ()):
                 metrics.total(metrics.rate_limited, (limiter.name,), limiter.refused)
                 for outcome, count in limiter.leases.items():

@@ -52,5 +52,7 @@ async def test_the_app_reports_nodes_pools_audit_and_schema(client: httpx.AsyncC
     assert re.search(r'govshare_node_statement_seconds_count\{database="650100"\} [1-9]', text)
     assert re.search(r'govshare_pool_connections\{database="650100",state="max"\} 10\.0', text)
     assert re.search(r"govshare_audit_records_written_total [1-9]", text)
+    assert re.search(r"govshare_audit_batches_total [1-9]", text)
+    assert re.search(r"govshare_audit_rechains_total \d", text)
     assert re.search(r"govshare_policy_reloads_total [1-9]", text)
     assert 'govshare_node_up{database="650000"} 1.0' in text
