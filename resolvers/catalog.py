@@ -233,6 +233,9 @@ async def _gather_grouped(pools: NodePools, name: str, sql: str, groups: dict[st
         except NodeUnavailable as exc:
             return exc
 
+    if len(groups) == 1:  # one database (a lookup by code): awaited without gathering a task
+        [(db, codes)] = groups.items()
+        return [await one(db, codes)]
     return list(await asyncio.gather(*(one(db, codes) for db, codes in groups.items())))
 
 
