@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import asyncpg
 
 from govshare.core.errors import BadRequest, NodeUnavailable
 from govshare.federation.nodes import NodePools
-from govshare.federation.pagination import Positions, encode_positions, merge_resumable
+from govshare.federation.pagination import Positions, Resumable, encode_positions, merge_resumable
 
 from .sql import Where
 
@@ -79,7 +79,28 @@ class Page:
     has_next: bool
     unavailable: list[NodeUnavailable] = field(default_factory=list)
     # one per row: where every database stands after it (a node that missed a page resumes from its own)
-    cursors: list[str] = field(default_factory=list)
+    cursors: Sequence[str] = ()
+
+
+class _Cursors(Sequence[str]):
+    """A merged page's cursors, each encoded when read: most pages select nodes, not cursors."""
+
+    def __init__(self, merged: Resumable[asyncpg.Record, str]) -> None:
+        self._merged = merged
+
+    def __len__(self) -> int:
+        return len(self._merged.rows)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self))[index]]
+        return encode_positions(self._merged.positions(range(len(self))[index]))
 
 
 def _escape_like(text: str) -> str:
@@ -169,8 +190,7 @@ def _merged_page(results: dict[str, list[asyncpg.Record] | NodeUnavailable],
     failed = [r for r in results.values() if isinstance(r, NodeUnavailable)]
     merged = merge_resumable(pages, [f.node for f in failed], after, position=lambda r: str(r["code"]),
                              order=lambda code: code, first=first)
-    cursors = [encode_positions(merged.positions(i)) for i in range(len(merged.rows))]
-    return Page(merged.rows, merged.has_next, failed, cursors)
+    return Page(merged.rows, merged.has_next, failed, _Cursors(merged))
 
 
 async def resource_page(pools: NodePools, flt: ResourceFilter, first: int, after: Positions[str],

@@ -9,7 +9,7 @@ resolver call: the cheapest path through graphql-core's execution.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -212,18 +212,24 @@ async def resource_with_details(context: Context, details: catalog.ResourceDetai
 
 async def resource_connection(context: Context, rows: list[Any], has_next: bool,
                               flt: catalog.ResourceFilter | None, unavailable: list[str], selection: Tree,
-                              lang: str, cursors: list[str] | None = None) -> ResourceConnection:
+                              lang: str, cursors: Sequence[str] | None = None) -> ResourceConnection:
     built = await resources(context, rows, selection.get("edges", {}).get("node", {}), lang)
     # Merged lists bring their own cursors (a position per node); a single node's list is keyed by code.
     cursors = cursors if cursors is not None else [encode_cursor(r["code"]) for r in rows]
-    edges = [ResourceEdge(cursor=c, node=b) for c, b in zip(cursors, built, strict=True)]
-    return ResourceConnection(edges=edges, page_info=PageInfo(has_next_page=has_next,
-                                                              end_cursor=edges[-1].cursor if edges else None),
+    # Cursors are encoded only where selected (a page of nodes rarely asks for them): an edge's cursor that
+    # is not selected is never read, like any attribute of an object the query did not select.
+    if "cursor" in selection.get("edges", {}):
+        edges = [ResourceEdge(cursor=c, node=b) for c, b in zip(cursors, built, strict=True)]
+    else:
+        edges = [ResourceEdge(cursor="", node=b) for b in built]
+    end_cursor = cursors[-1] if built and "endCursor" in selection.get("pageInfo", {}) else None
+    return ResourceConnection(edges=edges, page_info=PageInfo(has_next_page=has_next, end_cursor=end_cursor),
                               unavailable_nodes=unavailable, filter=flt)
 
 
 async def department_connection(context: Context, rows: list[Any], has_next: bool, unavailable: list[str],
-                                selection: Tree, lang: str, cursors: list[str] | None = None) -> DepartmentConnection:
+                                selection: Tree, lang: str, cursors: Sequence[str] | None = None
+                                ) -> DepartmentConnection:
     built = await departments(context, rows, selection.get("edges", {}).get("node", {}), lang)
     return DepartmentConnection.of(built, has_next, unavailable, cursors)
 

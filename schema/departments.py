@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
@@ -63,7 +64,7 @@ class DepartmentConnection:
 
     @classmethod
     def of(cls, departments: list[Department], has_next: bool, unavailable: list[str],
-           cursors: list[str] | None = None) -> DepartmentConnection:
+           cursors: Sequence[str] | None = None) -> DepartmentConnection:
         cursors = cursors if cursors is not None else [encode_cursor(d.code) for d in departments]
         edges = [DepartmentEdge(cursor=c, node=d) for c, d in zip(cursors, departments, strict=True)]
         return cls(edges=edges, page_info=PageInfo(has_next_page=has_next,

@@ -402,3 +402,20 @@ async def test_concurrent_requests_share_nothing(client: httpx.AsyncClient) -> N
     results = await asyncio.gather(*queries)
     for (body, _), node in zip(results, ["650100", "650200", "654300"] * 5, strict=True):
         assert all(e["node"]["code"].startswith(node) for e in body["data"]["resources"]["edges"])
+
+
+async def test_cursors_read_only_where_selected_are_the_same_cursors(client: httpx.AsyncClient) -> None:
+    everything, _ = await gql(client, "{ resources(first: 7) { edges { cursor node { code } } "
+                                      "pageInfo { endCursor hasNextPage } } }")
+    end_only, _ = await gql(client, "{ resources(first: 7) { edges { node { code } } pageInfo { endCursor } } }")
+    nodes_only, _ = await gql(client, "{ resources(first: 7) { edges { node { code } } } }")
+    full = everything["data"]["resources"]
+    codes = [e["node"]["code"] for e in full["edges"]]
+    assert len(codes) == 7 and full["pageInfo"]["hasNextPage"]
+    assert [e["node"]["code"] for e in end_only["data"]["resources"]["edges"]] == codes
+    assert [e["node"]["code"] for e in nodes_only["data"]["resources"]["edges"]] == codes
+    assert end_only["data"]["resources"]["pageInfo"]["endCursor"] == full["pageInfo"]["endCursor"] \
+        == full["edges"][-1]["cursor"]
+    # A cursor selected through a fragment is read too.
+    fragment, _ = await gql(client, "{ resources(first: 7) { edges { ...E } } } fragment E on ResourceEdge { cursor }")
+    assert [e["cursor"] for e in fragment["data"]["resources"]["edges"]] == [e["cursor"] for e in full["edges"]]
