@@ -25,7 +25,7 @@ tests/schema/test_direct_reads.py runs documents both ways and compares the answ
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from graphql import (
@@ -61,8 +61,9 @@ _BACKREF = GraphQLCoreConverter.DEFINITION_BACKREF
 CONNECTION_SCALARS = {"totalCount": "total", "unavailableNodes": "unavailable", "rowScope": "row_scope"}
 
 Shape = Callable[[Any], Any]
-# A connection field's value from the page, for its rows [start, end) when it is a list
-Part = Callable[[shared_data.DataPage, int, int], Any]
+# A connection field's value from the page, for its rows [start, end) when it is a list; a cell that does
+# not serialise is null with its error added to the list, as graphql-core completes it
+Part = Callable[[shared_data.DataPage, int, int, list[GraphQLError]], Any]
 
 
 class _Unsupported(Exception):
@@ -107,10 +108,12 @@ class _RecordShape:
                  ) -> None:
         # (response key, item or None for __typename, serialize, is String)
         self._cells: list[tuple[str, str | None, Shape, bool]] = []
+        self._nodes: list[FieldNode] = []  # each cell's field node (for the location of its error)
         self.keys: dict[str, str] = {}  # item field -> its response key
         self._type_name = record_type.name
         for node in _fields(selection_set):
             name = node.name.value
+            self._nodes.append(node)
             if name == "__typename":
                 self._cells.append((_key(node), None, str, True))
                 continue
@@ -133,6 +136,42 @@ class _RecordShape:
                 self._compiled.clear()
             shape = self._compiled[positions] = self._compile(positions)
         return shape
+
+    def shape(self, page: shared_data.DataPage, rows: Sequence[Any], path: list[Any], start: int,
+              errors: list[GraphQLError]) -> list[dict[str, Any]]:
+        """The rows shaped; a row with a cell that does not serialise is shaped again cell by cell, that
+        cell null with an error at its path (``path`` + the row's index + the cell's key), as graphql-core
+        completes a nullable leaf: one bad value costs its cell, not the page."""
+        shape = self.for_page(page)
+        try:
+            return [shape(r) for r in rows]
+        except Exception:
+            pass
+        shaped = []
+        for offset, row in enumerate(rows):
+            try:
+                shaped.append(shape(row))
+            except Exception:
+                shaped.append(self._cell_by_cell(page, row, [*path, start + offset], errors))
+        return shaped
+
+    def _cell_by_cell(self, page: shared_data.DataPage, row: Any, path: list[Any],
+                      errors: list[GraphQLError]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for (key, item, serialize, _), node in zip(self._cells, self._nodes, strict=True):
+            if item is None:
+                out[key] = self._type_name
+                continue
+            position = page.columns.get(item, -1)
+            value = None if position < 0 else row[position]
+            try:
+                out[key] = None if value is None else serialize(value)
+                if out[key] is None and value is not None:
+                    raise TypeError(f"Expected `{value!r}` to be serializable")
+            except Exception as exc:
+                out[key] = None
+                errors.append(located_error(exc, [node], [*path, key]))
+        return out
 
     def _compile(self, positions: tuple[int, ...]) -> Shape:
         # Response keys are GraphQL names and positions ints, both written as literals: nothing but
@@ -175,7 +214,7 @@ class DirectRead:
         self._gen = gen
         self.root = _key(node)
         self._tree: dict[str, Any] = {}
-        self._response_keys: ResponseKeys = ("edges", "nodes", {}, {})
+        self._response_keys: ResponseKeys = ("edges", "node", "nodes", {}, {})
         self._parts = self._connection(connection, node.selection_set)
         self._arguments = None if operation.variable_definitions else self._converted(None)
         self.answered = 0  # requests this plan answered (the others fell back to graphql-core)
@@ -184,19 +223,19 @@ class DirectRead:
                     ) -> list[tuple[str, Part, bool]]:
         """(response key, its value from the page, whether it is a list of rows) per selected field."""
         parts: list[tuple[str, Part, bool]] = []
-        edges_key, nodes_key = "edges", "nodes"
+        edges_key, edge_node_key, nodes_key = "edges", "node", "nodes"
         edge_keys: dict[str, str] = {}
         node_keys: dict[str, str] = {}
         for node in _fields(selection_set):
             name, key = node.name.value, _key(node)
             if name == "__typename":
-                parts.append((key, lambda _p, _s, _e, n=connection.name: n, False))  # type: ignore[misc]
+                parts.append((key, lambda _p, _s, _e, _x, n=connection.name: n, False))  # type: ignore[misc]
                 self._tree[name] = {}
             elif name == "nodes":
                 record = _RecordShape(self._gen, _object_type(connection.fields[name].type), node.selection_set)
                 node_keys = record.keys
                 nodes_key = key
-                parts.append((key, self._nodes(record), True))
+                parts.append((key, self._nodes(record, [self.root, key]), True))
                 self._tree[name] = {item: {} for item in node_keys}
             elif name == "edges":
                 edge_type = _object_type(connection.fields[name].type)
@@ -207,11 +246,12 @@ class DirectRead:
                         row_shape = _RecordShape(self._gen, _object_type(edge_type.fields["node"].type),
                                                  sub.selection_set)
                         edge_keys = row_shape.keys
+                        edge_node_key = _key(sub)
                     elif sub.name.value not in ("cursor", "__typename") or sub.selection_set is not None:
                         raise _Unsupported
                     edge_parts.append((_key(sub), sub.name.value))
                 edges_key = key
-                parts.append((key, self._edges(edge_parts, edge_type.name, row_shape), True))
+                parts.append((key, self._edges(edge_parts, edge_type.name, row_shape, [self.root, key]), True))
                 self._tree[name] = {"node": {item: {} for item in edge_keys}} if row_shape is not None else {}
             elif name == "pageInfo":
                 info_type = _object_type(connection.fields[name].type)
@@ -223,37 +263,67 @@ class DirectRead:
                 parts.append((key, self._page_info(info_parts, info_type.name), False))
                 self._tree[name] = {}
             elif name in CONNECTION_SCALARS and node.selection_set is None:
-                attribute = CONNECTION_SCALARS[name]
-                parts.append((key, lambda page, _s, _e, a=attribute: getattr(page, a), False))  # type: ignore[misc]
+                parts.append((key, self._scalar(CONNECTION_SCALARS[name], connection.fields[name].type, node,
+                                                [self.root, key]), False))
                 self._tree[name] = {}
             else:
                 raise _Unsupported
-        self._response_keys = (edges_key, nodes_key, edge_keys, node_keys)
+        self._response_keys = (edges_key, edge_node_key, nodes_key, edge_keys, node_keys)
         return parts
 
     @staticmethod
-    def _nodes(record: _RecordShape) -> Part:
-        def nodes(page: shared_data.DataPage, start: int, end: int) -> list[Any]:
-            shape = record.for_page(page)
-            return [shape(r) for r in page.records[start:end]]
+    def _nodes(record: _RecordShape, path: list[Any]) -> Part:
+        def nodes(page: shared_data.DataPage, start: int, end: int, errors: list[GraphQLError]) -> list[Any]:
+            return record.shape(page, page.records[start:end], path, start, errors)
 
         return nodes
 
     @staticmethod
-    def _edges(parts: list[tuple[str, str]], type_name: str, record: _RecordShape | None) -> Part:
-        def edges(page: shared_data.DataPage, start: int, end: int) -> list[dict[str, Any]]:
-            shape = record.for_page(page) if record is not None else None
+    def _edges(parts: list[tuple[str, str]], type_name: str, record: _RecordShape | None, path: list[Any]) -> Part:
+        node_key = next((key for key, name in parts if name == "node"), "node")
+
+        def edges(page: shared_data.DataPage, start: int, end: int, errors: list[GraphQLError]) -> list[Any]:
+            rows = page.records[start:end]
+            shaped: list[Any] = [None] * len(rows)
+            if record is not None:
+                # each edge's node error sits at [root, edges, i, node, cell]
+                found: list[GraphQLError] = []
+                shaped = record.shape(page, rows, path, start, found)
+                for error in found:
+                    at = list(error.path or [])
+                    errors.append(located_error(error.original_error or error, error.nodes,
+                                                [*at[:3], node_key, *at[3:]]))
             out = []
-            for cursor, row in zip(page.cursors[start:end], page.records[start:end], strict=True):
-                values = {"cursor": cursor, "node": None if shape is None else shape(row), "__typename": type_name}
+            for cursor, node in zip(page.cursors[start:end], shaped, strict=True):
+                values = {"cursor": cursor, "node": node, "__typename": type_name}
                 out.append({key: values[name] for key, name in parts})
             return out
 
         return edges
 
     @staticmethod
+    def _scalar(attribute: str, graphql_type: GraphQLOutputType, node: FieldNode, path: list[Any]) -> Part:
+        """totalCount, unavailableNodes, rowScope: serialised as graphql-core would (a count beyond Int's range
+        is null with an error, for instance)."""
+        named = get_nullable_type(graphql_type)
+        item = get_nullable_type(named.of_type) if is_list_type(named) else named
+        serialize = item.serialize if is_leaf_type(item) else None
+
+        def scalar(page: shared_data.DataPage, _start: int, _end: int, errors: list[GraphQLError]) -> Any:
+            value = getattr(page, attribute)
+            if value is None or serialize is None:
+                return value
+            try:
+                return [serialize(v) for v in value] if is_list_type(named) else serialize(value)
+            except Exception as exc:
+                errors.append(located_error(exc, [node], path))
+                return None
+
+        return scalar
+
+    @staticmethod
     def _page_info(parts: list[tuple[str, str]], type_name: str) -> Part:
-        def page_info(page: shared_data.DataPage, _start: int, _end: int) -> dict[str, Any]:
+        def page_info(page: shared_data.DataPage, _start: int, _end: int, _errors: list[GraphQLError]) -> dict[str, Any]:
             # hasNextPage only beside an endCursor, as the resolver sets it
             values = {"hasNextPage": page.has_next and bool(page.cursors),
                       "endCursor": page.cursors[-1] if page.cursors else None, "__typename": type_name}
@@ -305,18 +375,19 @@ class DirectRead:
             self._gen.report(context, page, root, lambda: self._response_keys)
             count = len(page.records)
             value: dict[str, Any] = {}
+            errors: list[GraphQLError] = []
             for key, part, of_rows in self._parts:
                 if of_rows and count > CHUNK:  # a long page must not hold every other request while it is shaped
                     cells: list[Any] = []
                     for start in range(0, count, CHUNK):
                         await asyncio.sleep(0)
-                        cells.extend(part(page, start, start + CHUNK))
+                        cells.extend(part(page, start, start + CHUNK, errors))
                     value[key] = cells
                 else:
-                    value[key] = part(page, 0, count)
+                    value[key] = part(page, 0, count, errors)
         except Exception as exc:
             return ExecutionResult(data={root: None}, errors=[located_error(exc, [self._node], [root])])
-        return ExecutionResult(data={root: value}, errors=None)
+        return ExecutionResult(data={root: value}, errors=errors or None)
 
 
 def compile_read(schema: Schema, document: DocumentNode, operation: OperationDefinitionNode) -> DirectRead | None:

@@ -17,6 +17,7 @@ from graphql import FieldNode
 from strawberry.federation.schema_directives import Key
 from strawberry.federation.types import FieldSet
 from strawberry.types import Info
+from strawberry.utils.str_converters import to_camel_case
 
 from govshare.core.errors import BadRequest
 from govshare.resolvers import shared_data, specs, verification
@@ -38,8 +39,8 @@ from .data_inputs import (
 Spec = specs.DataResourceSpec
 logger = logging.getLogger("govshare.schema")
 MAX_SELECTIONS = 1024  # selections remembered per data field (cleared when full)
-# (edges key, nodes key, item -> response key under edges.node, item -> response key under nodes)
-ResponseKeys = tuple[str, str, dict[str, str], dict[str, str]]
+# (edges key, its node's key, nodes key, item -> response key under edges.node, item -> response key under nodes)
+ResponseKeys = tuple[str, str, str, dict[str, str], dict[str, str]]
 
 
 def pascal(name: str) -> str:
@@ -47,8 +48,9 @@ def pascal(name: str) -> str:
 
 
 def camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
+    """An item's GraphQL field name: strawberry's own conversion, so that by_graphql, error paths and
+    @key fields name exactly the fields strawberry generates (x_2nd is x2nd, not x2Nd)."""
+    return to_camel_case(name)
 
 
 def _item_description(item: specs.DataItemSpec) -> str:
@@ -156,10 +158,12 @@ class _Generated:
                     found.append(shared_data.Condition(item.name, op, given))
         return found, flt.nodes
 
-    def data_request(self, context: Context, selection: Tree, filter: Any, first: int, after: str | None,
+    def data_request(self, context: Context, selection: Tree, filter: Any, first: int | None, after: str | None,
                      order_by: Any, purpose: str | None) -> shared_data.DataRequest:
         """The data query a selection and the field's (converted) arguments ask for; raises BadRequest."""
         context.count_data_query()
+        if first is None:  # an explicit null (a variable): the caller's mistake, not ours
+            raise BadRequest("'first' must be a number of rows, not null")
         edge_fields = selection.get("edges", {}).get("node", {})
         node_fields = selection.get("nodes", {})
         selected = [self.by_graphql[n] for n in dict.fromkeys([*edge_fields, *node_fields]) if n in self.by_graphql]
@@ -174,11 +178,11 @@ class _Generated:
         """One FIELD_FORBIDDEN error per denied item (at its first cell when there are rows) and the nodes
         that did not answer; ``keys`` gives the response keys, worked out only when an item was denied."""
         if page.denied:
-            edges_key, nodes_key, edge_keys, node_keys = keys()
+            edges_key, node_key, nodes_key, edge_keys, node_keys = keys()
         for decision in page.denied:
             name = camel(decision.item)
             if page.records and name in edge_keys:
-                path: list[Any] = [root, edges_key, 0, "node", edge_keys[name]]
+                path: list[Any] = [root, edges_key, 0, node_key, edge_keys[name]]
             elif page.records and name in node_keys:
                 path = [root, nodes_key, 0, node_keys[name]]
             else:
@@ -190,7 +194,7 @@ class _Generated:
     def resolver(self) -> Callable[..., Any]:
         gen = self
 
-        async def resolve(info: Info[Context, None], filter: Any = None, first: int = 100,
+        async def resolve(info: Info[Context, None], filter: Any = None, first: int | None = 100,
                           after: str | None = None, order_by: Any = None, purpose: str | None = None) -> Any:
             context = info.context
             selection = gen.selection(info)
@@ -205,6 +209,7 @@ class _Generated:
 
             def keys() -> ResponseKeys:
                 return (response_keys(info.selected_fields, []).get("edges", "edges"),
+                        response_keys(info.selected_fields, ["edges"]).get("node", "node"),
                         response_keys(info.selected_fields, []).get("nodes", "nodes"),
                         response_keys(info.selected_fields, ["edges", "node"]),
                         response_keys(info.selected_fields, ["nodes"]))
@@ -223,7 +228,7 @@ class _Generated:
         # Planned reads (schema/direct_reads.py) find the generated types of a root field from its resolver.
         resolve.generated = gen  # type: ignore[attr-defined]
         resolve.__annotations__ = {
-            "info": Info[Context, None], "filter": Optional[self.filter], "first": int,  # noqa: UP045
+            "info": Info[Context, None], "filter": Optional[self.filter], "first": Optional[int],  # noqa: UP045
             "after": Optional[str], "order_by": Optional[self.order], "purpose": Optional[str],  # noqa: UP045
             "return": Optional[self.connection],  # noqa: UP045
         }
