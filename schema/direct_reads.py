@@ -409,6 +409,8 @@ def compile_read(schema: Schema, document: DocumentNode, operation: OperationDef
     gen = getattr(resolver.wrapped_func, "generated", None) if resolver is not None else None
     if not isinstance(gen, _Generated) or field_def is None or not isinstance(field, StrawberryField):
         return None
+    if field.extensions or field.permission_classes or field.directives:
+        return None  # anything strawberry would run around the resolver keeps graphql-core's path
     try:
         return DirectRead(schema, operation, node, field, gen, _object_type(field_def.type))
     except (_Unsupported, GraphQLError, KeyError):
