@@ -84,6 +84,26 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return super().complete_iterable_value(item_type, field_details_list, info, path, items,
                                                position_context)
 
+    def complete_object_value(
+        self,
+        return_type: GraphQLObjectType,
+        field_details_list: FieldDetailsList,
+        info: Any,
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> AwaitableOrValue[dict[str, Any]]:
+        """A single object (``resource(code:)``, a record's provider) through the same compiled plan as a list
+        item, when all of its selected fields are plain; graphql-core's path otherwise, or when the plan
+        meets a null in a non-null field or a serialisation error (that path then reports it)."""
+        plan = self._plan_for(return_type, field_details_list)
+        if plan is not None:
+            try:
+                return cast("dict[str, Any]", plan(result))
+            except Exception:
+                pass
+        return super().complete_object_value(return_type, field_details_list, info, path, result, position_context)
+
     async def _complete_in_chunks(self, plan: Plan, item_type: GraphQLOutputType,
                                   field_details_list: FieldDetailsList, info: Any, path: Path, items: list[Any],
                                   position_context: Any) -> list[Any]:

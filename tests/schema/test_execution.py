@@ -62,6 +62,14 @@ class Query:
     def nullable_rows(self, bad: bool = False) -> list[Row | None] | None:
         return [*_rows(bad), None]
 
+    @strawberry.field
+    def one(self, bad: bool = False) -> Row:
+        return _rows(bad)[3]
+
+    @strawberry.field
+    def maybe_one(self, bad: bool = False, none: bool = False) -> Row | None:
+        return None if none else _rows(bad)[3]
+
 
 QUERIES = [
     "{ rows { id name colour maybe __typename } }",
@@ -73,6 +81,13 @@ QUERIES = [
     "{ nullableRows { id leaf { when } } }",
     "query($s: Boolean!) { rows { id name @skip(if: $s) colour @include(if: $s) } }",
     "{ rows { loose maybe z: name a: id __typename } }",
+    # single objects: a root field and the objects below it
+    "{ one { id name colour leaf { label when tags } leaves { label } __typename } }",
+    "{ one { id computed } }",  # a resolver field below the object: graphql-core's path
+    "{ one(bad: true) { id name } }",  # null in a non-null field of a non-null root: data is null
+    "{ maybeOne(bad: true) { id name } m: maybeOne { name } }",
+    "{ maybeOne(none: true) { id } rows { leaf { label } } }",
+    "{ one { ... on Row { id leaf { ...L } } } } fragment L on Leaf { label tags }",
 ]
 
 
@@ -102,11 +117,11 @@ async def test_fast_path_is_taken_for_plain_fields() -> None:
             return _o(*args, **kwargs)
 
         field.resolve = counting
-        result = await schema.execute("{ rows { id name } }")
+        result = await schema.execute("{ rows { id name } one { name } maybeOne { leaf { label } } }")
         assert result.errors is None
         calls.append(count[0])
         schemas.append(schema)
-    assert calls == [5, 0]
+    assert calls == [6, 0]  # five rows and one single object: no resolver call on the fast path
 
 
 async def test_plans_of_operations_without_variables_are_shared_by_later_requests() -> None:
