@@ -63,3 +63,17 @@ async def test_custom_plans_are_asked_for_one_statement_only(cluster: Cluster) -
         assert [r["mode"] for r in by_each[region]] == ["force_custom_plan"]  # type: ignore[union-attr]
     finally:
         await pools.close()
+
+
+async def test_an_idle_connection_is_back_in_its_pool_when_the_statement_returns(cluster: Cluster) -> None:
+    region = cluster.topology.region.code
+    pools = NodePools(cluster.topology, min_size=0, max_size=1)
+    await pools.open()
+    try:
+        pool = pools.pool(region)
+        for _ in range(3):
+            assert (await pools.fetch(region, "test.one", "select 1 as one"))[0]["one"] == 1
+            # released on the spot (no background task to wait for), and reusable at once
+            assert pool.get_idle_size() == 1 and not pools._releases
+    finally:
+        await pools.close()
