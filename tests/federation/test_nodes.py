@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import asyncpg
+import pytest
 
 from govshare.federation.nodes import NodePools
 
@@ -13,10 +16,19 @@ from ..conftest import Cluster
 LAST_STATEMENTS = "select query from pg_stat_activity where pid = $1"
 
 
-async def test_a_released_connection_sends_no_reset_statement(cluster: Cluster) -> None:
+@pytest.fixture
+async def pools(cluster: Cluster) -> AsyncIterator[NodePools]:
+    """Pools of one connection per database: every statement of a test shares it."""
+    opened = NodePools(cluster.topology, min_size=0, max_size=1)
+    await opened.open()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def test_a_released_connection_sends_no_reset_statement(cluster: Cluster, pools: NodePools) -> None:
     region = cluster.topology.region.code
-    pools = NodePools(cluster.topology, min_size=0, max_size=1)
-    await pools.open()
     observer = await cluster.connect(region)
     try:
         marker = "select pg_backend_pid() as pid, 'pool-reset-marker' as marker"
@@ -27,53 +39,38 @@ async def test_a_released_connection_sends_no_reset_statement(cluster: Cluster) 
         assert [r["query"] for r in await observer.fetch(LAST_STATEMENTS, rows[0]["pid"])] == [marker]
     finally:
         await observer.close()
-        await pools.close()
 
 
-async def test_a_transaction_left_open_is_rolled_back_on_release(cluster: Cluster) -> None:
+async def test_a_transaction_left_open_is_rolled_back_on_release(cluster: Cluster, pools: NodePools) -> None:
     region = cluster.topology.region.code
-    pools = NodePools(cluster.topology, min_size=0, max_size=1)
-    await pools.open()
-    try:
-        pool = pools.pool(region)
-        conn: asyncpg.Connection = await pool.acquire()  # type: ignore[assignment]
-        await conn.execute("begin")
-        await conn.execute("create temporary table left_open (x int) on commit drop")
-        await pool.release(conn)
-        async with pool.acquire() as again:
-            assert not again.is_in_transaction()
-            assert await again.fetchval("select to_regclass('pg_temp.left_open')") is None
-    finally:
-        await pools.close()
+    pool = pools.pool(region)
+    conn: asyncpg.Connection = await pool.acquire()  # type: ignore[assignment]
+    await conn.execute("begin")
+    await conn.execute("create temporary table left_open (x int) on commit drop")
+    await pool.release(conn)
+    async with pool.acquire() as again:
+        assert not again.is_in_transaction()
+        assert await again.fetchval("select to_regclass('pg_temp.left_open')") is None
 
 
-async def test_custom_plans_are_asked_for_one_statement_only(cluster: Cluster) -> None:
+async def test_custom_plans_are_asked_for_one_statement_only(cluster: Cluster, pools: NodePools) -> None:
     region = cluster.topology.region.code
-    pools = NodePools(cluster.topology, min_size=0, max_size=1)  # one connection: every statement shares it
-    await pools.open()
     mode = "select current_setting('plan_cache_mode') as mode, pg_backend_pid() as pid"
-    try:
-        plain = await pools.fetch(region, "test.mode", mode)
-        custom = await pools.fetch(region, "test.mode", mode, custom_plans=True)
-        after = await pools.fetch(region, "test.mode", mode)
-        by_each = await pools.fetch_each([region], "test.mode", mode, custom_plans=True)
-        assert plain[0]["pid"] == custom[0]["pid"] == after[0]["pid"]
-        # PostgreSQL's default for key lookups and pages; a keyword search plans for its own values
-        assert [plain[0]["mode"], custom[0]["mode"], after[0]["mode"]] == ["auto", "force_custom_plan", "auto"]
-        assert [r["mode"] for r in by_each[region]] == ["force_custom_plan"]  # type: ignore[union-attr]
-    finally:
-        await pools.close()
+    plain = await pools.fetch(region, "test.mode", mode)
+    custom = await pools.fetch(region, "test.mode", mode, custom_plans=True)
+    after = await pools.fetch(region, "test.mode", mode)
+    by_each = await pools.fetch_each([region], "test.mode", mode, custom_plans=True)
+    assert plain[0]["pid"] == custom[0]["pid"] == after[0]["pid"]
+    # PostgreSQL's default for key lookups and pages; a keyword search plans for its own values
+    assert [plain[0]["mode"], custom[0]["mode"], after[0]["mode"]] == ["auto", "force_custom_plan", "auto"]
+    assert [r["mode"] for r in by_each[region]] == ["force_custom_plan"]  # type: ignore[union-attr]
 
 
-async def test_an_idle_connection_is_back_in_its_pool_when_the_statement_returns(cluster: Cluster) -> None:
+async def test_an_idle_connection_is_back_in_its_pool_when_the_statement_returns(cluster: Cluster,
+                                                                                 pools: NodePools) -> None:
     region = cluster.topology.region.code
-    pools = NodePools(cluster.topology, min_size=0, max_size=1)
-    await pools.open()
-    try:
-        pool = pools.pool(region)
-        for _ in range(3):
-            assert (await pools.fetch(region, "test.one", "select 1 as one"))[0]["one"] == 1
-            # released on the spot (no background task to wait for), and reusable at once
-            assert pool.get_idle_size() == 1 and not pools._releases
-    finally:
-        await pools.close()
+    pool = pools.pool(region)
+    for _ in range(3):
+        assert (await pools.fetch(region, "test.one", "select 1 as one"))[0]["one"] == 1
+        # released on the spot (no background task to wait for), and reusable at once
+        assert pool.get_idle_size() == 1 and not pools._releases
