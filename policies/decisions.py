@@ -108,6 +108,9 @@ class PolicyEngine:
         enforcer.add_function("memberOf", self._member_of)
         self._cache: dict[tuple[str, ...], bool] = {}
         self.enforce_calls = 0
+        # Whole decisions remembered across requests (AccessDecider.decide): valid for these rules only,
+        # so dropped with the engine on every reload.
+        self.remembered: dict[tuple[Any, ...], Remembered] = {}
         # The access version (migration 0026) read before the rules were: None for engines not loaded
         # from the database (fail-closed empty ones, explain at a past time).
         self.version: int | None = None
@@ -158,6 +161,27 @@ class PolicyEngine:
         groups = self.memberships.groups_of
         return [r for r in self.rules
                 if rule_matches(r, groups, department, resource, item, share_class, action, state.value)]
+
+
+@dataclass(frozen=True)
+class Remembered:
+    """The decisions of one (department, action, purpose, items of one resource) under an engine's rules,
+    made with one list of grants (None: no conditional item, no grants consulted) at ``since``, and valid
+    until a grant among them starts or ends (None: never): a request of an earlier time decides anew."""
+
+    grants: list[Grant] | None
+    since: datetime
+    until: datetime | None
+    decisions: dict[str, Decision]
+
+
+MAX_REMEMBERED = 4096
+
+
+def _grants_change(grants: Sequence[Grant], now: datetime) -> datetime | None:
+    """The first moment after ``now`` at which one of these grants starts or ends."""
+    moments = [m for g in grants for m in (g.valid_from, g.valid_until) if m > now]
+    return min(moments) if moments else None
 
 
 # (department, resource, newest access version the caller knows of) -> (version read at, grants)
@@ -215,6 +239,30 @@ class AccessDecider:
 
     async def decide(self, policies: Iterable[ItemPolicy], action: str, purpose: str | None
                      ) -> dict[str, Decision]:
+        """Each item's decision. Items of one resource are decided once per (department, action, purpose)
+        for as long as the rules (the engine), the department's grants of that resource (the cached list, a
+        new one per access version) and every grant's validity at this request's time stay as they were."""
+        policies = tuple(policies)
+        resource = policies[0].resource if policies else None
+        if resource is None or any(p.resource != resource for p in policies):
+            return await self._decide_each(policies, action, purpose)
+        key = (self.department, action, purpose, policies)
+        entry = self.engine.remembered.get(key)
+        if entry is not None and entry.since <= self.now and (entry.until is None or self.now < entry.until) and \
+                (entry.grants is None or await self._grants_for(resource) is entry.grants):
+            for policy in policies:
+                self._decisions[(resource, policy.item, action, purpose)] = entry.decisions[policy.item]
+            return dict(entry.decisions)
+        decided = await self._decide_each(policies, action, purpose)
+        grants = self._grants.get(resource) if any(p.share_class == "CONDITIONAL" for p in policies) else None
+        if len(self.engine.remembered) >= MAX_REMEMBERED:
+            self.engine.remembered.clear()
+        self.engine.remembered[key] = Remembered(grants, self.now, _grants_change(grants or (), self.now),
+                                                   dict(decided))
+        return decided
+
+    async def _decide_each(self, policies: Iterable[ItemPolicy], action: str, purpose: str | None
+                           ) -> dict[str, Decision]:
         decided: dict[str, Decision] = {}
         for policy in policies:
             key = (policy.resource, policy.item, action, purpose)

@@ -16,6 +16,7 @@ A node's catalog is trusted only about its own database:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -83,8 +84,17 @@ class DataResourceSpec:
         raise BadRequest(f"{self.api_name} has no item {name!r}")
 
     def policy(self, name: str) -> ItemPolicy:
-        item = self.item(name)
-        return ItemPolicy(self.code, item.name, item.share_class, item.condition, item.legal_basis, self.provider)
+        policy = self._policies.get(name)
+        if policy is None:
+            self.item(name)  # raises: no such item
+        assert policy is not None
+        return policy
+
+    @functools.cached_property
+    def _policies(self) -> dict[str, ItemPolicy]:
+        # One ItemPolicy per item for the spec's life: decisions are remembered across requests by them.
+        return {item.name: ItemPolicy(self.code, item.name, item.share_class, item.condition, item.legal_basis,
+                                      self.provider) for item in self.items}
 
     @property
     def key(self) -> str:
