@@ -9,6 +9,7 @@ the cursor ("lagging"); a cursor of a list where every node always answered is j
 from __future__ import annotations
 
 import base64
+import functools
 import heapq
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -61,12 +62,17 @@ class Resumable(Generic[T, K]):
 
     rows: list[T]
     has_next: bool
-    keys: list[K]
+    position: Callable[[T], K]  # a row's key
     # databases that did not answer: (their position before this page)
     behind: dict[str, K | None]
     # databases that answered but started from a position of their own (after an earlier gap)
     ahead: dict[str, K | None]
     order: Callable[[K], Any]
+
+    @functools.cached_property
+    def keys(self) -> list[K]:
+        """Each row's key, worked out when a cursor is first asked for (most answers select none)."""
+        return [self.position(row) for row in self.rows]
 
     def positions(self, index: int) -> Positions[K]:
         """The positions after the row at ``index``: every database that answered is at that row's key,
@@ -84,7 +90,10 @@ def merge_resumable(pages: Mapping[str, Sequence[T]], failed: Iterable[str], pre
     """Merge pages (each sorted, each holding up to ``first + 1`` rows past its own position)."""
     # Only the first ``first + 1`` rows of the merge are ever used: stop there (12 pages of 51 rows
     # would otherwise all be merged for a page of 50).
-    merged = list(islice(heapq.merge(*pages.values(), key=lambda row: order(position(row))), first + 1))
+    if len(pages) == 1:  # one database: its page is the merge (no key per row)
+        merged = list(next(iter(pages.values()))[:first + 1])
+    else:
+        merged = list(islice(heapq.merge(*pages.values(), key=lambda row: order(position(row))), first + 1))
     rows = merged[:first]
     ahead = {db: previous.of(db) for db in pages} if previous.lagging else {}
     behind = {db: previous.of(db) for db in failed}
@@ -92,7 +101,7 @@ def merge_resumable(pages: Mapping[str, Sequence[T]], failed: Iterable[str], pre
     # a client paging "while hasNextPage" asks again and gets them once the node is back. Bounded: a
     # page without rows ends the list (no endCursor), even while a node is still away.
     has_next = len(merged) > first or (bool(behind) and bool(rows))
-    return Resumable(rows, has_next, [position(r) for r in rows], behind, ahead, order)
+    return Resumable(rows, has_next, position, behind, ahead, order)
 
 
 def encode_positions(positions: Positions[str]) -> str:

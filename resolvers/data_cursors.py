@@ -31,11 +31,16 @@ class Cursors(Sequence[str]):
     def __init__(self, order: Order, keys: list[Key] | Resumable[Any, Key]) -> None:
         self._order = order
         self._merged = keys if isinstance(keys, Resumable) else None
-        self._keys = keys.keys if isinstance(keys, Resumable) else keys
+        self._given = None if isinstance(keys, Resumable) else keys
         self._encoded: dict[int, str] = {}
 
+    @property
+    def _keys(self) -> list[Key]:
+        # A merge's keys are worked out on the first cursor read, not when the page is made.
+        return self._merged.keys if self._merged is not None else self._given or []
+
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._merged.rows) if self._merged is not None else len(self._given or [])
 
     @overload
     def __getitem__(self, index: int) -> str: ...
@@ -44,7 +49,7 @@ class Cursors(Sequence[str]):
     def __getitem__(self, index: int | slice) -> str | list[str]:
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
-        position = range(len(self._keys))[index]  # IndexError as for a list
+        position = range(len(self))[index]  # IndexError as for a list
         cursor = self._encoded.get(position)
         if cursor is None:
             node, row_id, value = self._keys[position]
