@@ -48,9 +48,11 @@ def serve(sock: socket.socket, app: Starlette | None, workers: int, worker_env: 
     (``worker_env`` added to it: DSNs of an embedded server, the demo secret)."""
     import uvicorn
 
+    # server_header=False: no "server: uvicorn" on answers (it names the stack to an attacker, and costs
+    # every answer a header line).
     if workers == 1:
         assert app is not None
-        server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="info",
+        server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="info", server_header=False,
                                                 log_config=logs.config(log_format), access_log=False))
         try:
             server.run(sockets=[sock])
@@ -65,7 +67,7 @@ def serve(sock: socket.socket, app: Starlette | None, workers: int, worker_env: 
     folder = tempfile.mkdtemp(prefix="govshare-metrics-")
     os.environ[MULTIPROCESS_DIR] = folder
     config = uvicorn.Config(APP_FACTORY, factory=True, workers=workers, lifespan="on", log_level="info",
-                            log_config=logs.config(log_format), access_log=False)
+                            server_header=False, log_config=logs.config(log_format), access_log=False)
     try:
         with contextlib.suppress(KeyboardInterrupt):
             _supervisor(config, [sock], folder).run()

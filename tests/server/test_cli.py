@@ -89,6 +89,8 @@ def test_demo_starts_serves_reuses_and_stops_cleanly(demo_dir: Path) -> None:
     second = _start_demo(data_dir, port)
     try:
         _wait_ready(second, port)
+        # answers do not name the server's stack
+        assert "server" not in httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10).headers
     finally:
         out2 = _interrupt(second)
     assert "already present: reusing it" in out2
@@ -100,6 +102,7 @@ def test_demo_starts_serves_reuses_and_stops_cleanly(demo_dir: Path) -> None:
         response = httpx.post(f"http://127.0.0.1:{port}/graphql", json=query, timeout=10,
                               headers={"Authorization": f"Bearer {_token_from(out2)}"})
         assert response.json() == {"data": {"resource": {"name": "Population basic information"}}}
+        assert "server" not in response.headers
     finally:
         out3 = _interrupt(third)
     assert out3.count("Application startup complete") == 2, out3
