@@ -169,6 +169,7 @@ class Remembered:
     made with one list of grants (None: no conditional item, no grants consulted) at ``since``, and valid
     until a grant among them starts or ends (None: never): a request of an earlier time decides anew."""
 
+    policies: tuple[ItemPolicy, ...]  # what the catalog said of the items (the share class decides too)
     grants: list[Grant] | None
     since: datetime
     until: datetime | None
@@ -246,10 +247,12 @@ class AccessDecider:
         resource = policies[0].resource if policies else None
         if resource is None or any(p.resource != resource for p in policies):
             return await self._decide_each(policies, action, purpose)
-        key = (self.department, action, purpose, policies)
+        # Keyed by the items' names (hashing strings is cheap); the policies themselves are compared on a hit,
+        # by identity first (a spec keeps its ItemPolicy objects), so a catalog change decides anew.
+        key = (self.department, action, purpose, resource, tuple(p.item for p in policies))
         entry = self.engine.remembered.get(key)
-        if entry is not None and entry.since <= self.now and (entry.until is None or self.now < entry.until) and \
-                (entry.grants is None or await self._grants_for(resource) is entry.grants):
+        if entry is not None and entry.policies == policies and entry.since <= self.now and \
+                (entry.until is None or self.now < entry.until) and (entry.grants is None or await self._grants_for(resource) is entry.grants):
             for policy in policies:
                 self._decisions[(resource, policy.item, action, purpose)] = entry.decisions[policy.item]
             return dict(entry.decisions)
@@ -257,7 +260,8 @@ class AccessDecider:
         grants = self._grants.get(resource) if any(p.share_class == "CONDITIONAL" for p in policies) else None
         if len(self.engine.remembered) >= MAX_REMEMBERED:
             self.engine.remembered.clear()
-        self.engine.remembered[key] = Remembered(grants, self.now, _grants_change(grants or (), self.now),
+        self.engine.remembered[key] = Remembered(policies, grants, self.now,
+                                                   _grants_change(grants or (), self.now),
                                                    dict(decided))
         return decided
 

@@ -85,6 +85,15 @@ async def test_decided_again_when_grants_or_time_change(change: str, later: date
     assert await _decide(engine, grants, later, purpose) == {**ACTIVE, "birth_date": birth}
 
 
+async def test_a_catalog_change_of_share_class_decides_anew() -> None:
+    engine, grants = _engine(), Grants([_grant()])
+    assert await _decide(engine, grants, T0) == ACTIVE
+    reclassified = ItemPolicy(RESOURCE, "birth_date", "NOT_SHARED", None, "PIPL art. 28", "650000-GA")
+    decider = AccessDecider(engine, DEPARTMENT, grants, T0)
+    decided = await decider.decide([NAME, reclassified, PHONE], "read", "census")
+    assert (decided["birth_date"].allowed, decided["birth_date"].reason) == (False, Reason.NOT_SHARED)
+
+
 async def test_another_department_or_engine_decides_anew() -> None:
     engine, grants = _engine(), Grants([_grant()])
     assert await _decide(engine, grants, T0) == ACTIVE
