@@ -48,6 +48,13 @@ SELECT_RESOURCE_DETAILS = f"""select {RESOURCE_COLUMNS},
     case when $3::bool then array(select row({", ".join("i." + c for c in ITEM_NAMES)})
         from data_items i where i.resource_code = resources.code order by i.position) end as item_rows
     from resources where code = any($1::text[])"""
+# A page's related rows (its resources' providers and items) read with the page, or for a merged page's
+# rows in one statement per database holding them, instead of one statement per database for each: the
+# columns of each come from RelatedColumns (checked against DEPARTMENT_NAMES and ITEM_NAMES).
+PROVIDER_ROW = "(select row({}) from departments d where d.code = resources.provider_code) as provider_row"
+ITEM_ROWS = ("array(select row({}) from data_items i where i.resource_code = resources.code order by i.position)"
+             " as item_rows")
+SELECT_RELATED = "select code, provider_code{} from resources where code = any($1::text[])"
 SELECT_DEPARTMENTS = f"select {DEPARTMENT_COLUMNS} from departments where code = any($1::text[])"
 SELECT_CHILDREN = f"""select {DEPARTMENT_COLUMNS} from departments
     where parent_code = any($1::text[]) order by code"""
@@ -73,6 +80,44 @@ class ResourceFilter:
     sharing_catalog: bool = False
 
 
+@dataclass(frozen=True)
+class RelatedColumns:
+    """What a page reads beside its resources: the provider's columns and the items' columns (None: not
+    selected). Each related row comes back as a tuple in the order of its columns."""
+
+    provider: tuple[str, ...] | None = None
+    items: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        unknown = set(self.provider or ()) - set(DEPARTMENT_NAMES) | set(self.items or ()) - set(ITEM_NAMES)
+        if unknown:
+            raise ValueError(f"not department or item columns: {sorted(unknown)}")
+
+    def __bool__(self) -> bool:
+        return self.provider is not None or self.items is not None
+
+    def sql(self) -> str:
+        """The select list's related columns, each after a comma."""
+        parts = []
+        if self.provider is not None:
+            parts.append(PROVIDER_ROW.format(", ".join("d." + c for c in self.provider)))
+        if self.items is not None:
+            parts.append(ITEM_ROWS.format(", ".join("i." + c for c in self.items)))
+        return "".join(", " + part for part in parts)
+
+
+@dataclass(frozen=True)
+class Related:
+    """A page row's provider and items as read beside it. ``provider_known`` is false when the provider was
+    not read (not selected, or its department is on another database, whose own rows are the authority on
+    it: the caller loads it from there); ``items`` are those of the resource's own database (empty when the
+    resource's node is unknown or its database did not answer)."""
+
+    provider: tuple[Any, ...] | None
+    provider_known: bool
+    items: list[tuple[Any, ...]]
+
+
 @dataclass
 class Page:
     rows: list[asyncpg.Record]
@@ -80,6 +125,10 @@ class Page:
     unavailable: list[NodeUnavailable] = field(default_factory=list)
     # one per row: where every database stands after it (a node that missed a page resumes from its own)
     cursors: Sequence[str] = ()
+    # code -> its provider and items, when the page was asked for them (RelatedColumns)
+    related: dict[str, Related] = field(default_factory=dict)
+    # databases whose related rows could not be read, with the codes that missed them
+    related_failures: list[tuple[NodeUnavailable, list[str]]] = field(default_factory=list)
 
 
 class _Cursors(Sequence[str]):
@@ -194,16 +243,59 @@ def _merged_page(results: dict[str, list[asyncpg.Record] | NodeUnavailable],
 
 
 async def resource_page(pools: NodePools, flt: ResourceFilter, first: int, after: Positions[str],
-                        columns: list[str] | None = None) -> Page:
+                        columns: list[str] | None = None, related: RelatedColumns | None = None) -> Page:
+    """A page merged over the filter's databases. With ``related``, its providers and items too: read in the
+    page's own statement when one database serves the page, else in one statement per database holding the
+    merged rows (the rows of the other databases' ``first + 1`` are never used)."""
+    databases = databases_for(pools, flt.nodes)
+    inline = related if related and len(databases) == 1 else None
+    head = select_resources(columns)
+    if inline is not None:
+        head = head.removesuffix(" from resources where ") + inline.sql() + " from resources where "
+
     def statement(position: str | None) -> tuple[str, list[Any]]:
         where = resource_where(flt, position)
         limit = where.param(first + 1)
-        return select_resources(columns) + where.sql() + ORDER_LIMIT + limit, where.args
+        return head + where.sql() + ORDER_LIMIT + limit, where.args
 
     # A keyword's pattern decides whether the trigram or bigram index pays: planned for each search.
-    results = await _fetch_from_positions(pools, databases_for(pools, flt.nodes), "resources.page", after, statement,
+    results = await _fetch_from_positions(pools, databases, "resources.page", after, statement,
                                           custom_plans=flt.keyword is not None)
-    return _merged_page(results, after, first)
+    page = _merged_page(results, after, first)
+    if related:
+        await _attach_related(pools, page, related, databases[0] if inline is not None else None)
+    return page
+
+
+def _related_of(pools: NodePools, row: asyncpg.Record, database: str, related: RelatedColumns) -> Related:
+    provider = row["provider_row"] if related.provider is not None else None
+    known = related.provider is not None and database_of(pools, row["provider_code"]) == database
+    return Related(tuple(provider) if known and provider is not None else None, known,
+                   [tuple(i) for i in row["item_rows"]] if related.items is not None else [])
+
+
+async def _attach_related(pools: NodePools, page: Page, related: RelatedColumns, read_on: str | None) -> None:
+    """Fill ``page.related``: from the page's own rows where they were read on the database that owns them
+    (``read_on``), else with one SELECT_RELATED per database owning any of the rows. A database trusts
+    only itself: a row's items come from the resource's own database, its provider only from the provider's."""
+    pending: list[str] = []
+    for row in page.rows:
+        code = row["code"]
+        if read_on is not None and database_of(pools, code) == read_on:
+            page.related[code] = _related_of(pools, row, read_on, related)
+        else:
+            pending.append(code)
+    if not pending:
+        return
+    groups = group_by_database(pools, pending)
+    sql = SELECT_RELATED.format(related.sql())
+    for (database, codes), result in zip(groups.items(), await _gather_grouped(pools, "resources.related", sql,
+                                                                               groups), strict=True):
+        if isinstance(result, NodeUnavailable):
+            page.related_failures.append((result, codes))
+            continue
+        for row in result:
+            page.related[row["code"]] = _related_of(pools, row, database, related)
 
 
 async def resource_count(pools: NodePools, flt: ResourceFilter) -> tuple[int, list[NodeUnavailable]]:

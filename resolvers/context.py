@@ -89,6 +89,9 @@ class Context:
     # as an access version a request has seen (server/app.py)
     grant_cache: CachedGrants | None = None
     engines: EngineSource | None = None
+    # root field node id -> what the catalog lane read for it before handing the field to graphql-core
+    # (schema/catalog_reads.py): the resolver answers from it instead of reading again
+    prefetched: dict[int, Any] = field(default_factory=dict)
     _loaders: Loaders | None = None
     _statuses: asyncio.Future[dict[str, NodeStatus]] | None = None
     _decider: AccessDecider | None = None

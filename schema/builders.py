@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import Any, TypeVar
 
+from govshare.core.errors import NodeUnavailable
 from govshare.federation.pagination import encode_cursor
 from govshare.resolvers import catalog
 from govshare.resolvers.context import Context
@@ -118,10 +119,39 @@ def _instances(cls: type[T], rows: list[Any], specs: list[tuple[str, Convert]], 
     return built
 
 
+# GraphQL field -> (attribute, columns it reads, conversion from (row, lang)), as RESOURCE_FIELDS.
+DEPARTMENT_FIELDS: dict[str, tuple[str, tuple[str, ...], Convert]] = {
+    "code": ("code", ("code",), lambda r, _: r["code"]),
+    "name": ("name", _texts("name"), lambda r, lang: in_language(r, "name", lang)),
+    "names": ("names", _texts("name"), lambda r, _: localized(r, "name")),
+    "level": ("level", ("level",), lambda r, _: _LEVEL(r["level"])),
+    "node": ("node", ("node_code",), lambda r, _: r["node_code"]),
+    "divisionCode": ("division_code", ("division_code",), lambda r, _: r["division_code"]),
+    "parentCode": ("parent_code", ("parent_code",), lambda r, _: r["parent_code"]),
+}
+# Every department keeps its code (children and resources are looked up by it) and, below a selected
+# parent, its parent's code.
+_CODE: tuple[str, Convert] = ("code", lambda r, _: r["code"])
+_PARENT_CODE: tuple[str, Convert] = ("parent_code", lambda r, _: r["parent_code"])
+
+
+def department_columns(selection: Tree) -> tuple[str, ...]:
+    """Columns the departments of ``selection`` are built from (always the code)."""
+    columns: dict[str, None] = {"code": None}
+    for name in selection:
+        spec = DEPARTMENT_FIELDS.get(name)
+        for column in spec[1] if spec else ("parent_code",) if name == "parent" else ():
+            columns[column] = None
+    return tuple(columns)
+
+
 async def departments(context: Context, rows: list[Any], selection: Tree, lang: str) -> list[Department]:
-    built = [Department(code=r["code"], name=in_language(r, "name", lang), names=localized(r, "name"),
-                        level=_LEVEL(r["level"]), node=r["node_code"], division_code=r["division_code"],
-                        parent_code=r["parent_code"], lang=lang) for r in rows]
+    specs = [_CODE, *((attr, convert) for name, (attr, _, convert) in DEPARTMENT_FIELDS.items()
+                      if name in selection and name != "code")]
+    if "parent" in selection and "parentCode" not in selection:
+        specs.append(_PARENT_CODE)
+    specs.append(("lang", lambda _r, lang: lang))
+    built = _instances(Department, rows, specs, lang)
     jobs = []
     if "parent" in selection:
         jobs.append(_attach_parents(context, built, selection["parent"], lang))
@@ -147,21 +177,72 @@ async def _attach_children(context: Context, built: list[Department], selection:
         dept.children = [next(children) for _ in rows]
 
 
-async def resources(context: Context, rows: list[Any], selection: Tree, lang: str) -> list[Resource]:
+def related_columns(selection: Tree) -> catalog.RelatedColumns:
+    """What a page of resources with ``selection`` reads beside them (catalog.resource_page)."""
+    provider = selection.get("provider")
+    items = selection.get("dataItems")
+    return catalog.RelatedColumns(
+        department_columns(provider) if provider is not None else None,
+        item_columns(items) if items is not None else None)
+
+
+async def resources(context: Context, rows: list[Any], selection: Tree, lang: str,
+                    page: catalog.Page | None = None) -> list[Resource]:
+    """Resources from rows; their providers and items from ``page.related`` (read with the page) where the
+    page has them, else through the request's loaders (one statement per node per level)."""
     specs = [(attr, convert) for name, (attr, _, convert) in RESOURCE_FIELDS.items() if name in selection]
     built = _instances(Resource, rows, specs, lang)
     jobs = []
     if "provider" in selection:
-        jobs.append(_attach_providers(context, built, [r["provider_code"] for r in rows], selection["provider"], lang))
+        jobs.append(_attach_providers(context, built, [r["provider_code"] for r in rows], selection["provider"], lang,
+                                      page, [r["code"] for r in rows]))
     if "dataItems" in selection:
-        jobs.append(_attach_items(context, built, [r["code"] for r in rows], selection["dataItems"], lang))
+        if page is not None:
+            _items_from_page(built, rows, selection["dataItems"], lang, page)
+        else:
+            jobs.append(_attach_items(context, built, [r["code"] for r in rows], selection["dataItems"], lang))
     await asyncio.gather(*jobs)
     return built
 
 
+def note_failures(context: Context, failures: list[tuple[NodeUnavailable, list[str]]]) -> None:
+    """The nodes whose related rows are missing (those of the codes on each failed database), as the
+    request's loaders note theirs."""
+    topology = context.topology
+    for failure, codes in failures:
+        hosted = topology.hosted_on(failure.node)
+        for node in sorted({c[:6] for c in codes if c[:6] in hosted}):
+            context.node_failures.setdefault(node, failure.extensions["reason"])
+
+
+def _items_from_page(built: list[Resource], rows: list[Any], selection: Tree, lang: str, page: catalog.Page) -> None:
+    specs = [spec for name, spec in ITEM_FIELDS.items() if name in selection]
+    names = item_columns(selection)
+    for resource, row in zip(built, rows, strict=True):
+        related = page.related.get(row["code"])
+        resource.data_items = _items([dict(zip(names, i, strict=True)) for i in related.items], specs, lang) \
+            if related is not None else []
+
+
 async def _attach_providers(context: Context, built: list[Resource], provider_codes: list[str],
-                            selection: Tree, lang: str) -> None:
-    rows = [r for r in await context.loaders.department.load_many(sorted(set(provider_codes))) if r is not None]
+                            selection: Tree, lang: str, page: catalog.Page | None = None,
+                            codes: list[str] | None = None) -> None:
+    """Each distinct provider built once: from the page's related rows where it was read there, the others
+    through the department loader (from the database that holds it)."""
+    read: dict[str, dict[str, Any] | None] = {}
+    asked: set[str] = set()
+    names = department_columns(selection) if page is not None else ()
+    for resource_code, code in zip(codes or [""] * len(built), provider_codes, strict=True):
+        related = page.related.get(resource_code) if page is not None else None
+        if related is not None and related.provider_known:
+            if code not in read:
+                read[code] = dict(zip(names, related.provider, strict=True)) if related.provider is not None else None
+        else:
+            asked.add(code)
+    asked.difference_update(read)
+    rows = [r for r in read.values() if r is not None]
+    if asked:
+        rows.extend(r for r in await context.loaders.department.load_many(sorted(asked)) if r is not None)
     providers = {p.code: p for p in await departments(context, rows, selection, lang)}
     for resource, code in zip(built, provider_codes, strict=True):
         resource.provider = providers.get(code)
@@ -177,6 +258,21 @@ ITEM_FIELDS: dict[str, tuple[str, Convert]] = {
     "legalBasis": ("legal_basis", lambda i, _: i["legal_basis"]),
     "isKey": ("is_key", lambda i, _: i["is_key"]),
 }
+ITEM_COLUMNS: dict[str, tuple[str, ...]] = {
+    "name": ("name",), "title": _texts("title"), "titles": _texts("title"), "dataType": ("data_type",),
+    "shareClass": ("share_class",), "condition": ("share_condition",), "legalBasis": ("legal_basis",),
+    "isKey": ("is_key",),
+}
+
+
+def item_columns(selection: Tree) -> tuple[str, ...]:
+    """Columns the items of ``selection`` are built from (at least their name)."""
+    columns: dict[str, None] = {}
+    for name in selection:
+        spec = ITEM_COLUMNS.get(name)
+        for column in spec or ():
+            columns[column] = None
+    return tuple(columns) or ("name",)
 
 
 def _items(rows: list[Any], specs: list[tuple[str, Convert]], lang: str) -> list[DataItem]:
@@ -212,8 +308,9 @@ async def resource_with_details(context: Context, details: catalog.ResourceDetai
 
 async def resource_connection(context: Context, rows: list[Any], has_next: bool,
                               flt: catalog.ResourceFilter | None, unavailable: list[str], selection: Tree,
-                              lang: str, cursors: Sequence[str] | None = None) -> ResourceConnection:
-    built = await resources(context, rows, selection.get("edges", {}).get("node", {}), lang)
+                              lang: str, cursors: Sequence[str] | None = None, page: catalog.Page | None = None
+                              ) -> ResourceConnection:
+    built = await resources(context, rows, selection.get("edges", {}).get("node", {}), lang, page)
     # Merged lists bring their own cursors (a position per node); a single node's list is keyed by code.
     cursors = cursors if cursors is not None else [encode_cursor(r["code"]) for r in rows]
     # Cursors are encoded only where selected (a page of nodes rarely asks for them): an edge's cursor that

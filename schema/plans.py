@@ -40,6 +40,7 @@ from strawberry.extensions import (
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from .catalog_reads import CatalogRead, compile_catalog_read
 from .direct_reads import DirectRead, compile_read
 from .documents import parse_document
 
@@ -58,7 +59,8 @@ OPERATION_TYPES = {"query": OperationType.QUERY, "mutation": OperationType.MUTAT
 class Plan:
     document: DocumentNode
     operation_type: OperationType
-    direct: DirectRead | None = None  # a data query answered without graphql-core's walk (direct_reads.py)
+    # a data query (direct_reads.py) or a catalog query (catalog_reads.py) answered without graphql-core's walk
+    direct: DirectRead | CatalogRead | None = None
 
 
 class Plans:
@@ -146,8 +148,9 @@ async def execute_planned(schema: Schema, query: str, *, variable_values: dict[s
             document = parse_document(query)  # the same cached object strawberry executed
             operation = _operation(document, operation_name)
             if operation is not None:
-                plans.put(query, operation_name, Plan(document, OPERATION_TYPES[operation.operation.value],
-                                                      compile_read(schema, document, operation)))
+                direct = compile_read(schema, document, operation) or \
+                    compile_catalog_read(schema, document, operation)
+                plans.put(query, operation_name, Plan(document, OPERATION_TYPES[operation.operation.value], direct))
         return result
     if plan.direct is not None:
         answered = await plan.direct.execute(context_value, variable_values)

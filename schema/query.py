@@ -11,7 +11,7 @@ from govshare.core.errors import BadRequest, NodeUnavailable
 from govshare.federation.pagination import clamp_first, decode_positions
 from govshare.resolvers import catalog
 from govshare.resolvers.context import Context
-from govshare.resolvers.selection import selection_of
+from govshare.resolvers.selection import Tree, selection_of
 
 from . import builders
 from .common import Language, Level, values
@@ -29,37 +29,62 @@ def _lang(info: Info[Context, None], lang: Language | None) -> str:
 
 def _unavailable(info: Info[Context, None], failures: list[NodeUnavailable],
                  requested: list[str] | None) -> list[str]:
-    topology = info.context.topology
+    return unavailable(info.context, failures, requested)
+
+
+def unavailable(context: Context, failures: list[NodeUnavailable], requested: list[str] | None) -> list[str]:
+    """The requested nodes a page lacks (each noted for its NODE_UNAVAILABLE error)."""
+    topology = context.topology
     codes: list[str] = []
     for failure in failures:
         for code in topology.hosted_on(failure.node):
             if not requested or code in requested:
                 codes.append(code)
-                info.context.node_failures.setdefault(code, failure.extensions["reason"])
+                context.node_failures.setdefault(code, failure.extensions["reason"])
     return sorted(codes)
+
+
+async def resource_page(context: Context, flt: ResourceFilter | None, first: int, after: str | None, sharing: bool,
+                        selection: Tree) -> tuple[catalog.ResourceFilter, catalog.Page, list[str]]:
+    """What a resource connection is made of: its filter, its page (with the providers and items its
+    selection asks for) and the nodes it lacks. Shared by the resolver and the catalog lane
+    (schema/catalog_reads.py), which answer from the same page."""
+    domain = (flt or ResourceFilter()).to_domain(sharing_catalog=sharing)
+    node = selection.get("edges", {}).get("node", {})
+    page = await catalog.resource_page(context.pools, domain, clamp_first(first), decode_positions(after),
+                                       builders.resource_columns(node), builders.related_columns(node))
+    missing = unavailable(context, page.unavailable, domain.nodes)
+    builders.note_failures(context, page.related_failures)
+    return domain, page, missing
 
 
 async def _resources(info: Info[Context, None], flt: ResourceFilter | None, first: int, after: str | None,
                      sharing: bool, lang: Language | None) -> ResourceConnection:
-    domain = (flt or ResourceFilter()).to_domain(sharing_catalog=sharing)
     selection = selection_of(info)
-    columns = builders.resource_columns(selection.get("edges", {}).get("node", {}))
-    page = await catalog.resource_page(info.context.pools, domain, clamp_first(first), decode_positions(after),
-                                       columns)
+    # The catalog lane may have read this field's page already and handed the answer back to graphql-core
+    # (schema/catalog_reads.py): the page is not read twice.
+    fetched = info.context.prefetched.pop(id(info._raw_info.field_nodes[0]), None)
+    if fetched is None:
+        fetched = await resource_page(info.context, flt, first, after, sharing, selection)
+    domain, page, missing = fetched
     return await builders.resource_connection(
-        info.context, page.rows, page.has_next and bool(page.rows), domain, _unavailable(info, page.unavailable, domain.nodes),
-        selection, _lang(info, lang), page.cursors)
+        info.context, page.rows, page.has_next and bool(page.rows), domain, missing, selection, _lang(info, lang),
+        page.cursors, page)
 
 
 async def _lookup(info: Info[Context, None], code: str, loader: Any, key: Any = None) -> Any:
+    return await lookup(info.context, code, loader, key)
+
+
+async def lookup(context: Context, code: str, loader: Any, key: Any = None) -> Any:
     """A row by code (the loader's key: the code unless given) from the one node that owns it; a failed
     node is an error, not a null."""
     node = catalog.node_of_code(code)
-    if node not in info.context.topology.by_code:
+    if node not in context.topology.by_code:
         return None
     row = await loader.load(code if key is None else key)
-    if row is None and node in info.context.node_failures:
-        raise NodeUnavailable(node, info.context.node_failures[node])
+    if row is None and node in context.node_failures:
+        raise NodeUnavailable(node, context.node_failures[node])
     return row
 
 

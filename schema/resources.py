@@ -85,15 +85,20 @@ class ResourceConnection:
 
     @strawberry.field(description="Total over every node, counted only when asked for (one COUNT per node).")
     async def total_count(self, info: Info[Context, None]) -> int | None:
-        if self.filter is None:
-            return None
-        total, failures = await catalog.resource_count(info.context.pools, self.filter)
-        for failure in failures:
-            for code in info.context.topology.hosted_on(failure.node):
-                if not self.filter.nodes or code in self.filter.nodes:
-                    info.context.node_failures.setdefault(code, failure.extensions["reason"])
-        # A partial count would be a wrong number: null plus NODE_UNAVAILABLE errors instead.
-        return None if failures else total
+        return await resource_total(info.context, self.filter)
+
+
+async def resource_total(context: Context, flt: catalog.ResourceFilter | None) -> int | None:
+    """A connection's totalCount (also answered by schema/catalog_reads.py)."""
+    if flt is None:
+        return None
+    total, failures = await catalog.resource_count(context.pools, flt)
+    for failure in failures:
+        for code in context.topology.hosted_on(failure.node):
+            if not flt.nodes or code in flt.nodes:
+                context.node_failures.setdefault(code, failure.extensions["reason"])
+    # A partial count would be a wrong number: null plus NODE_UNAVAILABLE errors instead.
+    return None if failures else total
 
 
 @strawberry.input(description="Filters combine with AND; a list matches any of its values.")

@@ -1,0 +1,510 @@
+"""Planned catalog queries answered without graphql-core's execution walk (the catalog lane).
+
+A catalog page (``resources`` or ``sharingCatalog``) or one resource by code (``resource(code:)``) costs
+more CPU in graphql-core's walk and in building the schema objects it completes than in its SQL (issue
+13). As schema/direct_reads.py does for data queries, a CatalogRead is compiled once per plan
+(schema/plans.py: a document strawberry already parsed, validated and executed on this schema) when the
+operation is exactly that shape:
+- a query with one root field, ``resources``, ``sharingCatalog`` or ``resource``, no directives, no
+  fragments, each field name at most once per selection set (aliases allowed);
+- below a page only ``edges { cursor node }``, ``pageInfo { hasNextPage endCursor }``, ``totalCount``,
+  ``unavailableNodes``; below a resource its plain fields (``names`` and ``summaries`` with their
+  languages), ``provider`` with its plain fields and ``dataItems`` with theirs; ``__typename`` anywhere.
+Anything else (a provider's parent, children or resources, fragments, directives) keeps graphql-core's
+path. A CatalogRead reads through the resolver's own steps (``query.resource_page``, ``query._lookup``
+and the request's loaders, ``resources.resource_total``) and reports the same errors; only the answer
+is shaped here, straight from the rows, by the builders' own conversions and each leaf type's own
+``serialize``. If shaping meets anything unexpected (a value a conversion or a leaf refuses, a null
+where the schema says none), the request is handed to graphql-core, which answers from the page already
+read (``Context.prefetched``) and the loaders' caches, so nothing is read twice and the answer and its
+errors are graphql-core's own.
+
+tests/schema/test_catalog_reads.py answers each case both ways and compares the bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLString,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    get_nullable_type,
+    is_enum_type,
+    is_leaf_type,
+    is_list_type,
+    is_non_null_type,
+    is_object_type,
+    located_error,
+)
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
+from strawberry import Schema
+from strawberry.schema.schema_converter import GraphQLCoreConverter, get_arguments
+from strawberry.types import ExecutionResult
+from strawberry.types.field import StrawberryField
+
+from govshare.resolvers import catalog
+from govshare.resolvers.context import Context
+from govshare.resolvers.selection import Tree
+
+from . import builders, query
+from .common import Language
+from .resources import resource_total
+
+_BACKREF = GraphQLCoreConverter.DEFINITION_BACKREF
+PAGE_FIELDS = {"resources": False, "sharingCatalog": True}  # root field -> sharing catalog
+LOCALIZED = ("zh", "ug", "kk", "en")
+# Resource and department fields below which a selection set is a LocalizedText
+LOCALIZED_FIELDS = {"names", "summaries", "titles"}
+
+Shape = Callable[..., Any]
+
+
+class _Unsupported(Exception):
+    """The operation is not of the shape a CatalogRead answers."""
+
+
+class _Unexpected(Exception):
+    """A value the lane does not shape (a null where the schema has none): graphql-core answers."""
+
+
+def _fields(selection_set: SelectionSetNode | None, arguments: bool = False) -> list[FieldNode]:
+    """The fields of a selection set, or _Unsupported for fragments, directives, a repeated name or (unless
+    ``arguments``) arguments."""
+    if selection_set is None:
+        raise _Unsupported
+    fields: list[FieldNode] = []
+    names: set[str] = set()
+    for selection in selection_set.selections:
+        if not isinstance(selection, FieldNode) or selection.directives or (selection.arguments and not arguments):
+            raise _Unsupported
+        name = selection.name.value
+        if name in names:
+            raise _Unsupported
+        names.add(name)
+        fields.append(selection)
+    return fields
+
+
+def _key(node: FieldNode) -> str:
+    return node.alias.value if node.alias else node.name.value
+
+
+def _tree(selection_set: SelectionSetNode | None) -> Tree:
+    """The selection as ``resolvers.selection.selection_of`` sees it (no fragments or directives here)."""
+    if selection_set is None:
+        return {}
+    return {node.name.value: _tree(node.selection_set) for node in _fields(selection_set)}
+
+
+def _object_type(graphql_type: GraphQLOutputType) -> GraphQLObjectType:
+    named = get_nullable_type(graphql_type)
+    while is_list_type(named):
+        named = get_nullable_type(named.of_type)
+    if not is_object_type(named):
+        raise _Unsupported
+    return named
+
+
+def _not_null(_value: Any) -> Any:
+    raise _Unexpected
+
+
+def _enum_table(serialize: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """An enum member's serialisation, worked out once per member (members are hashable and few)."""
+    seen: dict[Any, Any] = {}
+
+    def cached(member: Any) -> Any:
+        key = (member.__class__, member)
+        found = seen.get(key)
+        if found is None:
+            found = seen[key] = serialize(member)
+        return found
+
+    return cached
+
+
+class _Cells:
+    """Source text and namespace of one compiled shape function: a dict display of its cells."""
+
+    def __init__(self) -> None:
+        self.namespace: dict[str, Any] = {}
+        self.items: list[str] = []
+
+    def add(self, key: str, expression: str) -> None:
+        self.items.append(f"{key!r}: {expression}")
+
+    def name(self, value: Any) -> str:
+        name = f"v{len(self.namespace)}"
+        self.namespace[name] = value
+        return name
+
+    def compile(self, arguments: str) -> Shape:
+        source = f"def shape({arguments}):\n    return {{" + ", ".join(self.items) + "}\n"
+        # Keys are written as literals, values reach the code only through the namespace: nothing but the
+        # conversions and serialisations named there runs.
+        exec(compile(source, "<catalog lane shape>", "exec"), self.namespace)
+        return cast("Shape", self.namespace["shape"])
+
+
+def _list_leaf(item: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda values: [item(v) for v in values]
+
+
+def _serializer(graphql_type: GraphQLOutputType) -> Callable[[Any], Any]:
+    """A leaf's (or a list of leaves') serialisation as a function; a null where the schema has none is
+    _Unexpected."""
+    nullable = not is_non_null_type(graphql_type)
+    named = get_nullable_type(graphql_type)
+    if is_list_type(named):
+        inner = _list_leaf(_serializer(named.of_type))
+    elif not is_leaf_type(named):
+        raise _Unsupported
+    else:
+        inner = _enum_table(named.serialize) if is_enum_type(named) else named.serialize
+
+    def serialize(value: Any) -> Any:
+        if value is None:
+            if nullable:
+                return None
+            raise _Unexpected
+        return inner(value)
+
+    return serialize
+
+
+def _leaf(cells: _Cells, graphql_type: GraphQLOutputType, value: str) -> str:
+    """The expression serialising ``value`` (an expression) as a leaf of ``graphql_type``: a str in a String
+    field is its own serialisation (others go through the leaf's own serialize)."""
+    serialize = cells.name(_serializer(graphql_type))
+    if get_nullable_type(graphql_type) is GraphQLString:
+        return f"(c if (c := {value}).__class__ is str else {serialize}(c))"
+    return f"{serialize}({value})"
+
+
+def _localized(cells: _Cells, graphql_type: GraphQLOutputType, node: FieldNode, value: str) -> str:
+    """A LocalizedText (names, summaries, titles) from the builders' own conversion."""
+    text_type = _object_type(graphql_type)
+    inner = _Cells()
+    for sub in _fields(node.selection_set):
+        name = sub.name.value
+        if name == "__typename":
+            inner.add(_key(sub), repr(text_type.name))
+        elif name in LOCALIZED and sub.selection_set is None:
+            inner.add(_key(sub), _leaf(inner, text_type.fields[name].type, f"t.{name}"))
+        else:
+            raise _Unsupported
+    shape = cells.name(inner.compile("t"))
+    if is_non_null_type(graphql_type):
+        return f"({cells.name(_not_null)}(t) if (t := {value}) is None else {shape}(t))"
+    return f"(None if (t := {value}) is None else {shape}(t))"
+
+
+def _spec_cell(cells: _Cells, object_type: GraphQLObjectType, sub: FieldNode,
+               specs: dict[str, tuple[str, Callable[[Any, str], Any]]], row: str) -> str:
+    """The cell of ``sub``, a field that ``specs`` (GraphQL field -> (attribute, conversion from (row, lang)))
+    convert, or __typename; anything else is _Unsupported."""
+    name = sub.name.value
+    if name == "__typename":
+        return repr(object_type.name)
+    spec = specs.get(name)
+    field = object_type.fields.get(name)
+    if spec is None or field is None or field.args:
+        raise _Unsupported
+    value = f"{cells.name(spec[1])}({row}, lang)"
+    if name in LOCALIZED_FIELDS:
+        return _localized(cells, field.type, sub, value)
+    if sub.selection_set is not None:
+        raise _Unsupported
+    return _leaf(cells, field.type, value)
+
+
+class _ResourceShape:
+    """A resource's selection, compiled: ``shape(r, lang, p, items)`` where ``p`` is the provider's shaped
+    answer (or None) and ``items`` the items' rows, each shaped by ``item``."""
+
+    def __init__(self, resource_type: GraphQLObjectType, node: FieldNode) -> None:
+        cells = _Cells()
+        self.provider: Shape | None = None
+        self.item: Shape | None = None
+        self.tree = _tree(node.selection_set)
+        specs = {name: (attr, convert) for name, (attr, _, convert) in builders.RESOURCE_FIELDS.items()}
+        for sub in _fields(node.selection_set):
+            name, key = sub.name.value, _key(sub)
+            if name == "provider":
+                self.provider = _object_shape(_object_type(resource_type.fields[name].type), sub,
+                                              builders.DEPARTMENT_FIELDS, "d")
+                cells.add(key, "p")
+            elif name == "dataItems":
+                self.item = _object_shape(_object_type(resource_type.fields[name].type), sub,
+                                          {n: (a, c) for n, (a, c) in builders.ITEM_FIELDS.items()}, "i")
+                cells.add(key, f"[{cells.name(self.item)}(i, lang) for i in items]")
+            else:
+                cells.add(key, _spec_cell(cells, resource_type, sub, specs, "r"))
+        self.shape = cells.compile("r, lang, p, items")
+
+
+def _object_shape(object_type: GraphQLObjectType, node: FieldNode, specs: dict[str, Any], row: str) -> Shape:
+    """``shape(row, lang)`` for an object whose fields ``specs`` convert from its row (a department, an item)."""
+    specs = {name: (spec[0], spec[-1]) for name, spec in specs.items()}
+    cells = _Cells()
+    for sub in _fields(node.selection_set):
+        cells.add(_key(sub), _spec_cell(cells, object_type, sub, specs, row))
+    return cells.compile(f"{row}, lang")
+
+
+@dataclass(frozen=True)
+class _Scalar:
+    type: GraphQLOutputType
+    node: FieldNode
+
+
+class CatalogRead:
+    """One plan's catalog field, answered by its resolver's own steps without graphql-core's walk."""
+
+    def __init__(self, schema: Schema, operation: OperationDefinitionNode, node: FieldNode, field: StrawberryField,
+                 return_type: GraphQLObjectType) -> None:
+        self._schema = schema
+        self._operation = operation
+        self._node = node
+        self._field = field
+        self.root = _key(node)
+        self.answered = 0  # requests this plan answered (the others went to graphql-core)
+        self._name = node.name.value
+        self.tree = _tree(node.selection_set)
+        self._resource: _ResourceShape
+        self._connection: list[tuple[str, str, Any]] = []  # (response key, field, its parts)
+        if self._name in PAGE_FIELDS:
+            self._compile_page(return_type, node.selection_set)
+        else:
+            self._resource = _ResourceShape(return_type, node)
+        self._arguments = None if operation.variable_definitions else self._converted(None)
+
+    def _compile_page(self, connection: GraphQLObjectType, selection_set: SelectionSetNode | None) -> None:
+        for sub in _fields(selection_set):
+            name, key = sub.name.value, _key(sub)
+            if name == "__typename":
+                self._connection.append((key, name, connection.name))
+            elif name == "edges":
+                edge_type = _object_type(connection.fields[name].type)
+                parts: list[tuple[str, str]] = []
+                for part in _fields(sub.selection_set):
+                    part_name = part.name.value
+                    if part_name == "node":
+                        self._resource = _ResourceShape(_object_type(edge_type.fields["node"].type), part)
+                    elif part_name not in ("cursor", "__typename") or part.selection_set is not None:
+                        raise _Unsupported
+                    parts.append((_key(part), part_name))
+                self._connection.append((key, name, (parts, edge_type.name)))
+            elif name == "pageInfo":
+                info_type = _object_type(connection.fields[name].type)
+                info: list[tuple[str, str]] = []
+                for part in _fields(sub.selection_set):
+                    if part.name.value not in ("hasNextPage", "endCursor", "__typename") or part.selection_set:
+                        raise _Unsupported
+                    info.append((_key(part), part.name.value))
+                self._connection.append((key, name, (info, info_type.name)))
+            elif name in ("totalCount", "unavailableNodes") and sub.selection_set is None:
+                self._connection.append((key, name, _Scalar(connection.fields[name].type, sub)))
+            else:
+                raise _Unsupported
+
+    def _converted(self, variables: VariableValues | None) -> dict[str, Any]:
+        """The field's arguments as its resolver receives them; GraphQLError when they do not coerce."""
+        query_type = self._schema._schema.query_type
+        assert query_type is not None
+        raw = get_argument_values(query_type.fields[self._name], self._node, variables)
+        converter = self._schema.schema_converter
+        _, converted = get_arguments(field=self._field, source=None, info=None, kwargs=raw,  # type: ignore[arg-type]
+                                     config=converter.config, scalar_registry=converter.scalar_registry)
+        converted.pop("info", None)
+        return converted
+
+    def arguments(self, variables: dict[str, Any] | None) -> dict[str, Any] | None:
+        """This request's arguments, or None when its variables do not coerce (graphql-core reports that)."""
+        if self._arguments is not None:
+            return self._arguments
+        coerced = get_variable_values(self._schema._schema, self._operation.variable_definitions or (),
+                                      variables or {})
+        if isinstance(coerced, list):
+            return None
+        try:
+            return self._converted(coerced)
+        except Exception:  # whatever it is, graphql-core's path reports it the standard way
+            return None
+
+    def _error(self, exc: Exception) -> ExecutionResult:
+        # as graphql-core reports a resolver's error on a nullable root field
+        return ExecutionResult(data={self.root: None}, errors=[located_error(exc, [self._node], [self.root])])
+
+    async def execute(self, context: Context, variables: dict[str, Any] | None) -> ExecutionResult | None:
+        """The answer, or None when graphql-core must answer this request (from what was read so far)."""
+        arguments = self.arguments(variables)
+        if arguments is None:
+            return None
+        lang_argument: Language | None = arguments.get("lang")
+        lang = lang_argument.value if lang_argument is not None else context.lang
+        if self._name in PAGE_FIELDS:
+            return await self._page(context, arguments, lang)
+        return await self._one(context, arguments["code"], lang)
+
+    async def _page(self, context: Context, arguments: dict[str, Any], lang: str) -> ExecutionResult | None:
+        try:
+            fetched = await query.resource_page(
+                context, arguments.get("filter"), arguments.get("first", 20), arguments.get("after"),
+                PAGE_FIELDS[self._name], self.tree)
+        except Exception as exc:
+            self.answered += 1
+            return self._error(exc)
+        domain, page, missing = fetched
+        try:
+            value = await self._connection_value(context, page, missing, lang)
+        except Exception:
+            # graphql-core answers from the page read here (and the loaders' caches), with its own errors
+            context.prefetched[id(self._node)] = fetched
+            return None
+        errors: list[GraphQLError] = []
+        if "totalCount" in self.tree:
+            total = await resource_total(context, domain)
+            for key, name, sub in self._connection:
+                if name == "totalCount":
+                    try:
+                        value[key] = None if total is None else get_nullable_type(sub.type).serialize(total)
+                    except Exception as exc:  # as graphql-core completes a nullable leaf (beyond Int's range)
+                        value[key] = None
+                        errors.append(located_error(exc, [sub.node], [self.root, key]))
+        self.answered += 1
+        return ExecutionResult(data={self.root: value}, errors=errors or None)
+
+    async def _connection_value(self, context: Context, page: catalog.Page, missing: list[str], lang: str
+                                ) -> dict[str, Any]:
+        rows = page.rows
+        has_next = page.has_next and bool(rows)
+        nodes: list[Any] | None = None
+        value: dict[str, Any] = {}
+        for key, name, parts in self._connection:
+            if name == "__typename":
+                value[key] = parts
+            elif name == "edges":
+                edge_parts, type_name = parts
+                if nodes is None and any(p == "node" for _, p in edge_parts):
+                    nodes = await self._resources(context, rows, lang, page)
+                edges = []
+                for index in range(len(rows)):
+                    edge: dict[str, Any] = {}
+                    for part_key, part in edge_parts:
+                        edge[part_key] = (nodes[index] if part == "node" else page.cursors[index]  # type: ignore[index]
+                                          if part == "cursor" else type_name)
+                    edges.append(edge)
+                value[key] = edges
+            elif name == "pageInfo":
+                info_parts, type_name = parts
+                value[key] = {part_key: has_next if part == "hasNextPage" else type_name if part == "__typename"
+                              else (page.cursors[-1] if rows else None) for part_key, part in info_parts}
+            elif name == "unavailableNodes":
+                value[key] = list(missing)
+            else:  # totalCount: counted after the page, as graphql-core completes it
+                value[key] = None
+        return value
+
+    async def _resources(self, context: Context, rows: list[Any], lang: str, page: catalog.Page) -> list[Any]:
+        """The page's resources shaped, their providers and items from the page's related rows (a provider
+        held by another database, or missing a failed one, through the department loader)."""
+        shape = self._resource
+        providers: dict[str, Any] = {}
+        if shape.provider is not None:
+            asked: set[str] = set()
+            names = builders.department_columns(shape.tree["provider"])
+            for row in rows:
+                related = page.related.get(row["code"])
+                code = row["provider_code"]
+                if related is not None and related.provider_known:
+                    if code not in providers:
+                        providers[code] = None if related.provider is None else \
+                            shape.provider(dict(zip(names, related.provider, strict=True)), lang)
+                else:
+                    asked.add(code)
+            asked.difference_update(providers)
+            if asked:
+                for found in await context.loaders.department.load_many(sorted(asked)):
+                    if found is not None:
+                        providers[found["code"]] = shape.provider(found, lang)
+        item_names = builders.item_columns(shape.tree["dataItems"]) if shape.item is not None else ()
+        shaped = []
+        for row in rows:
+            related = page.related.get(row["code"])
+            items = [dict(zip(item_names, i, strict=True)) for i in related.items] \
+                if related is not None and shape.item is not None else []
+            shaped.append(shape.shape(row, lang, providers.get(row["provider_code"]) if shape.provider else None,
+                                      items))
+        return shaped
+
+    async def _one(self, context: Context, code: str, lang: str) -> ExecutionResult | None:
+        """``resource(code:)`` through ``query.resource_by_code``'s steps: the resource with its provider and
+        items in one statement (the provider from its own database when another holds it)."""
+        shape = self._resource
+        provider, items = shape.provider is not None, shape.item is not None
+        loaders = context.loaders
+        found: Any = None
+        try:
+            if provider or items:
+                details = await query.lookup(context, code, loaders.resource_details, (code, provider, items))
+                row = None if details is None else details.row
+                if details is not None and provider and not details.provider_known:
+                    found = await loaders.department.load(details.row["provider_code"])
+            else:
+                details, row = None, await query.lookup(context, code, loaders.resource)
+        except Exception as exc:
+            self.answered += 1
+            return self._error(exc)
+        if row is None:
+            self.answered += 1
+            return ExecutionResult(data={self.root: None}, errors=None)
+        try:
+            answer: Any = None
+            if details is not None and shape.provider is not None:
+                department = details.provider if details.provider_known else found
+                answer = None if department is None else shape.provider(department, lang)
+            value = shape.shape(row, lang, answer, (details.items or []) if details is not None else [])
+        except Exception:
+            return None  # graphql-core answers, from the loaders' caches
+        self.answered += 1
+        return ExecutionResult(data={self.root: value}, errors=None)
+
+
+def compile_catalog_read(schema: Schema, document: DocumentNode, operation: OperationDefinitionNode
+                         ) -> CatalogRead | None:
+    """A CatalogRead for the operation, or None when it is not of that shape."""
+    if operation.operation is not OperationType.QUERY or operation.directives or len(document.definitions) != 1:
+        return None
+    query_type = schema._schema.query_type
+    try:
+        roots = _fields(operation.selection_set, arguments=True)
+    except _Unsupported:
+        return None
+    if len(roots) != 1 or query_type is None:
+        return None
+    node = roots[0]
+    name = node.name.value
+    if name not in PAGE_FIELDS and name != "resource":
+        return None
+    field_def = query_type.fields.get(name)
+    field = field_def.extensions.get(_BACKREF) if field_def is not None else None
+    if field_def is None or not isinstance(field, StrawberryField):
+        return None
+    if field.extensions or field.permission_classes or field.directives:
+        return None  # anything strawberry would run around the resolver keeps graphql-core's path
+    try:
+        return CatalogRead(schema, operation, node, field, _object_type(field_def.type))
+    except (_Unsupported, GraphQLError, KeyError):
+        return None
+
