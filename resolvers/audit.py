@@ -1,10 +1,14 @@
-"""The audit trail: group commit onto the keyed (HMAC-SHA256) hash chain, fail closed.
+"""The audit trail: group commit onto the keyed (HMAC-SHA256) hash chain of this process's lane, fail closed.
 
 Appending: every request hands its record to the trail of its pools and waits. One flush runs at a
 time; the records that arrive meanwhile form the next batch, appended in one statement (one
 transaction) that continues the chain head. A request is answered only after its batch committed, so
 "no audit record, no data" holds record by record, and the advisory lock is taken once per batch
 instead of once per record. The HMAC key never reaches a database: hashes are computed here.
+
+Lanes (migration 0028): each server process appends to a chain of its own (the lane it leased, see
+audit_lanes), so worker processes do not rechain onto each other's heads; without a lease, lane 0.
+Two writers on one lane are still correct: the append is conditional on the lane's head.
 
 The records and their hashing are in audit_records, anchoring the head in audit_checkpoints and
 checking the chain in audit_verdicts.
@@ -27,7 +31,7 @@ import orjson
 from govshare.core.errors import AuditUnavailable, GovshareError, NodeUnavailable
 from govshare.federation.nodes import NodePools, statement_log
 
-from .audit_records import AccessChanged, AuditRecord, chain_hash, payload, record_fields, utc_text
+from .audit_records import LANES, AccessChanged, AuditRecord, chain_hash, payload, record_fields, utc_text
 
 # Requests import the record types from here, next to the append they hand them to.
 __all__ = ["MAX_BATCH", "RETRIES", "AccessChanged", "AuditRecord", "AuditTrail", "Head", "append",
@@ -39,27 +43,31 @@ T = TypeVar("T")
 MAX_BATCH = 500
 RETRIES = 5
 
-HEAD = "select seq, hash from audit_head()"
-# audit_append_batch after a check of the access version (migration 0026); $4 null: no check
-APPEND_BATCH = """select last_seq, last_hash, appended, access_version
-    from audit_append_batch_at($1, $2, $3::jsonb, $4)"""
+HEAD = "select seq, hash from audit_head($1::integer)"
+# The conditional append to one lane, after a check of the access version (migrations 0026, 0028); $5 null:
+# no check. seqs: the global seqs the database gave the records.
+APPEND_BATCH = """select last_seq, last_hash, appended, access_version, seqs
+    from audit_append_lane($1, $2, $3, $4::jsonb, $5)"""
 
 
 @dataclass(frozen=True)
 class Head:
-    seq: int
+    seq: int  # the lane's lane_seq
     hash: str
     at: datetime
 
 
 class AuditTrail:
-    """The region's audit chain as one process appends to it (group commit)."""
+    """One lane of the region's audit trail as one process appends to it (group commit)."""
 
-    def __init__(self, pools: NodePools, key: bytes) -> None:
+    def __init__(self, pools: NodePools, key: bytes, lane: int = 0) -> None:
+        if not 0 <= lane < LANES:
+            raise ValueError(f"audit lane {lane} is not between 0 and {LANES - 1}")
         self.pools = pools
         self.key = key
         self.database = pools.topology.region.database_node
-        self.head: Head | None = None  # as last written or read by this process
+        self.lane = lane
+        self.head: Head | None = None  # of self.lane, as last written or read by this process
         self._pending: list[tuple[AuditRecord, asyncio.Future[int]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self.batches = 0
@@ -78,6 +86,13 @@ class AuditTrail:
             # A context of its own: the flush serves many requests and must not count as any one's statement.
             self._flusher = asyncio.create_task(self._flush(), context=contextvars.Context())
         return await future
+
+    def use_lane(self, lane: int) -> None:
+        """Append to ``lane`` from the next batch on (a lease taken or taken back, see audit_lanes)."""
+        if not 0 <= lane < LANES:
+            raise ValueError(f"audit lane {lane} is not between 0 and {LANES - 1}")
+        if lane != self.lane:
+            self.lane, self.head = lane, None
 
     def _next_batch(self) -> tuple[list[tuple[AuditRecord, asyncio.Future[int]]], int | None]:
         """Up to MAX_BATCH pending records that can be checked against one access version."""
@@ -129,12 +144,12 @@ class AuditTrail:
                 future.set_exception(AccessChanged(changed.version))
         self._pending[:0] = requeue
 
-    def _settle(self, batch: list[tuple[AuditRecord, asyncio.Future[int]]], last: int) -> None:
+    def _settle(self, batch: list[tuple[AuditRecord, asyncio.Future[int]]], seqs: list[int]) -> None:
+        """Each request learns its record's global seq (an export job keeps it)."""
         self.written += len(batch)
-        first = last - len(batch) + 1
-        for offset, (_, future) in enumerate(batch):
+        for (_, future), seq in zip(batch, seqs, strict=True):
             if not future.done():
-                future.set_result(first + offset)
+                future.set_result(seq)
 
     def _fail(self, batch: list[tuple[AuditRecord, asyncio.Future[int]]], reason: str) -> None:
         self.failed += len(batch)
@@ -144,14 +159,15 @@ class AuditTrail:
                 future.set_exception(AuditUnavailable("the audit record could not be written, so no data is "
                                                       "returned; try again later"))
 
-    async def _read_head(self) -> Head:
-        rows = await self.pools.fetch(self.database, "audit.head", HEAD)
+    async def _read_head(self, lane: int) -> Head:
+        rows = await self.pools.fetch(self.database, "audit.head", HEAD, lane)
         return Head(int(rows[0]["seq"]), str(rows[0]["hash"]), datetime.now(UTC))
 
-    async def _write(self, records: list[AuditRecord], version: int | None) -> int | AccessChanged:
-        """Append the records; the last seq, or AccessChanged (nothing written) when ``version`` is not
-        the current access version."""
-        head = self.head or await self._read_head()
+    async def _write(self, records: list[AuditRecord], version: int | None) -> list[int] | AccessChanged:
+        """Append the records to this process's lane; their global seqs, or AccessChanged (nothing
+        written) when ``version`` is not the current access version."""
+        lane = self.lane  # the whole batch goes to one lane, even if the lease moves meanwhile
+        head = self.head or await self._read_head(lane)
         for _attempt in range(RETRIES):
             at = datetime.now(UTC)
             at_text = utc_text(at)  # one time for the batch
@@ -159,14 +175,14 @@ class AuditTrail:
             prev = head.hash
             for offset, record in enumerate(records):
                 fields = record_fields(record)
-                seq = head.seq + 1 + offset
-                digest = chain_hash(self.key, prev, payload(seq, at_text, fields))
-                rows.append({**fields, "seq": seq, "at": at_text, "prev_hash": prev, "hash": digest})
+                lane_seq = head.seq + 1 + offset
+                digest = chain_hash(self.key, prev, payload(lane_seq, at_text, fields, lane))
+                rows.append({**fields, "lane_seq": lane_seq, "at": at_text, "prev_hash": prev, "hash": digest})
                 prev = digest
             try:
                 # Only the transport: the HMAC covers payload()'s canonical bytes, not these.
-                result = await self.pools.fetch(self.database, "audit.append", APPEND_BATCH, head.seq, head.hash,
-                                                orjson.dumps(rows).decode(), version)
+                result = await self.pools.fetch(self.database, "audit.append", APPEND_BATCH, lane, head.seq,
+                                                head.hash, orjson.dumps(rows).decode(), version)
             except BaseException:
                 self.head = None  # unknown whether it committed: read the head next time
                 raise
@@ -174,19 +190,24 @@ class AuditTrail:
             head = Head(int(row["last_seq"]), str(row["last_hash"]), at)
             current = int(row["access_version"])
             if version is not None and current != version:
-                self.head = head
+                self._keep(lane, head)
                 return AccessChanged(current)
             if row["appended"]:
-                self.head = head
+                self._keep(lane, head)
                 self.batches += 1
-                return head.seq
-            # Another process appended first: rechain the batch onto the head the database returned.
+                return [int(seq) for seq in row["seqs"]]
+            # Another writer on this lane appended first: rechain the batch onto the head the database returned.
             self.rechains += 1
         self.head = None
         raise AuditUnavailable("the audit chain is too busy; try again")
 
+    def _keep(self, lane: int, head: Head) -> None:
+        if lane == self.lane:
+            self.head = head
+
     async def current_head(self) -> Head:
-        self.head = self.head or await self._read_head()
+        """The head of this process's lane."""
+        self.head = self.head or await self._read_head(self.lane)
         return self.head
 
     async def close(self) -> None:
@@ -204,11 +225,12 @@ def _database_error(exc: BaseException) -> asyncpg.PostgresError | None:
 _trails: weakref.WeakKeyDictionary[NodePools, AuditTrail] = weakref.WeakKeyDictionary()
 
 
-def install(pools: NodePools, key: bytes) -> AuditTrail:
-    """The audit trail requests on these pools append to (the app installs it at start)."""
+def install(pools: NodePools, key: bytes, lane: int = 0) -> AuditTrail:
+    """The audit trail requests on these pools append to (the app installs it at start, on lane 0 until
+    its lease says otherwise)."""
     if len(key) < 32:
         raise ValueError("the audit key must be at least 32 bytes")
-    trail = AuditTrail(pools, key)
+    trail = AuditTrail(pools, key, lane)
     _trails[pools] = trail
     return trail
 

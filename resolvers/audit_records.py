@@ -17,6 +17,8 @@ from typing import Any
 
 ZERO_HASH = "0" * 64
 KEYED = "hmac-sha256"
+# Lanes 0..63 (migration 0028): one chain per writer process; 0 is the CLI's and any unleased writer's.
+LANES = 64
 
 
 @dataclass
@@ -57,15 +59,19 @@ def utc_text(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def payload(seq: int, at: datetime | str, record: dict[str, Any]) -> bytes:
-    """The canonical bytes a record's HMAC covers (every field but the hashes); ``at`` as a datetime or
-    already as its utc_text."""
-    body = {"seq": seq, "at": at if isinstance(at, str) else utc_text(at), "request_id": record["request_id"],
+def payload(seq: int, at: datetime | str, record: dict[str, Any], lane: int = 0) -> bytes:
+    """The canonical bytes a record's HMAC covers (every field but the hashes and the global seq, which
+    the database assigns at insert); ``seq`` is the record's lane_seq, ``at`` a datetime or already its
+    utc_text. Lane 0 hashes exactly as the single chain of before migration 0028 did; other lanes add
+    their number, so a record cannot be moved to another lane."""
+    body: dict[str, Any] = {"seq": seq, "at": at if isinstance(at, str) else utc_text(at), "request_id": record["request_id"],
             "client_request_id": record["client_request_id"], "user_id": record["user_id"],
             "department": record["department"], "action": record["action"], "purpose": record["purpose"],
             "grant_ids": [int(g) for g in record["grant_ids"]], "resource": record["resource"],
             "items_returned": list(record["items_returned"]), "items_denied": list(record["items_denied"]),
             "row_count": int(record["row_count"]), "nodes": list(record["nodes"]), "outcome": record["outcome"]}
+    if lane:
+        body["lane"] = lane
     detail = record.get("detail")
     if isinstance(detail, str):  # jsonb as read back from the database
         detail = json.loads(detail)

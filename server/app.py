@@ -30,6 +30,7 @@ from govshare.policies.decisions import PolicyEngine
 from govshare.policies.ratelimits import LEASE, SharedRateLimiter
 from govshare.policies.workdays import WorkCalendar
 from govshare.resolvers import audit, exchange_links, exchanges
+from govshare.resolvers.audit_lanes import LaneLease
 from govshare.resolvers.context import Context, read_grants
 from govshare.resolvers.exchange_runs import RunEnv
 from govshare.resolvers.groups import load_memberships
@@ -174,6 +175,10 @@ def create_app(settings: Settings, topology: Topology) -> Service:
         # read as soon as its listener connects (it counts as "changed" then).
         statuses = await pools.open()
         app.state.audit_trail = audit.install(pools, key)
+        # A lane of the audit trail of this process's own, so that workers do not rechain each other's batches.
+        lane_lease = LaneLease(topology.node(topology.region.database_node).dsn or "", app.state.audit_trail.use_lane)
+        app.state.audit_lane = lane_lease
+        await lane_lease.start(timeout=settings.node_timeout)
         checkpointer = Checkpointer(app.state.audit_trail, checkpoint_file(settings),
                                     settings.audit_checkpoint_seconds)
         checkpointer.start()
@@ -231,6 +236,7 @@ def create_app(settings: Settings, topology: Topology) -> Service:
             await metrics.stop()
             await sweeper.stop()
             await checkpointer.stop()  # bounded: the final checkpoint gets a few seconds at most
+            await lane_lease.stop()
             await pools.close(timeout=settings.node_timeout)
 
     async def root(request: Request) -> Response:

@@ -20,8 +20,8 @@ from .policy_commands import Group
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], group: Group) -> None:
     audit_sub = group(sub, "audit", "check the audit trail", "audit_command")
-    verify = audit_sub.add_parser("verify", help="check the keyed chain against its checkpoints; report rewrites "
-                                                 "and truncation with the first record affected, exit 1 if any")
+    verify = audit_sub.add_parser("verify", help="check every lane's keyed chain against its checkpoints; report "
+                                                 "rewrites and truncation with the first record affected, exit 1 if any")
     verify.add_argument("--json", action="store_true", help="print the verdict as JSON")
 
 
@@ -62,8 +62,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(verdict.as_json(), ensure_ascii=False))
         else:
-            print(f"audit chain: {verdict.records} records (last seq {verdict.last_seq}, {verdict.keyed} keyed); "
-                  f"{verdict.checkpoints} checkpoints")
+            print(f"audit chain: {verdict.records} records in {verdict.lanes} lane(s) (last seq {verdict.last_seq}, "
+                  f"{verdict.keyed} keyed); {verdict.checkpoints} checkpoints")
             for problem in verdict.problems:
                 print(f"{problem.kind}: first record affected {problem.first_seq}: {problem.detail}")
             if not verdict.problems:

@@ -1,8 +1,8 @@
-"""The audit key (held outside every database) and the checkpoints of the chain head.
+"""The audit key (held outside every database) and the checkpoints of the lanes' heads.
 
 The key comes from ``GOVSHARE_AUDIT_KEY_FILE``; without it, a key is created once in the data
-directory (mode 0600), as for the demo JWT secret. Checkpoints are written every
-``GOVSHARE_AUDIT_CHECKPOINT_SECONDS`` while the head moves, and once more on shutdown.
+directory (mode 0600), as for the demo JWT secret. Checkpoints of every lane whose head moved (whoever
+wrote it) are written every ``GOVSHARE_AUDIT_CHECKPOINT_SECONDS``, and once more on shutdown.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 from govshare.core.errors import ConfigurationError
 from govshare.core.settings import Settings
 from govshare.resolvers.audit import AuditTrail
-from govshare.resolvers.audit_checkpoints import write_checkpoint
+from govshare.resolvers.audit_checkpoints import read_heads, write_checkpoints
 
 logger = logging.getLogger("govshare.checkpoints")
 KEY_FILE = "audit-key"
@@ -62,25 +62,26 @@ def checkpoint_file(settings: Settings) -> Path:
 
 
 class Checkpointer:
-    """Anchors the chain head at a fixed interval (when it moved) and on shutdown."""
+    """Anchors the lanes' heads at a fixed interval (those that moved) and on shutdown."""
 
     def __init__(self, trail: AuditTrail, file: Path, interval: float) -> None:
         self.trail = trail
         self.file = file
         self.interval = interval
         self._task: asyncio.Task[None] | None = None
-        self._last_seq: int | None = None
+        self._anchored: dict[int, int] = {}  # lane -> the lane_seq last anchored by this process
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
 
     async def checkpoint(self) -> None:
-        head = await self.trail.current_head()
-        if head.seq == self._last_seq or head.seq == 0:
+        heads = {lane: head for lane, head in (await read_heads(self.trail)).items()
+                 if head.seq != self._anchored.get(lane)}
+        if not heads:
             return
-        _, reached = await write_checkpoint(self.trail, self.file)
+        _, reached = await write_checkpoints(self.trail, self.file, heads)
         if reached:
-            self._last_seq = head.seq
+            self._anchored.update((lane, head.seq) for lane, head in heads.items())
 
     async def _run(self) -> None:
         while True:

@@ -101,7 +101,9 @@ class Metrics:
                                      registry=registry)
         self.audit_rechains = Counter("govshare_audit_rechains",
                                       "Audit batches chained again because another process appended first "
-                                      "(contention between workers on the one chain)", registry=registry)
+                                      "(contention between writers on one lane)", registry=registry)
+        self.audit_lane = Gauge("govshare_audit_lane", "The audit lane (chain) this worker appends to (per worker)",
+                                multiprocess_mode="liveall", registry=registry)
         self.schema_swaps = Counter("govshare_schema_swaps", "Generated schemas swapped in (catalog changes)",
                                     registry=registry)
         self.schema_version = Gauge("govshare_schema_version", "Version of the generated schema (per worker)",
@@ -231,6 +233,7 @@ class Metrics:
                 metrics.total(metrics.audit_failed, (), trail.failed)
                 metrics.total(metrics.audit_batches, (), trail.batches)
                 metrics.total(metrics.audit_rechains, (), trail.rechains)
+                metrics.audit_lane.set(trail.lane)
             for limiter in getattr(state, "rate_limiters", ()):
                 metrics.total(metrics.rate_limited, (limiter.name,), limiter.refused)
                 for outcome, count in limiter.leases.items():

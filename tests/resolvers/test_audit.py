@@ -135,8 +135,11 @@ async def test_concurrent_requests_share_batches_and_the_chain_stays_verifiable(
 
 async def test_two_writers_rechain_onto_each_other_and_the_chain_stays_verifiable(
         client: httpx.AsyncClient, cluster: Cluster, settings: Settings) -> None:
-    # Another process appending to the same chain: its trail and ours each cache a head the other moves.
-    other = audit.AuditTrail(client.app.state.pools, KEY)  # type: ignore[attr-defined]
+    # Another process appending to the same lane (two processes on one lane: a lease lost and taken
+    # meanwhile, or no lane free): its trail and ours each cache a head the other moves.
+    trail = audit._trails[client.app.state.pools]  # type: ignore[attr-defined]
+    assert trail.lane > 0, "the app appends to the lane it leased"
+    other = audit.AuditTrail(client.app.state.pools, KEY, trail.lane)  # type: ignore[attr-defined]
     mine = uuid.uuid4().hex
 
     async def other_process(n: int) -> int:
@@ -146,7 +149,6 @@ async def test_two_writers_rechain_onto_each_other_and_the_chain_stays_verifiabl
     async def ours() -> None:
         await gql(client, "{ legalEntities(first: 1) { nodes { name } } }", **{"X-Request-Id": mine})
 
-    trail = audit._trails[client.app.state.pools]  # type: ignore[attr-defined]
     rechained = trail.rechains + other.rechains
     for _ in range(5):
         await asyncio.gather(*(other_process(n) for n in range(5)), *(ours() for _ in range(5)))
@@ -171,7 +173,9 @@ async def test_a_rewritten_record_is_found_even_with_the_chain_recomputed(
     for _ in range(3):
         await gql(client, "{ population(first: 2) { nodes { name } } }")
     assert (await _verdict(cluster, settings)).problems == []
-    victims = [dict(r) for r in await region.fetch("select * from audit_log order by seq desc limit 2")][::-1]
+    lane = client.app.state.audit_trail.lane  # type: ignore[attr-defined]
+    victims = [dict(r) for r in await region.fetch(
+        "select * from audit_log where lane = $1 order by lane_seq desc limit 2", lane)][::-1]
     edited = victims[0]["seq"]
     # The insider's edit: change a record, then recompute every later link with the database's own functions.
     async with region.transaction():
@@ -179,7 +183,7 @@ async def test_a_rewritten_record_is_found_even_with_the_chain_recomputed(
         await region.execute("update audit_log set row_count = 999 where seq = $1", edited)
         for seq in (victims[0]["seq"], victims[1]["seq"]):
             await region.execute("""update audit_log a set prev_hash = p.hash from audit_log p
-                where a.seq = $1 and p.seq = (select max(seq) from audit_log where seq < $1)""", seq)
+                where a.seq = $1 and p.lane = a.lane and p.lane_seq = a.lane_seq - 1""", seq)
             await region.execute("update audit_log a set hash = audit_hash(a.prev_hash, audit_payload(a)) where seq = $1",
                                  seq)
         await region.execute(GLASS_ON)
@@ -202,18 +206,21 @@ async def test_deleting_the_newest_records_is_reported_against_the_checkpoints(
     for _ in range(3):
         await gql(client, "{ population(first: 2) { nodes { name } } }")
     await client.app.state.checkpointer.checkpoint()  # type: ignore[attr-defined]
-    head = await region.fetchval("select max(seq) from audit_log")
-    checkpoints = [c for c in await _checkpoints(cluster, settings) if c.seq == head]
+    lane = client.app.state.audit_trail.lane  # type: ignore[attr-defined]
+    victims = [dict(r) for r in await region.fetch(
+        "select * from audit_log where lane = $1 order by lane_seq desc limit 2", lane)]
+    head = victims[0]["lane_seq"]
+    checkpoints = [c for c in await _checkpoints(cluster, settings) if (c.lane, c.seq) == (lane, head)]
     assert {c.source.split("/")[-1] for c in checkpoints} == {"node 650100", "node 650200", "audit-checkpoints.jsonl"}
     assert all(c.valid(KEY) for c in checkpoints)
-    victims = [dict(r) for r in await region.fetch("select * from audit_log order by seq desc limit 2")]
     async with region.transaction():
         await region.execute(GLASS_OFF)
-        await region.execute("delete from audit_log where seq >= $1", head - 1)
+        await region.execute("delete from audit_log where lane = $1 and lane_seq >= $2", lane, head - 1)
         await region.execute(GLASS_ON)
     try:
         verdict = await _verdict(cluster, settings)
-        assert [(p.kind, p.first_seq) for p in verdict.problems][:1] == [("truncated", head - 1)]
+        assert [(p.kind, p.first_seq, p.lane) for p in verdict.problems][:1] == [
+            ("truncated", victims[1]["seq"], lane)]
         # without the checkpoints the chain alone looks intact: that is why they exist
         assert (await audit_verdicts.verify_chain(region, KEY, [])).problems == []
     finally:

@@ -155,10 +155,11 @@ async def test_export_records_carry_their_details_under_the_hmac(client: httpx.A
         await region.close()
     assert row is not None
     key = AUDIT_KEY.encode()
-    assert chain_hash(key, row["prev_hash"], payload(row["seq"], row["at"], dict(row))) == row["hash"]
+    # The HMAC covers the record's place in its lane's chain (migration 0028), not the global seq.
+    assert chain_hash(key, row["prev_hash"], payload(row["lane_seq"], row["at"], dict(row), row["lane"])) == row["hash"]
     # Changing the digest in the record breaks its HMAC.
     forged = {**dict(row), "detail": json.dumps({**json.loads(row["detail"]), "sha256": "0" * 64})}
-    assert chain_hash(key, row["prev_hash"], payload(row["seq"], row["at"], forged)) != row["hash"]
+    assert chain_hash(key, row["prev_hash"], payload(row["lane_seq"], row["at"], forged, row["lane"])) != row["hash"]
 
 
 async def test_ndjson_with_a_filter_and_the_grants_row_scope(client: httpx.AsyncClient, cluster: Cluster,

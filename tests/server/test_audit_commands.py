@@ -37,18 +37,21 @@ async def test_audit_verify_checks_the_keyed_chain_against_the_checkpoints(
                        **key)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "audit chain intact and consistent with every checkpoint" in result.stdout
-    # A checkpoint (validly keyed) of records the region no longer has: truncation, exit 1.
+    # A checkpoint (validly keyed) of records the region no longer has in the app's lane: truncation, exit 1.
+    lane = client.app.state.audit_trail.lane  # type: ignore[attr-defined]
     conn = await cluster.connect("650000")
-    head = await conn.fetchval("select max(seq) from audit_log")
+    seq, head = await conn.fetchrow("select seq, lane_seq from audit_log where lane = $1 order by lane_seq desc limit 1",
+                                    lane)
     await conn.close()
     at = datetime.now(UTC)
     later = tmp_path / "checkpoints.jsonl"
-    append_checkpoint_file(later, Checkpoint("650000", head + 5, "f" * 64, at,
-                                             Checkpoint.mac_of(AUDIT_KEY.encode(), "650000", head + 5, "f" * 64, at)))
+    chain = f"650000#{lane}"
+    append_checkpoint_file(later, Checkpoint(chain, head + 5, "f" * 64, at,
+                                             Checkpoint.mac_of(AUDIT_KEY.encode(), chain, head + 5, "f" * 64, at)))
     result = _govshare(cluster, "audit", "verify", "--json", GOVSHARE_AUDIT_CHECKPOINT_FILE=str(later), **key)
     assert result.returncode == 1, result.stdout + result.stderr
     problems = json.loads(result.stdout)["problems"]
-    assert problems[0]["kind"] == "truncated" and problems[0]["first_seq"] > head
+    assert (problems[0]["kind"], problems[0]["lane"], problems[0]["first_seq"]) == ("truncated", lane, seq + 1)
     # Without the key there is nothing to check against: a clear error, exit 2.
     result = _govshare(cluster, "audit", "verify", GOVSHARE_AUDIT_KEY_FILE=str(tmp_path / "missing"))
     assert result.returncode == 2 and "audit key" in result.stderr

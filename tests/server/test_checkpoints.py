@@ -1,4 +1,4 @@
-"""Checkpoints of the audit chain head: written on shutdown, keyed, read back by verification."""
+"""Checkpoints of the audit lanes' heads: every lane's, written on shutdown, keyed, read back by verification."""
 
 from __future__ import annotations
 
@@ -26,12 +26,18 @@ async def test_shutdown_writes_a_checkpoint_of_the_head(cluster: Cluster, settin
         body, _ = await gql(client, "{ population(first: 1) { nodes { name } } }")
         assert "errors" not in body
         assert not file.exists()
+        lane = app.state.audit_trail.lane
+    assert lane > 0, "a server process appends to a lane it leased"
     conn = await cluster.connect("650000")
     try:
-        head = await conn.fetchval("select max(seq) from audit_log")
+        # every lane's head, not only this process's own
+        heads = {r["lane"]: r["lane_seq"] for r in await conn.fetch(
+            "select lane, max(lane_seq) as lane_seq from audit_log group by lane")}
     finally:
         await conn.close()
-    [checkpoint] = audit_checkpoints.read_checkpoint_file(file, "650000")
-    assert checkpoint.seq == head and checkpoint.valid(AUDIT_KEY.encode())
+    found = audit_checkpoints.read_checkpoint_file(file, "650000")
+    assert {c.lane: c.seq for c in found} == heads and len(found) == len(heads) and lane in heads
+    [checkpoint] = [c for c in found if c.lane == lane]
+    assert checkpoint.chain == f"650000#{lane}" and checkpoint.valid(AUDIT_KEY.encode())
     assert not checkpoint.valid(b"another-key-of-at-least-32-bytes-long")
     assert oct(file.stat().st_mode & 0o777) == "0o600"

@@ -1,0 +1,89 @@
+"""Lane leases: which lane of the audit trail a server process appends to (migration 0028).
+
+A lease is a PostgreSQL session advisory lock (class 7309174, the lane) taken by ``audit_lease_lane`` on
+a connection the process keeps for nothing else: when the process dies, its connection closes and the
+server frees the lock, with no expiry to tune and no table to clean. Chosen over a leases table with a
+heartbeat because a dead process must not hold its lane for a lease period, and a live one must not
+lose it to a slow heartbeat.
+
+The lease only spreads writers over lanes; correctness never depends on it. If the lease connection
+drops (the region restarting), the process keeps appending to its lane and takes the lease back when
+it reconnects, or another free lane if someone took it meanwhile (two writers on one lane in between
+only rechain). Without any free lane, or before the region answers, the process writes lane 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import asyncpg
+
+from govshare.federation.nodes import RETRYABLE
+
+logger = logging.getLogger("govshare.audit")
+
+LEASE = "select audit_lease_lane($1::integer)"
+RETRY_SECONDS = 2.0
+
+
+class LaneLease:
+    """The lane this process holds, kept on a connection of its own while the process lives."""
+
+    def __init__(self, dsn: str, on_lane: Callable[[int], None], *, retry: float = RETRY_SECONDS) -> None:
+        self.dsn = dsn
+        self.on_lane = on_lane
+        self.retry = retry
+        self.lane = 0
+        self._conn: asyncpg.Connection | None = None
+        self._lost = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, timeout: float) -> int:
+        """Try once within ``timeout`` (lane 0 meanwhile), then keep the lease in the background."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._take()
+        except (TimeoutError, *RETRYABLE) as exc:  # type: ignore[misc]
+            logger.warning("no audit lane leased yet (%s): writing lane 0 until the region answers",
+                           type(exc).__name__)
+            self._lost.set()
+        self._task = asyncio.create_task(self._keep())
+        return self.lane
+
+    async def _take(self) -> None:
+        conn = await asyncpg.connect(self.dsn, timeout=5,
+                                     server_settings={"application_name": "govshare audit lane"})
+        try:
+            lane = int(await conn.fetchval(LEASE, self.lane))
+        except BaseException:
+            conn.terminate()
+            raise
+        self._conn = conn
+        self._lost.clear()
+        conn.add_termination_listener(lambda _conn: self._lost.set())
+        if lane != self.lane:
+            logger.info("audit lane %d leased", lane)
+            self.lane = lane
+            self.on_lane(lane)
+
+    async def _keep(self) -> None:
+        while True:
+            await self._lost.wait()
+            await asyncio.sleep(self.retry)
+            try:
+                async with asyncio.timeout(10):
+                    await self._take()
+            except (TimeoutError, *RETRYABLE) as exc:  # type: ignore[misc]
+                logger.warning("audit lane lease not taken back yet: %s", type(exc).__name__)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._conn is not None:
+            try:
+                await self._conn.close(timeout=5)
+            except Exception:  # closing frees the lane either way
+                self._conn.terminate()

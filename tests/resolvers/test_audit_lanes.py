@@ -1,0 +1,178 @@
+"""Audit lanes (migration 0028): writers on different lanes never rechain; writers sharing a lane rechain but
+keep a valid chain; a lease is a lane nobody else holds, freed when its process dies, taken back after a
+reconnect."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+import pytest
+
+from govshare.federation.nodes import NodePools
+from govshare.resolvers import audit, audit_lanes, audit_verdicts
+
+from ..conftest import Cluster
+from ..helpers import AUDIT_KEY
+
+KEY = AUDIT_KEY.encode()
+LEASE = "select audit_lease_lane($1)"
+HOLDERS = """select l.objid::integer as lane, l.pid from pg_locks l
+    where l.locktype = 'advisory' and l.classid = 7309174 and l.objsubid = 2 and l.granted
+      and l.database = (select oid from pg_database where datname = current_database())"""
+
+
+@pytest.fixture
+async def region(cluster: Cluster) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(cluster.service_topology.node("650000").dsn or "")
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+def _record(tag: str, n: int) -> audit.AuditRecord:
+    return audit.AuditRecord(f"{tag}-{n}", "lanes-test", "650000-GA", "read", None, "650000-B01-000001",
+                             row_count=n, client_request_id=tag)
+
+
+async def _append_concurrently(trails: list[audit.AuditTrail], tag: str, rounds: int = 6, per_round: int = 5) -> None:
+    for r in range(rounds):
+        await asyncio.gather(*(trail.append(_record(f"{tag}", r * per_round + n))
+                               for trail in trails for n in range(per_round)))
+    for trail in trails:
+        await trail.close()
+
+
+async def _verdict(cluster: Cluster) -> audit_verdicts.Verdict:
+    conn = await cluster.connect("650000")
+    try:
+        return await audit_verdicts.verify_chain(conn, KEY, [])
+    finally:
+        await conn.close()
+
+
+async def test_two_writers_on_their_own_lanes_never_rechain(client: httpx.AsyncClient, cluster: Cluster,
+                                                            region: asyncpg.Connection) -> None:
+    pools: NodePools = client.app.state.pools  # type: ignore[attr-defined]
+    dsn = cluster.service_topology.node("650000").dsn or ""
+    trails = [audit.AuditTrail(pools, KEY), audit.AuditTrail(pools, KEY)]
+    leases = [audit_lanes.LaneLease(dsn, trail.use_lane) for trail in trails]
+    try:
+        lanes = [await lease.start(timeout=5) for lease in leases]
+        app_lane = client.app.state.audit_trail.lane  # type: ignore[attr-defined]
+        assert len({*lanes, app_lane}) == 3 and 0 not in lanes, "each lease its own lane, none the CLI's"
+        assert [t.lane for t in trails] == lanes
+        tag = uuid.uuid4().hex
+        await _append_concurrently(trails, tag)
+    finally:
+        for lease in leases:
+            await lease.stop()
+    assert [t.rechains for t in trails] == [0, 0]
+    assert [t.batches < 30 for t in trails] == [True, True], "group commit within each lane"
+    rows = await region.fetch("select seq, lane, lane_seq from audit_log where client_request_id = $1 order by seq", tag)
+    assert len(rows) == 60 and {r["lane"] for r in rows} == set(lanes)
+    for lane in lanes:  # each lane's records in order by global seq as by lane_seq
+        mine = [r for r in rows if r["lane"] == lane]
+        assert [r["lane_seq"] for r in mine] == sorted(r["lane_seq"] for r in mine)
+    assert len({r["seq"] for r in rows}) == 60
+    verdict = await _verdict(cluster)
+    assert verdict.problems == [] and verdict.lanes >= 2
+
+
+async def test_two_writers_on_one_lane_rechain_and_keep_a_valid_chain(client: httpx.AsyncClient,
+                                                                      cluster: Cluster) -> None:
+    pools: NodePools = client.app.state.pools  # type: ignore[attr-defined]
+    trails = [audit.AuditTrail(pools, KEY, 47), audit.AuditTrail(pools, KEY, 47)]
+    await _append_concurrently(trails, uuid.uuid4().hex)
+    assert sum(t.rechains for t in trails) > 0 and sum(t.written for t in trails) == 60
+    assert (await _verdict(cluster)).problems == []
+
+
+async def test_the_returned_seq_is_the_records_global_seq(client: httpx.AsyncClient, region: asyncpg.Connection) -> None:
+    trail = audit.AuditTrail(client.app.state.pools, KEY, 46)  # type: ignore[attr-defined]
+    tag = uuid.uuid4().hex
+    seqs = await asyncio.gather(*(trail.append(_record(tag, n)) for n in range(4)))
+    await trail.close()
+    rows = await region.fetch("select seq, request_id from audit_log where client_request_id = $1", tag)
+    assert sorted(seqs) == sorted(r["seq"] for r in rows)
+    assert {r["request_id"]: r["seq"] for r in rows} == {f"{tag}-{n}": seq for n, seq in enumerate(seqs)}
+
+
+async def test_leases_are_distinct_and_fall_back_to_lane_0_when_none_is_free(cluster: Cluster,
+                                                                              region: asyncpg.Connection) -> None:
+    hog = await asyncpg.connect(cluster.service_topology.node("650000").dsn or "")
+    try:
+        others = {r["lane"] for r in await region.fetch(HOLDERS)}  # the app's lease, at least
+        assert others
+        mine = await hog.fetchval(LEASE, 0)
+        assert mine not in others and mine > 0
+        assert await hog.fetchval(LEASE, 0) == mine, "a session holds one lane"
+        # every other lane held by someone
+        await hog.execute("select pg_try_advisory_lock(7309174, l) from generate_series(1, 63) l")
+        assert {r["lane"] for r in await region.fetch(HOLDERS)} == set(range(1, 64))
+        assert await region.fetchval(LEASE, 5) == 0, "none free: lane 0, shared"
+    finally:
+        await hog.close()
+    assert await region.fetchval(LEASE, 0) > 0
+
+
+async def test_a_process_dying_frees_its_lane(cluster: Cluster, region: asyncpg.Connection) -> None:
+    dsn = cluster.service_topology.node("650000").dsn or ""
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import asyncio, sys, asyncpg\n"
+        "async def main():\n"
+        "    conn = await asyncpg.connect(sys.argv[1])\n"
+        "    print(await conn.fetchval('select audit_lease_lane(0)'), flush=True)\n"
+        "    await asyncio.sleep(60)\n"
+        "asyncio.run(main())", dsn, stdout=asyncio.subprocess.PIPE)
+    try:
+        assert holder.stdout is not None
+        lane = int(await asyncio.wait_for(holder.stdout.readline(), 20))
+        assert lane > 0
+        assert await region.fetchval(LEASE, lane) != lane, "held by the live process"
+        await region.execute("select pg_advisory_unlock_all()")
+        holder.send_signal(signal.SIGKILL)  # no goodbye to the server: the connection just drops
+        await asyncio.wait_for(holder.wait(), 10)
+        for _ in range(50):
+            if await region.fetchval(LEASE, lane) == lane:
+                break
+            await region.execute("select pg_advisory_unlock_all()")
+            await asyncio.sleep(0.1)
+        else:
+            pytest.fail(f"lane {lane} still held after its process died")
+    finally:
+        if holder.returncode is None:
+            holder.kill()
+            await holder.wait()
+
+
+async def test_a_dropped_lease_is_taken_back(client: httpx.AsyncClient, cluster: Cluster,
+                                             region: asyncpg.Connection) -> None:
+    trail = audit.AuditTrail(client.app.state.pools, KEY)  # type: ignore[attr-defined]
+    lease = audit_lanes.LaneLease(cluster.service_topology.node("650000").dsn or "", trail.use_lane, retry=0.05)
+    try:
+        lane = await lease.start(timeout=5)
+        assert lane > 0 and trail.lane == lane
+        [pid] = [r["pid"] for r in await region.fetch(HOLDERS) if r["lane"] == lane]
+        owner = await cluster.connect("650000")
+        try:
+            await owner.execute("select pg_terminate_backend($1)", pid)
+        finally:
+            await owner.close()
+        for _ in range(100):
+            holders = {r["lane"]: r["pid"] for r in await region.fetch(HOLDERS)}
+            if holders.get(lane) not in (None, pid):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail("the lease was not taken back")
+        assert trail.lane == lane and lease.lane == lane
+    finally:
+        await lease.stop()
+    assert lane not in {r["lane"] for r in await region.fetch(HOLDERS)}, "stop frees the lane"

@@ -1,0 +1,163 @@
+"""Verification per lane (migration 0028): a record or a lane moved to another lane, a lane deleted whole, a
+lane's newest records deleted, a forged checkpoint of a lane; each named by lane and global seq."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from govshare.resolvers import audit, audit_checkpoints, audit_verdicts
+from govshare.resolvers.audit_checkpoints import Checkpoint
+
+from ..conftest import Cluster
+from ..helpers import AUDIT_KEY
+
+KEY = AUDIT_KEY.encode()
+GLASS_OFF = "alter table audit_log disable trigger audit_log_append_only"
+GLASS_ON = "alter table audit_log enable trigger audit_log_append_only"
+
+
+@pytest.fixture
+async def region(cluster: Cluster) -> AsyncIterator[asyncpg.Connection]:
+    conn = await cluster.connect("650000")
+    await conn.execute("set synchronous_commit = on")  # what it repairs must survive later restarts
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def _lane(client: httpx.AsyncClient, region: asyncpg.Connection, lane: int, count: int) -> list[dict[str, Any]]:
+    """``count`` more records on ``lane``; the lane's records, in order."""
+    trail = audit.AuditTrail(client.app.state.pools, KEY, lane)  # type: ignore[attr-defined]
+    tag = uuid.uuid4().hex
+    for n in range(count):
+        await trail.append(audit.AuditRecord(f"{tag}-{n}", "verdicts-test", "650000-GA", "read", None,
+                                             "650000-B01-000001", row_count=n, client_request_id=tag))
+    return [dict(r) for r in await region.fetch("select * from audit_log where lane = $1 order by lane_seq", lane)]
+
+
+async def _checkpoints(client: httpx.AsyncClient) -> list[Checkpoint]:
+    """Every lane's head, keyed as the checkpointer does (kept in memory: nothing written elsewhere)."""
+    trail = client.app.state.audit_trail  # type: ignore[attr-defined]
+    at = datetime.now(UTC)
+    found = []
+    for lane, head in (await audit_checkpoints.read_heads(trail)).items():
+        chain = audit_checkpoints.chain_name("650000", lane)
+        found.append(Checkpoint(chain, head.seq, head.hash, at, Checkpoint.mac_of(KEY, chain, head.seq, head.hash, at),
+                                "test"))
+    return found
+
+
+async def _restore(region: asyncpg.Connection, lane: int, rows: list[dict[str, Any]]) -> None:
+    async with region.transaction():
+        await region.execute(GLASS_OFF)
+        await region.execute("delete from audit_log where lane = $1", lane)
+        columns = list(rows[0])
+        for row in rows:
+            await region.execute(f"insert into audit_log ({', '.join(columns)}) values "
+                                 f"({', '.join(f'${i + 1}' for i in range(len(columns)))})", *row.values())
+        await region.execute(GLASS_ON)
+
+
+async def test_a_record_moved_to_another_lane_is_found(client: httpx.AsyncClient, region: asyncpg.Connection) -> None:
+    source, target = await _lane(client, region, 50, 3), await _lane(client, region, 51, 2)
+    moved = source[1]
+    async with region.transaction():
+        await region.execute(GLASS_OFF)
+        # continues lane 51's links and numbering: only the HMAC, which covers the lane, can tell
+        await region.execute("update audit_log set lane = 51, lane_seq = $2, prev_hash = $3 where seq = $1",
+                             moved["seq"], target[-1]["lane_seq"] + 1, target[-1]["hash"])
+        await region.execute(GLASS_ON)
+    try:
+        verdict = await audit_verdicts.verify_chain(region, KEY, [])
+        found = {(p.kind, p.lane, p.first_seq) for p in verdict.problems}
+        assert ("rewritten", 51, moved["seq"]) in found
+        assert ("removed", 50, source[0]["seq"] + 1) in found  # the lane it left has a hole after its first
+        assert {p.lane for p in verdict.problems} == {50, 51}
+    finally:
+        async with region.transaction():
+            await region.execute(GLASS_OFF)
+            await region.execute("update audit_log set lane = 50, lane_seq = $2, prev_hash = $3 where seq = $1",
+                                 moved["seq"], moved["lane_seq"], moved["prev_hash"])
+            await region.execute(GLASS_ON)
+    assert (await audit_verdicts.verify_chain(region, KEY, [])).problems == []
+
+
+async def test_a_whole_lane_moved_to_another_is_found(client: httpx.AsyncClient, region: asyncpg.Connection) -> None:
+    rows = await _lane(client, region, 52, 2)
+    async with region.transaction():
+        await region.execute(GLASS_OFF)
+        await region.execute("update audit_log set lane = 62 where lane = 52")  # links and lane_seqs intact
+        await region.execute(GLASS_ON)
+    try:
+        verdict = await audit_verdicts.verify_chain(region, KEY, [])
+        assert [(p.kind, p.lane, p.first_seq) for p in verdict.problems] == [
+            ("rewritten", 62, rows[0]["seq"]), ("rewritten", 62, rows[1]["seq"])]
+    finally:
+        async with region.transaction():
+            await region.execute(GLASS_OFF)
+            await region.execute("update audit_log set lane = 52 where lane = 62")
+            await region.execute(GLASS_ON)
+    assert (await audit_verdicts.verify_chain(region, KEY, [])).problems == []
+
+
+async def test_a_lane_deleted_whole_after_a_checkpoint_is_truncation(client: httpx.AsyncClient,
+                                                                     region: asyncpg.Connection) -> None:
+    rows = await _lane(client, region, 53, 3)
+    checkpoints = await _checkpoints(client)
+    assert any(c.chain == "650000#53" and c.seq == rows[-1]["lane_seq"] for c in checkpoints)
+    async with region.transaction():
+        await region.execute(GLASS_OFF)
+        await region.execute("delete from audit_log where lane = 53")
+        await region.execute(GLASS_ON)
+    try:
+        verdict = await audit_verdicts.verify_chain(region, KEY, checkpoints)
+        assert [(p.kind, p.lane) for p in verdict.problems] == [("truncated", 53)]
+        assert "every record of lane 53 is missing" in verdict.problems[0].detail
+        # without the checkpoints the remaining lanes look intact: that is why every lane is anchored
+        assert (await audit_verdicts.verify_chain(region, KEY, [])).problems == []
+    finally:
+        await _restore(region, 53, rows)
+    assert (await audit_verdicts.verify_chain(region, KEY, checkpoints)).problems == []
+
+
+async def test_a_lanes_newest_records_deleted_and_rewritten_records_are_named_by_lane(
+        client: httpx.AsyncClient, region: asyncpg.Connection) -> None:
+    rows = await _lane(client, region, 54, 4)
+    checkpoints = await _checkpoints(client)
+    async with region.transaction():
+        await region.execute(GLASS_OFF)
+        await region.execute("delete from audit_log where lane = 54 and lane_seq >= $1", rows[2]["lane_seq"])
+        await region.execute("update audit_log set row_count = 99 where seq = $1", rows[0]["seq"])
+        await region.execute(GLASS_ON)
+    try:
+        verdict = await audit_verdicts.verify_chain(region, KEY, checkpoints)
+        assert [(p.kind, p.lane, p.first_seq) for p in verdict.problems] == [
+            ("rewritten", 54, rows[0]["seq"]), ("truncated", 54, rows[1]["seq"] + 1)]
+        assert f"records after seq {rows[1]['seq']} are missing (lane 54" in verdict.problems[1].detail
+    finally:
+        await _restore(region, 54, rows)
+    assert (await audit_verdicts.verify_chain(region, KEY, checkpoints)).problems == []
+
+
+async def test_a_checkpoint_moved_to_another_lane_is_forged(client: httpx.AsyncClient,
+                                                           region: asyncpg.Connection) -> None:
+    rows = await _lane(client, region, 55, 2)
+    [mine] = [c for c in await _checkpoints(client) if c.chain == "650000#55"]
+    # the same head and MAC claimed for lane 0 or another lane: the MAC covers the chain name
+    for chain in ("650000", "650000#56", "650000#99"):
+        moved = Checkpoint(chain, mine.seq, mine.hash, mine.at, mine.mac, "test")
+        verdict = await audit_verdicts.verify_chain(region, KEY, [mine, moved])
+        assert [p.kind for p in verdict.problems] == ["checkpoint_forged"], chain
+    # a validly keyed checkpoint whose hash the lane does not have: rewritten from the lane's first record
+    at = datetime.now(UTC)
+    wrong = Checkpoint(mine.chain, mine.seq, "e" * 64, at, Checkpoint.mac_of(KEY, mine.chain, mine.seq, "e" * 64, at))
+    verdict = await audit_verdicts.verify_chain(region, KEY, [wrong])
+    assert [(p.kind, p.lane, p.first_seq) for p in verdict.problems] == [("rewritten", 55, rows[0]["seq"])]
