@@ -9,7 +9,8 @@ lose it to a slow heartbeat.
 The lease only spreads writers over lanes; correctness never depends on it. If the lease connection
 drops (the region restarting), the process keeps appending to its lane and takes the lease back when
 it reconnects, or another free lane if someone took it meanwhile (two writers on one lane in between
-only rechain). Without any free lane, or before the region answers, the process writes lane 0.
+only rechain). Without any free lane, or before the region answers, the process writes lane 0 and asks
+again every few seconds.
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ class LaneLease:
         except BaseException:
             conn.terminate()
             raise
+        if lane == 0:  # none free: keep the lane written so far (0 at first), ask again later
+            await conn.close(timeout=5)
+            self._lost.set()
+            return
         self._conn = conn
         self._lost.clear()
         conn.add_termination_listener(lambda _conn: self._lost.set())

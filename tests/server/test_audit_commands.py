@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from govshare.core.settings import Settings
-from govshare.resolvers.audit_checkpoints import Checkpoint, append_checkpoint_file
+from govshare.resolvers.audit_checkpoints import Checkpoint, append_checkpoint_file, chain_name
 
 from ..conftest import TOPOLOGY, Cluster
 from ..helpers import AUDIT_KEY, audit_key_file, gql
@@ -45,7 +45,7 @@ async def test_audit_verify_checks_the_keyed_chain_against_the_checkpoints(
     await conn.close()
     at = datetime.now(UTC)
     later = tmp_path / "checkpoints.jsonl"
-    chain = f"650000#{lane}"
+    chain = chain_name("650000", lane)
     append_checkpoint_file(later, Checkpoint(chain, head + 5, "f" * 64, at,
                                              Checkpoint.mac_of(AUDIT_KEY.encode(), chain, head + 5, "f" * 64, at)))
     result = _govshare(cluster, "audit", "verify", "--json", GOVSHARE_AUDIT_CHECKPOINT_FILE=str(later), **key)
