@@ -1,22 +1,32 @@
-"""Audit appends per second: ``python -m benchmarks.audit_appends [--writers 1,8,32,64] [--seconds 5]``.
+"""Audit appends per second: ``python -m benchmarks.audit_appends [--writers 1,8,32,64] [--seconds 5]
+[--processes 2 --lanes same,own]``.
 
 Starts one PostgreSQL server (fsync on, as in production: every record is durable before its answer
 leaves), migrates a region database, then runs N concurrent writers, each appending one record at a
 time through ``resolvers.audit`` exactly as a request does, and reports appends/s per N. The chain is
 checked after every run.
+
+With ``--processes P``, P processes (as ``govshare serve --workers P``) each run N writers at once, either
+all on lane 0 (``same``: the one chain they shared before migration 0028) or each on the lane it leases
+(``own``), and the table adds the batches, how many were rechained (found another writer's head first)
+and the records per batch.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import multiprocessing
 import shutil
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import asyncpg
 
+from govshare.core.errors import AuditUnavailable
 from govshare.federation.nodes import NodePools
 from govshare.federation.topology import Node, Topology
 from govshare.migrations.runner import migrate
@@ -50,6 +60,56 @@ async def run(dsn: str, writers: int, seconds: float) -> float:
     return done / elapsed
 
 
+async def one_process(dsn: str, writers: int, seconds: float, lanes: str,
+                      start_at: float) -> tuple[int, int, int, int]:
+    """One writer process: (records, batches, rechains, failed) from ``start_at`` for ``seconds``."""
+    logging.getLogger("govshare.audit").setLevel(logging.CRITICAL)  # failures are counted in the table
+    topology = Topology((Node("650000", "region", {"zh": "区"}, None, dsn),))
+    pools = NodePools(topology, timeout=30, max_size=10)
+    await pools.open()
+    trail = audit.install(pools, KEY)  # lane 0 unless leased below
+    lease = None
+    if lanes == "own":
+        from govshare.resolvers.audit_lanes import LaneLease
+
+        lease = LaneLease(dsn, trail.use_lane)
+        await lease.start(timeout=10)
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    done = 0
+    deadline = time.monotonic() + seconds
+
+    async def writer(number: int) -> None:
+        nonlocal done
+        while time.monotonic() < deadline:
+            try:
+                await audit.append(pools, audit.AuditRecord(f"bench-{number}-{done}", "bench", "650000-GA", "read",
+                                                             "benchmark", "650000-B01-000001", row_count=1))
+            except AuditUnavailable:  # counted (trail.failed): RETRIES rechains in a row, "too busy"
+                continue
+            done += 1
+
+    await asyncio.gather(*(writer(n) for n in range(writers)))
+    await trail.close()
+    if lease is not None:
+        await lease.stop()
+    await pools.close()
+    return done, trail.batches, trail.rechains, trail.failed
+
+
+def _process(dsn: str, writers: int, seconds: float, lanes: str, start_at: float) -> tuple[int, int, int, int]:
+    return asyncio.run(one_process(dsn, writers, seconds, lanes, start_at))
+
+
+def run_processes(dsn: str, processes: int, writers: int, seconds: float,
+                  lanes: str) -> tuple[float, int, int, int, int]:
+    """P processes at once: (appends/s, records, batches, rechains, failed) over all of them."""
+    start_at = time.time() + 3.0  # every process connected and leased before the clock starts
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+        results = list(pool.map(_process, *zip(*[(dsn, writers, seconds, lanes, start_at)] * processes, strict=True)))
+    records, batches, rechains, failed = (sum(r[i] for r in results) for i in range(4))
+    return records / seconds, records, batches, rechains, failed
+
+
 async def check(dsn: str) -> str:
     conn = await asyncpg.connect(dsn)
     try:
@@ -62,7 +122,7 @@ async def check(dsn: str) -> str:
         await conn.close()
 
 
-async def main(writer_counts: list[int], seconds: float) -> None:
+async def main(writer_counts: list[int], seconds: float, processes: int = 1, lanes: list[str] | None = None) -> None:
     root = Path(tempfile.mkdtemp(prefix="govshare-audit-bench-", dir="/tmp"))
     server = LocalPostgres(root / "pg", fsync=True)
     server.init()
@@ -71,6 +131,17 @@ async def main(writer_counts: list[int], seconds: float) -> None:
         conn = await asyncpg.connect(server.dsn())
         await migrate(conn)
         await conn.close()
+        if processes > 1:
+            print("| processes x writers | lanes | appends/s | batches | rechained | records/batch | failed (too busy) "
+                  "| chain |\n|---|---|---|---|---|---|---|---|")
+            for writers in writer_counts:
+                for mode in lanes or ["same", "own"]:
+                    rate, records, batches, rechains, failed = await asyncio.to_thread(
+                        run_processes, server.dsn(), processes, writers, seconds, mode)
+                    print(f"| {processes} x {writers} | {mode} | {rate:,.0f} | {batches:,} | {rechains:,} "
+                          f"({rechains / max(batches, 1):.0%} of batches) | {records / max(batches, 1):.1f} "
+                          f"| {failed:,} | {await check(server.dsn())} |", flush=True)
+            return
         print("| writers | appends/s | chain |\n|---|---|---|")
         for writers in writer_counts:
             rate = await run(server.dsn(), writers, seconds)
@@ -84,5 +155,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--writers", default="1,8,32,64")
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--processes", type=int, default=1, help="writer processes at once (as serve --workers)")
+    parser.add_argument("--lanes", default="same,own", help="with --processes: same (all on lane 0), own (leased)")
     args = parser.parse_args()
-    asyncio.run(main([int(n) for n in args.writers.split(",")], args.seconds))
+    asyncio.run(main([int(n) for n in args.writers.split(",")], args.seconds, args.processes, args.lanes.split(",")))
