@@ -83,7 +83,7 @@ class ResourceFilter:
 @dataclass(frozen=True)
 class RelatedColumns:
     """What a page reads beside its resources: the provider's columns and the items' columns (None: not
-    selected). Each related row comes back as a tuple in the order of its columns."""
+    selected). Each related row comes back as a record of those columns, in their order."""
 
     provider: tuple[str, ...] | None = None
     items: tuple[str, ...] | None = None
@@ -113,9 +113,9 @@ class Related:
     it: the caller loads it from there); ``items`` are those of the resource's own database (empty when the
     resource's node is unknown or its database did not answer)."""
 
-    provider: tuple[Any, ...] | None
+    provider: Sequence[Any] | None
     provider_known: bool
-    items: list[tuple[Any, ...]]
+    items: list[Sequence[Any]]
 
 
 @dataclass
@@ -270,8 +270,7 @@ async def resource_page(pools: NodePools, flt: ResourceFilter, first: int, after
 def _related_of(pools: NodePools, row: asyncpg.Record, database: str, related: RelatedColumns) -> Related:
     provider = row["provider_row"] if related.provider is not None else None
     known = related.provider is not None and database_of(pools, row["provider_code"]) == database
-    return Related(tuple(provider) if known and provider is not None else None, known,
-                   [tuple(i) for i in row["item_rows"]] if related.items is not None else [])
+    return Related(provider if known else None, known, row["item_rows"] if related.items is not None else [])
 
 
 async def _attach_related(pools: NodePools, page: Page, related: RelatedColumns, read_on: str | None) -> None:

@@ -59,28 +59,44 @@ def _texts(prefix: str) -> tuple[str, ...]:
     return tuple(f"{prefix}_{lang}" for lang in LANGS)
 
 
+def _column(column: str, member: Callable[[Any], Any] | None) -> Convert:
+    if member is None:
+        return lambda r, _: r[column]
+    return lambda r, _: member(r[column])
+
+
+# GraphQL field -> (attribute, column, enum member by value or None): fields whose value is one column (read
+# as is, or the enum member of its value). The catalog lane (schema/catalog_reads.py) reads them the same way.
+RESOURCE_COLUMN_FIELDS: dict[str, tuple[str, str, Callable[[Any], Any] | None]] = {
+    "code": ("code", "code", None),
+    "node": ("node", "node_code", None),
+    "classification": ("classification", "classification", _CLASSIFICATION),
+    "category": ("category", "category", None),
+    "providerCode": ("provider_code", "provider_code", None),
+    "providerLevel": ("provider_level", "provider_level", _LEVEL),
+    "format": ("format", "format", None),
+    "updateCycle": ("update_cycle", "update_cycle", _UPDATE_CYCLE),
+    "shareClass": ("share_class", "share_class", _SHARE_CLASS),
+    "shareConditions": ("share_conditions", "share_conditions", None),
+    "legalBasis": ("legal_basis", "legal_basis", None),
+    "openAttribute": ("open_attribute", "open_attribute", None),
+    "status": ("status", "status", _STATUS),
+    "version": ("version", "version", None),
+    "publishedOn": ("published_on", "published_on", None),
+}
+# Fields in the request's language (falling back to zh): field -> column prefix (of resources and departments).
+IN_LANGUAGE = {"name": "name", "summary": "summary"}
+ITEM_IN_LANGUAGE = {"title": "title"}
+
 # GraphQL field -> (attribute, columns it reads, conversion from (row, lang)).
 RESOURCE_FIELDS: dict[str, tuple[str, tuple[str, ...], Convert]] = {
-    "code": ("code", ("code",), lambda r, _: r["code"]),
-    "node": ("node", ("node_code",), lambda r, _: r["node_code"]),
+    **{name: (attr, (column,), _column(column, member))
+       for name, (attr, column, member) in RESOURCE_COLUMN_FIELDS.items()},
     "name": ("name", _texts("name"), lambda r, lang: in_language(r, "name", lang)),
     "names": ("names", _texts("name"), lambda r, _: localized(r, "name")),
     "summary": ("summary", _texts("summary"), lambda r, lang: in_language(r, "summary", lang)),
     "summaries": ("summaries", _texts("summary"), lambda r, _: localized(r, "summary")),
-    "classification": ("classification", ("classification",), lambda r, _: _CLASSIFICATION(r["classification"])),
-    "category": ("category", ("category",), lambda r, _: r["category"]),
-    "providerCode": ("provider_code", ("provider_code",), lambda r, _: r["provider_code"]),
-    "providerLevel": ("provider_level", ("provider_level",), lambda r, _: _LEVEL(r["provider_level"])),
-    "format": ("format", ("format",), lambda r, _: r["format"]),
-    "updateCycle": ("update_cycle", ("update_cycle",), lambda r, _: _UPDATE_CYCLE(r["update_cycle"])),
-    "shareClass": ("share_class", ("share_class",), lambda r, _: _SHARE_CLASS(r["share_class"])),
-    "shareConditions": ("share_conditions", ("share_conditions",), lambda r, _: r["share_conditions"]),
     "shareModes": ("share_modes", ("share_modes",), lambda r, _: [_SHARE_MODE(m) for m in r["share_modes"]]),
-    "legalBasis": ("legal_basis", ("legal_basis",), lambda r, _: r["legal_basis"]),
-    "openAttribute": ("open_attribute", ("open_attribute",), lambda r, _: r["open_attribute"]),
-    "status": ("status", ("status",), lambda r, _: _STATUS(r["status"])),
-    "version": ("version", ("version",), lambda r, _: r["version"]),
-    "publishedOn": ("published_on", ("published_on",), lambda r, _: r["published_on"]),
     "relatedCodes": ("related_codes", ("related_codes",), lambda r, _: list(r["related_codes"])),
     "apiName": ("api_name", ("api_name", "status"),
                 lambda r, _: r["api_name"] if r["status"] == "published" else None),
@@ -89,12 +105,20 @@ RESOURCE_FIELDS: dict[str, tuple[str, tuple[str, ...], Convert]] = {
 RELATED_COLUMNS = {"provider": ("provider_code",), "dataItems": ()}
 
 
-def resource_columns(selection: Tree) -> list[str]:
-    """Columns a page must select for the fields of ``selection`` (always the code)."""
+def _read(prefix: str | None, spec_columns: tuple[str, ...], lang: str | None) -> tuple[str, ...]:
+    """The columns a field reads: a text in one language (``prefix``) only its own and zh's (``in_language``)
+    when the language is known."""
+    if prefix is None or lang is None:
+        return spec_columns
+    return (f"{prefix}_zh",) if lang == "zh" else (f"{prefix}_{lang}", f"{prefix}_zh")
+
+
+def resource_columns(selection: Tree, lang: str | None = None) -> list[str]:
+    """Columns a page must select for the fields of ``selection`` in ``lang`` (always the code)."""
     columns: dict[str, None] = {"code": None}
     for name in selection:
         spec = RESOURCE_FIELDS.get(name)
-        for column in spec[1] if spec else RELATED_COLUMNS.get(name, ()):
+        for column in _read(IN_LANGUAGE.get(name), spec[1], lang) if spec else RELATED_COLUMNS.get(name, ()):
             columns[column] = None
     return list(columns)
 
@@ -135,12 +159,12 @@ _CODE: tuple[str, Convert] = ("code", lambda r, _: r["code"])
 _PARENT_CODE: tuple[str, Convert] = ("parent_code", lambda r, _: r["parent_code"])
 
 
-def department_columns(selection: Tree) -> tuple[str, ...]:
-    """Columns the departments of ``selection`` are built from (always the code)."""
+def department_columns(selection: Tree, lang: str | None = None) -> tuple[str, ...]:
+    """Columns the departments of ``selection`` in ``lang`` are built from (always the code)."""
     columns: dict[str, None] = {"code": None}
     for name in selection:
         spec = DEPARTMENT_FIELDS.get(name)
-        for column in spec[1] if spec else ("parent_code",) if name == "parent" else ():
+        for column in _read(IN_LANGUAGE.get(name), spec[1], lang) if spec else ("parent_code",) if name == "parent" else ():
             columns[column] = None
     return tuple(columns)
 
@@ -177,13 +201,13 @@ async def _attach_children(context: Context, built: list[Department], selection:
         dept.children = [next(children) for _ in rows]
 
 
-def related_columns(selection: Tree) -> catalog.RelatedColumns:
-    """What a page of resources with ``selection`` reads beside them (catalog.resource_page)."""
+def related_columns(selection: Tree, lang: str | None = None) -> catalog.RelatedColumns:
+    """What a page of resources with ``selection`` in ``lang`` reads beside them (catalog.resource_page)."""
     provider = selection.get("provider")
     items = selection.get("dataItems")
     return catalog.RelatedColumns(
-        department_columns(provider) if provider is not None else None,
-        item_columns(items) if items is not None else None)
+        department_columns(provider, lang) if provider is not None else None,
+        item_columns(items, lang) if items is not None else None)
 
 
 async def resources(context: Context, rows: list[Any], selection: Tree, lang: str,
@@ -217,7 +241,7 @@ def note_failures(context: Context, failures: list[tuple[NodeUnavailable, list[s
 
 def _items_from_page(built: list[Resource], rows: list[Any], selection: Tree, lang: str, page: catalog.Page) -> None:
     specs = [spec for name, spec in ITEM_FIELDS.items() if name in selection]
-    names = item_columns(selection)
+    names = item_columns(selection, lang)
     for resource, row in zip(built, rows, strict=True):
         related = page.related.get(row["code"])
         resource.data_items = _items([dict(zip(names, i, strict=True)) for i in related.items], specs, lang) \
@@ -231,7 +255,7 @@ async def _attach_providers(context: Context, built: list[Resource], provider_co
     through the department loader (from the database that holds it)."""
     read: dict[str, dict[str, Any] | None] = {}
     asked: set[str] = set()
-    names = department_columns(selection) if page is not None else ()
+    names = department_columns(selection, lang) if page is not None else ()
     for resource_code, code in zip(codes or [""] * len(built), provider_codes, strict=True):
         related = page.related.get(resource_code) if page is not None else None
         if related is not None and related.provider_known:
@@ -248,15 +272,19 @@ async def _attach_providers(context: Context, built: list[Resource], provider_co
         resource.provider = providers.get(code)
 
 
+# As RESOURCE_COLUMN_FIELDS, for data items.
+ITEM_COLUMN_FIELDS: dict[str, tuple[str, str, Callable[[Any], Any] | None]] = {
+    "name": ("name", "name", None),
+    "dataType": ("data_type", "data_type", None),
+    "shareClass": ("share_class", "share_class", _SHARE_CLASS),
+    "condition": ("condition", "share_condition", None),
+    "legalBasis": ("legal_basis", "legal_basis", None),
+    "isKey": ("is_key", "is_key", None),
+}
 ITEM_FIELDS: dict[str, tuple[str, Convert]] = {
-    "name": ("name", lambda i, _: i["name"]),
+    **{name: (attr, _column(column, member)) for name, (attr, column, member) in ITEM_COLUMN_FIELDS.items()},
     "title": ("title", lambda i, lang: in_language(i, "title", lang)),
     "titles": ("titles", lambda i, _: localized(i, "title")),
-    "dataType": ("data_type", lambda i, _: i["data_type"]),
-    "shareClass": ("share_class", lambda i, _: _SHARE_CLASS(i["share_class"])),
-    "condition": ("condition", lambda i, _: i["share_condition"]),
-    "legalBasis": ("legal_basis", lambda i, _: i["legal_basis"]),
-    "isKey": ("is_key", lambda i, _: i["is_key"]),
 }
 ITEM_COLUMNS: dict[str, tuple[str, ...]] = {
     "name": ("name",), "title": _texts("title"), "titles": _texts("title"), "dataType": ("data_type",),
@@ -265,12 +293,12 @@ ITEM_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-def item_columns(selection: Tree) -> tuple[str, ...]:
-    """Columns the items of ``selection`` are built from (at least their name)."""
+def item_columns(selection: Tree, lang: str | None = None) -> tuple[str, ...]:
+    """Columns the items of ``selection`` in ``lang`` are built from (at least their name)."""
     columns: dict[str, None] = {}
     for name in selection:
         spec = ITEM_COLUMNS.get(name)
-        for column in spec or ():
+        for column in _read(ITEM_IN_LANGUAGE.get(name), spec, lang) if spec else ():
             columns[column] = None
     return tuple(columns) or ("name",)
 

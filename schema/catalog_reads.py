@@ -209,10 +209,32 @@ def _localized(cells: _Cells, graphql_type: GraphQLOutputType, node: FieldNode, 
     return f"(None if (t := {value}) is None else {shape}(t))"
 
 
+class _EnumCells(dict[Any, Any]):
+    """A column's value -> its enum field's serialisation: the builders' member by value, then the enum's own
+    serialize, worked out once per value (a value the builders refuse raises, and graphql-core answers)."""
+
+    def __init__(self, member: Callable[[Any], Any], serialize: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self._member = member
+        self._serialize = serialize
+
+    def __missing__(self, value: Any) -> Any:
+        serialised = self._serialize(self._member(value))
+        if serialised is None:
+            raise _Unexpected
+        self[value] = serialised
+        return serialised
+
+
+Columns = dict[str, tuple[str, str, Callable[[Any], Any] | None]]
+
+
 def _spec_cell(cells: _Cells, object_type: GraphQLObjectType, sub: FieldNode,
-               specs: dict[str, tuple[str, Callable[[Any, str], Any]]], row: str) -> str:
-    """The cell of ``sub``, a field that ``specs`` (GraphQL field -> (attribute, conversion from (row, lang)))
-    convert, or __typename; anything else is _Unsupported."""
+               specs: dict[str, tuple[str, Callable[[Any, str], Any]]], columns: Columns,
+               read: Callable[[str], str]) -> str:
+    """The cell of ``sub``: a field of ``columns`` read from its column (``read(column)``: the expression that
+    reads it), else converted by ``specs`` (GraphQL field -> (attribute, conversion from (row, lang))) from
+    the row (``read("")``), or __typename; anything else is _Unsupported."""
     name = sub.name.value
     if name == "__typename":
         return repr(object_type.name)
@@ -220,7 +242,17 @@ def _spec_cell(cells: _Cells, object_type: GraphQLObjectType, sub: FieldNode,
     field = object_type.fields.get(name)
     if spec is None or field is None or field.args:
         raise _Unsupported
-    value = f"{cells.name(spec[1])}({row}, lang)"
+    column = columns.get(name)
+    if column is not None and sub.selection_set is None:
+        value = read(column[1])
+        member = column[2]
+        if member is not None:
+            enum = get_nullable_type(field.type)
+            if not is_enum_type(enum):
+                raise _Unsupported
+            return f"{cells.name(_EnumCells(member, _enum_table(enum.serialize)))}[{value}]"
+        return _leaf(cells, field.type, value)
+    value = f"{cells.name(spec[1])}({read('')}, lang)"
     if name in LOCALIZED_FIELDS:
         return _localized(cells, field.type, sub, value)
     if sub.selection_set is not None:
@@ -228,37 +260,70 @@ def _spec_cell(cells: _Cells, object_type: GraphQLObjectType, sub: FieldNode,
     return _leaf(cells, field.type, value)
 
 
+def _by_name(row: str) -> Callable[[str], str]:
+    return lambda column: f"{row}[{column!r}]" if column else row
+
+
+class _Items:
+    """The items' selection: shaped straight from their records by position when every selected field is a
+    column (positions depend on the language: one compiled shape per language), else from a mapping by
+    the builders' conversions."""
+
+    def __init__(self, item_type: GraphQLObjectType, node: FieldNode) -> None:
+        self._type = item_type
+        self._node = node
+        self.tree = _tree(node.selection_set)
+        self.positional = all(sub.name.value in builders.ITEM_COLUMN_FIELDS or sub.name.value == "__typename"
+                              for sub in _fields(node.selection_set))
+        self._by_lang: dict[str, Shape] = {}
+        self.by_name = _object_shape(item_type, node, builders.ITEM_FIELDS, builders.ITEM_COLUMN_FIELDS, "i")
+
+    def for_lang(self, lang: str) -> Shape:
+        """``shape(i, lang)`` of an item record read with ``builders.item_columns(tree, lang)``."""
+        shape = self._by_lang.get(lang)
+        if shape is None:
+            positions = {c: n for n, c in enumerate(builders.item_columns(self.tree, lang))}
+            cells = _Cells()
+            for sub in _fields(self._node.selection_set):
+                cells.add(_key(sub), _spec_cell(cells, self._type, sub, builders.ITEM_FIELDS,
+                                                builders.ITEM_COLUMN_FIELDS,
+                                                lambda column: f"i[{positions[column]}]"))
+            shape = self._by_lang[lang] = cells.compile("i, lang")
+        return shape
+
+
 class _ResourceShape:
     """A resource's selection, compiled: ``shape(r, lang, p, items)`` where ``p`` is the provider's shaped
-    answer (or None) and ``items`` the items' rows, each shaped by ``item``."""
+    answer (or None) and ``items`` the items, already shaped."""
 
     def __init__(self, resource_type: GraphQLObjectType, node: FieldNode) -> None:
         cells = _Cells()
         self.provider: Shape | None = None
-        self.item: Shape | None = None
+        self.items: _Items | None = None
         self.tree = _tree(node.selection_set)
         specs = {name: (attr, convert) for name, (attr, _, convert) in builders.RESOURCE_FIELDS.items()}
         for sub in _fields(node.selection_set):
             name, key = sub.name.value, _key(sub)
             if name == "provider":
                 self.provider = _object_shape(_object_type(resource_type.fields[name].type), sub,
-                                              builders.DEPARTMENT_FIELDS, "d")
+                                              builders.DEPARTMENT_FIELDS, {}, "d")
                 cells.add(key, "p")
             elif name == "dataItems":
-                self.item = _object_shape(_object_type(resource_type.fields[name].type), sub,
-                                          {n: (a, c) for n, (a, c) in builders.ITEM_FIELDS.items()}, "i")
-                cells.add(key, f"[{cells.name(self.item)}(i, lang) for i in items]")
+                self.items = _Items(_object_type(resource_type.fields[name].type), sub)
+                cells.add(key, "items")
             else:
-                cells.add(key, _spec_cell(cells, resource_type, sub, specs, "r"))
+                cells.add(key, _spec_cell(cells, resource_type, sub, specs, builders.RESOURCE_COLUMN_FIELDS,
+                                          _by_name("r")))
         self.shape = cells.compile("r, lang, p, items")
 
 
-def _object_shape(object_type: GraphQLObjectType, node: FieldNode, specs: dict[str, Any], row: str) -> Shape:
+def _object_shape(object_type: GraphQLObjectType, node: FieldNode, specs: dict[str, Any], columns: Columns,
+                  row: str) -> Shape:
     """``shape(row, lang)`` for an object whose fields ``specs`` convert from its row (a department, an item)."""
     specs = {name: (spec[0], spec[-1]) for name, spec in specs.items()}
     cells = _Cells()
     for sub in _fields(node.selection_set):
-        cells.add(_key(sub), _spec_cell(cells, object_type, sub, specs, row))
+        cells.add(_key(sub), _spec_cell(cells, object_type, sub, specs, columns, _by_name(row)))
     return cells.compile(f"{row}, lang")
 
 
@@ -361,7 +426,7 @@ class CatalogRead:
         try:
             fetched = await query.resource_page(
                 context, arguments.get("filter"), arguments.get("first", 20), arguments.get("after"),
-                PAGE_FIELDS[self._name], self.tree)
+                PAGE_FIELDS[self._name], self.tree, lang)
         except Exception as exc:
             self.answered += 1
             return self._error(exc)
@@ -423,7 +488,7 @@ class CatalogRead:
         providers: dict[str, Any] = {}
         if shape.provider is not None:
             asked: set[str] = set()
-            names = builders.department_columns(shape.tree["provider"])
+            names = builders.department_columns(shape.tree["provider"], lang)
             for row in rows:
                 related = page.related.get(row["code"])
                 code = row["provider_code"]
@@ -438,21 +503,27 @@ class CatalogRead:
                 for found in await context.loaders.department.load_many(sorted(asked)):
                     if found is not None:
                         providers[found["code"]] = shape.provider(found, lang)
-        item_names = builders.item_columns(shape.tree["dataItems"]) if shape.item is not None else ()
+        items = shape.items
+        item_shape = None if items is None else items.for_lang(lang) if items.positional else items.by_name
+        item_names = builders.item_columns(items.tree, lang) if items is not None else ()
         shaped = []
         for row in rows:
             related = page.related.get(row["code"])
-            items = [dict(zip(item_names, i, strict=True)) for i in related.items] \
-                if related is not None and shape.item is not None else []
+            if related is None or item_shape is None:
+                shaped_items: list[Any] = []
+            elif items is not None and items.positional:
+                shaped_items = [item_shape(i, lang) for i in related.items]
+            else:
+                shaped_items = [item_shape(dict(zip(item_names, i, strict=True)), lang) for i in related.items]
             shaped.append(shape.shape(row, lang, providers.get(row["provider_code"]) if shape.provider else None,
-                                      items))
+                                      shaped_items))
         return shaped
 
     async def _one(self, context: Context, code: str, lang: str) -> ExecutionResult | None:
         """``resource(code:)`` through ``query.resource_by_code``'s steps: the resource with its provider and
         items in one statement (the provider from its own database when another holds it)."""
         shape = self._resource
-        provider, items = shape.provider is not None, shape.item is not None
+        provider, items = shape.provider is not None, shape.items is not None
         loaders = context.loaders
         found: Any = None
         try:
@@ -474,7 +545,9 @@ class CatalogRead:
             if details is not None and shape.provider is not None:
                 department = details.provider if details.provider_known else found
                 answer = None if department is None else shape.provider(department, lang)
-            value = shape.shape(row, lang, answer, (details.items or []) if details is not None else [])
+            shaped_items = [] if details is None or shape.items is None else \
+                [shape.items.by_name(i, lang) for i in details.items or []]
+            value = shape.shape(row, lang, answer, shaped_items)
         except Exception:
             return None  # graphql-core answers, from the loaders' caches
         self.answered += 1

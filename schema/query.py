@@ -45,14 +45,14 @@ def unavailable(context: Context, failures: list[NodeUnavailable], requested: li
 
 
 async def resource_page(context: Context, flt: ResourceFilter | None, first: int, after: str | None, sharing: bool,
-                        selection: Tree) -> tuple[catalog.ResourceFilter, catalog.Page, list[str]]:
+                        selection: Tree, lang: str) -> tuple[catalog.ResourceFilter, catalog.Page, list[str]]:
     """What a resource connection is made of: its filter, its page (with the providers and items its
     selection asks for) and the nodes it lacks. Shared by the resolver and the catalog lane
     (schema/catalog_reads.py), which answer from the same page."""
     domain = (flt or ResourceFilter()).to_domain(sharing_catalog=sharing)
     node = selection.get("edges", {}).get("node", {})
     page = await catalog.resource_page(context.pools, domain, clamp_first(first), decode_positions(after),
-                                       builders.resource_columns(node), builders.related_columns(node))
+                                       builders.resource_columns(node, lang), builders.related_columns(node, lang))
     missing = unavailable(context, page.unavailable, domain.nodes)
     builders.note_failures(context, page.related_failures)
     return domain, page, missing
@@ -63,12 +63,13 @@ async def _resources(info: Info[Context, None], flt: ResourceFilter | None, firs
     selection = selection_of(info)
     # The catalog lane may have read this field's page already and handed the answer back to graphql-core
     # (schema/catalog_reads.py): the page is not read twice.
+    language = _lang(info, lang)
     fetched = info.context.prefetched.pop(id(info._raw_info.field_nodes[0]), None)
     if fetched is None:
-        fetched = await resource_page(info.context, flt, first, after, sharing, selection)
+        fetched = await resource_page(info.context, flt, first, after, sharing, selection, language)
     domain, page, missing = fetched
     return await builders.resource_connection(
-        info.context, page.rows, page.has_next and bool(page.rows), domain, missing, selection, _lang(info, lang),
+        info.context, page.rows, page.has_next and bool(page.rows), domain, missing, selection, language,
         page.cursors, page)
 
 

@@ -93,6 +93,11 @@ CASES: list[tuple[str, Any]] = [
     ('{ resources(first: 5, lang: UG, filter: {providerLevels: [PREFECTURE], updateCycles: [DAILY, MONTHLY], '
      'shareModes: [INTERFACE]}) { edges { node { name names { ug } provider { name } dataItems { title } } } } }',
      None),
+    # items read by position (their columns depend on the language) and by name
+    ('{ resources(first: 4, lang: UG) { edges { node { name dataItems { shareClass name isKey dataType '
+     'condition legalBasis __typename } } } } }', None),
+    ('{ resources(first: 4, lang: KK) { edges { node { summary dataItems { shareClass title name isKey } } } } }',
+     None),
     # a keyword search (planned for each search) and its count
     ('{ resources(first: 5, filter: {keyword: "人口"}) { totalCount edges { node { code name } } } }', None),
     # variables
