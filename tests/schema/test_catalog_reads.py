@@ -5,6 +5,7 @@ another department), and the two answers are compared byte for byte, with status
 from __future__ import annotations
 
 import json
+import time
 import re
 import uuid
 from typing import Any
@@ -271,3 +272,30 @@ async def test_a_value_the_lane_does_not_shape_is_answered_by_graphql_core_witho
         await conn.execute("delete from resources where code = $1", code)
         await conn.execute(f"alter table resources add constraint {constraint} {definition}")
         await conn.close()
+
+
+async def test_a_node_past_its_timeout_costs_the_lane_only_that_nodes_rows(client: httpx.AsyncClient,
+                                                                          cluster: Cluster) -> None:
+    # 650100's catalog locked: its page waits until the node's timeout (1 s in the tests), then the page is
+    # answered without it, on the lane as on graphql-core's path
+    query = "{ resources(first: 20) { unavailableNodes edges { node { code dataItems { name } } } } }"
+    await gql(client, query)
+    plan = _plan(client, query)
+    answered = plan.direct.answered
+    blocker = await cluster.connect("650100")
+    tx = blocker.transaction()
+    await tx.start()
+    await blocker.execute("lock table resources in access exclusive mode")
+    try:
+        started = time.monotonic()
+        lane = await client.post("/graphql", json={"query": query})
+        elapsed = time.monotonic() - started
+        core = await client.post("/graphql", json={"query": query + "\n# graphql-core"})
+    finally:
+        await tx.rollback()
+        await blocker.close()
+    assert plan.direct.answered == answered + 1
+    assert 0.9 < elapsed < 2.5, elapsed
+    assert lane.content == core.content
+    assert lane.json()["data"]["resources"]["unavailableNodes"] == ["650100"]
+    assert [e["extensions"]["reason"] for e in lane.json()["errors"]] == ["no answer within its timeout"]
