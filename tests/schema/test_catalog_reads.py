@@ -5,8 +5,8 @@ another department), and the two answers are compared byte for byte, with status
 from __future__ import annotations
 
 import json
-import time
 import re
+import time
 import uuid
 from typing import Any
 
