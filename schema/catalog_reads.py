@@ -439,12 +439,14 @@ class CatalogRead:
             return None
         errors: list[GraphQLError] = []
         if "totalCount" in self.tree:
-            total = await resource_total(context, domain)
             for key, name, sub in self._connection:
                 if name == "totalCount":
+                    # as graphql-core resolves and completes a nullable leaf: an error (the count's, or a
+                    # count beyond Int's range) is a null with an error at its path
                     try:
+                        total = await resource_total(context, domain)
                         value[key] = None if total is None else get_nullable_type(sub.type).serialize(total)
-                    except Exception as exc:  # as graphql-core completes a nullable leaf (beyond Int's range)
+                    except Exception as exc:
                         value[key] = None
                         errors.append(located_error(exc, [sub.node], [self.root, key]))
         self.answered += 1
