@@ -5,13 +5,14 @@ more CPU in graphql-core's walk and in building the schema objects it completes 
 13). As schema/direct_reads.py does for data queries, a CatalogRead is compiled once per plan
 (schema/plans.py: a document strawberry already parsed, validated and executed on this schema) when the
 operation is exactly that shape:
-- a query with one root field, ``resources``, ``sharingCatalog`` or ``resource``, no directives, no
-  fragments, each field name at most once per selection set (aliases allowed);
+- a query with one root field, ``resources``, ``sharingCatalog`` or ``resource``, no directives,
+  fragments spread in place (``_flattened``), each field name at most once per selection set once they are
+  (aliases allowed);
 - below a page only ``edges { cursor node }``, ``pageInfo { hasNextPage endCursor }``, ``totalCount``,
   ``unavailableNodes``; below a resource its plain fields (``names`` and ``summaries`` with their
   languages), ``provider`` with its plain fields and ``dataItems`` with theirs; ``__typename`` anywhere.
-Anything else (a provider's parent, children or resources, fragments, directives) keeps graphql-core's
-path. A CatalogRead reads through the resolver's own steps (``query.resource_page``, ``query._lookup``
+Anything else (a provider's parent, children or resources, directives, a field repeated) keeps
+graphql-core's path. A CatalogRead reads through the resolver's own steps (``query.resource_page``, ``query._lookup``
 and the request's loaders, ``resources.resource_total``) and reports the same errors; only the answer
 is shaped here, straight from the rows, by the builders' own conversions and each leaf type's own
 ``serialize``. If shaping meets anything unexpected (a value a conversion or a leaf refuses, a null
@@ -31,12 +32,16 @@ from typing import Any, cast
 from graphql import (
     DocumentNode,
     FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
     GraphQLError,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLString,
+    InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
+    SelectionNode,
     SelectionSetNode,
     get_nullable_type,
     is_enum_type,
@@ -336,8 +341,11 @@ class _Scalar:
 class CatalogRead:
     """One plan's catalog field, answered by its resolver's own steps without graphql-core's walk."""
 
-    def __init__(self, schema: Schema, operation: OperationDefinitionNode, node: FieldNode, field: StrawberryField,
-                 return_type: GraphQLObjectType) -> None:
+    def __init__(self, schema: Schema, operation: OperationDefinitionNode, node: FieldNode,
+                 selection_set: SelectionSetNode | None, field: StrawberryField, return_type: GraphQLObjectType
+                 ) -> None:
+        """``node`` is the root field as parsed (errors are located at it), ``selection_set`` its selection
+        with fragments spread (``_flattened``)."""
         self._schema = schema
         self._operation = operation
         self._node = node
@@ -345,13 +353,13 @@ class CatalogRead:
         self.root = _key(node)
         self.answered = 0  # requests this plan answered (the others went to graphql-core)
         self._name = node.name.value
-        self.tree = _tree(node.selection_set)
+        self.tree = _tree(selection_set)
         self._resource: _ResourceShape
         self._connection: list[tuple[str, str, Any]] = []  # (response key, field, its parts)
         if self._name in PAGE_FIELDS:
-            self._compile_page(return_type, node.selection_set)
+            self._compile_page(return_type, selection_set)
         else:
-            self._resource = _ResourceShape(return_type, node)
+            self._resource = _ResourceShape(return_type, FieldNode(name=node.name, selection_set=selection_set))
         self._arguments = None if operation.variable_definitions else self._converted(None)
 
     def _compile_page(self, connection: GraphQLObjectType, selection_set: SelectionSetNode | None) -> None:
@@ -556,21 +564,73 @@ class CatalogRead:
         return ExecutionResult(data={self.root: value}, errors=None)
 
 
+def _flattened(selection_set: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode]
+               ) -> SelectionSetNode | None:
+    """The selection set with its fragments spread in place (as graphql-core collects fields, in order). In
+    the lane's object types a valid fragment's type condition is the type it is spread in, so every
+    fragment applies; a directive anywhere is _Unsupported."""
+    if selection_set is None:
+        return None
+    selections: list[SelectionNode] = []
+    for selection in selection_set.selections:
+        if selection.directives:
+            raise _Unsupported
+        if isinstance(selection, FieldNode):
+            selections.append(FieldNode(alias=selection.alias, name=selection.name, arguments=selection.arguments,
+                                        directives=selection.directives, loc=selection.loc,
+                                        selection_set=_flattened(selection.selection_set, fragments)))
+            continue
+        if isinstance(selection, InlineFragmentNode):
+            inner = selection.selection_set
+        elif isinstance(selection, FragmentSpreadNode):
+            fragment = fragments[selection.name.value]
+            if fragment.directives:
+                raise _Unsupported
+            inner = fragment.selection_set
+        else:
+            raise _Unsupported
+        flat = _flattened(inner, fragments)
+        selections.extend(flat.selections if flat is not None else ())
+    return SelectionSetNode(selections=tuple(selections), loc=selection_set.loc)
+
+
+def _root(operation: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode]) -> FieldNode:
+    """The operation's one root field as parsed (graphql-core executes this very node), or _Unsupported."""
+    found: list[FieldNode] = []
+
+    def walk(selection_set: SelectionSetNode) -> None:
+        for selection in selection_set.selections:
+            if selection.directives:
+                raise _Unsupported
+            if isinstance(selection, FieldNode):
+                found.append(selection)
+            elif isinstance(selection, InlineFragmentNode):
+                walk(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                walk(fragments[selection.name.value].selection_set)
+
+    walk(operation.selection_set)
+    if len(found) != 1:
+        raise _Unsupported
+    return found[0]
+
+
 def compile_catalog_read(schema: Schema, document: DocumentNode, operation: OperationDefinitionNode
                          ) -> CatalogRead | None:
     """A CatalogRead for the operation, or None when it is not of that shape."""
-    if operation.operation is not OperationType.QUERY or operation.directives or len(document.definitions) != 1:
+    others = [d for d in document.definitions if d is not operation]
+    if operation.operation is not OperationType.QUERY or operation.directives or \
+            not all(isinstance(d, FragmentDefinitionNode) for d in others):
         return None
+    fragments = {d.name.value: d for d in others if isinstance(d, FragmentDefinitionNode)}
     query_type = schema._schema.query_type
     try:
-        roots = _fields(operation.selection_set, arguments=True)
-    except _Unsupported:
+        node = _root(operation, fragments)
+        flat = _flattened(node.selection_set, fragments)
+    except (_Unsupported, KeyError):
         return None
-    if len(roots) != 1 or query_type is None:
-        return None
-    node = roots[0]
     name = node.name.value
-    if name not in PAGE_FIELDS and name != "resource":
+    if query_type is None or (name not in PAGE_FIELDS and name != "resource"):
         return None
     field_def = query_type.fields.get(name)
     field = field_def.extensions.get(_BACKREF) if field_def is not None else None
@@ -579,7 +639,6 @@ def compile_catalog_read(schema: Schema, document: DocumentNode, operation: Oper
     if field.extensions or field.permission_classes or field.directives:
         return None  # anything strawberry would run around the resolver keeps graphql-core's path
     try:
-        return CatalogRead(schema, operation, node, field, _object_type(field_def.type))
+        return CatalogRead(schema, operation, node, flat, field, _object_type(field_def.type))
     except (_Unsupported, GraphQLError, KeyError):
         return None
-

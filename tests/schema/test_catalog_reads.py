@@ -112,6 +112,14 @@ CASES: list[tuple[str, Any]] = [
     ('{ resources(first: -1) { edges { node { code } } } }', None),
     ('{ resources(first: 5, filter: {nodes: ["659999"]}) { edges { node { code } } } }', None),
     ('{ resources(first: 0) { totalCount edges { cursor } pageInfo { hasNextPage endCursor } } }', None),
+    # fragments: named, inline, nested, at the root
+    ("""query($n: Int!) { ...Page } fragment Page on Query { resources(first: $n) { ...Conn } }
+        fragment Conn on ResourceConnection { edges { ... on ResourceEdge { cursor } node { ...R } }
+          ... { pageInfo { hasNextPage } } }
+        fragment R on Resource { code ... { name provider { ...D } } dataItems { ... on DataItem { name } } }
+        fragment D on Department { code name }""", {"n": 6}),
+    ('{ resource(code: "650000-B01-000001") { ...R } } fragment R on Resource { code provider { name } '
+     'dataItems { ...I } } fragment I on DataItem { name shareClass }', None),
     # one resource by code
     (f'{{ resource(code: "650000-B01-000001") {{ {EVERYTHING} }} }}', None),
     ('{ resource(code: "650000-B01-000001", lang: EN) { name provider { name names { en } } } }', None),
@@ -156,7 +164,10 @@ async def test_variables_that_do_not_coerce_get_graphql_cores_errors(client: htt
     # a provider's parent, children or resources, fragments, directives, two root fields: graphql-core
     ("{ resources { edges { node { provider { parent { code } } } } } }", False),
     ("{ resources { edges { node { provider { resources { totalCount } } } } } }", False),
-    ("{ resources { edges { node { ...F } } } } fragment F on Resource { code }", False),
+    ("{ resources { edges { node { ...F } } } } fragment F on Resource { code }", True),
+    ("{ ...Q } fragment Q on Query { resources { edges { node { code } } } }", True),
+    ("{ resources { edges { node { ...F @include(if: true) } } } } fragment F on Resource { code }", False),
+    ("{ resources { edges { node { ...F code } } } } fragment F on Resource { code }", False),
     ("{ resources { edges { node { code @include(if: true) } } } }", False),
     ("{ resources { edges { node { code } } } nodes { code } }", False),
     ("{ resources { edges { node { code code } } } }", False),
