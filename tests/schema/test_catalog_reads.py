@@ -5,6 +5,7 @@ another department), and the two answers are compared byte for byte, with status
 from __future__ import annotations
 
 import json
+import random
 import re
 import time
 import uuid
@@ -310,3 +311,47 @@ async def test_a_node_past_its_timeout_costs_the_lane_only_that_nodes_rows(clien
     assert lane.content == core.content
     assert lane.json()["data"]["resources"]["unavailableNodes"] == ["650100"]
     assert [e["extensions"]["reason"] for e in lane.json()["errors"]] == ["no answer within its timeout"]
+
+
+RESOURCE_NAMES = ["code", "node", "name", "names { zh en }", "summary", "summaries { ug kk __typename }",
+                  "classification", "category", "providerCode", "providerLevel", "format", "updateCycle", "shareClass",
+                  "shareConditions", "shareModes", "legalBasis", "openAttribute", "status", "version", "publishedOn",
+                  "relatedCodes", "apiName", "__typename"]
+PROVIDER_NAMES = ["code", "name", "names { zh ug }", "level", "node", "divisionCode", "parentCode", "__typename"]
+ITEM_NAMES = ["name", "title", "titles { en zh }", "dataType", "shareClass", "condition", "legalBasis", "isKey",
+              "__typename"]
+
+
+def _generated(seed: int) -> tuple[str, dict[str, Any]]:
+    """A random page or lookup of the lane's shape: random fields in random order, some aliased."""
+    rng = random.Random(seed)
+
+    def pick(names: list[str]) -> str:
+        chosen = rng.sample(names, rng.randint(1, len(names)))
+        return " ".join(f"a{n}: {name}" if rng.random() < 0.3 else name for n, name in enumerate(chosen))
+
+    fields = pick(RESOURCE_NAMES)
+    if rng.random() < 0.7:
+        fields += f" provider {{ {pick(PROVIDER_NAMES)} }}"
+    if rng.random() < 0.7:
+        fields += f" dataItems {{ {pick(ITEM_NAMES)} }}"
+    lang = rng.choice(["ZH", "UG", "KK", "EN", None])
+    if rng.random() < 0.25:
+        code = rng.choice(["650000-B01-000001", "650100-B01-000002", "654300-B01-000001", "650200-B01-000003"])
+        return "query($c: String!, $l: Language) { resource(code: $c, lang: $l) { " + fields + " } }", \
+            {"c": code, "l": lang}
+    root = rng.choice(["resources", "sharingCatalog"])
+    connection = rng.sample([f"edges {{ cursor node {{ {fields} }} }}", "pageInfo { hasNextPage endCursor }",
+                             "unavailableNodes", "totalCount"], rng.randint(1, 4))
+    if not any(part.startswith("edges") for part in connection):
+        connection.append(f"edges {{ node {{ {fields} }} }}")
+    nodes = rng.choice([None, ["650100"], ["650200", "654300"], ["653000"]])
+    variables = {"n": rng.randint(0, 12), "l": lang, "f": {"nodes": nodes} if nodes else None}
+    return f"query($n: Int!, $l: Language, $f: ResourceFilter) {{ {root}(first: $n, lang: $l, filter: $f) " \
+        f"{{ {' '.join(connection)} }} }}", variables
+
+
+@pytest.mark.parametrize("seed", range(24))
+async def test_generated_documents_answer_as_graphql_core_does(client: httpx.AsyncClient, seed: int) -> None:
+    query, variables = _generated(seed)
+    await both(client, query, variables)
