@@ -82,15 +82,15 @@ class _Unexpected(Exception):
     """A value the lane does not shape (a null where the schema has none): graphql-core answers."""
 
 
-def _fields(selection_set: SelectionSetNode | None, arguments: bool = False) -> list[FieldNode]:
-    """The fields of a selection set, or _Unsupported for fragments, directives, a repeated name or (unless
-    ``arguments``) arguments."""
+def _fields(selection_set: SelectionSetNode | None) -> list[FieldNode]:
+    """The fields of a selection set (fragments already spread), or _Unsupported for a fragment, a directive,
+    a repeated name or arguments (only the root field has arguments)."""
     if selection_set is None:
         raise _Unsupported
     fields: list[FieldNode] = []
     names: set[str] = set()
     for selection in selection_set.selections:
-        if not isinstance(selection, FieldNode) or selection.directives or (selection.arguments and not arguments):
+        if not isinstance(selection, FieldNode) or selection.directives or selection.arguments:
             raise _Unsupported
         name = selection.name.value
         if name in names:
@@ -105,7 +105,7 @@ def _key(node: FieldNode) -> str:
 
 
 def _tree(selection_set: SelectionSetNode | None) -> Tree:
-    """The selection as ``resolvers.selection.selection_of`` sees it (no fragments or directives here)."""
+    """The selection as ``resolvers.selection.selection_of`` sees it (fragments spread, no directives)."""
     if selection_set is None:
         return {}
     return {node.name.value: _tree(node.selection_set) for node in _fields(selection_set)}
@@ -536,9 +536,10 @@ class CatalogRead:
         provider, items = shape.provider is not None, shape.items is not None
         loaders = context.loaders
         found: Any = None
+        key = (code, provider, items)
         try:
             if provider or items:
-                details = await query.lookup(context, code, loaders.resource_details, (code, provider, items))
+                details = await query.lookup(context, code, _Details(context), key)
                 row = None if details is None else details.row
                 if details is not None and provider and not details.provider_known:
                     found = await loaders.department.load(details.row["provider_code"])
@@ -559,9 +560,25 @@ class CatalogRead:
                 [shape.items.by_name(i, lang) for i in details.items or []]
             value = shape.shape(row, lang, answer, shaped_items)
         except Exception:
-            return None  # graphql-core answers, from the loaders' caches
+            if details is not None:  # graphql-core answers, from the loaders' caches
+                loaders.resource_details.prime(key, details)
+            return None
         self.answered += 1
         return ExecutionResult(data={self.root: value}, errors=None)
+
+
+class _Details:
+    """The resource-details loader's load of one key (``catalog.resource_details``, its failures noted as the
+    loader notes them) without building a dataloader: a lookup by code asks for one key."""
+
+    def __init__(self, context: Context) -> None:
+        self._context = context
+
+    async def load(self, key: tuple[str, bool, bool]) -> catalog.ResourceDetails | None:
+        code, provider, items = key
+        found, failures = await catalog.resource_details(self._context.pools, [code], provider, items)
+        builders.note_failures(self._context, [(failure, [code]) for failure in failures])
+        return found.get(code)
 
 
 def _flattened(selection_set: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode]
