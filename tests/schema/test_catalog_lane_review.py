@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -56,6 +56,9 @@ async def _send(client: httpx.AsyncClient, query: str | None, variables: Any = N
     return await client.post("/graphql", json=body, headers=all_headers)
 
 
+REFERENCE_COMMENT = re.compile(r"\n# [0-9a-f]{32}$")
+
+
 def _fresh(query: str) -> str:
     return query + f"\n# {uuid.uuid4().hex}"
 
@@ -98,14 +101,23 @@ async def both(client: httpx.AsyncClient, query: str, variables: Any = None, *, 
 # Finding 1: fragments whose type condition is another type (through the _Entity union) are spread anyway.
 
 
+async def _planned_then_fresh(client: httpx.AsyncClient, query: str) -> tuple[httpx.Response, httpx.Response]:
+    """(graphql-core's answer, the planned text's answer): the lane's where it compiles the document."""
+    await _send(client, query, None, PLANNER)
+    planned = await _send(client, query)
+    core = await _send(client, _fresh(query))
+    return core, planned
+
+
 async def test_a_fragment_on_another_member_of_a_union_is_not_spread_into_a_resource(
         client: httpx.AsyncClient) -> None:
     # Resource and Department are both members of the federation's _Entity union: a fragment on _Entity may
     # be spread inside a Resource, and its `... on Department` part applies to departments only. graphql-core
-    # leaves `name` and `node` out of the resource; the lane spreads every fragment whatever its condition.
+    # leaves `name`, `node` and `__typename` out of the resource; the lane spreads every fragment whatever
+    # its type condition.
     query = ('{ resource(code: "650000-B01-000001") { code ...E } } '
              'fragment E on _Entity { ... on Department { name node __typename } }')
-    core, lane = await both(client, query, compare=False)
+    core, lane = await _planned_then_fresh(client, query)
     assert core.json() == {"data": {"resource": {"code": "650000-B01-000001"}}}
     assert lane.content == core.content, f"\ncore: {core.text}\nlane: {lane.text}"
 
@@ -114,7 +126,7 @@ async def test_a_fragment_on_another_member_of_a_union_is_not_spread_into_a_prov
         client: httpx.AsyncClient) -> None:
     query = ('{ resources(first: 3, filter: {nodes: ["650100"]}) { edges { node { code provider { code ...E } } } } } '
              'fragment E on _Entity { ... on Resource { name names { zh } } }')
-    core, lane = await both(client, query, compare=False)
+    core, lane = await _planned_then_fresh(client, query)
     assert all(set(e["node"]["provider"]) == {"code"} for e in core.json()["data"]["resources"]["edges"])
     assert lane.content == core.content, f"\ncore: {core.text}\nlane: {lane.text}"
 
@@ -167,15 +179,36 @@ async def test_the_authors_cases_against_graphql_core_itself(client: httpx.Async
     await both(client, query, variables)
 
 
-async def test_the_authors_harness_takes_its_reference_answer_from_a_lane(client: httpx.AsyncClient) -> None:
-    # What test_catalog_reads.both does: the same fresh text twice, the second taken as graphql-core's answer.
-    query = '{ resources(first: 2) { edges { node { code } } } }'
-    core_text = _fresh(query)
-    await _send(client, core_text)
-    await _send(client, core_text)
-    plan = _plan(client, core_text)
-    assert plan is None or plan.direct is None or plan.direct.answered == 0, \
-        "the 'graphql-core' answer of test_catalog_reads.both was the catalog lane's"
+async def _reference_answers_of(client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, module: Any,
+                                run: Any) -> list[str]:
+    """The texts a harness sent other than the planned one, for whose plans the fast path answered."""
+    sent: list[str] = []
+    post = module._post
+
+    async def recording(client: httpx.AsyncClient, query: str, *args: Any, **kwargs: Any) -> httpx.Response:
+        sent.append(query)
+        return cast("httpx.Response", await post(client, query, *args, **kwargs))
+
+    monkeypatch.setattr(module, "_post", recording)
+    await run()
+    answered = []
+    for text in set(sent):
+        plan = _plan(client, text)
+        if REFERENCE_COMMENT.search(text) and plan is not None and plan.direct is not None and plan.direct.answered:
+            answered.append(text)
+    return answered
+
+
+async def test_the_catalog_lane_harness_takes_its_reference_answer_from_graphql_core(
+        client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    # test_catalog_reads.both sends one fresh text twice and takes the second answer as graphql-core's; the
+    # first plans that text, so the second is answered by a catalog lane of its own.
+    from . import test_catalog_reads
+
+    query = "{ resources(first: 2) { edges { node { code } } } }"
+    answered = await _reference_answers_of(client, monkeypatch, test_catalog_reads,
+                                           lambda: test_catalog_reads.both(client, query))
+    assert not answered, f"'graphql-core' answers taken from a catalog lane: {answered}"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -406,13 +439,12 @@ async def test_a_nested_field_with_an_extension_keeps_graphql_cores_path(
         field.extensions = saved
 
 
-async def test_the_direct_read_equivalence_harness_has_the_same_flaw(client: httpx.AsyncClient) -> None:
-    # tests/schema/test_direct_read_equivalence.py's `both`, which test_catalog_reads copied: the same fresh
-    # text twice, the second taken as graphql-core's answer, is answered by a direct read of its own.
+async def test_the_direct_read_harness_takes_its_reference_answer_from_graphql_core(
+        client: httpx.AsyncClient, cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    # tests/schema/test_direct_read_equivalence.py's `both` (which test_catalog_reads copied), the same way
+    from . import test_direct_read_equivalence
+
     query = "{ legalEntities(first: 3) { nodes { uscc name } } }"
-    core_text = _fresh(query)
-    await _send(client, core_text)
-    await _send(client, core_text)
-    plan = _plan(client, core_text)
-    assert plan is not None and plan.direct is not None, "not a direct read at all"
-    assert plan.direct.answered == 0, "the 'graphql-core' answer of test_direct_read_equivalence.both was a direct read's"
+    answered = await _reference_answers_of(client, monkeypatch, test_direct_read_equivalence,
+                                           lambda: test_direct_read_equivalence.both(client, cluster, query))
+    assert not answered, f"'graphql-core' answers taken from a direct read: {answered}"
