@@ -44,6 +44,7 @@ from graphql import (
     SelectionNode,
     SelectionSetNode,
     get_nullable_type,
+    is_abstract_type,
     is_enum_type,
     is_leaf_type,
     is_list_type,
@@ -118,6 +119,21 @@ def _object_type(graphql_type: GraphQLOutputType) -> GraphQLObjectType:
     if not is_object_type(named):
         raise _Unsupported
     return named
+
+
+def _plain(object_type: GraphQLObjectType, name: str) -> GraphQLOutputType:
+    """The type of a field the lane reads itself: one strawberry reads as a plain attribute (no resolver, no
+    field extension or permission class, no directive, no argument), else _Unsupported, as
+    schema/execution.py decides for its compiled completions."""
+    field = object_type.fields.get(name)
+    if field is None:
+        raise _Unsupported
+    definition = field.extensions.get(_BACKREF)
+    if field.args or not isinstance(definition, StrawberryField) or not definition.is_basic_field \
+            or definition.directives:
+        raise _Unsupported
+    graphql_type: GraphQLOutputType = field.type
+    return graphql_type
 
 
 def _not_null(_value: Any) -> Any:
@@ -205,7 +221,7 @@ def _localized(cells: _Cells, graphql_type: GraphQLOutputType, node: FieldNode, 
         if name == "__typename":
             inner.add(_key(sub), repr(text_type.name))
         elif name in LOCALIZED and sub.selection_set is None:
-            inner.add(_key(sub), _leaf(inner, text_type.fields[name].type, f"t.{name}"))
+            inner.add(_key(sub), _leaf(inner, _plain(text_type, name), f"t.{name}"))
         else:
             raise _Unsupported
     shape = cells.name(inner.compile("t"))
@@ -244,9 +260,10 @@ def _spec_cell(cells: _Cells, object_type: GraphQLObjectType, sub: FieldNode,
     if name == "__typename":
         return repr(object_type.name)
     spec = specs.get(name)
-    field = object_type.fields.get(name)
-    if spec is None or field is None or field.args:
+    if spec is None:
         raise _Unsupported
+    _plain(object_type, name)
+    field = object_type.fields[name]
     column = columns.get(name)
     if column is not None and sub.selection_set is None:
         value = read(column[1])
@@ -310,11 +327,11 @@ class _ResourceShape:
         for sub in _fields(node.selection_set):
             name, key = sub.name.value, _key(sub)
             if name == "provider":
-                self.provider = _object_shape(_object_type(resource_type.fields[name].type), sub,
+                self.provider = _object_shape(_object_type(_plain(resource_type, name)), sub,
                                               builders.DEPARTMENT_FIELDS, {}, "d")
                 cells.add(key, "p")
             elif name == "dataItems":
-                self.items = _Items(_object_type(resource_type.fields[name].type), sub)
+                self.items = _Items(_object_type(_plain(resource_type, name)), sub)
                 cells.add(key, "items")
             else:
                 cells.add(key, _spec_cell(cells, resource_type, sub, specs, builders.RESOURCE_COLUMN_FIELDS,
@@ -368,10 +385,12 @@ class CatalogRead:
             if name == "__typename":
                 self._connection.append((key, name, connection.name))
             elif name == "edges":
-                edge_type = _object_type(connection.fields[name].type)
+                edge_type = _object_type(_plain(connection, name))
                 parts: list[tuple[str, str]] = []
                 for part in _fields(sub.selection_set):
                     part_name = part.name.value
+                    if part_name != "__typename":
+                        _plain(edge_type, part_name)
                     if part_name == "node":
                         self._resource = _ResourceShape(_object_type(edge_type.fields["node"].type), part)
                     elif part_name not in ("cursor", "__typename") or part.selection_set is not None:
@@ -379,11 +398,13 @@ class CatalogRead:
                     parts.append((_key(part), part_name))
                 self._connection.append((key, name, (parts, edge_type.name)))
             elif name == "pageInfo":
-                info_type = _object_type(connection.fields[name].type)
+                info_type = _object_type(_plain(connection, name))
                 info: list[tuple[str, str]] = []
                 for part in _fields(sub.selection_set):
                     if part.name.value not in ("hasNextPage", "endCursor", "__typename") or part.selection_set:
                         raise _Unsupported
+                    if part.name.value != "__typename":
+                        _plain(info_type, part.name.value)
                     info.append((_key(part), part.name.value))
                 self._connection.append((key, name, (info, info_type.name)))
             elif name in ("totalCount", "unavailableNodes") and sub.selection_set is None:
@@ -498,17 +519,22 @@ class CatalogRead:
         providers: dict[str, Any] = {}
         if shape.provider is not None:
             asked: set[str] = set()
+            read: set[str] = set()
             names = builders.department_columns(shape.tree["provider"], lang)
             for row in rows:
                 related = page.related.get(row["code"])
                 code = row["provider_code"]
                 if related is not None and related.provider_known:
-                    if code not in providers:
-                        providers[code] = None if related.provider is None else \
-                            shape.provider(dict(zip(names, related.provider, strict=True)), lang)
+                    if code not in read:
+                        read.add(code)
+                        if related.provider is not None:
+                            # keyed by the department's own code, as builders._attach_providers keys them: a
+                            # related row read from another database may name another provider than the page's
+                            department = dict(zip(names, related.provider, strict=True))
+                            providers[department["code"]] = shape.provider(department, lang)
                 else:
                     asked.add(code)
-            asked.difference_update(providers)
+            asked.difference_update(read)
             if asked:
                 for found in await context.loaders.department.load_many(sorted(asked)):
                     if found is not None:
@@ -581,8 +607,8 @@ class _Details:
         return found.get(code)
 
 
-def _flattened(selection_set: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode]
-               ) -> SelectionSetNode | None:
+def _flattened(selection_set: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode],
+               abstract: frozenset[str] = frozenset()) -> SelectionSetNode | None:
     """The selection set with its fragments spread in place (as graphql-core collects fields, in order). In
     the lane's object types a valid fragment's type condition is the type it is spread in, so every
     fragment applies; a directive anywhere is _Unsupported."""
@@ -595,18 +621,24 @@ def _flattened(selection_set: SelectionSetNode | None, fragments: dict[str, Frag
         if isinstance(selection, FieldNode):
             selections.append(FieldNode(alias=selection.alias, name=selection.name, arguments=selection.arguments,
                                         directives=selection.directives, loc=selection.loc,
-                                        selection_set=_flattened(selection.selection_set, fragments)))
+                                        selection_set=_flattened(selection.selection_set, fragments, abstract)))
             continue
         if isinstance(selection, InlineFragmentNode):
+            condition = selection.type_condition
             inner = selection.selection_set
         elif isinstance(selection, FragmentSpreadNode):
             fragment = fragments[selection.name.value]
             if fragment.directives:
                 raise _Unsupported
+            condition = fragment.type_condition
             inner = fragment.selection_set
         else:
             raise _Unsupported
-        flat = _flattened(inner, fragments)
+        # A fragment on a union or an interface (the federation's _Entity holds Resource and Department) may
+        # hold parts for another member, which graphql-core leaves out: not the lane's shape.
+        if condition is not None and condition.name.value in abstract:
+            raise _Unsupported
+        flat = _flattened(inner, fragments, abstract)
         selections.extend(flat.selections if flat is not None else ())
     return SelectionSetNode(selections=tuple(selections), loc=selection_set.loc)
 
@@ -643,7 +675,8 @@ def compile_catalog_read(schema: Schema, document: DocumentNode, operation: Oper
     query_type = schema._schema.query_type
     try:
         node = _root(operation, fragments)
-        flat = _flattened(node.selection_set, fragments)
+        abstract = frozenset(n for n, t in schema._schema.type_map.items() if is_abstract_type(t))
+        flat = _flattened(node.selection_set, fragments, abstract)
     except (_Unsupported, KeyError):
         return None
     name = node.name.value
