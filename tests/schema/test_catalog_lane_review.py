@@ -319,6 +319,9 @@ async def test_concurrent_requests_on_one_plan_keep_their_own_language_and_argum
     "{ resources(first: 1) { edges { node { code provider { children { code } } } } } }",
     "{ resources(first: 1) { edges { node { a: code b: code } } } }",
     '{ ... on Query { resources(first: 1) { totalCount } } resource(code: "650000-B01-000001") { code } }',
+    "{ ...Q @skip(if: false) } fragment Q on Query { resources(first: 1) { totalCount } }",
+    "{ resources(first: 1) { ... @include(if: true) { totalCount } edges { node { code } } } }",
+    '{ resource(code: "650000-B01-000001") { ...R @include(if: true) } } fragment R on Resource { code }',
 ])
 async def test_shapes_the_lane_leaves_to_graphql_core(client: httpx.AsyncClient, query: str) -> None:
     variables = {"s": False} if "$s" in query else None
