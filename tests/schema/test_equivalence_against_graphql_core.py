@@ -21,6 +21,7 @@ from govshare.schema import plans
 
 from ..helpers import gql
 from .test_catalog_reads import (  # noqa: F401 (collected again here, with the fixture below)
+    test_generated_documents_answer_as_graphql_core_does,
     test_languages_from_the_header_and_pages_after_a_cursor,
     test_the_catalog_lane_answers_as_graphql_core_does,
 )
