@@ -451,3 +451,17 @@ async def test_the_direct_read_harness_takes_its_reference_answer_from_graphql_c
     answered = await _reference_answers_of(client, monkeypatch, test_direct_read_equivalence,
                                            lambda: test_direct_read_equivalence.both(client, cluster, query))
     assert not answered, f"'graphql-core' answers taken from a direct read: {answered}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Finding 6 (both paths, before the lane): a cursor carrying a NUL byte is reported as node outages.
+
+
+@pytest.mark.parametrize("after", [encode_cursor("650100-\x00"), encode_positions(Positions("650100-Z", {"650200": "\x00"}))])
+async def test_a_cursor_with_a_nul_byte_is_bad_input_not_an_outage(client: httpx.AsyncClient, after: str) -> None:
+    # NUL is refused in literals and variables (BAD_USER_INPUT), but inside a base64 cursor it reaches
+    # PostgreSQL, whose CharacterNotInRepertoireError is counted as the node not answering.
+    query = "query($a: String) { resources(first: 2, after: $a) { edges { node { code } } unavailableNodes } }"
+    answer = await _send(client, query, {"a": after})
+    codes = {e["extensions"]["code"] for e in answer.json()["errors"]}
+    assert codes == {"BAD_USER_INPUT"}, answer.text
