@@ -465,3 +465,39 @@ async def test_a_cursor_with_a_nul_byte_is_bad_input_not_an_outage(client: httpx
     answer = await _send(client, query, {"a": after})
     codes = {e["extensions"]["code"] for e in answer.json()["errors"]}
     assert codes == {"BAD_USER_INPUT"}, answer.text
+
+
+async def test_the_region_down_costs_the_lane_its_own_and_its_hosted_nodes_rows(
+        client: httpx.AsyncClient, cluster: Cluster) -> None:
+    # The region's database also serves the hosted prefectures 654300 and 653000: a page over every node, a page
+    # of a hosted node, and a lookup of a hosted node's resource, while it is down; on the lane as on graphql-core.
+    documents = [
+        "{ resources(first: 30) { unavailableNodes totalCount edges { cursor node { code provider { code name } "
+        "dataItems { name title } } } pageInfo { hasNextPage endCursor } } }",
+        '{ sharingCatalog(first: 5, filter: {nodes: ["654300", "650100"]}) { unavailableNodes totalCount '
+        "edges { node { code provider { code } } } pageInfo { hasNextPage } } }",
+        '{ resource(code: "654300-B01-000001") { code provider { code } dataItems { name } } }',
+    ]
+    for document in documents:
+        await _send(client, document, None, PLANNER)
+        assert isinstance(_plan(client, document).direct, CatalogRead)
+    answers = []
+    cluster.stop("650000")
+    try:
+        for document in documents:
+            plan = _plan(client, document)
+            answered = plan.direct.answered
+            lane = await _send(client, document)
+            core = await _send(client, _fresh(document))
+            assert plan.direct.answered == answered + 1
+            answers.append((core, lane))
+    finally:
+        cluster.start("650000")
+    for core, lane in answers:
+        assert lane.status_code == core.status_code == 200
+        assert _any_reason(lane.content) == _any_reason(core.content), f"\ncore: {core.text}\nlane: {lane.text}"
+        assert lane.headers["x-govshare-statements"] == core.headers["x-govshare-statements"]
+    page = answers[0][1].json()["data"]["resources"]
+    assert page["unavailableNodes"] == ["650000", "653000", "654300"] and page["edges"]
+    assert page["totalCount"] is None
+    assert answers[2][1].json()["data"] == {"resource": None}
