@@ -40,7 +40,8 @@ def decode_cursor(cursor: str | None) -> str | None:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest("'after' is not a cursor returned by this API") from exc
-    if not raw.startswith(_PREFIX):
+    # NUL: no cursor of ours holds one, and PostgreSQL would refuse it as every node's error (an outage)
+    if not raw.startswith(_PREFIX) or "\x00" in raw:
         raise BadRequest("'after' is not a cursor returned by this API")
     return raw.removeprefix(_PREFIX)
 
@@ -120,6 +121,8 @@ def decode_positions(cursor: str | None) -> Positions[str]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest("'after' is not a cursor returned by this API") from exc
+    if "\x00" in raw:  # as in decode_cursor (and in the body below, where JSON may escape it)
+        raise BadRequest("'after' is not a cursor returned by this API")
     if not raw.startswith(_RESUMABLE):
         return Positions(decode_cursor(cursor))
     try:
@@ -127,8 +130,10 @@ def decode_positions(cursor: str | None) -> Positions[str]:
     except orjson.JSONDecodeError as exc:
         raise BadRequest("'after' is not a cursor returned by this API") from exc
     lagging = body.get("x") if isinstance(body, dict) else None
-    if not (isinstance(body, dict) and isinstance(body.get("k"), str) and isinstance(lagging, dict)
-            and all(DATABASE_CODE.fullmatch(db) and (p is None or isinstance(p, str)) for db, p in lagging.items())):
+    if not (isinstance(body, dict) and isinstance(body.get("k"), str) and "\x00" not in body["k"]
+            and isinstance(lagging, dict)
+            and all(DATABASE_CODE.fullmatch(db) and (p is None or (isinstance(p, str) and "\x00" not in p))
+                    for db, p in lagging.items())):
         raise BadRequest("'after' is not a cursor returned by this API")
     return Positions(body["k"], lagging)
 

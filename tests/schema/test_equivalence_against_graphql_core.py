@@ -1,10 +1,11 @@
 """The equivalence suites of the catalog lane (test_catalog_reads.py) and of direct reads
-(test_direct_read_equivalence.py) run again with their reference answers taken from graphql-core itself.
+(test_direct_read_equivalence.py), checked to take their reference answers from graphql-core itself.
 
-Their `both` sends one fresh text twice (`query + "\\n# <uuid>"`: once to warm caches, then as graphql-core's
-answer), but the first request plans that text, so the second is answered by a catalog lane or a direct read
-of its own: each case compares the fast path with itself. Here texts ending in such a comment are never
-planned, so every reference answer comes from strawberry and graphql-core (from an independent review).
+Their `both` once sent one fresh text twice (`query + "\\n# <uuid>"`: once to warm caches, then as
+graphql-core's answer); but the first request plans that text, so the second was answered by a catalog lane
+or a direct read of its own, and each case compared the fast path with itself (found by an independent
+review). Here texts ending in such a comment are never planned, so every reference answer comes from
+strawberry and graphql-core, and the harnesses are checked to send each reference text once.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The catalog lane (schema/catalog_reads.py) against graphql-core, from an independent review: each case is
+"""The catalog lane (schema/catalog_reads.py) against graphql-core on edge cases (from an independent review): each case is
 answered by graphql-core (a fresh text: the document plus a unique comment, so no plan answers it) and by
 the catalog lane (the exact text, planned beforehand by another department), and the two answers are
 compared byte for byte, with status and statement count. Shapes the lane must leave to graphql-core are
