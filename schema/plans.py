@@ -20,6 +20,7 @@ PLANNABLE_EXTENSIONS (whose hooks only parse and validate) get no plans at all.
 
 from __future__ import annotations
 
+import logging
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -43,6 +44,8 @@ from strawberry.types.graphql import OperationType
 from .catalog_reads import CatalogRead, compile_catalog_read
 from .direct_reads import DirectRead, compile_read
 from .documents import parse_document
+
+logger = logging.getLogger("govshare.plans")
 
 MAX_PLANS = 512
 # Extensions whose hooks work on parsing and validation only: a document they accepted once on a
@@ -126,6 +129,18 @@ def _operation(document: DocumentNode, operation_name: str | None) -> OperationD
     return next((o for o in operations if o.name is not None and o.name.value == operation_name), None)
 
 
+def _lane(schema: Schema, document: DocumentNode, operation: OperationDefinitionNode
+          ) -> DirectRead | CatalogRead | None:
+    """The fast lane of a plan, or None. This runs after the request was answered: a lane that cannot be
+    built for a reason its compiler did not foresee must cost the plan its lane, never that answer."""
+    try:
+        return compile_read(schema, document, operation) or compile_catalog_read(schema, document, operation)
+    except Exception:
+        logger.exception("no fast lane for operation %s: building it failed",
+                         operation.name.value if operation.name else "(anonymous)")
+        return None
+
+
 async def execute_planned(schema: Schema, query: str, *, variable_values: dict[str, Any] | None, context_value: Any,
                           operation_name: str | None, allowed_operation_types: Iterable[OperationType],
                           operation_extensions: dict[str, Any] | None) -> ExecutionResult:
@@ -148,9 +163,8 @@ async def execute_planned(schema: Schema, query: str, *, variable_values: dict[s
             document = parse_document(query)  # the same cached object strawberry executed
             operation = _operation(document, operation_name)
             if operation is not None:
-                direct = compile_read(schema, document, operation) or \
-                    compile_catalog_read(schema, document, operation)
-                plans.put(query, operation_name, Plan(document, OPERATION_TYPES[operation.operation.value], direct))
+                plans.put(query, operation_name, Plan(document, OPERATION_TYPES[operation.operation.value],
+                                                      _lane(schema, document, operation)))
         return result
     if plan.direct is not None:
         answered = await plan.direct.execute(context_value, variable_values)

@@ -204,3 +204,20 @@ async def test_invalid_documents_get_no_plan() -> None:
         result = await run(schema, "{ nope }", {OperationType.QUERY})
         assert result.data is None and result.errors
     assert len(plans_for(schema)) == 0
+
+
+async def test_a_lane_that_fails_to_build_costs_the_plan_its_lane_not_the_answer(
+        client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from govshare.schema import plans as plans_module
+
+    def broken(*_args: Any) -> None:
+        raise RuntimeError("a compiler bug")
+
+    monkeypatch.setattr(plans_module, "compile_catalog_read", broken)
+    query = '{ resource(code: "650000-B01-000001") { code name } }  # lane build fails'
+    first = await post(client, query)
+    assert b'"data":{"resource":{"code":"650000-B01-000001"' in first
+    plan = current_plans(client).get(query, None)
+    assert plan is not None and plan.direct is None  # planned, without a lane
+    assert await post(client, query) == first
+    assert any("no fast lane" in r.getMessage() for r in caplog.records)
