@@ -49,12 +49,9 @@ from graphql import (
     is_leaf_type,
     is_list_type,
     is_non_null_type,
-    is_object_type,
     located_error,
 )
-from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from strawberry import Schema
-from strawberry.schema.schema_converter import GraphQLCoreConverter, get_arguments
 from strawberry.types import ExecutionResult
 from strawberry.types.field import StrawberryField
 
@@ -64,9 +61,9 @@ from govshare.resolvers.selection import Tree
 
 from . import builders, query
 from .common import Language
+from .lanes import BACKREF, RootArguments, Unsupported, object_type_of, response_key, selected_fields
 from .resources import resource_total
 
-_BACKREF = GraphQLCoreConverter.DEFINITION_BACKREF
 PAGE_FIELDS = {"resources": False, "sharingCatalog": True}  # root field -> sharing catalog
 LOCALIZED = ("zh", "ug", "kk", "en")
 # Resource and department fields below which a selection set is a LocalizedText
@@ -75,63 +72,28 @@ LOCALIZED_FIELDS = {"names", "summaries", "titles"}
 Shape = Callable[..., Any]
 
 
-class _Unsupported(Exception):
-    """The operation is not of the shape a CatalogRead answers."""
-
-
 class _Unexpected(Exception):
     """A value the lane does not shape (a null where the schema has none): graphql-core answers."""
-
-
-def _fields(selection_set: SelectionSetNode | None) -> list[FieldNode]:
-    """The fields of a selection set (fragments already spread), or _Unsupported for a fragment, a directive,
-    a repeated name or arguments (only the root field has arguments)."""
-    if selection_set is None:
-        raise _Unsupported
-    fields: list[FieldNode] = []
-    names: set[str] = set()
-    for selection in selection_set.selections:
-        if not isinstance(selection, FieldNode) or selection.directives or selection.arguments:
-            raise _Unsupported
-        name = selection.name.value
-        if name in names:
-            raise _Unsupported
-        names.add(name)
-        fields.append(selection)
-    return fields
-
-
-def _key(node: FieldNode) -> str:
-    return node.alias.value if node.alias else node.name.value
 
 
 def _tree(selection_set: SelectionSetNode | None) -> Tree:
     """The selection as ``resolvers.selection.selection_of`` sees it (fragments spread, no directives)."""
     if selection_set is None:
         return {}
-    return {node.name.value: _tree(node.selection_set) for node in _fields(selection_set)}
-
-
-def _object_type(graphql_type: GraphQLOutputType) -> GraphQLObjectType:
-    named = get_nullable_type(graphql_type)
-    while is_list_type(named):
-        named = get_nullable_type(named.of_type)
-    if not is_object_type(named):
-        raise _Unsupported
-    return named
+    return {node.name.value: _tree(node.selection_set) for node in selected_fields(selection_set)}
 
 
 def _plain(object_type: GraphQLObjectType, name: str) -> GraphQLOutputType:
     """The type of a field the lane reads itself: one strawberry reads as a plain attribute (no resolver, no
-    field extension or permission class, no directive, no argument), else _Unsupported, as
+    field extension or permission class, no directive, no argument), else Unsupported, as
     schema/execution.py decides for its compiled completions."""
     field = object_type.fields.get(name)
     if field is None:
-        raise _Unsupported
-    definition = field.extensions.get(_BACKREF)
+        raise Unsupported
+    definition = field.extensions.get(BACKREF)
     if field.args or not isinstance(definition, StrawberryField) or not definition.is_basic_field \
             or definition.directives:
-        raise _Unsupported
+        raise Unsupported
     graphql_type: GraphQLOutputType = field.type
     return graphql_type
 
@@ -189,7 +151,7 @@ def _serializer(graphql_type: GraphQLOutputType) -> Callable[[Any], Any]:
     if is_list_type(named):
         inner = _list_leaf(_serializer(named.of_type))
     elif not is_leaf_type(named):
-        raise _Unsupported
+        raise Unsupported
     else:
         inner = _enum_table(named.serialize) if is_enum_type(named) else named.serialize
 
@@ -214,16 +176,16 @@ def _leaf(cells: _Cells, graphql_type: GraphQLOutputType, value: str) -> str:
 
 def _localized(cells: _Cells, graphql_type: GraphQLOutputType, node: FieldNode, value: str) -> str:
     """A LocalizedText (names, summaries, titles) from the builders' own conversion."""
-    text_type = _object_type(graphql_type)
+    text_type = object_type_of(graphql_type)
     inner = _Cells()
-    for sub in _fields(node.selection_set):
+    for sub in selected_fields(node.selection_set):
         name = sub.name.value
         if name == "__typename":
-            inner.add(_key(sub), repr(text_type.name))
+            inner.add(response_key(sub), repr(text_type.name))
         elif name in LOCALIZED and sub.selection_set is None:
-            inner.add(_key(sub), _leaf(inner, _plain(text_type, name), f"t.{name}"))
+            inner.add(response_key(sub), _leaf(inner, _plain(text_type, name), f"t.{name}"))
         else:
-            raise _Unsupported
+            raise Unsupported
     shape = cells.name(inner.compile("t"))
     if is_non_null_type(graphql_type):
         return f"({cells.name(_not_null)}(t) if (t := {value}) is None else {shape}(t))"
@@ -255,13 +217,13 @@ def _spec_cell(cells: _Cells, object_type: GraphQLObjectType, sub: FieldNode,
                read: Callable[[str], str]) -> str:
     """The cell of ``sub``: a field of ``columns`` read from its column (``read(column)``: the expression that
     reads it), else converted by ``specs`` (GraphQL field -> (attribute, conversion from (row, lang))) from
-    the row (``read("")``), or __typename; anything else is _Unsupported."""
+    the row (``read("")``), or __typename; anything else is Unsupported."""
     name = sub.name.value
     if name == "__typename":
         return repr(object_type.name)
     spec = specs.get(name)
     if spec is None:
-        raise _Unsupported
+        raise Unsupported
     _plain(object_type, name)
     field = object_type.fields[name]
     column = columns.get(name)
@@ -271,14 +233,14 @@ def _spec_cell(cells: _Cells, object_type: GraphQLObjectType, sub: FieldNode,
         if member is not None:
             enum = get_nullable_type(field.type)
             if not is_enum_type(enum):
-                raise _Unsupported
+                raise Unsupported
             return f"{cells.name(_EnumCells(member, _enum_table(enum.serialize)))}[{value}]"
         return _leaf(cells, field.type, value)
     value = f"{cells.name(spec[1])}({read('')}, lang)"
     if name in LOCALIZED_FIELDS:
         return _localized(cells, field.type, sub, value)
     if sub.selection_set is not None:
-        raise _Unsupported
+        raise Unsupported
     return _leaf(cells, field.type, value)
 
 
@@ -296,7 +258,7 @@ class _Items:
         self._node = node
         self.tree = _tree(node.selection_set)
         self.positional = all(sub.name.value in builders.ITEM_COLUMN_FIELDS or sub.name.value == "__typename"
-                              for sub in _fields(node.selection_set))
+                              for sub in selected_fields(node.selection_set))
         self._by_lang: dict[str, Shape] = {}
         self.by_name = _object_shape(item_type, node, builders.ITEM_FIELDS, builders.ITEM_COLUMN_FIELDS, "i")
 
@@ -306,8 +268,8 @@ class _Items:
         if shape is None:
             positions = {c: n for n, c in enumerate(builders.item_columns(self.tree, lang))}
             cells = _Cells()
-            for sub in _fields(self._node.selection_set):
-                cells.add(_key(sub), _spec_cell(cells, self._type, sub, builders.ITEM_FIELDS,
+            for sub in selected_fields(self._node.selection_set):
+                cells.add(response_key(sub), _spec_cell(cells, self._type, sub, builders.ITEM_FIELDS,
                                                 builders.ITEM_COLUMN_FIELDS,
                                                 lambda column: f"i[{positions[column]}]"))
             shape = self._by_lang[lang] = cells.compile("i, lang")
@@ -324,14 +286,14 @@ class _ResourceShape:
         self.items: _Items | None = None
         self.tree = _tree(node.selection_set)
         specs = {name: (attr, convert) for name, (attr, _, convert) in builders.RESOURCE_FIELDS.items()}
-        for sub in _fields(node.selection_set):
-            name, key = sub.name.value, _key(sub)
+        for sub in selected_fields(node.selection_set):
+            name, key = sub.name.value, response_key(sub)
             if name == "provider":
-                self.provider = _object_shape(_object_type(_plain(resource_type, name)), sub,
+                self.provider = _object_shape(object_type_of(_plain(resource_type, name)), sub,
                                               builders.DEPARTMENT_FIELDS, {}, "d")
                 cells.add(key, "p")
             elif name == "dataItems":
-                self.items = _Items(_object_type(_plain(resource_type, name)), sub)
+                self.items = _Items(object_type_of(_plain(resource_type, name)), sub)
                 cells.add(key, "items")
             else:
                 cells.add(key, _spec_cell(cells, resource_type, sub, specs, builders.RESOURCE_COLUMN_FIELDS,
@@ -344,8 +306,8 @@ def _object_shape(object_type: GraphQLObjectType, node: FieldNode, specs: dict[s
     """``shape(row, lang)`` for an object whose fields ``specs`` convert from its row (a department, an item)."""
     specs = {name: (spec[0], spec[-1]) for name, spec in specs.items()}
     cells = _Cells()
-    for sub in _fields(node.selection_set):
-        cells.add(_key(sub), _spec_cell(cells, object_type, sub, specs, columns, _by_name(row)))
+    for sub in selected_fields(node.selection_set):
+        cells.add(response_key(sub), _spec_cell(cells, object_type, sub, specs, columns, _by_name(row)))
     return cells.compile(f"{row}, lang")
 
 
@@ -367,7 +329,7 @@ class CatalogRead:
         self._operation = operation
         self._node = node
         self._field = field
-        self.root = _key(node)
+        self.root = response_key(node)
         self.answered = 0  # requests this plan answered (the others went to graphql-core)
         self._name = node.name.value
         self.tree = _tree(selection_set)
@@ -377,64 +339,40 @@ class CatalogRead:
             self._compile_page(return_type, selection_set)
         else:
             self._resource = _ResourceShape(return_type, FieldNode(name=node.name, selection_set=selection_set))
-        self._arguments = None if operation.variable_definitions else self._converted(None)
+        self._arguments = RootArguments(schema, operation, node, field)
 
     def _compile_page(self, connection: GraphQLObjectType, selection_set: SelectionSetNode | None) -> None:
-        for sub in _fields(selection_set):
-            name, key = sub.name.value, _key(sub)
+        for sub in selected_fields(selection_set):
+            name, key = sub.name.value, response_key(sub)
             if name == "__typename":
                 self._connection.append((key, name, connection.name))
             elif name == "edges":
-                edge_type = _object_type(_plain(connection, name))
+                edge_type = object_type_of(_plain(connection, name))
                 parts: list[tuple[str, str]] = []
-                for part in _fields(sub.selection_set):
+                for part in selected_fields(sub.selection_set):
                     part_name = part.name.value
                     if part_name != "__typename":
                         _plain(edge_type, part_name)
                     if part_name == "node":
-                        self._resource = _ResourceShape(_object_type(edge_type.fields["node"].type), part)
+                        self._resource = _ResourceShape(object_type_of(edge_type.fields["node"].type), part)
                     elif part_name not in ("cursor", "__typename") or part.selection_set is not None:
-                        raise _Unsupported
-                    parts.append((_key(part), part_name))
+                        raise Unsupported
+                    parts.append((response_key(part), part_name))
                 self._connection.append((key, name, (parts, edge_type.name)))
             elif name == "pageInfo":
-                info_type = _object_type(_plain(connection, name))
+                info_type = object_type_of(_plain(connection, name))
                 info: list[tuple[str, str]] = []
-                for part in _fields(sub.selection_set):
+                for part in selected_fields(sub.selection_set):
                     if part.name.value not in ("hasNextPage", "endCursor", "__typename") or part.selection_set:
-                        raise _Unsupported
+                        raise Unsupported
                     if part.name.value != "__typename":
                         _plain(info_type, part.name.value)
-                    info.append((_key(part), part.name.value))
+                    info.append((response_key(part), part.name.value))
                 self._connection.append((key, name, (info, info_type.name)))
             elif name in ("totalCount", "unavailableNodes") and sub.selection_set is None:
                 self._connection.append((key, name, _Scalar(connection.fields[name].type, sub)))
             else:
-                raise _Unsupported
-
-    def _converted(self, variables: VariableValues | None) -> dict[str, Any]:
-        """The field's arguments as its resolver receives them; GraphQLError when they do not coerce."""
-        query_type = self._schema._schema.query_type
-        assert query_type is not None
-        raw = get_argument_values(query_type.fields[self._name], self._node, variables)
-        converter = self._schema.schema_converter
-        _, converted = get_arguments(field=self._field, source=None, info=None, kwargs=raw,  # type: ignore[arg-type]
-                                     config=converter.config, scalar_registry=converter.scalar_registry)
-        converted.pop("info", None)
-        return converted
-
-    def arguments(self, variables: dict[str, Any] | None) -> dict[str, Any] | None:
-        """This request's arguments, or None when its variables do not coerce (graphql-core reports that)."""
-        if self._arguments is not None:
-            return self._arguments
-        coerced = get_variable_values(self._schema._schema, self._operation.variable_definitions or (),
-                                      variables or {})
-        if isinstance(coerced, list):
-            return None
-        try:
-            return self._converted(coerced)
-        except Exception:  # whatever it is, graphql-core's path reports it the standard way
-            return None
+                raise Unsupported
 
     def _error(self, exc: Exception) -> ExecutionResult:
         # as graphql-core reports a resolver's error on a nullable root field
@@ -442,7 +380,7 @@ class CatalogRead:
 
     async def execute(self, context: Context, variables: dict[str, Any] | None) -> ExecutionResult | None:
         """The answer, or None when graphql-core must answer this request (from what was read so far)."""
-        arguments = self.arguments(variables)
+        arguments = self._arguments.of(variables)
         if arguments is None:
             return None
         lang_argument: Language | None = arguments.get("lang")
@@ -611,13 +549,13 @@ def _flattened(selection_set: SelectionSetNode | None, fragments: dict[str, Frag
                abstract: frozenset[str] = frozenset()) -> SelectionSetNode | None:
     """The selection set with its fragments spread in place (as graphql-core collects fields, in order). In
     the lane's object types a valid fragment's type condition is the type it is spread in, so every
-    fragment applies; a directive anywhere is _Unsupported."""
+    fragment applies; a directive anywhere is Unsupported."""
     if selection_set is None:
         return None
     selections: list[SelectionNode] = []
     for selection in selection_set.selections:
         if selection.directives:
-            raise _Unsupported
+            raise Unsupported
         if isinstance(selection, FieldNode):
             selections.append(FieldNode(alias=selection.alias, name=selection.name, arguments=selection.arguments,
                                         directives=selection.directives, loc=selection.loc,
@@ -629,28 +567,28 @@ def _flattened(selection_set: SelectionSetNode | None, fragments: dict[str, Frag
         elif isinstance(selection, FragmentSpreadNode):
             fragment = fragments[selection.name.value]
             if fragment.directives:
-                raise _Unsupported
+                raise Unsupported
             condition = fragment.type_condition
             inner = fragment.selection_set
         else:
-            raise _Unsupported
+            raise Unsupported
         # A fragment on a union or an interface (the federation's _Entity holds Resource and Department) may
         # hold parts for another member, which graphql-core leaves out: not the lane's shape.
         if condition is not None and condition.name.value in abstract:
-            raise _Unsupported
+            raise Unsupported
         flat = _flattened(inner, fragments, abstract)
         selections.extend(flat.selections if flat is not None else ())
     return SelectionSetNode(selections=tuple(selections), loc=selection_set.loc)
 
 
 def _root(operation: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode]) -> FieldNode:
-    """The operation's one root field as parsed (graphql-core executes this very node), or _Unsupported."""
+    """The operation's one root field as parsed (graphql-core executes this very node), or Unsupported."""
     found: list[FieldNode] = []
 
     def walk(selection_set: SelectionSetNode) -> None:
         for selection in selection_set.selections:
             if selection.directives:
-                raise _Unsupported
+                raise Unsupported
             if isinstance(selection, FieldNode):
                 found.append(selection)
             elif isinstance(selection, InlineFragmentNode):
@@ -660,7 +598,7 @@ def _root(operation: OperationDefinitionNode, fragments: dict[str, FragmentDefin
 
     walk(operation.selection_set)
     if len(found) != 1:
-        raise _Unsupported
+        raise Unsupported
     return found[0]
 
 
@@ -677,18 +615,18 @@ def compile_catalog_read(schema: Schema, document: DocumentNode, operation: Oper
         node = _root(operation, fragments)
         abstract = frozenset(n for n, t in schema._schema.type_map.items() if is_abstract_type(t))
         flat = _flattened(node.selection_set, fragments, abstract)
-    except (_Unsupported, KeyError):
+    except (Unsupported, KeyError):
         return None
     name = node.name.value
     if query_type is None or (name not in PAGE_FIELDS and name != "resource"):
         return None
     field_def = query_type.fields.get(name)
-    field = field_def.extensions.get(_BACKREF) if field_def is not None else None
+    field = field_def.extensions.get(BACKREF) if field_def is not None else None
     if field_def is None or not isinstance(field, StrawberryField):
         return None
     if field.extensions or field.permission_classes or field.directives:
         return None  # anything strawberry would run around the resolver keeps graphql-core's path
     try:
-        return CatalogRead(schema, operation, node, flat, field, _object_type(field_def.type))
-    except (_Unsupported, GraphQLError, KeyError):
+        return CatalogRead(schema, operation, node, flat, field, object_type_of(field_def.type))
+    except (Unsupported, GraphQLError, KeyError):
         return None

@@ -41,12 +41,9 @@ from graphql import (
     get_nullable_type,
     is_leaf_type,
     is_list_type,
-    is_object_type,
     located_error,
 )
-from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from strawberry import Schema
-from strawberry.schema.schema_converter import GraphQLCoreConverter, get_arguments
 from strawberry.types import ExecutionResult
 from strawberry.types.field import StrawberryField
 
@@ -54,10 +51,10 @@ from govshare.resolvers import shared_data
 from govshare.resolvers.context import Context
 
 from .generated import ResponseKeys, _Generated
+from .lanes import BACKREF, RootArguments, Unsupported, object_type_of, response_key, selected_fields
 
 CHUNK = 250  # rows shaped between two turns of the event loop (as schema/execution.py completes lists)
 MAX_SHAPES = 64  # compiled record shapes kept per selection (one per set of permitted items; cleared when full)
-_BACKREF = GraphQLCoreConverter.DEFINITION_BACKREF
 CONNECTION_SCALARS = {"totalCount": "total", "unavailableNodes": "unavailable", "rowScope": "row_scope"}
 
 Shape = Callable[[Any], Any]
@@ -66,37 +63,11 @@ Shape = Callable[[Any], Any]
 Part = Callable[[shared_data.DataPage, int, int, list[GraphQLError]], Any]
 
 
-class _Unsupported(Exception):
-    """The operation is not of the shape a DirectRead answers."""
-
-
-def _fields(selection_set: SelectionSetNode | None, arguments: bool = False) -> list[FieldNode]:
-    """The fields of a selection set, or _Unsupported for fragments, directives, a repeated name or (unless
-    ``arguments``) arguments."""
-    if selection_set is None:
-        raise _Unsupported
-    fields: list[FieldNode] = []
-    names: set[str] = set()
-    for selection in selection_set.selections:
-        if not isinstance(selection, FieldNode) or selection.directives or (selection.arguments and not arguments):
-            raise _Unsupported
-        name = selection.name.value
-        if name in names:
-            raise _Unsupported  # graphql-core merges repeated fields; not worth copying here
-        names.add(name)
-        fields.append(selection)
-    return fields
-
-
-def _key(node: FieldNode) -> str:
-    return node.alias.value if node.alias else node.name.value
-
-
 def _leaf(graphql_type: GraphQLOutputType) -> tuple[Shape, bool]:
     """A nullable leaf's serialisation, and whether it is a String (a str is then its own)."""
     named = get_nullable_type(graphql_type)
     if not is_leaf_type(named):
-        raise _Unsupported
+        raise Unsupported
     return named.serialize, named is GraphQLString
 
 
@@ -111,19 +82,19 @@ class _RecordShape:
         self._nodes: list[FieldNode] = []  # each cell's field node (for the location of its error)
         self.keys: dict[str, str] = {}  # item field -> its response key
         self._type_name = record_type.name
-        for node in _fields(selection_set):
+        for node in selected_fields(selection_set):
             name = node.name.value
             self._nodes.append(node)
             if name == "__typename":
-                self._cells.append((_key(node), None, str, True))
+                self._cells.append((response_key(node), None, str, True))
                 continue
             item = gen.by_graphql.get(name)
             field = record_type.fields.get(name)
             if item is None or field is None or node.selection_set is not None:
-                raise _Unsupported
+                raise Unsupported
             serialize, text = _leaf(field.type)
-            self._cells.append((_key(node), item, serialize, text))
-            self.keys[name] = _key(node)
+            self._cells.append((response_key(node), item, serialize, text))
+            self.keys[name] = response_key(node)
         self._compiled: dict[tuple[int, ...], Shape] = {}
 
     def for_page(self, page: shared_data.DataPage) -> Shape:
@@ -193,15 +164,6 @@ class _RecordShape:
         return cast("Shape", namespace["shape"])
 
 
-def _object_type(graphql_type: GraphQLOutputType) -> GraphQLObjectType:
-    named = get_nullable_type(graphql_type)
-    while is_list_type(named):
-        named = get_nullable_type(named.of_type)
-    if not is_object_type(named):
-        raise _Unsupported
-    return named
-
-
 class DirectRead:
     """One plan's data field, answered by the generated field's own steps without graphql-core's walk."""
 
@@ -212,11 +174,11 @@ class DirectRead:
         self._node = node
         self._field = field
         self._gen = gen
-        self.root = _key(node)
+        self.root = response_key(node)
         self._tree: dict[str, Any] = {}
         self._response_keys: ResponseKeys = ("edges", "node", "nodes", {}, {})
         self._parts = self._connection(connection, node.selection_set)
-        self._arguments = None if operation.variable_definitions else self._converted(None)
+        self._arguments = RootArguments(schema, operation, node, field)
         self.answered = 0  # requests this plan answered (the others fell back to graphql-core)
 
     def _connection(self, connection: GraphQLObjectType, selection_set: SelectionSetNode | None
@@ -226,40 +188,40 @@ class DirectRead:
         edges_key, edge_node_key, nodes_key = "edges", "node", "nodes"
         edge_keys: dict[str, str] = {}
         node_keys: dict[str, str] = {}
-        for node in _fields(selection_set):
-            name, key = node.name.value, _key(node)
+        for node in selected_fields(selection_set):
+            name, key = node.name.value, response_key(node)
             if name == "__typename":
                 parts.append((key, lambda _p, _s, _e, _x, n=connection.name: n, False))  # type: ignore[misc]
                 self._tree[name] = {}
             elif name == "nodes":
-                record = _RecordShape(self._gen, _object_type(connection.fields[name].type), node.selection_set)
+                record = _RecordShape(self._gen, object_type_of(connection.fields[name].type), node.selection_set)
                 node_keys = record.keys
                 nodes_key = key
                 parts.append((key, self._nodes(record, [self.root, key]), True))
                 self._tree[name] = {item: {} for item in node_keys}
             elif name == "edges":
-                edge_type = _object_type(connection.fields[name].type)
+                edge_type = object_type_of(connection.fields[name].type)
                 edge_parts: list[tuple[str, str]] = []
                 row_shape: _RecordShape | None = None
-                for sub in _fields(node.selection_set):
+                for sub in selected_fields(node.selection_set):
                     if sub.name.value == "node":
-                        row_shape = _RecordShape(self._gen, _object_type(edge_type.fields["node"].type),
+                        row_shape = _RecordShape(self._gen, object_type_of(edge_type.fields["node"].type),
                                                  sub.selection_set)
                         edge_keys = row_shape.keys
-                        edge_node_key = _key(sub)
+                        edge_node_key = response_key(sub)
                     elif sub.name.value not in ("cursor", "__typename") or sub.selection_set is not None:
-                        raise _Unsupported
-                    edge_parts.append((_key(sub), sub.name.value))
+                        raise Unsupported
+                    edge_parts.append((response_key(sub), sub.name.value))
                 edges_key = key
                 parts.append((key, self._edges(edge_parts, edge_type.name, row_shape, [self.root, key]), True))
                 self._tree[name] = {"node": {item: {} for item in edge_keys}} if row_shape is not None else {}
             elif name == "pageInfo":
-                info_type = _object_type(connection.fields[name].type)
+                info_type = object_type_of(connection.fields[name].type)
                 info_parts = []
-                for sub in _fields(node.selection_set):
+                for sub in selected_fields(node.selection_set):
                     if sub.name.value not in ("hasNextPage", "endCursor", "__typename") or sub.selection_set:
-                        raise _Unsupported
-                    info_parts.append((_key(sub), sub.name.value))
+                        raise Unsupported
+                    info_parts.append((response_key(sub), sub.name.value))
                 parts.append((key, self._page_info(info_parts, info_type.name), False))
                 self._tree[name] = {}
             elif name in CONNECTION_SCALARS and node.selection_set is None:
@@ -267,7 +229,7 @@ class DirectRead:
                                                 [self.root, key]), False))
                 self._tree[name] = {}
             else:
-                raise _Unsupported
+                raise Unsupported
         self._response_keys = (edges_key, edge_node_key, nodes_key, edge_keys, node_keys)
         return parts
 
@@ -331,33 +293,9 @@ class DirectRead:
 
         return page_info
 
-    def _converted(self, variables: VariableValues | None) -> dict[str, Any]:
-        """The field's arguments as its resolver receives them; GraphQLError when they do not coerce."""
-        query_type = self._schema._schema.query_type
-        assert query_type is not None
-        raw = get_argument_values(query_type.fields[self._node.name.value], self._node, variables)
-        converter = self._schema.schema_converter
-        _, converted = get_arguments(field=self._field, source=None, info=None, kwargs=raw,  # type: ignore[arg-type]
-                                     config=converter.config, scalar_registry=converter.scalar_registry)
-        converted.pop("info", None)
-        return converted
-
-    def arguments(self, variables: dict[str, Any] | None) -> dict[str, Any] | None:
-        """This request's arguments, or None when its variables do not coerce (graphql-core reports that)."""
-        if self._arguments is not None:
-            return self._arguments
-        definitions = self._operation.variable_definitions or ()
-        coerced = get_variable_values(self._schema._schema, definitions, variables or {})
-        if isinstance(coerced, list):
-            return None
-        try:
-            return self._converted(coerced)
-        except Exception:  # whatever it is, graphql-core's path reports it the standard way
-            return None
-
     async def execute(self, context: Context, variables: dict[str, Any] | None) -> ExecutionResult | None:
         """The answer, or None (before anything ran) when graphql-core must answer this request."""
-        arguments = self.arguments(variables)
+        arguments = self._arguments.of(variables)
         if arguments is None:
             return None
         self.answered += 1
@@ -397,14 +335,14 @@ def compile_read(schema: Schema, document: DocumentNode, operation: OperationDef
         return None
     query_type = schema._schema.query_type
     try:
-        roots = _fields(operation.selection_set, arguments=True)
-    except _Unsupported:
+        roots = selected_fields(operation.selection_set, arguments=True)
+    except Unsupported:
         return None
     if len(roots) != 1:
         return None
     node = roots[0]
     field_def = query_type.fields.get(node.name.value) if query_type is not None else None
-    field = field_def.extensions.get(_BACKREF) if field_def is not None else None
+    field = field_def.extensions.get(BACKREF) if field_def is not None else None
     resolver = field.base_resolver if isinstance(field, StrawberryField) else None
     gen = getattr(resolver.wrapped_func, "generated", None) if resolver is not None else None
     if not isinstance(gen, _Generated) or field_def is None or not isinstance(field, StrawberryField):
@@ -412,6 +350,6 @@ def compile_read(schema: Schema, document: DocumentNode, operation: OperationDef
     if field.extensions or field.permission_classes or field.directives:
         return None  # anything strawberry would run around the resolver keeps graphql-core's path
     try:
-        return DirectRead(schema, operation, node, field, gen, _object_type(field_def.type))
-    except (_Unsupported, GraphQLError, KeyError):
+        return DirectRead(schema, operation, node, field, gen, object_type_of(field_def.type))
+    except (Unsupported, GraphQLError, KeyError):
         return None
