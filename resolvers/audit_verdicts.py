@@ -25,7 +25,7 @@ SELECT_CHAIN = """select seq, lane, lane_seq, at, request_id, client_request_id,
 
 @dataclass(frozen=True)
 class Problem:
-    kind: str  # rewritten | removed | truncated | checkpoint_forged | unreadable
+    kind: str  # rewritten | removed | renumbered | truncated | checkpoint_forged | unreadable
     # The first record affected, by global seq: the record itself where it exists; where records are
     # missing, the seq right after the lane's last intact record (the missing ones came after it).
     first_seq: int
@@ -39,6 +39,7 @@ class _Lane:
     first_seq: int = 0
     last_seq: int = 0  # global seq of the lane's last record
     last_lane_seq: int = 0
+    keyed: bool = False  # a keyed record seen: an unkeyed one after it cannot be of before migration 0008
     hashes: dict[int, str] = field(default_factory=dict)  # lane_seq -> hash, for checkpointed lane_seqs
     seqs: dict[int, int] = field(default_factory=dict)  # lane_seq -> global seq, for those and the next
 
@@ -97,6 +98,18 @@ async def verify_chain(conn: asyncpg.Connection, key: bytes, checkpoints: Sequen
             elif row["legacy_hash"] != row["hash"] or lane_no != 0:
                 verdict.problems.append(Problem("rewritten", seq, f"record {seq} (unkeyed, before migration 8): "
                                                 "hash does not match its content", lane_no))
+            elif lane.keyed:
+                # anyone who can INSERT can compute an unkeyed hash: only a prefix written before 0008 counts
+                verdict.problems.append(Problem("rewritten", seq, f"record {seq} (lane {lane_no}, lane_seq {lane_seq}) "
+                                                "is unkeyed but follows keyed records: written without the audit key",
+                                                lane_no))
+            # The database numbers a lane's records under the lane's lock, in lane_seq order: the global seq
+            # is not under the HMAC, but within a lane it can only grow.
+            if lane.last_seq and seq <= lane.last_seq:
+                verdict.problems.append(Problem(
+                    "renumbered", seq, f"record {seq} (lane {lane_no}, lane_seq {lane_seq}) has a global seq below "
+                    f"the record before it in its lane ({lane.last_seq}): seqs were changed", lane_no))
+            lane.keyed = lane.keyed or keyed
             previous = row["hash"]
             lane.last_seq, lane.last_lane_seq = seq, lane_seq
     verdict.lanes = len(lanes)
