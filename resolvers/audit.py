@@ -34,8 +34,8 @@ from govshare.federation.nodes import NodePools, statement_log
 from .audit_records import LANES, AccessChanged, AuditRecord, chain_hash, payload, record_fields, utc_text
 
 # Requests import the record types from here, next to the append they hand them to.
-__all__ = ["MAX_BATCH", "RETRIES", "AccessChanged", "AuditRecord", "AuditTrail", "Head", "append",
-           "failures_recorded", "install"]
+__all__ = ["MAX_BATCH", "RETRIES", "AccessChanged", "AuditRecord", "AuditRef", "AuditTrail", "Head", "append",
+           "append_ref", "failures_recorded", "install"]
 
 logger = logging.getLogger("govshare.audit")
 T = TypeVar("T")
@@ -57,6 +57,17 @@ class Head:
     at: datetime
 
 
+@dataclass(frozen=True)
+class AuditRef:
+    """Where a record landed. seq is the global index (not under the HMAC since 0028: it can be changed
+    unnoticed across lanes); (lane, lane_seq, hash) name the record as the chain does, so whoever keeps a
+    pointer to one record keeps these too and checks seq against them."""
+    seq: int
+    lane: int
+    lane_seq: int
+    hash: str
+
+
 class AuditTrail:
     """One lane of the region's audit trail as one process appends to it (group commit)."""
 
@@ -68,7 +79,7 @@ class AuditTrail:
         self.database = pools.topology.region.database_node
         self.lane = lane
         self.head: Head | None = None  # of self.lane, as last written or read by this process
-        self._pending: list[tuple[AuditRecord, asyncio.Future[int]]] = []
+        self._pending: list[tuple[AuditRecord, asyncio.Future[AuditRef]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self.batches = 0
         self.rechains = 0  # batches that found another process's head first and were chained again
@@ -77,10 +88,15 @@ class AuditTrail:
         self.failed = 0
 
     async def append(self, record: AuditRecord) -> int:
+        """Append ``record`` (group commit); its global seq once its batch committed."""
+        return (await self.append_ref(record)).seq
+
+    async def append_ref(self, record: AuditRecord) -> AuditRef:
+        """Append ``record`` (group commit); where it landed once its batch committed."""
         log = statement_log.get()
         if log is not None:
             log.record(self.database, "audit.append")
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[AuditRef] = asyncio.get_running_loop().create_future()
         self._pending.append((record, future))
         if self._flusher is None or self._flusher.done():
             # A context of its own: the flush serves many requests and must not count as any one's statement.
@@ -94,11 +110,11 @@ class AuditTrail:
         if lane != self.lane:
             self.lane, self.head = lane, None
 
-    def _next_batch(self) -> tuple[list[tuple[AuditRecord, asyncio.Future[int]]], int | None]:
+    def _next_batch(self) -> tuple[list[tuple[AuditRecord, asyncio.Future[AuditRef]]], int | None]:
         """Up to MAX_BATCH pending records that can be checked against one access version."""
         version = next((r.access_version for r, _ in self._pending if r.access_version is not None), None)
-        batch: list[tuple[AuditRecord, asyncio.Future[int]]] = []
-        rest: list[tuple[AuditRecord, asyncio.Future[int]]] = []
+        batch: list[tuple[AuditRecord, asyncio.Future[AuditRef]]] = []
+        rest: list[tuple[AuditRecord, asyncio.Future[AuditRef]]] = []
         for item in self._pending:
             fits = item[0].access_version is None or item[0].access_version == version
             (batch if fits and len(batch) < MAX_BATCH else rest).append(item)
@@ -133,7 +149,7 @@ class AuditTrail:
             else:
                 self._settle(batch, last)
 
-    def _stale(self, batch: list[tuple[AuditRecord, asyncio.Future[int]]], changed: AccessChanged) -> None:
+    def _stale(self, batch: list[tuple[AuditRecord, asyncio.Future[AuditRef]]], changed: AccessChanged) -> None:
         """Nothing of the batch was written: records made under the old version go back to their
         requests (to decide again), the others wait for the next batch."""
         requeue = []
@@ -144,14 +160,14 @@ class AuditTrail:
                 future.set_exception(AccessChanged(changed.version))
         self._pending[:0] = requeue
 
-    def _settle(self, batch: list[tuple[AuditRecord, asyncio.Future[int]]], seqs: list[int]) -> None:
-        """Each request learns its record's global seq (an export job keeps it)."""
+    def _settle(self, batch: list[tuple[AuditRecord, asyncio.Future[AuditRef]]], refs: list[AuditRef]) -> None:
+        """Each request learns where its record landed (an export job keeps it)."""
         self.written += len(batch)
-        for (_, future), seq in zip(batch, seqs, strict=True):
+        for (_, future), ref in zip(batch, refs, strict=True):
             if not future.done():
-                future.set_result(seq)
+                future.set_result(ref)
 
-    def _fail(self, batch: list[tuple[AuditRecord, asyncio.Future[int]]], reason: str) -> None:
+    def _fail(self, batch: list[tuple[AuditRecord, asyncio.Future[AuditRef]]], reason: str) -> None:
         self.failed += len(batch)
         logger.error("audit append failed for %d record(s): %s", len(batch), reason)
         for _, future in batch:
@@ -163,8 +179,8 @@ class AuditTrail:
         rows = await self.pools.fetch(self.database, "audit.head", HEAD, lane)
         return Head(int(rows[0]["seq"]), str(rows[0]["hash"]), datetime.now(UTC))
 
-    async def _write(self, records: list[AuditRecord], version: int | None) -> list[int] | AccessChanged:
-        """Append the records to this process's lane; their global seqs, or AccessChanged (nothing
+    async def _write(self, records: list[AuditRecord], version: int | None) -> list[AuditRef] | AccessChanged:
+        """Append the records to this process's lane; where they landed, or AccessChanged (nothing
         written) when ``version`` is not the current access version."""
         lane = self.lane  # the whole batch goes to one lane, even if the lease moves meanwhile
         head = self.head or await self._read_head(lane)
@@ -195,7 +211,8 @@ class AuditTrail:
             if row["appended"]:
                 self._keep(lane, head)
                 self.batches += 1
-                return [int(seq) for seq in row["seqs"]]
+                return [AuditRef(int(seq), lane, int(r["lane_seq"]), str(r["hash"]))
+                        for seq, r in zip(row["seqs"], rows, strict=True)]
             # Another writer on this lane appended first: rechain the batch onto the head the database returned.
             self.rechains += 1
         self.head = None
@@ -236,11 +253,16 @@ def install(pools: NodePools, key: bytes, lane: int = 0) -> AuditTrail:
 
 
 async def append(pools: NodePools, record: AuditRecord) -> int:
-    """Write one record to the region's audit trail; raise AuditUnavailable if that fails."""
+    """Write one record to the region's audit trail (its global seq); raise AuditUnavailable if that fails."""
+    return (await append_ref(pools, record)).seq
+
+
+async def append_ref(pools: NodePools, record: AuditRecord) -> AuditRef:
+    """Write one record to the region's audit trail: where it landed, for a pointer kept to it."""
     trail = _trails.get(pools)
     if trail is None:  # no key configured: no record, so no data
         raise AuditUnavailable("the audit trail is not configured, so no data is returned")
-    return await trail.append(record)
+    return await trail.append_ref(record)
 
 
 async def failures_recorded(work: Awaitable[T], record: AuditRecord, pools: NodePools,

@@ -21,11 +21,23 @@ SELECT_CHAIN = """select seq, lane, lane_seq, at, request_id, client_request_id,
     grant_ids, resource, items_returned, items_denied, row_count, nodes, outcome, prev_hash, hash, algorithm, detail,
     case when algorithm = 'sha256' then audit_hash(prev_hash, audit_payload(a)) end as legacy_hash
     from audit_log a order by lane, lane_seq"""
+# Where the genuine unkeyed records end (lane 0's last one when migration 0029 ran; (0, zeros): none).
+LEGACY_END = "select lane_seq, hash from audit_legacy_end()"
+# Export jobs point at their audit record by global seq, which is not under the HMAC: the record there must be
+# the one the job keeps (lane, lane_seq, hash, migration 0030), or for older jobs this job's export record
+# (its detail names the job, under the HMAC).
+HAS_POINTERS = """select exists (select from pg_attribute where attrelid = to_regclass('exchange_jobs')
+    and attname = 'audit_hash' and not attisdropped)"""
+POINTERS = """select j.id, j.audit_seq, j.audit_lane, j.audit_lane_seq, j.audit_hash, a.seq, a.lane, a.lane_seq, a.hash,
+    a.action, a.detail ->> 'job' as job
+    from exchange_jobs j left join audit_log a on a.seq = j.audit_seq
+    where j.audit_seq is not null order by j.id"""
+HAS_LEGACY_END = "select to_regprocedure('audit_legacy_end()') is not null"
 
 
 @dataclass(frozen=True)
 class Problem:
-    kind: str  # rewritten | removed | renumbered | truncated | checkpoint_forged | unreadable
+    kind: str  # rewritten | removed | renumbered | unsealed | truncated | checkpoint_forged | unreadable
     # The first record affected, by global seq: the record itself where it exists; where records are
     # missing, the seq right after the lane's last intact record (the missing ones came after it).
     first_seq: int
@@ -40,6 +52,8 @@ class _Lane:
     last_seq: int = 0  # global seq of the lane's last record
     last_lane_seq: int = 0
     keyed: bool = False  # a keyed record seen: an unkeyed one after it cannot be of before migration 0008
+    last_keyed: bool = True  # whether the lane's last record is keyed
+    last_flagged: bool = False  # whether a problem names the lane's last record already
     hashes: dict[int, str] = field(default_factory=dict)  # lane_seq -> hash, for checkpointed lane_seqs
     seqs: dict[int, int] = field(default_factory=dict)  # lane_seq -> global seq, for those and the next
 
@@ -67,6 +81,7 @@ async def verify_chain(conn: asyncpg.Connection, key: bytes, checkpoints: Sequen
     lane_no = -1
     previous = ZERO_HASH
     async with conn.transaction(readonly=True):
+        legacy = await _legacy_end(conn)
         async for row in conn.cursor(SELECT_CHAIN, prefetch=2000):
             seq, lane_seq = int(row["seq"]), int(row["lane_seq"])
             if lane is None or int(row["lane"]) != lane_no:
@@ -74,6 +89,7 @@ async def verify_chain(conn: asyncpg.Connection, key: bytes, checkpoints: Sequen
                 lane = lanes[lane_no] = _Lane(first_seq=seq)
                 previous = ZERO_HASH
             verdict.records += 1
+            found = len(verdict.problems)
             verdict.last_seq = max(verdict.last_seq, seq)
             if (lane_no, lane_seq) in wanted:
                 lane.hashes[lane_seq] = row["hash"]
@@ -103,6 +119,12 @@ async def verify_chain(conn: asyncpg.Connection, key: bytes, checkpoints: Sequen
                 verdict.problems.append(Problem("rewritten", seq, f"record {seq} (lane {lane_no}, lane_seq {lane_seq}) "
                                                 "is unkeyed but follows keyed records: written without the audit key",
                                                 lane_no))
+            elif legacy is not None and (lane_seq > legacy[0] or (lane_seq == legacy[0] and row["hash"] != legacy[1])):
+                # anyone who can INSERT can compute an unkeyed hash: only those 0029 found are genuine
+                verdict.problems.append(Problem("rewritten", seq, f"record {seq} (lane {lane_no}, lane_seq {lane_seq}) "
+                                                "is unkeyed but was not in the trail when migration 29 recorded the end "
+                                                f"of the unkeyed records (lane_seq {legacy[0]}): written without the "
+                                                "audit key", lane_no))
             # The database numbers a lane's records under the lane's lock, in lane_seq order: the global seq
             # is not under the HMAC, but within a lane it can only grow.
             if lane.last_seq and seq <= lane.last_seq:
@@ -110,14 +132,54 @@ async def verify_chain(conn: asyncpg.Connection, key: bytes, checkpoints: Sequen
                     "renumbered", seq, f"record {seq} (lane {lane_no}, lane_seq {lane_seq}) has a global seq below "
                     f"the record before it in its lane ({lane.last_seq}): seqs were changed", lane_no))
             lane.keyed = lane.keyed or keyed
+            lane.last_keyed, lane.last_flagged = keyed, len(verdict.problems) > found
             previous = row["hash"]
             lane.last_seq, lane.last_lane_seq = seq, lane_seq
+        await _check_pointers(conn, verdict)
     verdict.lanes = len(lanes)
+    zero = lanes.get(0)
+    if zero is not None and not zero.last_keyed and not zero.last_flagged:
+        # Genuine but open: the next record could be anyone's unkeyed one. The service seals it at start.
+        verdict.problems.append(Problem(
+            "unsealed", zero.last_seq, f"lane 0 ends with the unkeyed record {zero.last_seq} (lane_seq "
+            f"{zero.last_lane_seq}, of before migration 8): start the service once after upgrading, it seals the "
+            "unkeyed records with a keyed 'audit.seal' record; until then records can be added after it without "
+            "the audit key", 0))
     for checkpoint in sorted(checkpoints, key=lambda c: (c.lane, c.seq)):
         verdict.checkpoints += 1
         _hold(verdict, checkpoints, checkpoint, key, lanes)
     verdict.problems.sort(key=lambda p: (p.first_seq, p.lane))
     return verdict
+
+
+async def _check_pointers(conn: asyncpg.Connection, verdict: Verdict) -> None:
+    """Each export job's audit_seq against the record it was written with ('renumbered' if another)."""
+    if not await conn.fetchval(HAS_POINTERS):
+        return
+    for row in await conn.fetch(POINTERS):
+        if row["audit_hash"] is not None:
+            kept = (row["audit_lane"], row["audit_lane_seq"], row["audit_hash"])
+            if (row["lane"], row["lane_seq"], row["hash"]) == kept:
+                continue
+            named = f"its record (lane {kept[0]}, lane_seq {kept[1]})"
+        elif row["action"] == "exchange" and row["job"] == str(row["id"]):
+            continue
+        else:
+            named = "its export record"
+        verdict.problems.append(Problem(
+            "renumbered", int(row["audit_seq"]), f"export job {row['id']} points at audit record {row['audit_seq']}, "
+            f"which is {'no record' if row['seq'] is None else 'not ' + named}: seqs were changed (or the job "
+            "was finished by a process of before audit lanes, whose seq was lane 0's lane_seq)",
+            int(row["audit_lane"] if row["audit_lane"] is not None else row["lane"] or 0)))
+
+
+async def _legacy_end(conn: asyncpg.Connection) -> tuple[int, str] | None:
+    """(lane_seq, hash) of the last genuine unkeyed record of lane 0 as migration 0029 found it; None on a
+    database migrated only up to 0028 (then unkeyed records are only held to the lane rules)."""
+    if not await conn.fetchval(HAS_LEGACY_END):
+        return None
+    row = await conn.fetchrow(LEGACY_END)
+    return None if row is None else (int(row["lane_seq"]), str(row["hash"]))
 
 
 def _hold(verdict: Verdict, checkpoints: Sequence[Checkpoint], checkpoint: Checkpoint, key: bytes,

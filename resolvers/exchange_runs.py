@@ -51,7 +51,7 @@ PROGRESS = """update exchange_jobs set rows_done = $3, rows_total = $4,
     returning state"""
 FINISH = """update exchange_jobs set state = 'done', rows_done = $3, rows_total = $3, finished_at = clock_timestamp(),
     expires_at = clock_timestamp() + make_interval(secs => $4), file_name = $5, file_bytes = $6, digest = $7,
-    next_watermark = $8, audit_seq = $9, lease_until = null
+    next_watermark = $8, audit_seq = $9, audit_lane = $10, audit_lane_seq = $11, audit_hash = $12, lease_until = null
     where id = $1 and lease_owner = $2 and state = 'running' returning id"""
 FAIL = """update exchange_jobs set state = 'failed', finished_at = clock_timestamp(), error = $3, lease_until = null
     where id = $1 and lease_owner = $2 and state = 'running'"""
@@ -236,13 +236,14 @@ async def _run(env: RunEnv, job: Job, temporary: Path, final: Path) -> None:
               "since": job.since.isoformat() if job.since else None, "watermark": watermark.isoformat(),
               "row_scope": scope}
     # No record, no file: the record commits before the job can be fetched.
-    seq = await audit.append(pools, audit.AuditRecord(
+    ref = await audit.append_ref(pools, audit.AuditRecord(
         job.request_id, job.user, job.department, "exchange", job.purpose, spec.code, grant_ids=[job.grant_id],
         items_returned=job.items, items_denied=job.items_denied, row_count=progress.done, nodes=sorted(nodes),
         detail=detail))
     _publish(temporary, final)
     done = await pools.fetch(pools.topology.region.database_node, "exchange.finish", FINISH, job.id, env.owner,
-                             progress.done, env.link_seconds, final.name, out.bytes, digest, watermark, seq)
+                             progress.done, env.link_seconds, final.name, out.bytes, digest, watermark, ref.seq,
+                             ref.lane, ref.lane_seq, ref.hash)  # the record as the chain names it, not only seq
     if not done:
         _discard(final)
         raise Stopped

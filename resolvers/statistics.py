@@ -258,7 +258,7 @@ async def record_reading(pools: NodePools, request_id: str, user: str, departmen
 # --- the audit trail itself ------------------------------------------------------------------------
 
 MAX_RECORDS = 200
-RECORDS = """select seq, at, request_id, client_request_id, user_id, department, action, purpose, grant_ids,
+RECORDS = """select seq, lane, lane_seq, hash, at, request_id, client_request_id, user_id, department, action, purpose, grant_ids,
     resource, items_returned, items_denied,
     array(select jsonb_array_elements_text(coalesce(detail -> 'denied_reasons', '[]'::jsonb))) as denied_reasons,
     row_count, nodes, outcome

@@ -96,7 +96,12 @@ class UsageStatistics:
 
 @strawberry.type(description="One record of the tamper-evident audit trail.")
 class AuditRecord:
-    seq: int
+    seq: int = strawberry.field(description="Global index of the record (the order of this list); not under the "
+                                            "HMAC and not commit order across lanes: lane, laneSeq and hash name "
+                                            "the record as the chain does.")
+    lane: int = strawberry.field(description="The audit lane (one keyed chain per writer process) of the record.")
+    lane_seq: int = strawberry.field(description="The record's number in its lane (1, 2, 3...: commit order).")
+    hash: str = strawberry.field(description="The record's HMAC-SHA256 (hex), as `govshare audit verify` checks it.")
     at: datetime
     request_id: str
     client_request_id: str | None
@@ -163,7 +168,7 @@ class StatisticsQuery:
             context.pools, context.authority, context.request_id, context.caller.user,
             context.caller.department, departments=departments, resource=resource, since=since, until=until,
             outcomes=outcomes, first=first, before=before)
-        records = [AuditRecord(seq=r["seq"], at=r["at"], request_id=r["request_id"],
+        records = [AuditRecord(seq=r["seq"], lane=r["lane"], lane_seq=r["lane_seq"], hash=r["hash"], at=r["at"], request_id=r["request_id"],
                                client_request_id=r["client_request_id"], user=r["user_id"],
                                department=r["department"], action=r["action"], purpose=r["purpose"],
                                grant_ids=list(r["grant_ids"]), resource=r["resource"],

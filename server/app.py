@@ -38,7 +38,7 @@ from govshare.resolvers.groups import load_memberships
 from .access_sweeps import AccessSweeper
 from .admission import Admission, AdmissionMiddleware
 from .assets import static_files
-from .checkpoints import Checkpointer, audit_key, checkpoint_file
+from .checkpoints import Checkpointer, audit_key, checkpoint_file, seal_audit_trail
 from .console import console_page
 from .departments import KnownDepartments
 from .exchanges import Downloads, ExchangeRunner, owner_id
@@ -175,6 +175,7 @@ def create_app(settings: Settings, topology: Topology) -> Service:
         # read as soon as its listener connects (it counts as "changed" then).
         statuses = await pools.open()
         app.state.audit_trail = audit.install(pools, key)
+        await seal_audit_trail(app.state.audit_trail, settings.node_timeout)
         # A lane of the audit trail of this process's own, so that workers do not rechain each other's batches.
         lane_lease = LaneLease(topology.node(topology.region.database_node).dsn or "", app.state.audit_trail.use_lane)
         app.state.audit_lane = lane_lease

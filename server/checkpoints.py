@@ -17,6 +17,7 @@ from govshare.core.errors import ConfigurationError
 from govshare.core.settings import Settings
 from govshare.resolvers.audit import AuditTrail
 from govshare.resolvers.audit_checkpoints import read_heads, write_checkpoints
+from govshare.resolvers.audit_seals import seal_legacy_lane
 
 logger = logging.getLogger("govshare.checkpoints")
 KEY_FILE = "audit-key"
@@ -55,6 +56,18 @@ def _create_key(path: Path) -> None:
         pass
     finally:
         staging.unlink()
+
+
+async def seal_audit_trail(trail: AuditTrail, timeout: float) -> None:
+    """At start, before serving: seal lane 0 if it ends with the unkeyed records of before migration 0008
+    (resolvers/audit_seals). A region that does not answer now leaves it unsealed, which verify reports
+    ('unsealed') until a start seals it; the service still fails closed on its own appends."""
+    try:
+        async with asyncio.timeout(timeout):
+            await seal_legacy_lane(trail)
+    except Exception as exc:  # not sealed this time: reported by verify, done at the next start
+        logger.error("audit lane 0 not sealed at start (%s): `govshare audit verify` reports it as unsealed "
+                     "until a start seals it", type(exc).__name__)
 
 
 def checkpoint_file(settings: Settings) -> Path:

@@ -17,7 +17,7 @@ import httpx
 import orjson
 import pytest
 
-from govshare.resolvers import exchange_links, exchange_runs, exchanges
+from govshare.resolvers import audit_verdicts, exchange_links, exchange_runs, exchanges
 from govshare.resolvers.audit_records import chain_hash, payload
 from govshare.resolvers.exchange_formats import parquet_available
 from govshare.resolvers.exchange_runs import RunEnv
@@ -160,6 +160,39 @@ async def test_export_records_carry_their_details_under_the_hmac(client: httpx.A
     # Changing the digest in the record breaks its HMAC.
     forged = {**dict(row), "detail": json.dumps({**json.loads(row["detail"]), "sha256": "0" * 64})}
     assert chain_hash(key, row["prev_hash"], payload(row["lane_seq"], row["at"], forged, row["lane"])) != row["hash"]
+
+
+async def test_an_export_job_keeps_its_audit_record_as_the_chain_names_it(client: httpx.AsyncClient, cluster: Cluster,
+                                                                         grants: dict[str, int]) -> None:
+    """The job's audit_seq is a global seq, outside the HMAC since 0028: the job also keeps the record's lane,
+    lane_seq and hash (0030), and `audit verify` reports a seq that no longer names that record."""
+    job, _ = await export(client, grants["exchange"], items=["name"])
+    region = await cluster.connect("650000")
+    try:
+        kept = await region.fetchrow("select audit_seq, audit_lane, audit_lane_seq, audit_hash from exchange_jobs "
+                                     "where id = $1", job["id"])
+        record = await region.fetchrow("select seq, lane, lane_seq, hash from audit_log where action = 'exchange' "
+                                       "and detail->>'job' = $1", str(job["id"]))
+        assert tuple(kept) == tuple(record)
+        mine = f"export job {job['id']} "
+        key = AUDIT_KEY.encode()
+        verdict = await audit_verdicts.verify_chain(region, key, [])
+        assert not [p for p in verdict.problems if mine in p.detail]
+        other = await region.fetchval("select max(seq) from audit_log where seq <> $1", record["seq"])
+        tampering = region.transaction()  # rolled back after the verdict
+        await tampering.start()
+        try:
+            await region.execute("alter table audit_log disable trigger audit_log_append_only")
+            await region.execute("update audit_log set seq = -seq where seq = $1", record["seq"])
+            await region.execute("update audit_log set seq = $1 where seq = $2", record["seq"], other)
+            await region.execute("update audit_log set seq = $1 where seq = $2", other, -record["seq"])
+            await region.execute("alter table audit_log enable trigger audit_log_append_only")
+            verdict = await audit_verdicts.verify_chain(region, key, [])
+        finally:
+            await tampering.rollback()
+        assert [(p.kind, p.first_seq) for p in verdict.problems if mine in p.detail] == [("renumbered", record["seq"])]
+    finally:
+        await region.close()
 
 
 async def test_ndjson_with_a_filter_and_the_grants_row_scope(client: httpx.AsyncClient, cluster: Cluster,

@@ -189,6 +189,24 @@ async def test_audit_records_paged_scoped_and_audited(client: httpx.AsyncClient)
     assert {"650100-MZ", "650000-ZW"} <= {r["department"] for r in body4["data"]["auditRecords"]["records"]}
 
 
+async def test_audit_records_name_their_record_as_the_chain_does(client: httpx.AsyncClient, cluster: Cluster) -> None:
+    """seq is an index outside the HMAC (migration 0028): each record also carries its lane, lane_seq and HMAC,
+    which an auditor matches against the chain and `govshare audit verify`."""
+    await _data_query(client)
+    body, _ = await gql(client, "{ auditRecords(first: 5) { records { seq lane laneSeq hash } } }",
+                        **as_user("supervisor.region"))
+    records = body["data"]["auditRecords"]["records"]
+    assert len(records) == 5
+    conn = await cluster.connect("650000")
+    try:
+        rows = {r["seq"]: (r["lane"], r["lane_seq"], r["hash"]) for r in await conn.fetch(
+            "select seq, lane, lane_seq, hash from audit_log where seq = any($1::bigint[])", [r["seq"] for r in records])}
+    finally:
+        await conn.close()
+    assert {r["seq"]: (r["lane"], r["laneSeq"], r["hash"]) for r in records} == rows
+    assert all(len(r["hash"]) == 64 for r in records)
+
+
 FRESHNESS = """query($n: [String!], $s: [String!]) { catalogStatistics(groupBy: [NODE], nodes: $n, statuses: $s) {
   rows { node resources staleResources freshnessUnknown } } }"""
 CYCLES = {"realtime": timedelta(days=1), "daily": timedelta(days=1), "weekly": timedelta(days=7),
