@@ -185,7 +185,8 @@ async def test_a_lease_lost_and_its_lane_taken_by_another_moves_to_a_free_lane(c
                 assert lane == 1
                 await first.append(record("first", 0))
                 pid = await owner.fetchval("""select pid from pg_locks where locktype = 'advisory'
-                    and classid = 7309174 and objid = $1 and granted""", lane)
+                    and classid = 7309174 and objid = $1 and granted
+                    and database = (select oid from pg_database where datname = current_database())""", lane)
                 await owner.execute("select pg_terminate_backend($1)", pid)
                 for _ in range(500):  # another process takes the lane the moment it is free (5 s under load)
                     if await other.fetchval("select pg_try_advisory_lock(7309174, $1)", lane):
