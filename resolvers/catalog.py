@@ -25,12 +25,22 @@ SELECT_RESOURCES = f"select {RESOURCE_COLUMNS} from resources where "
 RESOURCE_COLUMN_NAMES = frozenset(c.strip() for c in RESOURCE_COLUMNS.split(","))
 ORDER_LIMIT = " order by code limit "
 COUNT_RESOURCES = "select count(*) from resources where "
-SELECT_RESOURCES_BY_CODE = f"select {RESOURCE_COLUMNS} from resources where code = any($1::text[])"
+# A node's catalog is trusted only about its own database: every listing and lookup serves a row only when
+# the node it names, its code's node and its provider's node are all hosted by the database it is read from
+# (``hosted_on``, passed as a text[] parameter; in SQL, so counts, limits and cursors agree with what is
+# served). Lookups by code ask only the code's own database, so they check the node and provider alone.
+HOSTED_ROWS = ("node_code = any({}::text[]) and left(code, 6) = any({}::text[])"
+               " and left(provider_code, 6) = any({}::text[])")
+HOSTED_LOOKUP = "node_code = any(${0}::text[]) and left(provider_code, 6) = any(${0}::text[])"
+SELECT_RESOURCES_BY_CODE = f"""select {RESOURCE_COLUMNS} from resources
+    where code = any($1::text[]) and {HOSTED_LOOKUP.format(2)}"""
 SELECT_PROVIDER_RESOURCES = f"""
 select p.provider, r.* from unnest($1::text[]) as p(provider)
 cross join lateral (
     select {RESOURCE_COLUMNS} from resources
-    where provider_code = p.provider and ($2::text is null or code > $2) order by code limit $3
+    where provider_code = p.provider and ($2::text is null or code > $2) and node_code = any($4::text[])
+      and left(code, 6) = any($4::text[])
+    order by code limit $3
 ) r"""
 ITEM_COLUMNS = """resource_code, name, position, title_zh, title_ug, title_kk, title_en, data_type, share_class,
     share_condition, legal_basis, is_key"""
@@ -47,7 +57,7 @@ SELECT_RESOURCE_DETAILS = f"""select {RESOURCE_COLUMNS},
         from departments d where d.code = resources.provider_code) end as provider_row,
     case when $3::bool then array(select row({", ".join("i." + c for c in ITEM_NAMES)})
         from data_items i where i.resource_code = resources.code order by i.position) end as item_rows
-    from resources where code = any($1::text[])"""
+    from resources where code = any($1::text[]) and {HOSTED_LOOKUP.format(4)}"""
 # A page's related rows (its resources' providers and items) read with the page, or for a merged page's
 # rows in one statement per database holding them, instead of one statement per database for each: the
 # columns of each come from RelatedColumns (checked against DEPARTMENT_NAMES and ITEM_NAMES).
@@ -156,8 +166,11 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def resource_where(flt: ResourceFilter, after: str | None) -> Where:
+def resource_where(flt: ResourceFilter, after: str | None, hosted: Sequence[str]) -> Where:
+    """The filter's conditions on one database, which hosts the nodes ``hosted`` (its rows naming a code or
+    provider of any other node are not served)."""
     where = Where()
+    where.add(HOSTED_ROWS, list(hosted))
     if flt.nodes:
         where.add("node_code = any({}::text[])", flt.nodes)
     if flt.providers:
@@ -215,22 +228,26 @@ def select_resources(columns: list[str] | None) -> str:
     return "select " + ", ".join(dict.fromkeys(["code", *columns])) + " from resources where "
 
 
+async def _fetch_each_own(pools: NodePools, databases: list[str], name: str,
+                          statement: Callable[[str], tuple[str, list[Any]]], custom_plans: bool = False
+                          ) -> dict[str, list[asyncpg.Record] | NodeUnavailable]:
+    """One statement per database, concurrently, each with its own arguments; a failed node yields its error."""
+    async def one(db: str) -> list[asyncpg.Record] | NodeUnavailable:
+        sql, args = statement(db)
+        try:
+            return await pools.fetch(db, name, sql, *args, custom_plans=custom_plans)
+        except NodeUnavailable as exc:
+            return exc
+
+    results = await asyncio.gather(*(one(db) for db in databases))
+    return dict(zip(databases, results, strict=True))
+
+
 async def _fetch_from_positions(pools: NodePools, databases: list[str], name: str, after: Positions[str],
-                                statement: Callable[[str | None], tuple[str, list[Any]]], custom_plans: bool = False
-                                ) -> dict[str, list[asyncpg.Record] | NodeUnavailable]:
-    """One statement per database, each from that database's own position (one group per position)."""
-    groups: dict[str | None, list[str]] = {}
-    for db in databases:
-        groups.setdefault(after.of(db), []).append(db)
-
-    async def group(position: str | None, dbs: list[str]) -> dict[str, list[asyncpg.Record] | NodeUnavailable]:
-        sql, args = statement(position)
-        return await pools.fetch_each(dbs, name, sql, *args, custom_plans=custom_plans)
-
-    results: dict[str, list[asyncpg.Record] | NodeUnavailable] = {}
-    for part in await asyncio.gather(*(group(p, dbs) for p, dbs in groups.items())):
-        results.update(part)
-    return results
+                                statement: Callable[[str, str | None], tuple[str, list[Any]]],
+                                custom_plans: bool = False) -> dict[str, list[asyncpg.Record] | NodeUnavailable]:
+    """One statement per database (``statement(database, position)``), each from its own position."""
+    return await _fetch_each_own(pools, databases, name, lambda db: statement(db, after.of(db)), custom_plans)
 
 
 def _merged_page(results: dict[str, list[asyncpg.Record] | NodeUnavailable],
@@ -253,8 +270,8 @@ async def resource_page(pools: NodePools, flt: ResourceFilter, first: int, after
     if inline is not None:
         head = head.removesuffix(" from resources where ") + inline.sql() + " from resources where "
 
-    def statement(position: str | None) -> tuple[str, list[Any]]:
-        where = resource_where(flt, position)
+    def statement(database: str, position: str | None) -> tuple[str, list[Any]]:
+        where = resource_where(flt, position, pools.topology.hosted_on(database))
         limit = where.param(first + 1)
         return head + where.sql() + ORDER_LIMIT + limit, where.args
 
@@ -298,9 +315,12 @@ async def _attach_related(pools: NodePools, page: Page, related: RelatedColumns,
 
 
 async def resource_count(pools: NodePools, flt: ResourceFilter) -> tuple[int, list[NodeUnavailable]]:
-    where = resource_where(flt, None)
-    results = await pools.fetch_each(databases_for(pools, flt.nodes), "resources.count",
-                                     COUNT_RESOURCES + where.sql(), *where.args, custom_plans=flt.keyword is not None)
+    def statement(database: str) -> tuple[str, list[Any]]:
+        where = resource_where(flt, None, pools.topology.hosted_on(database))
+        return COUNT_RESOURCES + where.sql(), where.args
+
+    results = await _fetch_each_own(pools, databases_for(pools, flt.nodes), "resources.count", statement,
+                                    custom_plans=flt.keyword is not None)
     total = sum(r[0]["count"] for r in results.values() if not isinstance(r, NodeUnavailable))
     return total, [r for r in results.values() if isinstance(r, NodeUnavailable)]
 
@@ -321,12 +341,13 @@ def group_by_database(pools: NodePools, codes: list[str]) -> dict[str, list[str]
 
 
 async def rows_by_code(pools: NodePools, name: str, sql: str, codes: list[str], key: str = "code",
-                       ) -> tuple[dict[str, asyncpg.Record], list[NodeUnavailable]]:
-    """One statement per database holding any of ``codes``."""
+                       hosted: bool = False) -> tuple[dict[str, asyncpg.Record], list[NodeUnavailable]]:
+    """One statement per database holding any of ``codes`` (``hosted``: with that database's hosted node
+    codes as the second argument)."""
     found: dict[str, asyncpg.Record] = {}
     failures: list[NodeUnavailable] = []
     groups = group_by_database(pools, codes)
-    results = await _gather_grouped(pools, name, sql, groups)
+    results = await _gather_grouped(pools, name, sql, groups, hosted=hosted)
     for result in results:
         if isinstance(result, NodeUnavailable):
             failures.append(result)
@@ -337,10 +358,12 @@ async def rows_by_code(pools: NodePools, name: str, sql: str, codes: list[str], 
 
 
 async def _gather_grouped(pools: NodePools, name: str, sql: str, groups: dict[str, list[str]],
-                          *extra: Any) -> list[list[asyncpg.Record] | NodeUnavailable]:
+                          *extra: Any, hosted: bool = False) -> list[list[asyncpg.Record] | NodeUnavailable]:
+    """``sql`` with each group's codes, then ``extra``, then (``hosted``) its database's hosted node codes."""
     async def one(db: str, codes: list[str]) -> list[asyncpg.Record] | NodeUnavailable:
+        own = (list(pools.topology.hosted_on(db)),) if hosted else ()
         try:
-            return await pools.fetch(db, name, sql, codes, *extra)
+            return await pools.fetch(db, name, sql, codes, *extra, *own)
         except NodeUnavailable as exc:
             return exc
 
@@ -374,7 +397,8 @@ async def resource_details(pools: NodePools, codes: list[str], provider: bool, i
     failures: list[NodeUnavailable] = []
     groups = group_by_database(pools, codes)
     for database, result in zip(groups, await _gather_grouped(pools, "resources.details_by_code",
-                                                               SELECT_RESOURCE_DETAILS, groups, provider, items),
+                                                               SELECT_RESOURCE_DETAILS, groups, provider, items,
+                                                               hosted=True),
                                 strict=True):
         if isinstance(result, NodeUnavailable):
             failures.append(result)
@@ -407,7 +431,8 @@ async def resources_by_provider(pools: NodePools, providers: list[str], first: i
     grouped: dict[str, list[asyncpg.Record]] = {p: [] for p in providers}
     failures: list[NodeUnavailable] = []
     for result in await _gather_grouped(pools, "resources.by_provider", SELECT_PROVIDER_RESOURCES,
-                                        group_by_database(pools, providers), after, first + 1):
+                                        group_by_database(pools, providers), after, first + 1,
+                                        hosted=True):
         if isinstance(result, NodeUnavailable):
             failures.append(result)
             continue
@@ -435,7 +460,7 @@ async def children_of(pools: NodePools, parents: list[str]
 
 async def department_page(pools: NodePools, nodes: list[str] | None, levels: list[str] | None,
                           parent: str | None, first: int, after: Positions[str]) -> Page:
-    def statement(position: str | None) -> tuple[str, list[Any]]:
+    def statement(database: str, position: str | None) -> tuple[str, list[Any]]:
         where = Where()
         if nodes:
             where.add("node_code = any({}::text[])", nodes)

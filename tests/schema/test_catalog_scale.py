@@ -56,7 +56,8 @@ def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
 async def test_keyword_search_uses_no_sequential_scan(big_catalog: asyncpg.Connection, keyword: str) -> None:
     assert await big_catalog.fetchval("select count(*) from resources") == ROWS + 3
     for sharing in (False, True):
-        where = catalog.resource_where(catalog.ResourceFilter(keyword=keyword, sharing_catalog=sharing), None)
+        where = catalog.resource_where(catalog.ResourceFilter(keyword=keyword, sharing_catalog=sharing), None,
+                                       ["650100"])
         limit = where.param(21)
         sql = catalog.SELECT_RESOURCES + where.sql() + catalog.ORDER_LIMIT + limit
         raw = await big_catalog.fetchval("explain (analyze, format json) " + sql, *where.args)
