@@ -26,6 +26,9 @@ from govshare.federation.nodes import RETRYABLE
 logger = logging.getLogger("govshare.audit")
 
 LEASE = "select audit_lease_lane($1::integer)"
+# The region's one checkpointer (server/checkpoints.py): a session lock on the lease connection as well, so
+# a dead checkpointer's lock goes with its connection and another process's next round takes it over.
+CHECKPOINTER = "select pg_try_advisory_lock(7309176, 0)"
 RETRY_SECONDS = 2.0
 
 
@@ -40,6 +43,7 @@ class LaneLease:
         self._conn: asyncpg.Connection | None = None
         self._lost = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._checkpointer: asyncpg.Connection | None = None  # the lease connection holding the checkpointer lock
 
     async def start(self, timeout: float) -> int:
         """Try once within ``timeout`` (lane 0 meanwhile), then keep the lease in the background."""
@@ -82,6 +86,24 @@ class LaneLease:
                     await self._take()
             except (TimeoutError, *RETRYABLE) as exc:  # type: ignore[misc]
                 logger.warning("audit lane lease not taken back yet: %s", type(exc).__name__)
+
+    async def checkpointer(self) -> bool | None:
+        """Whether this process is the region's checkpointer (taking the role if it is free); None when it
+        holds no lease connection to tell (then it anchors anyway: duplicates cost rows, gaps cost evidence)."""
+        conn = self._conn
+        if conn is None or conn.is_closed():
+            return None
+        if self._checkpointer is conn:
+            return True
+        try:
+            async with asyncio.timeout(10):
+                taken = bool(await conn.fetchval(CHECKPOINTER))
+        except (TimeoutError, *RETRYABLE):  # type: ignore[misc]
+            return None
+        if taken:
+            self._checkpointer = conn
+            logger.info("this process anchors the audit lanes' heads for the region")
+        return taken
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -181,7 +181,7 @@ def create_app(settings: Settings, topology: Topology) -> Service:
         app.state.audit_lane = lane_lease
         await lane_lease.start(timeout=settings.node_timeout)
         checkpointer = Checkpointer(app.state.audit_trail, checkpoint_file(settings),
-                                    settings.audit_checkpoint_seconds)
+                                    settings.audit_checkpoint_seconds, elect=lane_lease.checkpointer)
         checkpointer.start()
         app.state.checkpointer = checkpointer
         stale = {db for db, status in statuses.items() if not status.reachable}

@@ -2,7 +2,8 @@
 
 The key comes from ``GOVSHARE_AUDIT_KEY_FILE``; without it, a key is created once in the data
 directory (mode 0600), as for the demo JWT secret. Checkpoints of every lane whose head moved (whoever
-wrote it) are written every ``GOVSHARE_AUDIT_CHECKPOINT_SECONDS``, and once more on shutdown.
+wrote it) are written every ``GOVSHARE_AUDIT_CHECKPOINT_SECONDS`` by one process of the region, and once
+more by each process on shutdown. At start, before serving, a legacy lane 0 is sealed (audit_seals).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import logging
 import os
 import secrets
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from govshare.core.errors import ConfigurationError
@@ -75,12 +77,25 @@ def checkpoint_file(settings: Settings) -> Path:
 
 
 class Checkpointer:
-    """Anchors the lanes' heads at a fixed interval (those that moved) and on shutdown."""
+    """Anchors the lanes' heads at a fixed interval (those that moved) and on shutdown.
 
-    def __init__(self, trail: AuditTrail, file: Path, interval: float) -> None:
+    One process per region anchors at intervals: ``elect`` (LaneLease.checkpointer, a session advisory lock
+    tried before each round on the lease connection) says whether this process is the one. Every process
+    anchoring every lane wrote W x W rows per interval into each node for W workers. Chosen over "the
+    lowest lane's holder" because the lock needs no view of the other processes, and over skipping heads
+    already anchored because those sit in the other nodes' databases. When the holder dies, its connection
+    and lock go with it and the next process's round takes over; a process that cannot tell (no lease
+    connection) anchors anyway. On shutdown every process anchors what moved, so that the last records of
+    a stopping service are anchored whoever held the role.
+    """
+
+    def __init__(self, trail: AuditTrail, file: Path, interval: float,
+                 elect: Callable[[], Awaitable[bool | None]] | None = None) -> None:
         self.trail = trail
         self.file = file
         self.interval = interval
+        self.elect = elect
+        self.rounds = 0  # interval rounds this process anchored (as the region's checkpointer)
         self._task: asyncio.Task[None] | None = None
         self._anchored: dict[int, int] = {}  # lane -> the lane_seq last anchored by this process
 
@@ -100,6 +115,9 @@ class Checkpointer:
         while True:
             await asyncio.sleep(self.interval)
             try:
+                if self.elect is not None and await self.elect() is False:
+                    continue  # another process anchors the region's lanes
+                self.rounds += 1
                 await self.checkpoint()
             except Exception as exc:  # the next interval tries again
                 logger.warning("audit checkpoint failed: %s", type(exc).__name__)

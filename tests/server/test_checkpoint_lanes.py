@@ -3,11 +3,13 @@ writer is gone (a dead process's lane), so deleting that lane whole, or its newe
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
 
-from govshare.resolvers import audit, audit_checkpoints, audit_verdicts
+from govshare.resolvers import audit, audit_checkpoints, audit_lanes, audit_verdicts
 from govshare.server.checkpoints import Checkpointer
 
 from ..audit_databases import GLASS_OFF, GLASS_ON, KEY, REGION, fresh_region, record, region_pools
@@ -46,3 +48,49 @@ async def test_the_checkpointer_anchors_a_dead_processs_lane(cluster: Cluster, t
             assert (await audit_verdicts.verify_chain(owner, KEY, [])).problems == []
         finally:
             await owner.close()
+
+
+async def test_one_process_anchors_the_region_and_another_takes_over_when_it_dies(cluster: Cluster,
+                                                                                  tmp_path: Path) -> None:
+    """Not every process anchoring every lane (W x W rows per interval): the holder of the checkpointer lock on
+    its lease connection anchors; when it is gone, another process's next round takes the role over."""
+    files = [tmp_path / "a.jsonl", tmp_path / "b.jsonl"]
+    async with fresh_region(cluster) as dsn, region_pools(dsn) as pools:
+        trails = [audit.AuditTrail(pools, KEY), audit.AuditTrail(pools, KEY)]
+        leases = [audit_lanes.LaneLease(dsn, t.use_lane) for t in trails]
+        checkpointers = [Checkpointer(t, f, 0.1, elect=lease.checkpointer)
+                         for t, f, lease in zip(trails, files, leases, strict=True)]
+        try:
+            assert [await lease.start(timeout=5) for lease in leases] == [1, 2]
+            for trail in trails:
+                await trail.append(record("before"))
+            for checkpointer in checkpointers:
+                checkpointer.start()
+            await _until(lambda: any(f.exists() for f in files))
+            await asyncio.sleep(0.5)  # several rounds of both
+            [holder] = [i for i, f in enumerate(files) if f.exists()]
+            other = 1 - holder
+            assert not files[other].exists() and checkpointers[other].rounds == 0
+            assert {c.chain: c.seq for c in audit_checkpoints.read_checkpoint_file(files[holder], REGION)} == \
+                {f"{REGION}#1": 1, f"{REGION}#2": 1}
+            # the holder dies (its lease connection with it): the other anchors from its next round on
+            checkpointers[holder].elect = None
+            await checkpointers[holder].stop()
+            await leases[holder].stop()
+            await trails[other].append(record("after"))
+            await _until(lambda: files[other].exists())
+            anchored = {c.chain: c.seq for c in audit_checkpoints.read_checkpoint_file(files[other], REGION)}
+            assert anchored[f"{REGION}#{trails[other].lane}"] == 2 and anchored[f"{REGION}#{trails[holder].lane}"] == 1
+        finally:
+            for checkpointer in checkpointers:
+                await checkpointer.stop()
+            for lease in leases:
+                await lease.stop()
+
+
+async def _until(check: Callable[[], bool], seconds: float = 10.0) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("not within the time allowed")
