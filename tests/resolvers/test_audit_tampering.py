@@ -8,6 +8,7 @@ import asyncio
 
 import asyncpg
 
+from govshare.core.errors import AuditUnavailable
 from govshare.resolvers import audit, audit_lanes, audit_verdicts
 
 from ..audit_databases import (
@@ -158,10 +159,22 @@ async def test_a_writer_of_the_previous_release_and_lane_writers_keep_every_lane
                         await asyncio.sleep(0)
 
             zero, nine = audit.AuditTrail(pools, KEY, 0), audit.AuditTrail(pools, KEY, 9)
+
+            async def client(trail: audit.AuditTrail, tag: str, n: int) -> None:
+                # a batch that lost the race to the old writer 5 times is refused ("too busy", nothing
+                # written): its client tries again, as AUDIT_UNAVAILABLE tells it to
+                for _ in range(20):
+                    try:
+                        await trail.append(record(tag, n))
+                        return
+                    except AuditUnavailable:
+                        await asyncio.sleep(0.01)
+                raise AssertionError("lane 0 refused the new writer 20 times")
+
             try:
                 await asyncio.gather(previous_release(8),
-                                     *(zero.append(record("new0", n)) for n in range(20)),
-                                     *(nine.append(record("new9", n)) for n in range(20)))
+                                     *(client(zero, "new0", n) for n in range(20)),
+                                     *(client(nine, "new9", n) for n in range(20)))
             finally:
                 await old.close()
             await zero.close()
