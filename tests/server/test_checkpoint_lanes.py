@@ -9,8 +9,9 @@ from pathlib import Path
 
 import asyncpg
 
+from govshare.migrations.runner import discover, migrate
 from govshare.resolvers import audit, audit_checkpoints, audit_lanes, audit_verdicts
-from govshare.server.checkpoints import Checkpointer
+from govshare.server.checkpoints import Checkpointer, seal_audit_trail
 
 from ..audit_databases import GLASS_OFF, GLASS_ON, KEY, REGION, fresh_region, record, region_pools
 from ..conftest import Cluster
@@ -94,3 +95,26 @@ async def _until(check: Callable[[], bool], seconds: float = 10.0) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("not within the time allowed")
+
+
+async def test_the_start_seals_a_legacy_lane_0_and_a_region_down_does_not_stop_it(cluster: Cluster) -> None:
+    """What the app's start calls before it serves (server/checkpoints.seal_audit_trail): lane 0 ending with the
+    unkeyed records of before migration 0008 gets its seal; a region that does not answer leaves it unsealed
+    (verify says so) without stopping the start."""
+    async with fresh_region(cluster, up_to=4) as dsn:
+        owner = await asyncpg.connect(dsn)
+        try:
+            await owner.fetchrow("select * from audit_append('legacy', 'legacy', '650000-GA', 'read', null, '{}', "
+                                 "'r', '{a}', '{}', 1, '{}', 'ok')")
+            await migrate(owner, discover())
+            async with region_pools(dsn) as pools:
+                down = audit.AuditTrail(pools, KEY, 0)
+                await pools.close()
+                await seal_audit_trail(down, 2.0)  # logged, not raised
+            assert [p.kind for p in (await audit_verdicts.verify_chain(owner, KEY, [])).problems] == ["unsealed"]
+            async with region_pools(dsn) as pools:
+                await seal_audit_trail(audit.AuditTrail(pools, KEY, 0), 5.0)
+            assert (await audit_verdicts.verify_chain(owner, KEY, [])).problems == []
+            assert await owner.fetchval("select count(*) from audit_log where action = 'audit.seal'") == 1
+        finally:
+            await owner.close()
