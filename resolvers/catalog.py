@@ -28,10 +28,14 @@ COUNT_RESOURCES = "select count(*) from resources where "
 # A node's catalog is trusted only about its own database: every listing and lookup serves a row only when
 # the node it names, its code's node and its provider's node are all hosted by the database it is read from
 # (``hosted_on``, passed as a text[] parameter; in SQL, so counts, limits and cursors agree with what is
-# served). Lookups by code ask only the code's own database, so they check the node and provider alone.
-HOSTED_ROWS = ("node_code = any({}::text[]) and left(code, 6) = any({}::text[])"
-               " and left(provider_code, 6) = any({}::text[])")
-HOSTED_LOOKUP = "node_code = any(${0}::text[]) and left(provider_code, 6) = any(${0}::text[])"
+# served). A code's node is its first 6 characters, before a '-'. Pages and counts test codes with prefixes
+# (``code ^@ 'NNNNNN-'``): PostgreSQL estimates those from the column's statistics, where ``left(code, 6)``
+# got a default 0.5% each and turned a 1,000,000-row page from an index scan (0.1 ms) into a sort (1 s).
+# Lookups by code ask only the code's own database, so they check the node and provider alone.
+HOSTED_NODES = "node_code = any({}::text[])"
+HOSTED_PREFIXES = "code ^@ any({}::text[]) and provider_code ^@ any({}::text[])"
+HOSTED_LOOKUP = ("node_code = any(${0}::text[]) and left(provider_code, 6) = any(${0}::text[])"
+                 " and substr(provider_code, 7, 1) = '-'")
 SELECT_RESOURCES_BY_CODE = f"""select {RESOURCE_COLUMNS} from resources
     where code = any($1::text[]) and {HOSTED_LOOKUP.format(2)}"""
 SELECT_PROVIDER_RESOURCES = f"""
@@ -39,7 +43,7 @@ select p.provider, r.* from unnest($1::text[]) as p(provider)
 cross join lateral (
     select {RESOURCE_COLUMNS} from resources
     where provider_code = p.provider and ($2::text is null or code > $2) and node_code = any($4::text[])
-      and left(code, 6) = any($4::text[])
+      and code ^@ any($5::text[])
     order by code limit $3
 ) r"""
 ITEM_COLUMNS = """resource_code, name, position, title_zh, title_ug, title_kk, title_en, data_type, share_class,
@@ -170,7 +174,8 @@ def resource_where(flt: ResourceFilter, after: str | None, hosted: Sequence[str]
     """The filter's conditions on one database, which hosts the nodes ``hosted`` (its rows naming a code or
     provider of any other node are not served)."""
     where = Where()
-    where.add(HOSTED_ROWS, list(hosted))
+    where.add(HOSTED_NODES, list(hosted))
+    where.add(HOSTED_PREFIXES, [node + "-" for node in hosted])
     if flt.nodes:
         where.add("node_code = any({}::text[])", flt.nodes)
     if flt.providers:
@@ -347,7 +352,7 @@ async def rows_by_code(pools: NodePools, name: str, sql: str, codes: list[str], 
     found: dict[str, asyncpg.Record] = {}
     failures: list[NodeUnavailable] = []
     groups = group_by_database(pools, codes)
-    results = await _gather_grouped(pools, name, sql, groups, hosted=hosted)
+    results = await _gather_grouped(pools, name, sql, groups, hosted=hosted_nodes if hosted else None)
     for result in results:
         if isinstance(result, NodeUnavailable):
             failures.append(result)
@@ -357,11 +362,23 @@ async def rows_by_code(pools: NodePools, name: str, sql: str, codes: list[str], 
     return found, failures
 
 
-async def _gather_grouped(pools: NodePools, name: str, sql: str, groups: dict[str, list[str]],
-                          *extra: Any, hosted: bool = False) -> list[list[asyncpg.Record] | NodeUnavailable]:
-    """``sql`` with each group's codes, then ``extra``, then (``hosted``) its database's hosted node codes."""
+def hosted_nodes(pools: NodePools, database: str) -> tuple[list[str], ...]:
+    """The node codes ``database`` hosts: the argument of HOSTED_LOOKUP."""
+    return (list(pools.topology.hosted_on(database)),)
+
+
+def hosted_nodes_and_prefixes(pools: NodePools, database: str) -> tuple[list[str], ...]:
+    """The node codes ``database`` hosts, and their codes' prefixes (see HOSTED_PREFIXES)."""
+    nodes = list(pools.topology.hosted_on(database))
+    return nodes, [node + "-" for node in nodes]
+
+
+async def _gather_grouped(pools: NodePools, name: str, sql: str, groups: dict[str, list[str]], *extra: Any,
+                          hosted: Callable[[NodePools, str], tuple[list[str], ...]] | None = None
+                          ) -> list[list[asyncpg.Record] | NodeUnavailable]:
+    """``sql`` with each group's codes, then ``extra``, then (``hosted``) its database's own arguments."""
     async def one(db: str, codes: list[str]) -> list[asyncpg.Record] | NodeUnavailable:
-        own = (list(pools.topology.hosted_on(db)),) if hosted else ()
+        own = hosted(pools, db) if hosted is not None else ()
         try:
             return await pools.fetch(db, name, sql, codes, *extra, *own)
         except NodeUnavailable as exc:
@@ -398,7 +415,7 @@ async def resource_details(pools: NodePools, codes: list[str], provider: bool, i
     groups = group_by_database(pools, codes)
     for database, result in zip(groups, await _gather_grouped(pools, "resources.details_by_code",
                                                                SELECT_RESOURCE_DETAILS, groups, provider, items,
-                                                               hosted=True),
+                                                               hosted=hosted_nodes),
                                 strict=True):
         if isinstance(result, NodeUnavailable):
             failures.append(result)
@@ -432,7 +449,7 @@ async def resources_by_provider(pools: NodePools, providers: list[str], first: i
     failures: list[NodeUnavailable] = []
     for result in await _gather_grouped(pools, "resources.by_provider", SELECT_PROVIDER_RESOURCES,
                                         group_by_database(pools, providers), after, first + 1,
-                                        hosted=True):
+                                        hosted=hosted_nodes_and_prefixes):
         if isinstance(result, NodeUnavailable):
             failures.append(result)
             continue
