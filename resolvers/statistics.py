@@ -269,13 +269,14 @@ RECORDS = """select seq, lane, lane_seq, hash, at, request_id, client_request_id
       and ($4::timestamptz is null or at >= $4)
       and ($5::timestamptz is null or at < $5)
       and ($6::text[] is null or outcome = any($6::text[]))
+      and ($8::integer is null or lane = $8)
     order by seq desc limit $7"""
 
 
 async def audit_records(pools: NodePools, authority: Authority, request_id: str, user: str, department: str,
                         *, departments: Sequence[str] | None, resource: str | None, since: datetime | None,
                         until: datetime | None, outcomes: Sequence[str] | None, first: int,
-                        before: int | None) -> tuple[list[asyncpg.Record], bool]:
+                        before: int | None, lane: int | None = None) -> tuple[list[asyncpg.Record], bool]:
     """Audit records, newest first, keyset-paged on seq. audit.read in the region's domain reads every
     department's; anyone else reads only their own department's. Reading is itself audited (no record
     written, no records returned)."""
@@ -289,7 +290,7 @@ async def audit_records(pools: NodePools, authority: Authority, request_id: str,
         departments = [department]
     rows = await pools.fetch(pools.topology.region.database_node, "audit.records", RECORDS, before,
                              list(departments) if departments else None, resource, since, until,
-                             list(outcomes) if outcomes else None, first + 1)
+                             list(outcomes) if outcomes else None, first + 1, lane)
     await audit.append(pools, audit.AuditRecord(
         request_id, user, department, "audit.read", None, resource or "audit_log",
         row_count=min(len(rows), first), outcome="ok"))

@@ -158,16 +158,18 @@ class StatisticsQuery:
 
     @strawberry.field(description="Audit records, newest first (keyset pages: pass nextBefore as before). "
                                   "Supervisors (audit.read in the region) read all; anyone else only their "
-                                  "own department's. Reading is itself audited.")
+                                  "own department's. Reading is itself audited. seq is not commit order "
+                                  "across lanes: to follow the trail without missing a record, read it "
+                                  "lane by lane ('lane'), where seq grows in commit order.")
     async def audit_records(self, info: Info[Context, None], first: int = 50, before: int | None = None,
                             departments: list[str] | None = None, resource: str | None = None,
                             since: datetime | None = None, until: datetime | None = None,
-                            outcomes: list[str] | None = None) -> AuditRecordPage | None:
+                            outcomes: list[str] | None = None, lane: int | None = None) -> AuditRecordPage | None:
         context = info.context
         rows, more = await statistics.audit_records(
             context.pools, context.authority, context.request_id, context.caller.user,
             context.caller.department, departments=departments, resource=resource, since=since, until=until,
-            outcomes=outcomes, first=first, before=before)
+            outcomes=outcomes, first=first, before=before, lane=lane)
         records = [AuditRecord(seq=r["seq"], lane=r["lane"], lane_seq=r["lane_seq"], hash=r["hash"], at=r["at"], request_id=r["request_id"],
                                client_request_id=r["client_request_id"], user=r["user_id"],
                                department=r["department"], action=r["action"], purpose=r["purpose"],

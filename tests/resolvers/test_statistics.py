@@ -205,6 +205,13 @@ async def test_audit_records_name_their_record_as_the_chain_does(client: httpx.A
         await conn.close()
     assert {r["seq"]: (r["lane"], r["laneSeq"], r["hash"]) for r in records} == rows
     assert all(len(r["hash"]) == 64 for r in records)
+    # one lane, for a reader that follows the trail: within a lane seq grows with laneSeq (commit order)
+    lane = records[0]["lane"]
+    body, _ = await gql(client, "query($lane: Int) { auditRecords(first: 20, lane: $lane) { records { seq lane laneSeq } } }",
+                        {"lane": lane}, **as_user("supervisor.region"))
+    own = body["data"]["auditRecords"]["records"]
+    assert own and {r["lane"] for r in own} == {lane}
+    assert [r["laneSeq"] for r in own] == sorted((r["laneSeq"] for r in own), reverse=True)
 
 
 FRESHNESS = """query($n: [String!], $s: [String!]) { catalogStatistics(groupBy: [NODE], nodes: $n, statuses: $s) {
