@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -33,3 +35,23 @@ async def gql(client: httpx.AsyncClient, query: str, variables: dict[str, Any] |
     response = await client.post("/graphql", json={"query": query, "variables": variables or {}},
                                  headers=headers)
     return response.json(), response
+
+
+@contextlib.asynccontextmanager
+async def foreign_provider_entry(cluster: Any, code: str) -> AsyncIterator[None]:
+    """A published resource of 650200 under ``code`` naming the region department 650000-GA as its provider,
+    with an impostor row for that department in 650200's own departments table (removed afterwards)."""
+    conn = await cluster.connect("650200")
+    try:
+        await conn.execute(
+            """insert into resources (code, node_code, classification, category, name_zh, provider_code,
+               provider_level, format, update_cycle, share_class, open_attribute, status)
+               values ($1, '650200', 'department', 'test', '跨节点提供', '650000-GA', 'region', 'database',
+                       'daily', 'UNCONDITIONAL', 'open', 'published')""", code)
+        await conn.execute("""insert into departments (code, node_code, level, division_code, name_zh)
+                              values ('650000-GA', '650000', 'region', '650000', '冒名')""")
+        yield
+    finally:
+        await conn.execute("delete from resources where code = $1", code)
+        await conn.execute("delete from departments where code = '650000-GA'")
+        await conn.close()

@@ -13,7 +13,7 @@ import pytest
 from govshare.migrations.runner import latest_version
 
 from ..conftest import Cluster
-from ..helpers import gql
+from ..helpers import foreign_provider_entry, gql
 
 PAGE_QUERY = """query($first: Int!, $after: String, $filter: ResourceFilter) {
   resources(first: $first, after: $after, filter: $filter) {
@@ -240,22 +240,10 @@ async def test_a_resource_naming_a_provider_on_another_database_is_not_served(cl
     # about its own database (README, "Trust model"), so the entry is not served, not even with the region's
     # own row for that department, nor with the one 650200's departments table holds under that code.
     code = "650200-Z98-000001"
-    conn = await cluster.connect("650200")
-    try:
-        await conn.execute(
-            """insert into resources (code, node_code, classification, category, name_zh, provider_code,
-               provider_level, format, update_cycle, share_class, open_attribute, status)
-               values ($1, '650200', 'department', 'test', '跨节点提供', '650000-GA', 'region', 'database',
-                       'daily', 'UNCONDITIONAL', 'open', 'published')""", code)
-        await conn.execute("""insert into departments (code, node_code, level, division_code, name_zh)
-                              values ('650000-GA', '650000', 'region', '650000', '冒名')""")
+    async with foreign_provider_entry(cluster, code):
         body, response = await gql(client, DETAILS, {"c": code})
         bare, bare_response = await gql(client, '{ resource(code: "650200-Z98-000001") { code name } }')
         region, _ = await gql(client, '{ department(code: "650000-GA") { code name parent { code } } }')
-    finally:
-        await conn.execute("delete from resources where code = $1", code)
-        await conn.execute("delete from departments where code = '650000-GA'")
-        await conn.close()
     assert body == {"data": {"resource": None}} and bare == {"data": {"resource": None}}, (body, bare)
     # one statement, on 650200's database, which refuses the entry itself
     assert response.headers["x-govshare-statements"] == bare_response.headers["x-govshare-statements"] == "1"

@@ -18,7 +18,7 @@ from govshare.schema.catalog_reads import CatalogRead
 from govshare.schema.plans import plans_for
 
 from ..conftest import Cluster
-from ..helpers import gql, token
+from ..helpers import foreign_provider_entry, gql, token
 
 PLANNER = "650000-ZW"
 RESOURCE = "code node name names { zh ug kk en __typename } summary summaries { zh en } classification category " \
@@ -226,24 +226,12 @@ async def test_an_entry_naming_a_provider_on_another_database_is_not_served(clie
     # under that code: a node's catalog is trusted only about its own database, so the entry is served neither
     # on a page nor as one resource, on either path (``both`` compares them), and nothing is read elsewhere.
     code = "650200-Z98-000002"
-    conn = await cluster.connect("650200")
-    try:
-        await conn.execute(
-            """insert into resources (code, node_code, classification, category, name_zh, provider_code,
-               provider_level, format, update_cycle, share_class, open_attribute, status)
-               values ($1, '650200', 'department', 'test', '跨节点提供', '650000-GA', 'region', 'database',
-                       'daily', 'UNCONDITIONAL', 'open', 'published')""", code)
-        await conn.execute("""insert into departments (code, node_code, level, division_code, name_zh)
-                              values ('650000-GA', '650000', 'region', '650000', '冒名')""")
+    async with foreign_provider_entry(cluster, code):
         page = ('{ resources(first: 3, filter: {nodes: ["650200"], providers: ["650000-GA"]}) '
                 '{ edges { node { code provider { code name } dataItems { name } } } } }')
         _, lane = await both(client, page)
         lookup = f'{{ resource(code: "{code}") {{ code provider {{ code name }} dataItems {{ name }} }} }}'
         _, one = await both(client, lookup)
-    finally:
-        await conn.execute("delete from resources where code = $1", code)
-        await conn.execute("delete from departments where code = '650000-GA'")
-        await conn.close()
     assert lane.json() == {"data": {"resources": {"edges": []}}}
     assert one.json() == {"data": {"resource": None}}
     # the page, then the lookup: one statement each, on 650200's database
