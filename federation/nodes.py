@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from govshare.core.errors import NodeUnavailable
+from govshare.core.turns import Turns
 from govshare.migrations.runner import current_version
 
 from .deadlines import RequestDeadlines, request_deadlines
@@ -80,6 +81,10 @@ class NodeStatus:
 
 # For one transaction only: the session keeps PostgreSQL's default plan cache mode.
 CUSTOM_PLANS = "set local plan_cache_mode = force_custom_plan"
+# Binding this many list values costs a millisecond or more (asyncpg checks every element): such a
+# statement's send is a heavy step and takes a turn of the loop (core/turns.py).
+HEAVY_ARGUMENT_VALUES = 500
+
 
 async def keep_session(conn: asyncpg.Connection) -> None:
     """Release a pool connection without asyncpg's default reset round trip (RESET ALL, UNLISTEN *,
@@ -105,6 +110,8 @@ class NodePools:
         self._releases: set[asyncio.Task[None]] = set()
         # Told of every exchange with a database: (database, seconds, answered); the app's metrics.
         self.observer: Callable[[str, float, bool], None] | None = None
+        # Heavy steps of every request in this process take turns of the loop (core/turns.py).
+        self.turns = Turns()
 
     async def open(self) -> dict[str, NodeStatus]:
         """Create every pool without connecting, then warm the ones that answer.
@@ -245,12 +252,18 @@ class NodePools:
         if log is not None:
             log.record(database_node, name)
 
+        heavy = _list_values(args) >= HEAVY_ARGUMENT_VALUES
+
         async def statement(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+            if heavy:
+                await self.turns.take()  # encoding the lists is this step's work (once prepared here)
             return await conn.fetch(sql, *args)
 
         async def custom(conn: asyncpg.Connection) -> list[asyncpg.Record]:
             async with conn.transaction(readonly=True):
                 await conn.execute(CUSTOM_PLANS)
+                if heavy:
+                    await self.turns.take()
                 return await conn.fetch(sql, *args)
 
         return await self._run(database_node, name, custom if custom_plans else statement, timeout)
@@ -339,3 +352,8 @@ def _forget(tasks: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], No
         if not task.cancelled() and task.exception() is not None:
             logger.debug("connection release failed; connection terminated", exc_info=task.exception())
     return done
+
+
+def _list_values(args: tuple[Any, ...]) -> int:
+    """How many values a statement's list arguments hold."""
+    return sum(len(arg) for arg in args if isinstance(arg, list | tuple))

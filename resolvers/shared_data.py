@@ -37,6 +37,7 @@ __all__ = ["MAX_FIRST", "Caller", "Condition", "DataPage", "DataRequest", "Order
 
 T = TypeVar("T")
 ACCESS_RETRIES = 3  # decisions made again when rules or grants change under a request (then fail closed)
+HEAVY_ROWS = 250  # a page this long takes milliseconds to answer from: a heavy step (core/turns.py)
 
 
 @dataclass
@@ -229,6 +230,10 @@ async def _read(caller: Caller, request: DataRequest) -> DataPage:
     record.outcome = "partial" if unavailable else "ok"
     record.access_version = caller.decider.version
     await audit.append(caller.pools, record)  # raises AuditUnavailable: then nothing is returned
+    if len(rows) >= HEAVY_ROWS:
+        # The caller builds its answer from these rows in the step this returns to: milliseconds for a long
+        # page. The pages of one audit batch all resume at once: each takes a turn of its own.
+        await caller.pools.turns.take()
 
     # The permitted selected items are read by column position (DataPage.rows, or a direct read's shape);
     # cursors keep only their keys (row_id and node_code are the first two columns) and are encoded when read.
