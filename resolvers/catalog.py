@@ -52,26 +52,41 @@ SELECT_ITEMS = f"""select {ITEM_COLUMNS}
     from data_items where resource_code = any($1::text[]) order by resource_code, position"""
 DEPARTMENT_COLUMNS = "code, node_code, level, parent_code, division_code, name_zh, name_ug, name_kk, name_en"
 DEPARTMENT_NAMES = tuple(c.strip() for c in DEPARTMENT_COLUMNS.split(","))
+# Departments follow the same rule: a departments row is served (listed, looked up, as a parent, child or
+# provider, counted in memberships and known departments) only by a database hosting both its node and its
+# code's node, tested as for resources (``code ^@ 'NNNNNN-'``, the hosted nodes and their prefixes as
+# text[] parameters, in SQL so pages, first, hasNextPage and cursors agree with what is served). A code is
+# thus served by one database at most, the one hosting its first 6 characters: the same code in any other
+# database (an impostor, a stale copy) is never served, so it neither adds a second row nor overrides or
+# shadows the owner's, whichever answers first. The division code is not part of it: a county department's
+# GB/T 2260 code is no node of the topology.
+HOSTED_DEPARTMENTS = "node_code = any({}::text[]) and code ^@ any({}::text[])"
+# A provider read beside its resource, on the resource's database (which the provider's code names): its
+# row must name a node that database hosts.
+HOSTED_PROVIDER = "d.node_code = any({}::text[])"
 ITEM_NAMES = tuple(c.strip() for c in ITEM_COLUMNS.split(","))
 # One resource with its provider (when its department is on the same database) and its items, in one
 # statement instead of three: the provider and the items come back as anonymous records (tuples in the
 # order of DEPARTMENT_NAMES and ITEM_NAMES), each only when $2 and $3 ask for them.
 SELECT_RESOURCE_DETAILS = f"""select {RESOURCE_COLUMNS},
     case when $2::bool then (select row({", ".join("d." + c for c in DEPARTMENT_NAMES)})
-        from departments d where d.code = resources.provider_code) end as provider_row,
+        from departments d where d.code = resources.provider_code and {HOSTED_PROVIDER.format("$4")})
+        end as provider_row,
     case when $3::bool then array(select row({", ".join("i." + c for c in ITEM_NAMES)})
         from data_items i where i.resource_code = resources.code order by i.position) end as item_rows
     from resources where code = any($1::text[]) and {HOSTED_LOOKUP.format(4)}"""
 # A page's related rows (its resources' providers and items) read with the page, or for a merged page's
 # rows in one statement per database holding them, instead of one statement per database for each: the
 # columns of each come from RelatedColumns (checked against DEPARTMENT_NAMES and ITEM_NAMES).
-PROVIDER_ROW = "(select row({}) from departments d where d.code = resources.provider_code) as provider_row"
+PROVIDER_ROW = ("(select row({}) from departments d where d.code = resources.provider_code and "
+                + HOSTED_PROVIDER + ") as provider_row")
 ITEM_ROWS = ("array(select row({}) from data_items i where i.resource_code = resources.code order by i.position)"
              " as item_rows")
 SELECT_RELATED = "select code, provider_code{} from resources where code = any($1::text[])"
-SELECT_DEPARTMENTS = f"select {DEPARTMENT_COLUMNS} from departments where code = any($1::text[])"
+SELECT_DEPARTMENTS = f"""select {DEPARTMENT_COLUMNS} from departments
+    where code = any($1::text[]) and {HOSTED_DEPARTMENTS.format("$2", "$3")}"""
 SELECT_CHILDREN = f"""select {DEPARTMENT_COLUMNS} from departments
-    where parent_code = any($1::text[]) order by code"""
+    where parent_code = any($1::text[]) and {HOSTED_DEPARTMENTS.format("$2", "$3")} order by code"""
 SELECT_DEPARTMENT_PAGE = f"select {DEPARTMENT_COLUMNS} from departments where "
 
 SHARING_CLASSES = ["UNCONDITIONAL", "CONDITIONAL"]
@@ -110,11 +125,13 @@ class RelatedColumns:
     def __bool__(self) -> bool:
         return self.provider is not None or self.items is not None
 
-    def sql(self) -> str:
-        """The select list's related columns, each after a comma."""
+    def sql(self, hosted: str) -> str:
+        """The select list's related columns, each after a comma; ``hosted`` is the parameter ($n) holding
+        the nodes the database hosts (a provider row naming another node is not read), sent only with a
+        provider (an unused parameter is an error)."""
         parts = []
         if self.provider is not None:
-            parts.append(PROVIDER_ROW.format(", ".join("d." + c for c in self.provider)))
+            parts.append(PROVIDER_ROW.format(", ".join("d." + c for c in self.provider), hosted))
         if self.items is not None:
             parts.append(ITEM_ROWS.format(", ".join("i." + c for c in self.items)))
         return "".join(", " + part for part in parts)
@@ -272,13 +289,16 @@ async def resource_page(pools: NodePools, flt: ResourceFilter, first: int, after
     databases = databases_for(pools, flt.nodes)
     inline = related if related and len(databases) == 1 else None
     head = select_resources(columns)
-    if inline is not None:
-        head = head.removesuffix(" from resources where ") + inline.sql() + " from resources where "
 
     def statement(database: str, position: str | None) -> tuple[str, list[Any]]:
-        where = resource_where(flt, position, pools.topology.hosted_on(database))
+        hosted = pools.topology.hosted_on(database)
+        where = resource_where(flt, position, hosted)
+        select = head
+        if inline is not None:
+            related_sql = inline.sql(where.param(list(hosted)) if inline.provider is not None else "")
+            select = head.removesuffix(" from resources where ") + related_sql + " from resources where "
         limit = where.param(first + 1)
-        return head + where.sql() + ORDER_LIMIT + limit, where.args
+        return select + where.sql() + ORDER_LIMIT + limit, where.args
 
     # A keyword's pattern decides whether the trigram or bigram index pays: planned for each search.
     results = await _fetch_from_positions(pools, databases, "resources.page", after, statement,
@@ -309,9 +329,11 @@ async def _attach_related(pools: NodePools, page: Page, related: RelatedColumns,
     if not pending:
         return
     groups = group_by_database(pools, pending)
-    sql = SELECT_RELATED.format(related.sql())
+    sql = SELECT_RELATED.format(related.sql("$2"))
+    hosted = hosted_nodes if related.provider is not None else None
     for (database, codes), result in zip(groups.items(), await _gather_grouped(pools, "resources.related", sql,
-                                                                               groups), strict=True):
+                                                                               groups, hosted=hosted),
+                                         strict=True):
         if isinstance(result, NodeUnavailable):
             page.related_failures.append((result, codes))
             continue
@@ -458,12 +480,34 @@ async def resources_by_provider(pools: NodePools, providers: list[str], first: i
     return grouped, failures
 
 
+async def departments_by_code(pools: NodePools, name: str, codes: list[str]
+                              ) -> tuple[dict[str, asyncpg.Record], list[NodeUnavailable]]:
+    """Departments by code, each asked of the database hosting its code's node (HOSTED_DEPARTMENTS)."""
+    found: dict[str, asyncpg.Record] = {}
+    failures: list[NodeUnavailable] = []
+    groups = group_by_database(pools, codes)
+    for result in await _gather_grouped(pools, name, SELECT_DEPARTMENTS, groups, hosted=hosted_nodes_and_prefixes):
+        if isinstance(result, NodeUnavailable):
+            failures.append(result)
+        else:
+            found.update((row["code"], row) for row in result)
+    return found, failures
+
+
+async def fetch_each_hosted(pools: NodePools, name: str, sql: str, *args: Any, databases: list[str] | None = None
+                            ) -> dict[str, list[asyncpg.Record] | NodeUnavailable]:
+    """``sql`` on every database (or ``databases``), concurrently, with ``args`` then that database's hosted
+    nodes and their prefixes (the arguments of HOSTED_DEPARTMENTS); a failed node yields its error."""
+    wanted = databases if databases is not None else [n.code for n in pools.topology.databases]
+    return await _fetch_each_own(pools, wanted, name, lambda db: (sql, [*args, *hosted_nodes_and_prefixes(pools, db)]))
+
+
 async def children_of(pools: NodePools, parents: list[str]
                       ) -> tuple[dict[str, list[asyncpg.Record]], list[NodeUnavailable]]:
-    """Children can live on any node (a region bureau's children are prefecture bureaus)."""
+    """Children can live on any node (a region bureau's children are prefecture bureaus): asked of every
+    database, each serving only the departments it hosts."""
     grouped: dict[str, list[asyncpg.Record]] = {p: [] for p in parents}
-    results = await pools.fetch_each([n.code for n in pools.topology.databases], "departments.children",
-                                     SELECT_CHILDREN, parents)
+    results = await fetch_each_hosted(pools, "departments.children", SELECT_CHILDREN, parents)
     failures = [r for r in results.values() if isinstance(r, NodeUnavailable)]
     for result in results.values():
         if isinstance(result, NodeUnavailable):
@@ -475,20 +519,37 @@ async def children_of(pools: NodePools, parents: list[str]
     return grouped, failures
 
 
+@dataclass(frozen=True)
+class DepartmentFilter:
+    nodes: list[str] | None = None
+    levels: list[str] | None = None
+    parent: str | None = None
+
+
+def department_page_statement(flt: DepartmentFilter, hosted: Sequence[str], position: str | None, first: int
+                              ) -> tuple[str, list[Any]]:
+    """A departments page on one database, which hosts the nodes ``hosted`` (HOSTED_DEPARTMENTS)."""
+    where = Where()
+    where.add("node_code = any({}::text[])", list(hosted))
+    where.add("code ^@ any({}::text[])", [node + "-" for node in hosted])
+    if flt.nodes:
+        where.add("node_code = any({}::text[])", flt.nodes)
+    if flt.levels:
+        where.add("level = any({}::text[])", flt.levels)
+    if flt.parent is not None:
+        where.add("parent_code = {}", flt.parent)
+    if position is not None:
+        where.add("code > {}", position)
+    limit = where.param(first + 1)
+    return SELECT_DEPARTMENT_PAGE + where.sql() + ORDER_LIMIT + limit, where.args
+
+
 async def department_page(pools: NodePools, nodes: list[str] | None, levels: list[str] | None,
                           parent: str | None, first: int, after: Positions[str]) -> Page:
+    flt = DepartmentFilter(nodes, levels, parent)
+
     def statement(database: str, position: str | None) -> tuple[str, list[Any]]:
-        where = Where()
-        if nodes:
-            where.add("node_code = any({}::text[])", nodes)
-        if levels:
-            where.add("level = any({}::text[])", levels)
-        if parent is not None:
-            where.add("parent_code = {}", parent)
-        if position is not None:
-            where.add("code > {}", position)
-        limit = where.param(first + 1)
-        return SELECT_DEPARTMENT_PAGE + where.sql() + ORDER_LIMIT + limit, where.args
+        return department_page_statement(flt, pools.topology.hosted_on(database), position, first)
 
     results = await _fetch_from_positions(pools, databases_for(pools, nodes), "departments.page", after, statement)
     return _merged_page(results, after, first)

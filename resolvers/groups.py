@@ -17,7 +17,10 @@ from .administration import Admin, recorded, region_transaction
 
 logger = logging.getLogger("govshare.groups")
 
-SELECT_DEPARTMENT_FACTS = "select code, level, node_code, sector from departments"
+# Only the departments each database hosts (catalog.HOSTED_DEPARTMENTS): another database's row under a
+# code never changes that department's groups.
+SELECT_DEPARTMENT_FACTS = ("select code, level, node_code, sector from departments where "
+                           + catalog.HOSTED_DEPARTMENTS.format("$1", "$2"))
 SELECT_NAMED_GROUPS = """select name, title, domain, members, created_at, created_by from department_groups
     where removed_at is null order by name"""
 SELECT_NAMED_GROUP = """select id, name, title, domain, members from department_groups
@@ -32,22 +35,28 @@ MAX_MEMBERS = 500
 async def load_memberships(pools: NodePools) -> Memberships:
     """Departments of every node (one statement per database) and the live named groups."""
     region = pools.topology.region
-    results = await pools.fetch_each([n.code for n in pools.topology.databases], "groups.departments",
-                                     SELECT_DEPARTMENT_FACTS)
+    results = await catalog.fetch_each_hosted(pools, "groups.departments", SELECT_DEPARTMENT_FACTS)
     facts: list[DepartmentFacts] = []
     for database, rows in results.items():
         if isinstance(rows, NodeUnavailable):
             logger.warning("departments of database %s not loaded (%s): their groups are computed from "
                            "their codes", database, rows.message)
             continue
-        facts.extend(DepartmentFacts(r["code"], r["level"], r["node_code"], r["sector"]) for r in rows)
+        for r in rows:
+            # level:region is the region node's alone: a department of another node saying so (or a region
+            # department saying otherwise) gets the groups its code says, as one whose row was not read.
+            if (r["level"] == "region") != (r["node_code"] == region.code):
+                logger.warning("department %s of node %s says level %s: its groups are computed from its code",
+                               r["code"], r["node_code"], r["level"])
+                continue
+            facts.append(DepartmentFacts(r["code"], r["level"], r["node_code"], r["sector"]))
     named = await pools.fetch(region.database_node, "groups.named", SELECT_NAMED_GROUPS)
     return Memberships.build(region.code, facts, {r["name"]: r["members"] for r in named})
 
 
 async def existing_departments(pools: NodePools, codes: list[str]) -> set[str]:
     """The codes among ``codes`` that the catalog knows (asked of each code's node only)."""
-    found, failures = await catalog.rows_by_code(pools, "departments.exist", catalog.SELECT_DEPARTMENTS, codes)
+    found, failures = await catalog.departments_by_code(pools, "departments.exist", codes)
     if failures:
         raise failures[0]
     return set(found)

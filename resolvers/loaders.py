@@ -70,8 +70,7 @@ class ResourceDetailsByCode(_Loader):
 
 class DepartmentByCode(_Loader):
     async def batch_load_fn(self, codes: list[str]) -> list[asyncpg.Record | None]:
-        found, failures = await catalog.rows_by_code(self.context.pools, "departments.by_code",
-                                                     catalog.SELECT_DEPARTMENTS, list(codes))
+        found, failures = await catalog.departments_by_code(self.context.pools, "departments.by_code", list(codes))
         self.note(failures, codes)
         return [found.get(code) for code in codes]
 

@@ -14,8 +14,10 @@ from collections.abc import Callable
 
 from govshare.core.errors import NodeUnavailable, UnknownDepartment
 from govshare.federation.nodes import NodePools
+from govshare.resolvers.catalog import HOSTED_DEPARTMENTS, fetch_each_hosted
 
-SELECT_CODES = "select code from departments"
+# Only the departments each database hosts: another database's row under a code makes no department known.
+SELECT_CODES = "select code from departments where " + HOSTED_DEPARTMENTS.format("$1", "$2")
 RETRY_SECONDS = 5.0
 
 
@@ -32,7 +34,7 @@ class KnownDepartments:
         """Reload the codes of ``databases`` (all by default); a database that fails keeps its old codes."""
         wanted = databases or [n.code for n in self._pools.topology.databases]
         async with self._lock:
-            results = await self._pools.fetch_each(wanted, "departments.codes", SELECT_CODES)
+            results = await fetch_each_hosted(self._pools, "departments.codes", SELECT_CODES, databases=wanted)
             for database, rows in results.items():
                 if not isinstance(rows, NodeUnavailable):
                     self._codes[database] = frozenset(r["code"] for r in rows)
