@@ -1,13 +1,13 @@
 """Audit verification: walk every lane's chain (HMAC, links, lane_seq contiguity) and hold each lane against
-its checkpoints, naming the global seq (and the lane) of the first record affected by a rewrite, removal,
-move between lanes or truncation.
+its checkpoints, naming the first record affected by a rewrite, removal, move between lanes or truncation as
+the chain names it (lane, lane_seq), with its global seq where that is known to be this lane's record.
 """
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import asyncpg
@@ -33,22 +33,31 @@ POINTERS = """select j.id, j.audit_seq, j.audit_lane, j.audit_lane_seq, j.audit_
     from exchange_jobs j left join audit_log a on a.seq = j.audit_seq
     where j.audit_seq is not null order by j.id"""
 HAS_LEGACY_END = "select to_regprocedure('audit_legacy_end()') is not null"
+# Seqs deduced for missing records that some remaining record holds after all (then the deduction is void).
+SEQS_HELD = "select seq from audit_log where seq = any($1::bigint[])"
 
 
 @dataclass(frozen=True)
 class Problem:
     kind: str  # rewritten | removed | renumbered | unsealed | truncated | checkpoint_forged | unreadable
-    # The first record affected, by global seq: the record itself where it exists; where records are
-    # missing, the seq right after the lane's last intact record (the missing ones came after it).
-    first_seq: int
+    # The global seq of the first record affected, only where it is that lane's record: the record itself
+    # where it exists. Missing records took their seqs with them, and seq is drawn for the whole trail, so
+    # the seq after the lane's last intact record is as likely another lane's record: a missing record has
+    # a seq here only where its lane's intact neighbours leave exactly one seq to each missing record (a
+    # lane alone on the trail, lane 0 before lanes), and no remaining record holds it; else None.
+    first_seq: int | None
     detail: str
     lane: int = 0
+    # The first record affected as the chain names it: its lane_seq in ``lane`` (the first missing one where
+    # records are missing); None only for a checkpoint that names no lane.
+    lane_seq: int | None = None
 
 
 @dataclass
 class _Lane:
     """What the walk keeps of one lane: its last record and the records checkpoints name."""
     first_seq: int = 0
+    first_lane_seq: int = 0
     last_seq: int = 0  # global seq of the lane's last record
     last_lane_seq: int = 0
     keyed: bool = False  # a keyed record seen: an unkeyed one after it cannot be of before migration 0008
@@ -75,6 +84,8 @@ class Verdict:
 async def verify_chain(conn: asyncpg.Connection, key: bytes, checkpoints: Sequence[Checkpoint]) -> Verdict:
     """Walk every lane in order (HMAC, links, lane_seq), then hold each lane against its checkpoints."""
     verdict = Verdict()
+    # (lane, lane_seq) -> the seq deduced for that missing record, void if a remaining record holds it
+    guesses: dict[tuple[int, int], int] = {}
     wanted = {(c.lane, c.seq) for c in checkpoints}
     lanes: dict[int, _Lane] = {}
     lane: _Lane | None = None
@@ -86,7 +97,7 @@ async def verify_chain(conn: asyncpg.Connection, key: bytes, checkpoints: Sequen
             seq, lane_seq = int(row["seq"]), int(row["lane_seq"])
             if lane is None or int(row["lane"]) != lane_no:
                 lane_no = int(row["lane"])
-                lane = lanes[lane_no] = _Lane(first_seq=seq)
+                lane = lanes[lane_no] = _Lane(first_seq=seq, first_lane_seq=lane_seq)
                 previous = ZERO_HASH
             verdict.records += 1
             found = len(verdict.problems)
@@ -99,43 +110,42 @@ async def verify_chain(conn: asyncpg.Connection, key: bytes, checkpoints: Sequen
             # Keyed records count 1, 2, 3... in their lane; unkeyed ones (before 0008) kept the seq they had.
             gap = keyed and lane_seq != lane.last_lane_seq + 1
             if row["prev_hash"] != previous or gap:
-                verdict.problems.append(Problem(
-                    "removed", lane.last_seq + 1 if lane.last_seq else seq,
-                    f"record {seq} (lane {lane_no}, lane_seq {lane_seq}) does not link to the record before it in its lane "
-                    f"({'records removed' if lane_seq != lane.last_lane_seq + 1 else 'altered link'})",
-                    lane_no))
+                verdict.problems.append(_removed(lane, lane_no, seq, lane_seq, guesses))
             if keyed:
                 verdict.keyed += 1
                 expected = chain_hash(key, row["prev_hash"], payload(lane_seq, row["at"], dict(row), lane_no))
                 if not hmac.compare_digest(expected, row["hash"]):
                     verdict.problems.append(Problem(
                         "rewritten", seq, f"record {seq}: its HMAC does not match its content or lane (altered, "
-                        "moved from another lane, or written without the audit key)", lane_no))
+                        "moved from another lane, or written without the audit key)", lane_no, lane_seq))
             elif row["legacy_hash"] != row["hash"] or lane_no != 0:
                 verdict.problems.append(Problem("rewritten", seq, f"record {seq} (unkeyed, before migration 8): "
-                                                "hash does not match its content", lane_no))
+                                                "hash does not match its content", lane_no, lane_seq))
             elif lane.keyed:
                 # anyone who can INSERT can compute an unkeyed hash: only a prefix written before 0008 counts
                 verdict.problems.append(Problem("rewritten", seq, f"record {seq} (lane {lane_no}, lane_seq {lane_seq}) "
                                                 "is unkeyed but follows keyed records: written without the audit key",
-                                                lane_no))
+                                                lane_no, lane_seq))
             elif legacy is not None and (lane_seq > legacy[0] or (lane_seq == legacy[0] and row["hash"] != legacy[1])):
                 # anyone who can INSERT can compute an unkeyed hash: only those 0029 found are genuine
                 verdict.problems.append(Problem("rewritten", seq, f"record {seq} (lane {lane_no}, lane_seq {lane_seq}) "
                                                 "is unkeyed but was not in the trail when migration 29 recorded the end "
                                                 f"of the unkeyed records (lane_seq {legacy[0]}): written without the "
-                                                "audit key", lane_no))
+                                                "audit key", lane_no, lane_seq))
             # The database numbers a lane's records under the lane's lock, in lane_seq order: the global seq
             # is not under the HMAC, but within a lane it can only grow.
             if lane.last_seq and seq <= lane.last_seq:
                 verdict.problems.append(Problem(
                     "renumbered", seq, f"record {seq} (lane {lane_no}, lane_seq {lane_seq}) has a global seq below "
-                    f"the record before it in its lane ({lane.last_seq}): seqs were changed", lane_no))
+                    f"the record before it in its lane ({lane.last_seq}): seqs were changed", lane_no, lane_seq))
             lane.keyed = lane.keyed or keyed
             lane.last_keyed, lane.last_flagged = keyed, len(verdict.problems) > found
             previous = row["hash"]
             lane.last_seq, lane.last_lane_seq = seq, lane_seq
         await _check_pointers(conn, verdict)
+        held = {int(r["seq"]) for r in await conn.fetch(SEQS_HELD, list(guesses.values()))} if guesses else set()
+    verdict.problems = [replace(p, first_seq=None) if p.kind == "removed" and p.lane_seq is not None
+                        and guesses.get((p.lane, p.lane_seq)) in held else p for p in verdict.problems]
     verdict.lanes = len(lanes)
     zero = lanes.get(0)
     if zero is not None and not zero.last_keyed and not zero.last_flagged:
@@ -144,12 +154,33 @@ async def verify_chain(conn: asyncpg.Connection, key: bytes, checkpoints: Sequen
             "unsealed", zero.last_seq, f"lane 0 ends with the unkeyed record {zero.last_seq} (lane_seq "
             f"{zero.last_lane_seq}, of before migration 8): start the service once after upgrading, it seals the "
             "unkeyed records with a keyed 'audit.seal' record; until then records can be added after it without "
-            "the audit key", 0))
+            "the audit key", 0, zero.last_lane_seq))
     for checkpoint in sorted(checkpoints, key=lambda c: (c.lane, c.seq)):
         verdict.checkpoints += 1
         _hold(verdict, checkpoints, checkpoint, key, lanes)
-    verdict.problems.sort(key=lambda p: (p.first_seq, p.lane))
+    # Lane by lane, in chain order: a global order of the problems would need seqs that missing records lack.
+    verdict.problems.sort(key=lambda p: (p.lane, -1 if p.lane_seq is None else p.lane_seq))
     return verdict
+
+
+def _removed(lane: _Lane, lane_no: int, seq: int, lane_seq: int, guesses: dict[tuple[int, int], int]) -> Problem:
+    """A record that does not link to the one before it in its lane: records missing before it (a gap in
+    lane_seq, from lane_seq 1 if it is the lane's first), or its own link altered."""
+    if lane_seq == lane.last_lane_seq + 1:
+        return Problem("removed", seq, f"record {seq} (lane {lane_no}, lane_seq {lane_seq}) does not link to the "
+                       "record before it in its lane (altered link)", lane_no, lane_seq)
+    first = lane.last_lane_seq + 1
+    missing = lane_seq - first
+    # Within a lane seq grows with lane_seq: the missing records' seqs lie strictly between their intact
+    # neighbours'. Only where there are exactly as many seqs there as missing records is the first one known.
+    known = seq - lane.last_seq - 1 == missing
+    if known:
+        guesses[(lane_no, first)] = lane.last_seq + 1
+    after = f"after seq {lane.last_seq}, " if lane.last_seq else ""
+    return Problem("removed", lane.last_seq + 1 if known else None,
+                   f"records missing in lane {lane_no}: lane_seq {first}"
+                   f"{f'-{lane_seq - 1}' if missing > 1 else ''} ({after}before record {seq}, lane_seq {lane_seq}, "
+                   "which does not link to the record before it in its lane)", lane_no, first)
 
 
 async def _check_pointers(conn: asyncpg.Connection, verdict: Verdict) -> None:
@@ -170,7 +201,8 @@ async def _check_pointers(conn: asyncpg.Connection, verdict: Verdict) -> None:
             "renumbered", int(row["audit_seq"]), f"export job {row['id']} points at audit record {row['audit_seq']}, "
             f"which is {'no record' if row['seq'] is None else 'not ' + named}: seqs were changed (or the job "
             "was finished by a process of before audit lanes, whose seq was lane 0's lane_seq)",
-            int(row["audit_lane"] if row["audit_lane"] is not None else row["lane"] or 0)))
+            int(row["audit_lane"] if row["audit_lane"] is not None else row["lane"] or 0),
+            None if row["audit_lane_seq"] is None else int(row["audit_lane_seq"])))
 
 
 async def _legacy_end(conn: asyncpg.Connection) -> tuple[int, str] | None:
@@ -187,32 +219,37 @@ def _hold(verdict: Verdict, checkpoints: Sequence[Checkpoint], checkpoint: Check
     """One checkpoint against its lane: forged, truncated (the lane ends before it, or is gone), rewritten."""
     lane = lanes.get(checkpoint.lane, _Lane())
     if checkpoint.lane < 0 or not checkpoint.valid(key):
-        verdict.problems.append(Problem("checkpoint_forged", max(lane.seqs.get(checkpoint.seq, checkpoint.seq), 0),
+        named = checkpoint.lane >= 0 and checkpoint.seq >= 0
+        verdict.problems.append(Problem("checkpoint_forged", lane.seqs.get(checkpoint.seq) if named else None,
                                         f"checkpoint of {checkpoint.chain} seq {checkpoint.seq} in {checkpoint.source} does not "
-                                        "carry a valid HMAC", max(checkpoint.lane, 0)))
+                                        "carry a valid HMAC", max(checkpoint.lane, 0), checkpoint.seq if named else None))
     elif checkpoint.seq > lane.last_lane_seq:
         missing = (f"records after seq {lane.last_seq} are missing (lane {checkpoint.lane}, after lane_seq "
                    f"{lane.last_lane_seq})" if lane.last_seq else f"every record of lane {checkpoint.lane} is missing")
+        # The missing records' seqs are gone and nothing follows them in the lane to bound them: no seq.
         verdict.problems.append(Problem(
-            "truncated", lane.last_seq + 1 if lane.last_seq else 1,
+            "truncated", None,
             f"{missing}: {checkpoint.source} holds a checkpoint of lane_seq {checkpoint.seq} taken at "
-            f"{utc_text(checkpoint.at)}", checkpoint.lane))
+            f"{utc_text(checkpoint.at)}", checkpoint.lane, lane.last_lane_seq + 1))
     elif checkpoint.seq > 0 and lane.hashes.get(checkpoint.seq) != checkpoint.hash:
+        first_lane_seq, first_seq = _first_after(verdict, checkpoints, checkpoint, lane)
         verdict.problems.append(Problem(
-            "rewritten", _first_after(verdict, checkpoints, checkpoint, lane),
+            "rewritten", first_seq,
             f"record {lane.seqs.get(checkpoint.seq)} (lane {checkpoint.lane}, lane_seq {checkpoint.seq}) differs from the "
             f"checkpoint in {checkpoint.source} taken at {utc_text(checkpoint.at)}: the chain was rewritten",
-            checkpoint.lane))
+            checkpoint.lane, first_lane_seq))
 
 
-def _first_after(verdict: Verdict, checkpoints: Sequence[Checkpoint], broken: Checkpoint, lane: _Lane) -> int:
-    """The first record of the lane a rewrite can have touched: the first broken link found in it, else
-    the record after the newest earlier checkpoint of the lane that still matches."""
-    found = [p.first_seq for p in verdict.problems if p.kind in ("rewritten", "removed") and p.lane == broken.lane]
+def _first_after(verdict: Verdict, checkpoints: Sequence[Checkpoint], broken: Checkpoint,
+                 lane: _Lane) -> tuple[int, int | None]:
+    """The first record of the lane a rewrite can have touched (lane_seq, and seq if it is there): the first
+    broken link found in it, else the record after the newest earlier checkpoint of the lane that still matches."""
+    found = [(p.lane_seq, p.first_seq) for p in verdict.problems
+             if p.kind in ("rewritten", "removed") and p.lane == broken.lane and p.lane_seq is not None]
     if found:
-        return min(found)
+        return min(found, key=lambda f: f[0])
     earlier = [c.seq for c in checkpoints
                if c.lane == broken.lane and c.seq < broken.seq and lane.hashes.get(c.seq) == c.hash]
     if earlier:
-        return lane.seqs.get(max(earlier) + 1, lane.first_seq)
-    return lane.first_seq
+        return max(earlier) + 1, lane.seqs.get(max(earlier) + 1)
+    return lane.first_lane_seq, lane.first_seq

@@ -1,9 +1,11 @@
-"""Scalars whose default parsing is not safe here: a DateTime must say which instant it means."""
+"""Scalars whose default parsing is not safe here: a DateTime must say which instant it means, and a
+PostgreSQL bigint does not fit GraphQL's Int (32 bits) nor, past 2^53, a JavaScript number."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Final
+import re
+from typing import Final, NewType
 
 from strawberry.schema.types.base_scalars import wrap_parser
 from strawberry.types.scalar import ScalarDefinition
@@ -29,4 +31,38 @@ AWARE_DATETIME: Final = ScalarDefinition(
     origin=dt.datetime,
 )
 
-SCALAR_OVERRIDES: Final = {dt.datetime: AWARE_DATETIME}
+# A PostgreSQL bigint (e.g. an audit record's lane_seq). GraphQL's Int is 32 bits (a value past 2^31 - 1 fails
+# the whole field), and a JSON number past 2^53 is rounded by JavaScript clients (an auditor's tool would
+# then name the wrong record), so it travels as a string of decimal digits, as GitHub's and Relay's big ids
+# do, both ways: a number as input is refused like any other non-string (one form, nothing to round).
+BigInt = NewType("BigInt", int)
+BIGINT_MIN: Final = -(2 ** 63)
+BIGINT_MAX: Final = 2 ** 63 - 1
+_DIGITS = re.compile(r"-?[0-9]{1,19}")
+
+
+def _big_int(value: str) -> BigInt:
+    if not _DIGITS.fullmatch(value):
+        raise ValueError("It must be an integer as a string of decimal digits, e.g. \"4294967296\".")
+    number = int(value)
+    if not BIGINT_MIN <= number <= BIGINT_MAX:
+        raise ValueError("It must fit in 64 bits (a PostgreSQL bigint).")
+    return BigInt(number)
+
+
+def _big_text(value: int) -> str:
+    return str(int(value))
+
+
+BIG_INT: Final = ScalarDefinition(
+    name="BigInt",
+    description="A 64-bit integer (PostgreSQL bigint) as a string of decimal digits, e.g. \"4294967296\": "
+                "GraphQL's Int stops at 2^31 - 1 and JavaScript numbers are exact only up to 2^53.",
+    specified_by_url=None,
+    serialize=_big_text,
+    parse_value=wrap_parser(_big_int, "BigInt"),
+    parse_literal=None,
+    origin=BigInt,
+)
+
+SCALAR_OVERRIDES: Final = {dt.datetime: AWARE_DATETIME, BigInt: BIG_INT}

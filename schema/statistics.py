@@ -12,6 +12,8 @@ from strawberry.types import Info
 from govshare.resolvers import statistics
 from govshare.resolvers.context import Context
 
+from .scalars import BigInt
+
 
 @strawberry.enum(description="A dimension to group catalog counts by.")
 class CatalogDimension(Enum):
@@ -100,7 +102,8 @@ class AuditRecord:
                                             "HMAC and not commit order across lanes: lane, laneSeq and hash name "
                                             "the record as the chain does.")
     lane: int = strawberry.field(description="The audit lane (one keyed chain per writer process) of the record.")
-    lane_seq: int = strawberry.field(description="The record's number in its lane (1, 2, 3...: commit order).")
+    lane_seq: BigInt = strawberry.field(description="The record's number in its lane (1, 2, 3...: commit order); a "
+                                                    "BigInt (a string of digits), as it can pass 2^31.")
     hash: str = strawberry.field(description="The record's HMAC-SHA256 (hex), as `govshare audit verify` checks it.")
     at: datetime
     request_id: str

@@ -65,7 +65,10 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             print(f"audit chain: {verdict.records} records in {verdict.lanes} lane(s) (last seq {verdict.last_seq}, "
                   f"{verdict.keyed} keyed); {verdict.checkpoints} checkpoints")
             for problem in verdict.problems:
-                print(f"{problem.kind}: first record affected {problem.first_seq}: {problem.detail}")
+                # named as the chain names it; a missing record's global seq is mostly unknown (went with it)
+                seq = "unknown" if problem.first_seq is None else problem.first_seq
+                print(f"{problem.kind}: first record affected lane {problem.lane}, lane_seq {problem.lane_seq}, "
+                      f"seq {seq}: {problem.detail}")
             if not verdict.problems:
                 print("audit chain intact and consistent with every checkpoint")
         return 1 if verdict.problems else 0

@@ -116,7 +116,8 @@ async def test_a_restored_region_database_shows_the_lost_audit_records(cluster: 
 
         await _audited_queries(ours, topology, 2)
         conn = await asyncpg.connect(region_dsn)
-        dumped_head = await conn.fetchval("select max(seq) from audit_log")
+        dumped_seq, lane, dumped_head = await conn.fetchrow(
+            "select seq, lane, lane_seq from audit_log order by seq desc limit 1")
         await conn.close()
         dump = tmp_path / f"govshare-{region}.dump"
         await asyncio.to_thread(_tool, cluster, "pg_dump", "--format=custom", f"--file={dump}",
@@ -136,8 +137,10 @@ async def test_a_restored_region_database_shows_the_lost_audit_records(cluster: 
         result = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "govshare.server.cli", "audit", "verify"],
                                          env=env, capture_output=True, text=True, timeout=60)
         assert result.returncode == 1, result.stdout + result.stderr
-        assert f"truncated: first record affected {dumped_head + 1}: records after seq {dumped_head} are missing" \
-            in result.stdout, result.stdout
+        # the lost records are named by lane and lane_seq: their global seqs went with them
+        assert (f"truncated: first record affected lane {lane}, lane_seq {dumped_head + 1}, seq unknown: records "
+                f"after seq {dumped_seq} are missing (lane {lane}, after lane_seq {dumped_head})") in result.stdout, \
+            result.stdout
     finally:
         server.stop("immediate")
 

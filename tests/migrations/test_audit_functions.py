@@ -103,13 +103,15 @@ async def test_the_same_tampering_gets_the_same_verdict_before_and_after_0028(cl
                 await conn.execute(GLASS_ON)
             from govshare.migrations.runner import discover, migrate
             assert 28 in await migrate(conn, discover())
-            expected = [("rewritten", 2, 0), ("removed", 4, 0), ("truncated", 6, 0)]
+            # (kind, lane_seq, seq, lane): a single chain's seqs are its lane_seqs, so the removed record's seq is
+            # known (one seq between its neighbours); the truncated one has no neighbour after it: unknown
+            expected = [("rewritten", 2, 2, 0), ("removed", 4, 4, 0), ("truncated", 6, None, 0)]
             verdict = await audit_verdicts.verify_chain(conn, KEY, [checkpoint])
-            assert [(p.kind, p.first_seq, p.lane) for p in verdict.problems] == expected
+            assert [(p.kind, p.lane_seq, p.first_seq, p.lane) for p in verdict.problems] == expected
             lane3 = keyed_rows(3, 0, ZERO_HASH, [record("lane3", n) for n in range(2)])
             assert (await conn.fetchrow("select * from audit_append_lane(3, 0, $1, $2::jsonb, null)", ZERO_HASH,
                                         as_json(lane3)))["appended"]
             verdict = await audit_verdicts.verify_chain(conn, KEY, [checkpoint])
-            assert [(p.kind, p.first_seq, p.lane) for p in verdict.problems] == expected
+            assert [(p.kind, p.lane_seq, p.first_seq, p.lane) for p in verdict.problems] == expected
         finally:
             await conn.close()

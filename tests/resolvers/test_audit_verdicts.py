@@ -79,7 +79,9 @@ async def test_a_record_moved_to_another_lane_is_found(client: httpx.AsyncClient
         verdict = await audit_verdicts.verify_chain(region, KEY, [])
         found = {(p.kind, p.lane, p.first_seq) for p in verdict.problems}
         assert ("rewritten", 51, moved["seq"]) in found
-        assert ("removed", 50, source[0]["seq"] + 1) in found  # the lane it left has a hole after its first
+        # the lane it left has a hole after its first: named by lane_seq; its seq is now lane 51's record's
+        assert ("removed", 50, None) in found
+        assert [p.lane_seq for p in verdict.problems if p.kind == "removed"] == [source[1]["lane_seq"]]
         assert {p.lane for p in verdict.problems} == {50, 51}
     finally:
         async with region.transaction():
@@ -139,8 +141,8 @@ async def test_a_lanes_newest_records_deleted_and_rewritten_records_are_named_by
         await region.execute(GLASS_ON)
     try:
         verdict = await audit_verdicts.verify_chain(region, KEY, checkpoints)
-        assert [(p.kind, p.lane, p.first_seq) for p in verdict.problems] == [
-            ("rewritten", 54, rows[0]["seq"]), ("truncated", 54, rows[1]["seq"] + 1)]
+        assert [(p.kind, p.lane, p.lane_seq, p.first_seq) for p in verdict.problems] == [
+            ("rewritten", 54, rows[0]["lane_seq"], rows[0]["seq"]), ("truncated", 54, rows[2]["lane_seq"], None)]
         assert f"records after seq {rows[1]['seq']} are missing (lane 54" in verdict.problems[1].detail
     finally:
         await _restore(region, 54, rows)
@@ -161,3 +163,41 @@ async def test_a_checkpoint_moved_to_another_lane_is_forged(client: httpx.AsyncC
     wrong = Checkpoint(mine.chain, mine.seq, "e" * 64, at, Checkpoint.mac_of(KEY, mine.chain, mine.seq, "e" * 64, at))
     verdict = await audit_verdicts.verify_chain(region, KEY, [wrong])
     assert [(p.kind, p.lane, p.first_seq) for p in verdict.problems] == [("rewritten", 55, rows[0]["seq"])]
+
+
+async def test_missing_records_are_named_in_their_own_lane_never_by_another_lanes_seq(
+        client: httpx.AsyncClient, region: asyncpg.Connection) -> None:
+    """Two lanes appending in turn: the seq after lane 57's last intact record is lane 58's record. verify named
+    it as the first record affected (removed and truncated alike); now the gap's lane and lane_seq, no seq."""
+    pools = client.app.state.pools  # type: ignore[attr-defined]
+    ours, theirs = audit.AuditTrail(pools, KEY, 57), audit.AuditTrail(pools, KEY, 58)
+    tag = uuid.uuid4().hex
+    for n in range(3):
+        for trail in (ours, theirs):
+            await trail.append(audit.AuditRecord(f"{tag}-{trail.lane}-{n}", "verdicts-test", "650000-GA", "read",
+                                                 None, "650000-B01-000001", row_count=n, client_request_id=tag))
+    rows = [dict(r) for r in await region.fetch("select * from audit_log where lane = 57 order by lane_seq")]
+    other = {r["seq"] for r in await region.fetch("select seq from audit_log where lane = 58")}
+    assert rows[0]["seq"] + 1 in other  # the interleaving this is about
+    checkpoints = await _checkpoints(client)
+    try:
+        async with region.transaction():
+            await region.execute(GLASS_OFF)
+            await region.execute("delete from audit_log where seq = $1", rows[1]["seq"])
+            await region.execute(GLASS_ON)
+        verdict = await audit_verdicts.verify_chain(region, KEY, checkpoints)
+        [removed] = verdict.problems
+        assert (removed.kind, removed.lane, removed.first_seq) == ("removed", 57, None)  # was lane 58's seq
+        assert removed.lane_seq == 2
+        assert f"lane_seq 2 (after seq {rows[0]['seq']}, before record {rows[2]['seq']}" in removed.detail
+        await _restore(region, 57, rows)
+        async with region.transaction():
+            await region.execute(GLASS_OFF)
+            await region.execute("delete from audit_log where lane = 57 and lane_seq >= 2")
+            await region.execute(GLASS_ON)
+        verdict = await audit_verdicts.verify_chain(region, KEY, checkpoints)
+        assert [(p.kind, p.lane, p.first_seq) for p in verdict.problems] == [("truncated", 57, None)]
+        assert verdict.problems[0].lane_seq == 2
+    finally:
+        await _restore(region, 57, rows)
+    assert (await audit_verdicts.verify_chain(region, KEY, checkpoints)).problems == []

@@ -203,7 +203,7 @@ async def test_audit_records_name_their_record_as_the_chain_does(client: httpx.A
             "select seq, lane, lane_seq, hash from audit_log where seq = any($1::bigint[])", [r["seq"] for r in records])}
     finally:
         await conn.close()
-    assert {r["seq"]: (r["lane"], r["laneSeq"], r["hash"]) for r in records} == rows
+    assert {r["seq"]: (r["lane"], int(r["laneSeq"]), r["hash"]) for r in records} == rows  # BigInt: a string
     assert all(len(r["hash"]) == 64 for r in records)
     # one lane, for a reader that follows the trail: within a lane seq grows with laneSeq (commit order)
     lane = records[0]["lane"]
@@ -211,7 +211,7 @@ async def test_audit_records_name_their_record_as_the_chain_does(client: httpx.A
                         {"lane": lane}, **as_user("supervisor.region"))
     own = body["data"]["auditRecords"]["records"]
     assert own and {r["lane"] for r in own} == {lane}
-    assert [r["laneSeq"] for r in own] == sorted((r["laneSeq"] for r in own), reverse=True)
+    assert [int(r["laneSeq"]) for r in own] == sorted((int(r["laneSeq"]) for r in own), reverse=True)
 
 
 FRESHNESS = """query($n: [String!], $s: [String!]) { catalogStatistics(groupBy: [NODE], nodes: $n, statuses: $s) {

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from graphql import GraphQLError
+
+from govshare.schema.scalars import BIG_INT
 
 from ..admin_helpers import as_user
 from ..helpers import gql
@@ -36,3 +39,14 @@ async def test_an_aware_datetime_is_accepted(client: httpx.AsyncClient, since: s
     body, _ = await gql(client, USAGE % since, **as_user("supervisor.region"))
     assert "errors" not in body, body
     assert body["data"]["usageStatistics"]["unavailableNodes"] == []
+
+
+def test_a_bigint_travels_as_digits_and_is_checked_on_the_way_in() -> None:
+    """BigInt (an audit record's laneSeq): a string of digits out, so no client rounds it; in, a string of
+    digits within 64 bits, anything else refused (a number too: one form, nothing a client could round)."""
+    assert BIG_INT.serialize(2 ** 53 + 1) == "9007199254740993"
+    assert BIG_INT.parse_value("9007199254740993") == 2 ** 53 + 1
+    assert BIG_INT.parse_value("-5") == -5
+    for bad in ("12a", "", " 1", "1.0", "١٢", str(2 ** 63), str(-(2 ** 63) - 1), 5, True, 1.5, None):
+        with pytest.raises(GraphQLError):
+            BIG_INT.parse_value(bad)
