@@ -15,7 +15,7 @@ SUPERVISOR = as_user("supervisor.region")
 
 async def test_a_lane_seq_past_32_bits_is_read_exactly(client: httpx.AsyncClient, cluster: Cluster) -> None:
     """lane_seq is a bigint: as a GraphQL Int (32 bits) a lane past 2^31 records failed the whole field."""
-    lane, lane_seq = 46, 2 ** 53 + 1  # past 2^31, and past what a JSON number keeps exactly in JavaScript
+    lane, lane_seq = 33, 2 ** 53 + 1  # past 2^31, and past what a JSON number keeps exactly in JavaScript
     conn = await cluster.connect("650000")
     try:
         # the owner may insert (append-only refuses only UPDATE, DELETE, TRUNCATE); verify would call it forged
@@ -35,4 +35,5 @@ async def test_a_lane_seq_past_32_bits_is_read_exactly(client: httpx.AsyncClient
     finally:
         await conn.close()
     assert "errors" not in body, body
-    assert body["data"]["auditRecords"]["records"] == [{"seq": seq, "lane": lane, "laneSeq": str(lane_seq)}]
+    # the newest record of the lane (another test may have written the lane before)
+    assert body["data"]["auditRecords"]["records"][0] == {"seq": seq, "lane": lane, "laneSeq": str(lane_seq)}
