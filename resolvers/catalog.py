@@ -250,7 +250,7 @@ def select_resources(columns: list[str] | None) -> str:
     return "select " + ", ".join(dict.fromkeys(["code", *columns])) + " from resources where "
 
 
-async def _fetch_each_own(pools: NodePools, databases: list[str], name: str,
+async def fetch_each_own(pools: NodePools, databases: list[str], name: str,
                           statement: Callable[[str], tuple[str, list[Any]]], custom_plans: bool = False
                           ) -> dict[str, list[asyncpg.Record] | NodeUnavailable]:
     """One statement per database, concurrently, each with its own arguments; a failed node yields its error."""
@@ -269,7 +269,7 @@ async def _fetch_from_positions(pools: NodePools, databases: list[str], name: st
                                 statement: Callable[[str, str | None], tuple[str, list[Any]]],
                                 custom_plans: bool = False) -> dict[str, list[asyncpg.Record] | NodeUnavailable]:
     """One statement per database (``statement(database, position)``), each from its own position."""
-    return await _fetch_each_own(pools, databases, name, lambda db: statement(db, after.of(db)), custom_plans)
+    return await fetch_each_own(pools, databases, name, lambda db: statement(db, after.of(db)), custom_plans)
 
 
 def _merged_page(results: dict[str, list[asyncpg.Record] | NodeUnavailable],
@@ -346,7 +346,7 @@ async def resource_count(pools: NodePools, flt: ResourceFilter) -> tuple[int, li
         where = resource_where(flt, None, pools.topology.hosted_on(database))
         return COUNT_RESOURCES + where.sql(), where.args
 
-    results = await _fetch_each_own(pools, databases_for(pools, flt.nodes), "resources.count", statement,
+    results = await fetch_each_own(pools, databases_for(pools, flt.nodes), "resources.count", statement,
                                     custom_plans=flt.keyword is not None)
     total = sum(r[0]["count"] for r in results.values() if not isinstance(r, NodeUnavailable))
     return total, [r for r in results.values() if isinstance(r, NodeUnavailable)]
@@ -499,7 +499,7 @@ async def fetch_each_hosted(pools: NodePools, name: str, sql: str, *args: Any, d
     """``sql`` on every database (or ``databases``), concurrently, with ``args`` then that database's hosted
     nodes and their prefixes (the arguments of HOSTED_DEPARTMENTS); a failed node yields its error."""
     wanted = databases if databases is not None else [n.code for n in pools.topology.databases]
-    return await _fetch_each_own(pools, wanted, name, lambda db: (sql, [*args, *hosted_nodes_and_prefixes(pools, db)]))
+    return await fetch_each_own(pools, wanted, name, lambda db: (sql, [*args, *hosted_nodes_and_prefixes(pools, db)]))
 
 
 async def children_of(pools: NodePools, parents: list[str]

@@ -22,12 +22,14 @@ from govshare.policies.decisions import PolicyEngine, Reason, verdict
 from govshare.policies.grants import GrantState
 from govshare.policies.rules import ACTIONS, Rule
 
-from . import validation
+from . import catalog, validation
 from .administration import Admin
 from .rules import checked_rule
 
+# Only the entries each database serves (catalog.HOSTED_NODES, HOSTED_PREFIXES): $1 its nodes, $2 their prefixes.
 SELECT_PUBLISHED_ITEMS = """select i.resource_code, i.name, i.share_class from data_items i
-    join resources r on r.code = i.resource_code where r.status = 'published'"""
+    join resources r on r.code = i.resource_code where r.status = 'published'
+    and r.node_code = any($1::text[]) and r.code ^@ any($2::text[]) and r.provider_code ^@ any($2::text[])"""
 CONDITIONAL_STATES = tuple(GrantState)
 MAX_ADD = 50
 
@@ -101,8 +103,7 @@ async def preview(admin: Admin, engine: PolicyEngine, add: list[Rule], remove: l
     after_set = set(proposed_ids) | set(range(len(current), len(union)))
 
     # The items of every published resource, with the proposed classes.
-    results = await admin.pools.fetch_each([n.code for n in admin.pools.topology.databases], "preview.items",
-                                           SELECT_PUBLISHED_ITEMS)
+    results = await catalog.fetch_each_hosted(admin.pools, "preview.items", SELECT_PUBLISHED_ITEMS)
     unavailable = sorted(db for db, rows in results.items() if not isinstance(rows, list))
     overrides = {(r.resource, r.item): r.share_class for r in reclassify}
     items: list[tuple[str, str, str, str]] = []  # resource, item, class before, class after

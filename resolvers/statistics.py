@@ -26,7 +26,7 @@ from govshare.policies.authority import Action, Authority
 from govshare.policies.workdays import china_date
 
 from . import audit
-from .catalog import rows_by_code
+from .catalog import HOSTED_LOOKUP, rows_by_code
 
 # Group-by dimensions: a fixed map from the API's enum to SQL expressions (never caller text).
 DIMENSIONS: dict[str, str] = {
@@ -81,8 +81,11 @@ left join fresh f on f.code = r.code"""
 CATALOG_MODES = """
 cross join lateral unnest(case when cardinality(r.share_modes) = 0 then array['none']
                                else r.share_modes end) as m(share_mode)"""
+# $1: the nodes asked for that the database hosts; $5: the prefixes of every node it hosts (an entry under
+# another node's code or naming another node's provider is not served, so not counted: catalog.HOSTED_PREFIXES).
 CATALOG_WHERE = """
-where r.node_code = any($1::text[]) and r.status = any($2::text[])"""
+where r.node_code = any($1::text[]) and r.status = any($2::text[])
+  and r.code ^@ any($5::text[]) and r.provider_code ^@ any($5::text[])"""
 MEASURES = ("resources", "items", "unconditional", "conditional", "not_shared", "no_basis", "missing_ug",
             "missing_kk", "overdue_updates", "stale", "freshness_unknown")
 
@@ -174,8 +177,9 @@ async def catalog_counts(pools: NodePools, group_by: Sequence[str], nodes: Seque
 
     async def one(db: str) -> tuple[str, list[object] | NodeUnavailable]:
         try:
+            prefixes = [node + "-" for node in topology.hosted_on(db)]
             return db, list(await pools.fetch(db, "statistics.catalog", sql, targets[db], list(chosen),
-                                              china_date(now), now))
+                                              china_date(now), now, prefixes))
         except NodeUnavailable as exc:
             return db, exc
 
@@ -211,7 +215,8 @@ USAGE = """select department, resource, action, count(*) as requests,
       and ($4::text[] is null or substr(resource, 1, 6) = any($4::text[]))
     group by department, resource, action
     order by department, resource, action"""
-PROVIDERS = "select code, provider_code from resources where code = any($1::text[])"
+# Only entries the catalog serves (catalog.HOSTED_LOOKUP): one naming another node or provider has none.
+PROVIDERS = f"select code, provider_code from resources where code = any($1::text[]) and {HOSTED_LOOKUP.format(2)}"
 
 
 @dataclass(frozen=True)
@@ -227,6 +232,12 @@ class Usage:
     refused: int
 
 
+async def providers_of(pools: NodePools, codes: list[str]
+                       ) -> tuple[dict[str, asyncpg.Record], list[NodeUnavailable]]:
+    """The catalog rows (code, provider_code) of these resources that the catalog serves, by code."""
+    return await rows_by_code(pools, "statistics.providers", PROVIDERS, codes, hosted=True)
+
+
 async def usage_statistics(pools: NodePools, authority: Authority, since: datetime, until: datetime,
                            departments: Sequence[str] | None, nodes: Sequence[str] | None
                            ) -> tuple[list[Usage], list[str]]:
@@ -238,8 +249,7 @@ async def usage_statistics(pools: NodePools, authority: Authority, since: dateti
     everything = nodes is None and pools.topology.region.code in authority.domains(Action.STATS_READ)
     rows = await pools.fetch(pools.topology.region.database_node, "statistics.usage", USAGE, since, until,
                              list(departments) if departments else None, None if everything else provider_nodes)
-    providers, failures = await rows_by_code(pools, "statistics.providers", PROVIDERS,
-                                             sorted({r["resource"] for r in rows}))
+    providers, failures = await providers_of(pools, sorted({r["resource"] for r in rows}))
     usage = [Usage(r["department"], r["resource"],
                    providers[r["resource"]]["provider_code"] if r["resource"] in providers else None,
                    r["action"], int(r["requests"]), int(r["rows"]), int(r["requests_with_denials"]),

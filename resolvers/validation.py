@@ -17,6 +17,7 @@ from govshare.core.errors import BadRequest, Forbidden
 from govshare.federation.nodes import NodePools
 from govshare.policies.authority import Action, Authority
 from govshare.policies.grants import normalise_purpose
+from govshare.policies.groups import facts_from_code
 from govshare.policies.rules import SHARE_CLASSES
 
 from . import catalog
@@ -26,9 +27,12 @@ CST = timezone(timedelta(hours=8), "CST")
 MAX_PURPOSE = 500
 MAX_ITEMS = 200
 SCOPE_ITEM = "division_code"
-SELECT_RESOURCE = """select code, node_code, status, provider_code, data_table, share_modes from resources
-    where code = $1"""
-SELECT_SECTOR = "select sector from departments where code = $1"
+# A node's catalog is trusted only about its own database: an entry naming another node or provider, or a
+# department row naming another node, is unknown here as in the catalog (catalog.HOSTED_LOOKUP,
+# HOSTED_DEPARTMENTS).
+SELECT_RESOURCE = f"""select code, node_code, status, provider_code, data_table, share_modes from resources
+    where code = $1 and {catalog.HOSTED_LOOKUP.format(2)}"""
+SELECT_SECTOR = f"select sector from departments where code = $1 and {catalog.HOSTED_DEPARTMENTS.format('$2', '$3')}"
 SHARE_MODES = ("exchange", "interface", "database")  # seed §5.2: data exchange, interface service, database access
 SELECT_ITEMS = """select name, share_class, share_condition, legal_basis from data_items
     where resource_code = $1 order by position"""
@@ -59,7 +63,8 @@ async def resource(pools: NodePools, code: str, field: str = "resource") -> Cata
     if node not in pools.topology.by_code:
         raise BadRequest(f"unknown resource {code!r}: resource codes start with a node code", field=field)
     database = pools.topology.node(node).database_node
-    rows = await pools.fetch(database, "validate.resource", SELECT_RESOURCE, code)
+    rows = await pools.fetch(database, "validate.resource", SELECT_RESOURCE, code,
+                             list(pools.topology.hosted_on(database)))
     if not rows:
         raise BadRequest(f"unknown resource {code!r}", field=field)
     items = await pools.fetch(database, "validate.items", SELECT_ITEMS, code)
@@ -207,9 +212,15 @@ def share_modes(given: tuple[str, ...] | list[str], found: CatalogResource) -> t
 
 
 async def sector(pools: NodePools, code: str) -> str:
-    """government or institution (outside government, seed §2.2), from the department's own node."""
-    rows = await pools.fetch(pools.topology.node(code[:6]).database_node, "validate.sector", SELECT_SECTOR, code)
-    return str(rows[0]["sector"]) if rows else "government"
+    """government or institution (outside government, seed §2.2), from the department's own node; an
+    institution when its row or its code (<node>-JG-<kind>) says so: the stricter of the two, so that a
+    node's row cannot spare its institution the region's approval (nor a missing row)."""
+    database = pools.topology.node(code[:6]).database_node
+    rows = await pools.fetch(database, "validate.sector", SELECT_SECTOR, code,
+                             *catalog.hosted_nodes_and_prefixes(pools, database))
+    by_code = facts_from_code(code, pools.topology.region.code).sector
+    return "institution" if by_code == "institution" or (rows and rows[0]["sector"] == "institution") \
+        else "government"
 
 
 def authorise(authority: Authority, checked: CheckedGrant, action: Action = Action.GRANT_WRITE) -> str | None:

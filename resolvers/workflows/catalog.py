@@ -85,14 +85,21 @@ def _require_registrar(step: Step, node: str, provider: str) -> None:
                         f"you act for {step.department}", action=Action.CATALOG_EDIT.value, provider=provider)
 
 
+def _hosted(step: Step, node: str) -> list[str]:
+    """The nodes hosted by ``node``'s database: a working copy or live entry naming another is not read."""
+    topology = step.admin.pools.topology
+    return list(topology.hosted_on(topology.node(node).database_node))
+
+
 async def _locked(step: Step, conn: asyncpg.Connection, code: str, revision: int) -> Entry:
     """The working copy, locked; a stale revision is CONFLICT. A published resource without one
     (revision 0) reads from the live catalog."""
-    row = await conn.fetchrow(LOCK_ENTRY, code)
+    hosted = _hosted(step, node_of(step, code))
+    row = await conn.fetchrow(LOCK_ENTRY, code, hosted)
     if row is not None:
         entry = entry_from_row(row)
     else:
-        live = await conn.fetchrow(SELECT_LIVE, code)
+        live = await conn.fetchrow(SELECT_LIVE, code, hosted)
         if live is None:
             raise NotFound(f"no catalog entry {code}", field="code")
         items = await conn.fetch(SELECT_LIVE_ITEMS, code)
@@ -212,7 +219,7 @@ async def new_version(step: Step, code: str, revision: int) -> Entry:
         _require_registrar(step, node, entry.provider)
         _allowed(entry, "a new version", "published")
         if entry.revision == 0:
-            await publications.keep_seeded_version(conn, entry)
+            await publications.keep_seeded_version(conn, entry, _hosted(step, node))
         return await _save(step, conn, entry, "new_version", "draft", entry.document, entry.version + 1)
 
 

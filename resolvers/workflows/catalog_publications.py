@@ -83,10 +83,10 @@ async def write_live(conn: asyncpg.Connection, entry: Entry, level: str, today: 
     await conn.execute(FULFIL_DUTY_CHANGES, code, entry.version)
 
 
-async def keep_seeded_version(conn: asyncpg.Connection, entry: Entry) -> None:
+async def keep_seeded_version(conn: asyncpg.Connection, entry: Entry, hosted: list[str]) -> None:
     """A resource published before this workflow has no stored version: keep the live entry as the
-    version it was, before its next version is drafted."""
-    live = await conn.fetchrow(SELECT_LIVE, entry.code)
+    version it was, before its next version is drafted (``hosted``: the nodes of the entry's database)."""
+    live = await conn.fetchrow(SELECT_LIVE, entry.code, hosted)
     published = datetime.combine(live["published_on"], datetime.min.time()).astimezone() \
         if live is not None and live["published_on"] else None
     await conn.execute(INSERT_VERSION, entry.code, entry.version, "catalog", published,

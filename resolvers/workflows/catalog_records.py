@@ -16,29 +16,34 @@ from typing import Any
 from govshare.core.errors import BadRequest, NotFound
 from govshare.policies.authority import Action, domain_of_code
 
+from .. import catalog
 from .documents import CODE, Document, Item, Violation, warnings
 from .steps import Step
 
-SELECT_ENTRY = """select code, node_code, provider_code, state, revision, version, document, created_at,
-    created_by, updated_at, updated_by from catalog_entries where code = $1"""
+# A node's catalog is trusted only about its own database (catalog.HOSTED_LOOKUP, HOSTED_PREFIXES): a working
+# copy, live entry or duty change is read only where its code's node lives, and only when the node and
+# provider it names are hosted there too; listings send each database its own nodes and their prefixes.
+SELECT_ENTRY = f"""select code, node_code, provider_code, state, revision, version, document, created_at,
+    created_by, updated_at, updated_by from catalog_entries where code = $1 and {catalog.HOSTED_LOOKUP.format(2)}"""
 SELECT_HISTORY = """select at, actor, actor_department, action, from_state, to_state, revision, version, opinion
     from catalog_history where code = $1 order by id"""
 SELECT_VERSIONS = """select version, published_at, published_by, document from catalog_versions
     where code = $1 order by version"""
-SELECT_LIVE = """select code, node_code, classification, category, name_zh, name_ug, name_kk, name_en, summary_zh,
+SELECT_LIVE = f"""select code, node_code, classification, category, name_zh, name_ug, name_kk, name_en, summary_zh,
     summary_ug, summary_kk, summary_en, provider_code, format, update_cycle, share_modes, open_attribute, status,
-    version, published_on, related_codes, data_table, api_name, updated_at from resources where code = $1"""
+    version, published_on, related_codes, data_table, api_name, updated_at from resources
+    where code = $1 and {catalog.HOSTED_LOOKUP.format(2)}"""
 SELECT_LIVE_ITEMS = """select name, title_zh, title_ug, title_kk, title_en, data_type, share_class, share_condition,
     legal_basis, is_key from data_items where resource_code = $1 order by position"""
 SELECT_DUTY_CHANGES = """select id, code, kind, changed_on, reference, due_on, recorded_at, recorded_by,
     fulfilled_at, fulfilled_version from catalog_duty_changes where code = $1 order by id"""
 SELECT_OPEN_DUTY_CHANGES = """select id, code, kind, changed_on, reference, due_on, recorded_at, recorded_by,
     fulfilled_at, fulfilled_version from catalog_duty_changes
-    where fulfilled_at is null and left(code, 6) = any($1::text[]) order by due_on, id"""
+    where fulfilled_at is null and left(code, 6) = any($1::text[]) and code ^@ any($2::text[]) order by due_on, id"""
 SELECT_ENTRIES = """select code, node_code, provider_code, state, revision, version, document, created_at,
     created_by, updated_at, updated_by from catalog_entries
-    where node_code = any($1::text[]) and ($2::text is null or state = $2)
-      and ($3::text is null or provider_code = $3) order by code limit 500"""
+    where node_code = any($1::text[]) and code ^@ any($4::text[]) and provider_code ^@ any($4::text[])
+      and ($2::text is null or state = $2) and ($3::text is null or provider_code = $3) order by code limit 500"""
 
 
 @dataclass(frozen=True)
@@ -145,14 +150,15 @@ async def read(step: Step, code: str) -> Entry:
     """The working copy (or the live entry of a resource published before the workflow)."""
     node = node_of(step, code)
     database = step.admin.pools.topology.node(node).database_node
-    rows = await step.admin.pools.fetch(database, "workflow.entry", SELECT_ENTRY, code)
+    hosted = list(step.admin.pools.topology.hosted_on(database))
+    rows = await step.admin.pools.fetch(database, "workflow.entry", SELECT_ENTRY, code, hosted)
     if rows:
         entry = entry_from_row(rows[0])
         if entry.state in ("published", "retired") or _may_see_drafts(step, node, entry.provider):
             return entry
         # A new version in the making is the provider's business; everyone else keeps reading the
         # published version (found from outside: the entry vanished while its next version was drafted).
-    live = await step.admin.pools.fetch(database, "workflow.live", SELECT_LIVE, code)
+    live = await step.admin.pools.fetch(database, "workflow.live", SELECT_LIVE, code, hosted)
     if not live:
         raise NotFound(f"no catalog entry {code}", field="code")
     items = await step.admin.pools.fetch(database, "workflow.live_items", SELECT_LIVE_ITEMS, code)
@@ -192,6 +198,11 @@ def _visible_nodes(step: Step, *actions: Action) -> list[str]:
     return sorted(n for n in nodes if n in topology.by_code)
 
 
+def _prefixes(step: Step, database: str) -> list[str]:
+    """The code prefixes of every node ``database`` hosts."""
+    return [node + "-" for node in step.admin.pools.topology.hosted_on(database)]
+
+
 async def entries(step: Step, state: str | None, provider: str | None) -> list[Entry]:
     """Working copies the caller may see: its department's, and every entry of the nodes where it
     edits or reviews."""
@@ -200,8 +211,8 @@ async def entries(step: Step, state: str | None, provider: str | None) -> list[E
     by_database: dict[str, list[str]] = {}
     for node in nodes:
         by_database.setdefault(topology.node(node).database_node, []).append(node)
-    results = await step.admin.pools.fetch_each(list(by_database), "workflow.entries", SELECT_ENTRIES, nodes,
-                                                state, provider)
+    results = await catalog.fetch_each_own(step.admin.pools, list(by_database), "workflow.entries", lambda db: (
+        SELECT_ENTRIES, [by_database[db], state, provider, _prefixes(step, db)]))
     found: list[Entry] = []
     for rows in results.values():
         if isinstance(rows, Exception):
@@ -214,8 +225,11 @@ async def open_duty_changes(step: Step) -> list[DutyChange]:
     """Changes of law or duties whose catalog update is still open, in the nodes the caller edits or
     reviews, earliest deadline first."""
     nodes = _visible_nodes(step, Action.CATALOG_EDIT, Action.CATALOG_REVIEW, Action.STATS_READ)
-    databases = sorted({step.admin.pools.topology.node(n).database_node for n in nodes})
-    results = await step.admin.pools.fetch_each(databases, "workflow.open_duties", SELECT_OPEN_DUTY_CHANGES, nodes)
+    by_database: dict[str, list[str]] = {}
+    for node in nodes:
+        by_database.setdefault(step.admin.pools.topology.node(node).database_node, []).append(node)
+    results = await catalog.fetch_each_own(step.admin.pools, sorted(by_database), "workflow.open_duties", lambda db: (
+        SELECT_OPEN_DUTY_CHANGES, [by_database[db], _prefixes(step, db)]))
     found: list[DutyChange] = []
     for rows in results.values():
         if isinstance(rows, Exception):
