@@ -9,7 +9,7 @@ from govshare.core.errors import BadRequest, NodeUnavailable
 from govshare.federation.nodes import NodePools
 from govshare.policies.authority import Action
 from govshare.policies.changes import Change, checked_reason
-from govshare.policies.groups import DepartmentFacts, Memberships
+from govshare.policies.groups import DepartmentFacts, Memberships, facts_from_code
 from govshare.policies.rules import GROUP_NAME
 
 from . import catalog
@@ -49,7 +49,10 @@ async def load_memberships(pools: NodePools) -> Memberships:
                 logger.warning("department %s of node %s says level %s: its groups are computed from its code",
                                r["code"], r["node_code"], r["level"])
                 continue
-            facts.append(DepartmentFacts(r["code"], r["level"], r["node_code"], r["sector"]))
+            # an institution when its row or its code (<node>-JG-<kind>) says so (as validation.sector)
+            by_code = facts_from_code(r["code"], region.code).sector
+            facts.append(DepartmentFacts(r["code"], r["level"], r["node_code"],
+                                         "institution" if by_code == "institution" else r["sector"]))
     named = await pools.fetch(region.database_node, "groups.named", SELECT_NAMED_GROUPS)
     return Memberships.build(region.code, facts, {r["name"]: r["members"] for r in named})
 

@@ -9,13 +9,16 @@ import asyncpg
 from govshare.core.errors import BadRequest, ConfigurationError, TopologyError
 from govshare.core.settings import Settings
 from govshare.federation.topology import Topology
+from govshare.resolvers.catalog import HOSTED_DEPARTMENTS
 
 from .databases import database_name
 from .postgres import LocalPostgres
 
 # <node>-<kind> or, for a county bureau, <node>-C<letter>-<kind>: 650100-GA, 650100-CA-MZ
 DEPARTMENT_CODE = re.compile(r"^[0-9]{6}-(?:C[A-Z]-)?[A-Z]{2}$")
-SELECT_DEPARTMENT = "select 1 from departments where code = $1"
+# Only a department its database hosts (HOSTED_DEPARTMENTS: its node and its code's node), as the service
+# knows departments (server/departments.py).
+SELECT_DEPARTMENT = "select 1 from departments where code = $1 and " + HOSTED_DEPARTMENTS.format("$2", "$3")
 CATALOG_TIMEOUT = 3.0
 
 
@@ -38,7 +41,7 @@ def _catalog_dsn(settings: Settings, topology: Topology, node_code: str) -> str 
     return LocalPostgres(embedded).dsn(database_name(database_node))
 
 
-async def _listed(dsn: str, code: str) -> bool | None:
+async def _listed(dsn: str, code: str, hosted: tuple[str, ...]) -> bool | None:
     """Whether the catalog lists the department; None when that database does not answer or has no
     catalog yet (not migrated)."""
     try:
@@ -46,7 +49,7 @@ async def _listed(dsn: str, code: str) -> bool | None:
     except (OSError, TimeoutError, asyncpg.PostgresError):
         return None
     try:
-        return await conn.fetchval(SELECT_DEPARTMENT, code) is not None
+        return await conn.fetchval(SELECT_DEPARTMENT, code, list(hosted), [n + "-" for n in hosted]) is not None
     except asyncpg.PostgresError:
         return None
     finally:
@@ -64,7 +67,8 @@ async def check_department(settings: Settings, code: str) -> str | None:
         dsn = _catalog_dsn(settings, topology, code[:6])
     except TopologyError as exc:
         raise BadRequest(f"unknown department {code}: no node {code[:6]} in the topology") from exc
-    listed = None if dsn is None else await _listed(dsn, code)
+    hosted = topology.hosted_on(topology.node(code[:6]).database_node)
+    listed = None if dsn is None else await _listed(dsn, code, hosted)
     if listed is False:
         raise BadRequest(f"unknown department {code}: not in node {code[:6]}'s catalog")
     if listed is None:

@@ -145,18 +145,21 @@ async def test_planted_departments_give_no_memberships_and_are_not_known(client:
     assert existing == {IMPOSTOR, "650200-GA"}  # 650000-GA from the region's database
 
 
-async def test_a_department_claiming_a_level_beyond_its_node_gets_its_code_s_groups(client: httpx.AsyncClient,
+async def test_a_department_row_looser_than_its_code_gets_its_code_s_groups(client: httpx.AsyncClient,
                                                                                      cluster: Cluster) -> None:
     # 650200's own department saying it is a region department: the access rules' level:region is the
     # region's alone, so its groups are those its code says (level:prefecture), as for an unread department.
-    code = "650200-ZC"
+    # 650200's institution (its code says JG) whose row says government: an institution for the rules too.
+    code, institution = "650200-ZC", "650200-JG-ZE"
     pools = client.app.state.pools  # type: ignore[attr-defined]
     conn = await cluster.connect(PLANTED_IN)
     try:
         await conn.execute(INSERT, code, PLANTED_IN, "region", None, "government")
+        await conn.execute(INSERT, institution, PLANTED_IN, "prefecture", None, "government")
         memberships = await load_memberships(pools)
     finally:
-        await conn.execute("delete from departments where code = $1", code)
+        await conn.execute("delete from departments where code = any($1::text[])", [code, institution])
         await conn.close()
     groups = memberships.groups_of(code)
     assert "level:prefecture" in groups and "level:region" not in groups, groups
+    assert "sector:institution" in memberships.groups_of(institution)

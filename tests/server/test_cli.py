@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import itertools
 import os
 import shutil
@@ -225,6 +226,30 @@ def test_token_checks_the_catalog_when_it_answers(capsys: pytest.CaptureFixture[
     assert (code, err) == (0, "")
     claims = jwt.decode(out.strip(), SECRET, algorithms=["HS256"], audience="govshare")
     assert claims["dept"] == "654300-GA" and claims["exp"] - claims["iat"] == 60
+
+
+def test_token_refuses_a_department_row_naming_another_node(capsys: pytest.CaptureFixture[str],
+                                                           monkeypatch: pytest.MonkeyPatch, cluster: Cluster) -> None:
+    # 650200's database listing 650200-ZD under node 650100: not a department it hosts (README trust model)
+    monkeypatch.setenv("GOVSHARE_TOPOLOGY", str(TOPOLOGY))
+    monkeypatch.setenv("GOVSHARE_DEMO_JWT_SECRET", SECRET)
+    for node in cluster.topology.databases:
+        monkeypatch.setenv(f"GOVSHARE_DSN_{node.code}", node.dsn or "")
+
+    async def run(sql: str) -> None:
+        conn = await cluster.connect("650200")
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run("""insert into departments (code, node_code, level, division_code, name_zh)
+                       values ('650200-ZD', '650100', 'prefecture', '650100', '冒名')"""))
+    try:
+        answer = _run(capsys, "token", "650200-ZD")
+    finally:
+        asyncio.run(run("delete from departments where code = '650200-ZD'"))
+    assert answer == (2, "", "govshare: unknown department 650200-ZD: not in node 650200's catalog\n")
 
 
 def test_token_without_a_reachable_catalog_checks_the_format_and_says_so(
