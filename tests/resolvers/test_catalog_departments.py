@@ -146,7 +146,7 @@ async def test_planted_departments_give_no_memberships_and_are_not_known(client:
 
 
 async def test_a_department_row_looser_than_its_code_gets_its_code_s_groups(client: httpx.AsyncClient,
-                                                                                     cluster: Cluster) -> None:
+                                                                             cluster: Cluster) -> None:
     # 650200's own department saying it is a region department: the access rules' level:region is the
     # region's alone, so its groups are those its code says (level:prefecture), as for an unread department.
     # 650200's institution (its code says JG) whose row says government: an institution for the rules too.
