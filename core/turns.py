@@ -26,10 +26,20 @@ class Turns:
     def __init__(self) -> None:
         self._taken = False
         self._waiting: deque[asyncio.Future[None]] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _on(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Turns are a loop's: pools used on another loop (a CLI command after the app's loop closed)
+        never wait for a hand-on that a closed loop will not run."""
+        self._loop = loop
+        self._taken = False
+        self._waiting.clear()
 
     async def take(self) -> None:
         """Wait until this task's next step is the only heavy step of its turn of the loop."""
         loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._on(loop)
         if not self._taken:
             self._taken = True
             # Runs in the next turn: callbacks scheduled during a turn wait for the one after it.

@@ -68,3 +68,18 @@ async def test_a_cancelled_waiter_does_not_hold_the_turns() -> None:
     for _ in range(3):
         await asyncio.sleep(0)
     assert not turns._taken and not turns._waiting  # idle again: nothing left behind
+
+
+def test_turns_left_taken_by_a_closed_loop_do_not_hold_the_next_loop() -> None:
+    turns = Turns()
+
+    async def take_and_stop() -> None:
+        await turns.take()  # its hand-on is scheduled for the next turn, which this loop never runs
+        asyncio.get_running_loop().stop()
+
+    loop = asyncio.new_event_loop()
+    loop.create_task(take_and_stop())
+    loop.run_forever()
+    loop.close()
+    assert turns._taken
+    asyncio.run(asyncio.wait_for(turns.take(), 1))  # another loop: taken at once, not waited for forever
