@@ -78,8 +78,9 @@ def test_turns_left_taken_by_a_closed_loop_do_not_hold_the_next_loop() -> None:
         asyncio.get_running_loop().stop()
 
     loop = asyncio.new_event_loop()
-    loop.create_task(take_and_stop())
+    task = loop.create_task(take_and_stop())
     loop.run_forever()
+    assert task.done()
     loop.close()
     assert turns._taken
     asyncio.run(asyncio.wait_for(turns.take(), 1))  # another loop: taken at once, not waited for forever
