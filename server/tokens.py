@@ -14,11 +14,12 @@ from govshare.resolvers.catalog import HOSTED_DEPARTMENTS
 from .databases import database_name
 from .postgres import LocalPostgres
 
-# <node>-<kind> or, for a county bureau, <node>-C<letter>-<kind>: 650100-GA, 650100-CA-MZ
-DEPARTMENT_CODE = re.compile(r"^[0-9]{6}-(?:C[A-Z]-)?[A-Z]{2}$")
-# Only a department its database hosts (HOSTED_DEPARTMENTS: its node and its code's node), as the service
-# knows departments (server/departments.py).
-SELECT_DEPARTMENT = "select 1 from departments where code = $1 and " + HOSTED_DEPARTMENTS.format("$2", "$3")
+# <node>-<kind>; for a county bureau <node>-C<letter>-<kind>, for an institution outside government
+# <node>-JG-<kind>: 650100-GA, 650100-CA-MZ, 650100-JG-YY
+DEPARTMENT_CODE = re.compile(r"^[0-9]{6}-(?:C[A-Z]-|JG-)?[A-Z]{2}$")
+# As the server's known departments (server/departments.py): only a row its database hosts (its node and its
+# code's node), so a token is minted for no department the server would then refuse.
+SELECT_DEPARTMENT = "select node_code from departments where code = $1 and " + HOSTED_DEPARTMENTS.format("$2", "$3")
 CATALOG_TIMEOUT = 3.0
 
 
@@ -41,15 +42,17 @@ def _catalog_dsn(settings: Settings, topology: Topology, node_code: str) -> str 
     return LocalPostgres(embedded).dsn(database_name(database_node))
 
 
-async def _listed(dsn: str, code: str, hosted: tuple[str, ...]) -> bool | None:
-    """Whether the catalog lists the department; None when that database does not answer or has no
-    catalog yet (not migrated)."""
+async def _listed(dsn: str, code: str, hosted: list[str]) -> bool | None:
+    """Whether the catalog serves the department (a row naming a node in ``hosted``, the nodes its database
+    hosts, checked again here: the SQL filter is evaluated by that database's server); None when that
+    database does not answer or has no catalog yet (not migrated)."""
     try:
         conn = await asyncpg.connect(dsn, timeout=CATALOG_TIMEOUT)
     except (OSError, TimeoutError, asyncpg.PostgresError):
         return None
     try:
-        return await conn.fetchval(SELECT_DEPARTMENT, code, list(hosted), [n + "-" for n in hosted]) is not None
+        node = await conn.fetchval(SELECT_DEPARTMENT, code, hosted, [n + "-" for n in hosted])
+        return node in hosted and code[:6] in hosted
     except asyncpg.PostgresError:
         return None
     finally:
@@ -67,7 +70,7 @@ async def check_department(settings: Settings, code: str) -> str | None:
         dsn = _catalog_dsn(settings, topology, code[:6])
     except TopologyError as exc:
         raise BadRequest(f"unknown department {code}: no node {code[:6]} in the topology") from exc
-    hosted = topology.hosted_on(topology.node(code[:6]).database_node)
+    hosted = list(topology.hosted_on(topology.node(code[:6]).database_node))
     listed = None if dsn is None else await _listed(dsn, code, hosted)
     if listed is False:
         raise BadRequest(f"unknown department {code}: not in node {code[:6]}'s catalog")

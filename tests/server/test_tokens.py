@@ -1,0 +1,85 @@
+"""The demo-token command mints a token only for a department the catalog serves (README *Trust model*):
+the row must come from the database hosting its code's node and name a node that database hosts, as for
+the server's known departments, which would otherwise refuse the token with 403 UNKNOWN_DEPARTMENT."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from govshare.core.errors import BadRequest, UnknownDepartment
+from govshare.core.settings import Settings
+from govshare.server.cli import main
+from govshare.server.departments import KnownDepartments
+from govshare.server.tokens import check_department
+
+from ..conftest import TOPOLOGY, Cluster
+from ..helpers import SECRET
+
+INSERT = """insert into departments (code, node_code, level, division_code, name_zh, sector)
+    values ($1, $2, $3, $2, '测试部门', 'government')"""
+
+# (database the row is planted in, code, the row's node_code, level, minted?)
+PLANTED = [
+    ("650200", "650200-ZB", "650100", "prefecture", False),  # 650200's row naming node 650100: served by nothing
+    ("650200", "650100-ZB", "650200", "prefecture", False),  # another node's code: its own database has no row
+    ("650200", "650200-ZC", "650200", "prefecture", True),   # 650200's own
+    ("650000", "654300-ZB", "654300", "prefecture", True),   # a hosted prefecture's, in its host's database
+    ("650000", "659999-ZB", "650000", "region", False),      # no node 659999 in the topology
+]
+
+
+def _settings(cluster: Cluster) -> Settings:
+    return Settings(topology_path=TOPOLOGY, dsns={n.code: cluster.dsn(n.code) for n in cluster.topology.databases})
+
+
+async def _outcome(settings: Settings, code: str) -> bool:
+    try:
+        await check_department(settings, code)
+    except BadRequest:
+        return False
+    return True
+
+
+async def _known(known: KnownDepartments, code: str) -> bool:
+    try:
+        await known.check(code)
+    except UnknownDepartment:
+        return False
+    return True
+
+
+async def test_tokens_only_for_departments_the_catalog_serves(client: httpx.AsyncClient, cluster: Cluster) -> None:
+    settings = _settings(cluster)
+    known = KnownDepartments(client.app.state.pools)  # type: ignore[attr-defined]
+    conns = {db: await cluster.connect(db) for db in {p[0] for p in PLANTED}}
+    try:
+        for db, code, node, level, _ in PLANTED:
+            await conns[db].execute(INSERT, code, node, level)
+        await known.refresh()
+        minted = {code: await _outcome(settings, code) for _, code, *_ in PLANTED}
+        served = {code: await _known(known, code) for _, code, *_ in PLANTED}
+        # seeded departments of every shape: region, prefecture, county, institutions
+        seeded = {code: await _outcome(settings, code)
+                  for code in ("650000-GA", "650100-MZ", "650100-CA-MZ", "650000-JG-YH", "650100-JG-YY")}
+    finally:
+        for db, code, node, *_ in PLANTED:
+            await conns[db].execute("delete from departments where code = $1 and node_code = $2", code, node)
+        for conn in conns.values():
+            await conn.close()
+    assert minted == {code: expected for _, code, _, _, expected in PLANTED}
+    assert minted == served  # the command and the server agree on every row
+    assert seeded == dict.fromkeys(seeded, True)
+
+
+def test_the_command_mints_for_an_institution(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                                              cluster: Cluster) -> None:
+    # an institution's code (<node>-JG-<kind>, README Institutions outside government) is a department code;
+    # the command's refusal of an unserved row in one line: tests/server/test_cli.py
+    monkeypatch.setenv("GOVSHARE_TOPOLOGY", str(TOPOLOGY))
+    monkeypatch.setenv("GOVSHARE_DEMO_JWT_SECRET", SECRET)
+    for node in cluster.topology.databases:
+        monkeypatch.setenv(f"GOVSHARE_DSN_{node.code}", node.dsn or "")
+    assert main(["token", "650100-JG-YY", "--ttl", "60"]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and out.count(".") == 2
