@@ -9,7 +9,7 @@ from govshare.core.errors import BadRequest, NodeUnavailable
 from govshare.federation.nodes import NodePools
 from govshare.policies.authority import Action
 from govshare.policies.changes import Change, checked_reason
-from govshare.policies.groups import DepartmentFacts, Memberships, facts_from_code
+from govshare.policies.groups import DepartmentFacts, Memberships, department_facts
 from govshare.policies.rules import GROUP_NAME
 
 from . import catalog
@@ -43,16 +43,9 @@ async def load_memberships(pools: NodePools) -> Memberships:
                            "their codes", database, rows.message)
             continue
         for r in rows:
-            # level:region is the region node's alone: a department of another node saying so (or a region
-            # department saying otherwise) gets the groups its code says, as one whose row was not read.
-            if (r["level"] == "region") != (r["node_code"] == region.code):
-                logger.warning("department %s of node %s says level %s: its groups are computed from its code",
-                               r["code"], r["node_code"], r["level"])
-                continue
-            # an institution when its row or its code (<node>-JG-<kind>) says so (as validation.sector)
-            by_code = facts_from_code(r["code"], region.code).sector
-            facts.append(DepartmentFacts(r["code"], r["level"], r["node_code"],
-                                         "institution" if by_code == "institution" else r["sector"]))
+            # The code's node and level (level:region is the region node's alone); the row may only add
+            # sector:institution (policies.groups.department_facts logs any other claim it ignores).
+            facts.append(department_facts(r["code"], region.code, r["level"], r["node_code"], r["sector"]))
     named = await pools.fetch(region.database_node, "groups.named", SELECT_NAMED_GROUPS)
     return Memberships.build(region.code, facts, {r["name"]: r["members"] for r in named})
 

@@ -17,7 +17,7 @@ from govshare.core.errors import BadRequest, Forbidden
 from govshare.federation.nodes import NodePools
 from govshare.policies.authority import Action, Authority
 from govshare.policies.grants import normalise_purpose
-from govshare.policies.groups import facts_from_code
+from govshare.policies.groups import department_facts
 from govshare.policies.rules import SHARE_CLASSES
 
 from . import catalog
@@ -32,7 +32,8 @@ SCOPE_ITEM = "division_code"
 # HOSTED_DEPARTMENTS).
 SELECT_RESOURCE = f"""select code, node_code, status, provider_code, data_table, share_modes from resources
     where code = $1 and {catalog.HOSTED_LOOKUP.format(2)}"""
-SELECT_SECTOR = f"select sector from departments where code = $1 and {catalog.HOSTED_DEPARTMENTS.format('$2', '$3')}"
+SELECT_SECTOR = f"""select level, node_code, sector from departments
+    where code = $1 and {catalog.HOSTED_DEPARTMENTS.format('$2', '$3')}"""
 SHARE_MODES = ("exchange", "interface", "database")  # seed §5.2: data exchange, interface service, database access
 SELECT_ITEMS = """select name, share_class, share_condition, legal_basis from data_items
     where resource_code = $1 order by position"""
@@ -212,15 +213,16 @@ def share_modes(given: tuple[str, ...] | list[str], found: CatalogResource) -> t
 
 
 async def sector(pools: NodePools, code: str) -> str:
-    """government or institution (outside government, seed §2.2), from the department's own node; an
-    institution when its row or its code (<node>-JG-<kind>) says so: the stricter of the two, so that a
-    node's row cannot spare its institution the region's approval (nor a missing row)."""
+    """government or institution (outside government, seed §2.2), as the access rules see it
+    (policies.groups.department_facts): an institution when its code (<node>-JG-<kind>) or its row, read from
+    the database serving it, says so, so that a node's row cannot spare its institution the region's
+    approval (nor a missing row)."""
     database = pools.topology.node(code[:6]).database_node
     rows = await pools.fetch(database, "validate.sector", SELECT_SECTOR, code,
                              *catalog.hosted_nodes_and_prefixes(pools, database))
-    by_code = facts_from_code(code, pools.topology.region.code).sector
-    return "institution" if by_code == "institution" or (rows and rows[0]["sector"] == "institution") \
-        else "government"
+    row = rows[0] if rows else None
+    return department_facts(code, pools.topology.region.code, *((row["level"], row["node_code"], row["sector"])
+                                                                 if row is not None else ())).sector
 
 
 def authorise(authority: Authority, checked: CheckedGrant, action: Action = Action.GRANT_WRITE) -> str | None:
