@@ -31,11 +31,12 @@ COUNT_RESOURCES = "select count(*) from resources where "
 # served). A code's node is its first 6 characters, before a '-'. Pages and counts test codes with prefixes
 # (``code ^@ 'NNNNNN-'``): PostgreSQL estimates those from the column's statistics, where ``left(code, 6)``
 # got a default 0.5% each and turned a 1,000,000-row page from an index scan (0.1 ms) into a sort (1 s).
-# Lookups by code ask only the code's own database, so they check the node and provider alone.
+# Lookups by code ask only the code's own database, so they check the node and provider, and the '-' that
+# ends the code's node (as the pages' prefixes do).
 HOSTED_NODES = "node_code = any({}::text[])"
 HOSTED_PREFIXES = "code ^@ any({}::text[]) and provider_code ^@ any({}::text[])"
 HOSTED_LOOKUP = ("node_code = any(${0}::text[]) and left(provider_code, 6) = any(${0}::text[])"
-                 " and substr(provider_code, 7, 1) = '-'")
+                 " and substr(provider_code, 7, 1) = '-' and substr(code, 7, 1) = '-'")
 SELECT_RESOURCES_BY_CODE = f"""select {RESOURCE_COLUMNS} from resources
     where code = any($1::text[]) and {HOSTED_LOOKUP.format(2)}"""
 SELECT_PROVIDER_RESOURCES = f"""

@@ -125,3 +125,19 @@ async def test_planted_foreign_rows_are_served_by_no_listing_or_lookup_on_either
     assert after[lane_queries[7]].json() == {"data": {"resource": None}}
     assert after[core_queries[0]].json()["data"]["department"]["resources"]["edges"]
 
+
+
+async def test_a_code_without_its_node_s_dash_is_served_by_no_lookup(client: httpx.AsyncClient, cluster: Cluster,
+                                                                     providers: Providers) -> None:
+    # Pages test codes with the prefix 'NNNNNN-' (a code's node is its first 6 characters, before a '-'):
+    # lookups by code hold the same rule, so a row the pages do not list is not served by code either.
+    code = "650200Z96-000001"
+    conn = await cluster.connect(PLANTED_IN)
+    try:
+        await conn.execute(INSERT, code, providers.own, PLANTED_IN)
+        answers = [(await both(client, f'{{ resource(code: "{code}") {{ code {fields} }} }}'))[1]
+                   for fields in ("name", "provider { code } dataItems { name }")]
+    finally:
+        await conn.execute("delete from resources where code = $1", code)
+        await conn.close()
+    assert [a.json() for a in answers] == [{"data": {"resource": None}}] * 2
