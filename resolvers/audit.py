@@ -35,7 +35,7 @@ from .audit_records import LANES, AccessChanged, AuditRecord, chain_hash, payloa
 
 # Requests import the record types from here, next to the append they hand them to.
 __all__ = ["MAX_BATCH", "RETRIES", "AccessChanged", "AuditRecord", "AuditRef", "AuditTrail", "Head", "append",
-           "append_ref", "failures_recorded", "install"]
+           "append_ref", "failures_recorded", "install", "key"]
 
 logger = logging.getLogger("govshare.audit")
 T = TypeVar("T")
@@ -250,6 +250,14 @@ def install(pools: NodePools, key: bytes, lane: int = 0) -> AuditTrail:
     trail = AuditTrail(pools, key, lane)
     _trails[pools] = trail
     return trail
+
+
+def key(pools: NodePools) -> bytes:
+    """The audit key of the trail on these pools (other keys derive from it); AuditUnavailable without one."""
+    trail = _trails.get(pools)
+    if trail is None:
+        raise AuditUnavailable("the audit trail is not configured, so no data is returned")
+    return trail.key
 
 
 async def append(pools: NodePools, record: AuditRecord) -> int:

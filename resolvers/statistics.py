@@ -18,8 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import asyncpg
-
 from govshare.core.errors import BadRequest, Forbidden, NodeUnavailable
 from govshare.federation.nodes import NodePools
 from govshare.policies.authority import Action, Authority
@@ -263,45 +261,3 @@ async def record_reading(pools: NodePools, request_id: str, user: str, departmen
     no record written, no figures returned."""
     await audit.append(pools, audit.AuditRecord(request_id, user, department, "stats.read", None, "audit_log",
                                                 row_count=rows, outcome="ok", detail={"statistic": statistic}))
-
-
-# --- the audit trail itself ------------------------------------------------------------------------
-
-MAX_RECORDS = 200
-RECORDS = """select seq, lane, lane_seq, hash, at, request_id, client_request_id, user_id, department, action, purpose, grant_ids,
-    resource, items_returned, items_denied,
-    array(select jsonb_array_elements_text(coalesce(detail -> 'denied_reasons', '[]'::jsonb))) as denied_reasons,
-    row_count, nodes, outcome
-    from audit_log
-    where ($1::bigint is null or seq < $1)
-      and ($2::text[] is null or department = any($2::text[]))
-      and ($3::text is null or resource = $3)
-      and ($4::timestamptz is null or at >= $4)
-      and ($5::timestamptz is null or at < $5)
-      and ($6::text[] is null or outcome = any($6::text[]))
-      and ($8::integer is null or lane = $8)
-    order by seq desc limit $7"""
-
-
-async def audit_records(pools: NodePools, authority: Authority, request_id: str, user: str, department: str,
-                        *, departments: Sequence[str] | None, resource: str | None, since: datetime | None,
-                        until: datetime | None, outcomes: Sequence[str] | None, first: int,
-                        before: int | None, lane: int | None = None) -> tuple[list[asyncpg.Record], bool]:
-    """Audit records, newest first, keyset-paged on seq. audit.read in the region's domain reads every
-    department's; anyone else reads only their own department's. Reading is itself audited (no record
-    written, no records returned)."""
-    if not 0 < first <= MAX_RECORDS:
-        raise BadRequest(f"'first' must be between 1 and {MAX_RECORDS}")
-    if not authority.everywhere(Action.AUDIT_READ):
-        if departments and set(departments) != {department}:
-            raise Forbidden("only supervisors (audit.read in the region) read other departments' records",
-                            action=Action.AUDIT_READ.value, domain=pools.topology.region.code,
-                            requiredRoles=authority.model.roles_for(Action.AUDIT_READ))
-        departments = [department]
-    rows = await pools.fetch(pools.topology.region.database_node, "audit.records", RECORDS, before,
-                             list(departments) if departments else None, resource, since, until,
-                             list(outcomes) if outcomes else None, first + 1, lane)
-    await audit.append(pools, audit.AuditRecord(
-        request_id, user, department, "audit.read", None, resource or "audit_log",
-        row_count=min(len(rows), first), outcome="ok"))
-    return list(rows[:first]), len(rows) > first

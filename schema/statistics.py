@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
 
-from govshare.resolvers import statistics
+from govshare.resolvers import audit_pages, statistics
 from govshare.resolvers.context import Context
 
+from .common import PageInfo
 from .scalars import BigInt
 
 
@@ -123,11 +125,31 @@ class AuditRecord:
     outcome: str
 
 
+@strawberry.enum(description="The order auditRecords pages in: commit order (the transaction that appended a "
+                              "record, then seq), which records committing later cannot enter behind a cursor.")
+class AuditOrder(Enum):
+    NEWEST_FIRST = "NEWEST_FIRST"
+    OLDEST_FIRST = "OLDEST_FIRST"
+
+
+@strawberry.type
+class AuditRecordEdge:
+    cursor: str = strawberry.field(description="Pass as 'after' (with the same order) to continue after this record.")
+    node: AuditRecord
+
+
 @strawberry.type
 class AuditRecordPage:
-    records: list[AuditRecord]
+    records: list[AuditRecord] = strawberry.field(description="The records of this page (the nodes of edges).")
+    edges: list[AuditRecordEdge]
+    page_info: PageInfo = strawberry.field(
+        description="endCursor: pass as 'after' for the next page. A page without records has none: keep "
+                    "the cursor you had (oldest first, new records come after it).")
     has_next_page: bool
-    next_before: int | None = strawberry.field(description="Pass as 'before' for the next (older) page.")
+    next_before: int | None = strawberry.field(
+        description="Pass as 'before' for the next (older) page by seq.",
+        deprecation_reason="seq is not commit order across lanes: a page boundary by seq can skip a record. "
+                           "Use 'after' with pageInfo.endCursor.")
 
 
 @strawberry.type
@@ -159,27 +181,40 @@ class StatisticsQuery:
                                         context.caller.department, "usageStatistics", len(rows))
         return UsageStatistics(rows=[UsageRow(**vars(r)) for r in rows], unavailable_nodes=unavailable)
 
-    @strawberry.field(description="Audit records, newest first (keyset pages: pass nextBefore as before). "
-                                  "Supervisors (audit.read in the region) read all; anyone else only their "
-                                  "own department's. Reading is itself audited. seq is not commit order "
-                                  "across lanes: to follow the trail without missing a record, read it "
-                                  "lane by lane ('lane'), where seq grows in commit order.")
-    async def audit_records(self, info: Info[Context, None], first: int = 50, before: int | None = None,
-                            departments: list[str] | None = None, resource: str | None = None,
-                            since: datetime | None = None, until: datetime | None = None,
-                            outcomes: list[str] | None = None, lane: int | None = None) -> AuditRecordPage | None:
+    @strawberry.field(description="Audit records in commit order, newest first unless order: OLDEST_FIRST "
+                                  "(keyset pages: pass pageInfo.endCursor as after). A page boundary never skips "
+                                  "or repeats a record while lanes append: only settled records are read (every "
+                                  "transaction that could still add one before them has ended), so a record "
+                                  "committing later sorts after every cursor handed out. Supervisors (audit.read "
+                                  "in the region) read all; anyone else only their own department's. Reading is "
+                                  "itself audited.")
+    async def audit_records(
+            self, info: Info[Context, None], first: int = 50, after: str | None = None,
+            order: AuditOrder = AuditOrder.NEWEST_FIRST,
+            before: Annotated[int | None, strawberry.argument(
+                deprecation_reason="Pages by seq, which is not commit order across lanes (a page boundary can "
+                                   "skip a record): use 'after'.")] = None,
+            departments: list[str] | None = None, resource: str | None = None, since: datetime | None = None,
+            until: datetime | None = None, outcomes: list[str] | None = None,
+            lane: int | None = None) -> AuditRecordPage | None:
         context = info.context
-        rows, more = await statistics.audit_records(
+        page = await audit_pages.audit_records(
             context.pools, context.authority, context.request_id, context.caller.user,
             context.caller.department, departments=departments, resource=resource, since=since, until=until,
-            outcomes=outcomes, first=first, before=before, lane=lane)
-        records = [AuditRecord(seq=r["seq"], lane=r["lane"], lane_seq=r["lane_seq"], hash=r["hash"], at=r["at"], request_id=r["request_id"],
-                               client_request_id=r["client_request_id"], user=r["user_id"],
-                               department=r["department"], action=r["action"], purpose=r["purpose"],
-                               grant_ids=list(r["grant_ids"]), resource=r["resource"],
+            outcomes=outcomes, first=first, after=after, order=audit_pages.Order[order.value], before=before,
+            lane=lane)
+        records = [AuditRecord(seq=r["seq"], lane=r["lane"], lane_seq=r["lane_seq"], hash=r["hash"], at=r["at"],
+                               request_id=r["request_id"], client_request_id=r["client_request_id"],
+                               user=r["user_id"], department=r["department"], action=r["action"],
+                               purpose=r["purpose"], grant_ids=list(r["grant_ids"]), resource=r["resource"],
                                items_returned=list(r["items_returned"]), items_denied=list(r["items_denied"]),
                                denied_reasons=list(r["denied_reasons"]),
                                row_count=r["row_count"], nodes=list(r["nodes"]), outcome=r["outcome"])
-                   for r in rows]
-        return AuditRecordPage(records=records, has_next_page=more,
-                               next_before=records[-1].seq if records and more else None)
+                   for r in page.rows]
+        edges = [AuditRecordEdge(cursor=c, node=r) for c, r in zip(page.cursors, records, strict=True)]
+        # The deprecated pages by seq are no prefix of commit order: their last record is no place to go on from.
+        end = edges[-1].cursor if edges and page.settled else None
+        return AuditRecordPage(records=records, edges=edges,
+                               page_info=PageInfo(has_next_page=page.has_next and end is not None, end_cursor=end),
+                               has_next_page=page.has_next,
+                               next_before=records[-1].seq if records and page.has_next else None)

@@ -29,7 +29,7 @@ GLASS_ON = "alter table audit_log enable trigger audit_log_append_only"
 # An unkeyed ('sha256', the algorithm of before migration 0008) record, built entirely with the database's own
 # functions: no key needed. A plain INSERT (the append-only trigger does not refuse inserts): no break glass.
 FORGE_UNKEYED = """
-create temp table forged (like audit_log);
+create temp table forged (like audit_log including defaults);
 insert into forged (seq, lane, lane_seq, at, request_id, client_request_id, user_id, department, action, purpose,
                     grant_ids, resource, items_returned, items_denied, row_count, nodes, outcome, prev_hash, hash,
                     algorithm, detail)

@@ -1,10 +1,23 @@
-"""auditRecords as an auditor pages through it: laneSeq past 32 bits."""
+"""auditRecords as an auditor pages through it: in commit order while two lanes append, with cursors that
+cannot be forged, for whom it may; laneSeq past 32 bits."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import itertools
+import uuid
+from typing import Any
+
+import asyncpg
 import httpx
+import orjson
+import pytest
+
+from govshare.resolvers import audit, audit_pages
 
 from ..admin_helpers import as_user
+from ..audit_databases import KEY, as_json, keyed_rows
 from ..conftest import Cluster
 from ..helpers import gql
 
@@ -37,3 +50,252 @@ async def test_a_lane_seq_past_32_bits_is_read_exactly(client: httpx.AsyncClient
     assert "errors" not in body, body
     # the newest record of the lane (another test may have written the lane before)
     assert body["data"]["auditRecords"]["records"][0] == {"seq": seq, "lane": lane, "laneSeq": str(lane_seq)}
+
+
+PAGE = """query($first: Int, $after: String, $order: AuditOrder, $resource: String, $outcomes: [String!],
+  $departments: [String!], $lane: Int) {
+  auditRecords(first: $first, after: $after, order: $order, resource: $resource, outcomes: $outcomes,
+               departments: $departments, lane: $lane) {
+    edges { cursor node { seq lane laneSeq department action resource outcome } }
+    pageInfo { hasNextPage endCursor } } }"""
+
+
+async def _page(client: httpx.AsyncClient, headers: dict[str, str] | None = None,
+                **variables: Any) -> dict[str, Any]:
+    body, _ = await gql(client, PAGE, variables, **(headers or SUPERVISOR))
+    assert "errors" not in body, body
+    return body["data"]["auditRecords"]  # type: ignore[no-any-return]
+
+
+async def _all(client: httpx.AsyncClient, after: str | None = None, **variables: Any) -> tuple[list[int], str | None]:
+    """Every page from ``after`` on (seqs in page order) and the last endCursor (``after`` if none)."""
+    seqs: list[int] = []
+    while True:
+        page = await _page(client, after=after, **variables)
+        seqs += [e["node"]["seq"] for e in page["edges"]]
+        after = page["pageInfo"]["endCursor"] or after
+        if not page["pageInfo"]["hasNextPage"]:
+            return seqs, after
+
+
+async def _commit_order(conn: asyncpg.Connection, resource: str, outcome: str) -> list[int]:
+    return [r["seq"] for r in await conn.fetch(
+        "select seq from audit_log where resource = $1 and outcome = $2 order by xact, seq", resource, outcome)]
+
+
+async def _lanes(cluster: Cluster, seqs: list[int]) -> list[int]:
+    conn = await cluster.connect("650000")
+    try:
+        lane = {r["seq"]: r["lane"] for r in await conn.fetch("select seq, lane from audit_log where seq = any($1::bigint[])",
+                                                              seqs)}
+    finally:
+        await conn.close()
+    return [lane[s] for s in seqs]
+
+
+async def _append_open(conn: asyncpg.Connection, lane: int, tag: str, resource: str) -> int:
+    """Append one record to ``lane`` in the connection's open transaction (as audit_append_lane does); its seq."""
+    head = await conn.fetchrow("select seq, hash from audit_head($1::integer)", lane)
+    rec = audit.AuditRecord(tag, "pages-test", "650000-ZW", "read", None, resource, outcome="pages")
+    rows = keyed_rows(lane, head["seq"], head["hash"], [rec])
+    out = await conn.fetchrow("select appended, seqs from audit_append_lane($1, $2, $3, $4::jsonb, null)",
+                              lane, head["seq"], head["hash"], as_json(rows))
+    assert out["appended"]
+    return int(out["seqs"][0])
+
+
+async def test_a_record_committed_after_a_higher_seq_is_neither_skipped_nor_repeated(
+        client: httpx.AsyncClient, cluster: Cluster) -> None:
+    """Lane 36 draws a seq and commits late; lane 37 draws a higher one and commits first. Paged by seq, the
+    late one fell behind a newest-first reader's cursor for good, and a follower that kept the newest seq never
+    saw it. In commit order: the newest-first pages started before it never include it (it is newer than
+    they are), a fresh first page does, and the follower gets it exactly once, in the order of commits."""
+    resource = f"pages-{uuid.uuid4().hex[:12]}"
+    service = await asyncpg.connect(cluster.service_topology.node("650000").dsn or "")
+    other = await asyncpg.connect(cluster.service_topology.node("650000").dsn or "")
+    try:
+        first = await _append_open(service, 36, "first", resource)  # autocommit: settled at once
+        follower, cursor = await _all(client, order="OLDEST_FIRST", resource=resource, outcomes=["pages"], first=1)
+        assert follower == [first]
+        late = service.transaction()
+        await late.start()
+        low = await _append_open(service, 36, "late", resource)
+        high = await _append_open(other, 37, "early", resource)  # committed before the lower seq
+        assert low < high
+        newest = await _page(client, resource=resource, outcomes=["pages"], first=1)
+        # not settled while an older transaction is open: not shown yet (by seq it was on top)
+        assert [e["node"]["seq"] for e in newest["edges"]] == [first]
+        assert await _all(client, cursor, order="OLDEST_FIRST", resource=resource, outcomes=["pages"]) == ([], cursor)
+        await late.commit()
+        seqs, cursor = await _all(client, cursor, order="OLDEST_FIRST", resource=resource, outcomes=["pages"], first=1)
+        assert seqs == [low, high]  # commit order of their transactions: the lower seq's began first
+        assert await _all(client, cursor, order="OLDEST_FIRST", resource=resource, outcomes=["pages"]) == ([], cursor)
+        # a newest-first reader that started before goes on below its cursor: nothing new enters there
+        assert (await _all(client, newest["pageInfo"]["endCursor"], resource=resource, outcomes=["pages"]))[0] == []
+        assert (await _all(client, resource=resource, outcomes=["pages"], first=2))[0] == [high, low, first]
+    finally:
+        await service.close()
+        await other.close()
+
+
+@pytest.mark.parametrize("order", ["NEWEST_FIRST", "OLDEST_FIRST"])
+async def test_pages_while_two_lanes_append_concurrently(client: httpx.AsyncClient, cluster: Cluster,
+                                                        order: str) -> None:
+    """Two lanes append 120 records each concurrently (their seqs interleave and commit out of seq order) while
+    a reader pages 7 at a time: no record twice, none skipped. Oldest first the reader follows to the end
+    and, once the writers are done, has read each of them once in commit order; newest first it reads
+    exactly the records that were settled when its first page was read."""
+    resource = f"pages-{uuid.uuid4().hex[:12]}"
+    pools = client.app.state.pools  # type: ignore[attr-defined]
+    trails = [audit.AuditTrail(pools, KEY, lane) for lane in (38, 39)]
+    started, done = asyncio.Event(), asyncio.Event()
+
+    async def write(trail: audit.AuditTrail) -> None:
+        for n in range(120):
+            await trail.append(audit.AuditRecord(f"{resource}-{trail.lane}-{n}", "pages-test", "650000-ZW", "read",
+                                                 None, resource, outcome="pages"))
+            if n == 20:
+                started.set()
+
+    async def writers() -> None:
+        await asyncio.gather(*(write(t) for t in trails))
+        done.set()
+
+    writing = asyncio.create_task(writers())
+    if order == "NEWEST_FIRST":  # something to page down through while they go on
+        await started.wait()
+    read: list[int] = []
+    after: str | None = None
+    top: int | None = None
+    pages = 0
+    while True:
+        finished = done.is_set()  # before the read: then it reads what they wrote, once settled
+        page = await _page(client, first=7, after=after, order=order, resource=resource, outcomes=["pages"])
+        pages += 1
+        read += [e["node"]["seq"] for e in page["edges"]]
+        after = page["pageInfo"]["endCursor"] or after
+        if pages == 1 and page["edges"]:
+            top = page["edges"][0]["node"]["seq"]
+        if not page["pageInfo"]["hasNextPage"] and (order == "NEWEST_FIRST" or (finished and len(read) >= 240)):
+            break
+        assert pages < 1000, f"{len(read)} of 240 records read: some were skipped"
+        await asyncio.sleep(0)
+    await writing
+    conn = await cluster.connect("650000")
+    try:
+        truth = await _commit_order(conn, resource, "pages")
+    finally:
+        await conn.close()
+    assert len(truth) == 240 and len(set(read)) == len(read), "a record read twice"
+    lanes = [lane for _, lane in sorted(zip(truth, await _lanes(cluster, truth), strict=True))]
+    assert sum(a != b for a, b in itertools.pairwise(lanes)) > 2, "the two lanes' seqs interleave"
+    if order == "OLDEST_FIRST":
+        assert read == truth
+        assert pages > 240 // 7  # it did page while they appended
+    else:
+        assert top is not None and read == truth[:truth.index(top) + 1][::-1]
+        assert 0 < len(read) < 240  # it began while they appended
+
+
+async def test_filters_keep_working_with_the_cursor(client: httpx.AsyncClient, cluster: Cluster) -> None:
+    """Filters (resource, outcomes, departments, lane) page on from a cursor, both orders, as one read would."""
+    resource = f"pages-{uuid.uuid4().hex[:12]}"
+    pools = client.app.state.pools  # type: ignore[attr-defined]
+    for lane in (40, 41):
+        trail = audit.AuditTrail(pools, KEY, lane)
+        for n in range(6):
+            await trail.append(audit.AuditRecord(f"{resource}-{lane}-{n}", "pages-test",
+                                                 ("650000-ZW", "650100-MZ")[n % 2], "read", None, resource,
+                                                 outcome=("pages-a", "pages-b", "pages-a")[n % 3]))
+    conn = await cluster.connect("650000")
+    try:
+        truth = [dict(r) for r in await conn.fetch(
+            "select seq, lane, department, outcome from audit_log where resource = $1 order by xact, seq", resource)]
+    finally:
+        await conn.close()
+    cases: list[tuple[dict[str, Any], Any]] = [
+        ({"outcomes": ["pages-a"]}, lambda r: r["outcome"] == "pages-a"),
+        ({"outcomes": ["pages-a", "pages-b"], "lane": 41}, lambda r: r["lane"] == 41),
+        ({"outcomes": ["pages-b"], "departments": ["650100-MZ"]},
+         lambda r: r["outcome"] == "pages-b" and r["department"] == "650100-MZ"),
+    ]
+    for variables, wanted in cases:
+        expected = [r["seq"] for r in truth if wanted(r)]
+        assert expected, variables
+        for order, ordered in (("OLDEST_FIRST", expected), ("NEWEST_FIRST", expected[::-1])):
+            seqs, _ = await _all(client, first=2, order=order, resource=resource, **variables)
+            assert seqs == ordered, (variables, order)
+
+
+@pytest.mark.parametrize("cursor", [
+    "not-a-cursor", "", "@@@", "Z2ExOnt9", base64.urlsafe_b64encode(b"ga1:" + b"x" * 40).decode(),
+])
+async def test_a_malformed_cursor_is_bad_input(client: httpx.AsyncClient, cursor: str) -> None:
+    body, _ = await gql(client, PAGE, {"after": cursor}, **SUPERVISOR)
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+    assert "errorId" not in error["extensions"] and "Traceback" not in str(body)
+
+
+async def test_a_tampered_cursor_or_one_of_the_other_order_is_bad_input(client: httpx.AsyncClient) -> None:
+    page = await _page(client, first=2)
+    cursor = page["pageInfo"]["endCursor"]
+    raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    body, mac = raw[:-16], raw[-16:]
+    fields = orjson.loads(body.removeprefix(b"ga1:"))
+    variants = [
+        b"ga1:" + orjson.dumps({**fields, "s": fields["s"] + 1}) + mac,  # moved: the MAC no longer fits
+        b"ga1:" + orjson.dumps({**fields, "x": -1}) + mac,
+        body + bytes(16),
+        raw[:-1],
+    ]
+    for variant in variants:
+        forged = base64.urlsafe_b64encode(variant).decode().rstrip("=")
+        answer, _ = await gql(client, PAGE, {"after": forged}, **SUPERVISOR)
+        assert answer["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", answer
+    answer, _ = await gql(client, PAGE, {"after": cursor, "order": "OLDEST_FIRST"}, **SUPERVISOR)
+    assert answer["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", answer
+    # and the cursor as it was works
+    assert "errors" not in (await gql(client, PAGE, {"after": cursor}, **SUPERVISOR))[0]
+
+
+@pytest.mark.parametrize("first", [0, -1, 201])
+async def test_first_is_capped(client: httpx.AsyncClient, first: int) -> None:
+    body, _ = await gql(client, PAGE, {"first": first}, **SUPERVISOR)
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", body
+
+
+async def test_who_may_page_through_whose_records(client: httpx.AsyncClient) -> None:
+    """Supervisors (audit.read in the region) page through every department's records; anyone else only
+    their own department's, a cursor from a supervisor's page included; no caller, no records."""
+    await gql(client, "{ legalEntities(first: 1) { edges { node { name } } } }", **as_user("developer.urumqi"))
+    supervised = await _page(client, first=5, departments=["650100-MZ"])  # another department's
+    assert supervised["edges"] and {e["node"]["department"] for e in supervised["edges"]} == {"650100-MZ"}
+    cursor = (await _page(client, first=1))["pageInfo"]["endCursor"]
+    for user, department in (("developer.urumqi", "650100-MZ"), ("admin.region", "650000-ZW"),
+                             ("reviewer.region", "650000-GA")):
+        own = await _page(client, as_user(user), first=50, after=cursor)
+        assert {e["node"]["department"] for e in own["edges"]} <= {department}, user
+        refused, _ = await gql(client, PAGE, {"departments": ["650000-ZW", "650100-MZ"], "after": cursor},
+                               **as_user(user))
+        assert refused["data"]["auditRecords"] is None
+        assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN", refused
+    anonymous, response = await gql(client, PAGE, {"first": 1}, Authorization="")
+    assert not (anonymous.get("data") or {}).get("auditRecords"), anonymous
+    assert response.status_code == 401 or anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED", anonymous
+
+
+@pytest.mark.parametrize("statement", [audit_pages.NEWEST_FIRST, audit_pages.OLDEST_FIRST])
+@pytest.mark.parametrize("cursor", [None, ("1", 1)])
+async def test_a_page_is_read_along_the_commit_order_index(cluster: Cluster, statement: str,
+                                                           cursor: tuple[str, int] | None) -> None:
+    """A page reads the first+1 records along (xact, seq) from its cursor, never sorting the trail (which a
+    sort by anything else, e.g. xact as text, would: 999 after 1439)."""
+    conn = await cluster.connect("650000")
+    try:
+        await conn.execute("analyze audit_log")
+        plan = orjson.dumps(await conn.fetchval(f"explain (format json) {statement}", *(cursor or (None, None)),
+                                                None, None, None, None, None, 51, None))
+    finally:
+        await conn.close()
+    assert b"audit_log_commit_order" in plan and b'"Sort"' not in plan, plan

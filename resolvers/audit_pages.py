@@ -1,0 +1,180 @@
+"""The audit trail as an auditor pages through it: keyset pages in commit order, with opaque cursors.
+
+seq is drawn at insert and lanes commit independently (migration 0028), so seq is not commit order: a
+record can become visible after one with a higher seq. Paging by seq therefore skips records (a record
+committing late lands behind a newest-first reader's cursor; a follower that remembers the newest seq it
+saw never sees it). Pages here are in (xact, seq) order, xact being the id of the transaction that
+appended the record (migration 0031), and only *settled* records are read: those whose xact is below the
+reading statement's snapshot xmin, i.e. whose transaction, and every transaction that could still add a
+record before them, has ended. Every cursor handed out is a position below the horizon of the statement
+that read it, and horizons only move forward, so:
+
+- newest first: the records after a cursor (older ones) are all settled: they can no longer change, a
+  later page neither skips nor repeats one;
+- oldest first: every record that commits later sorts after every cursor handed out, so a follower that
+  pages on from its last cursor gets it exactly once.
+
+The price: a record becomes readable only once every write transaction that started before it on the
+region's server has ended (normally milliseconds; a transaction left open holds new records back, never
+loses them).
+
+Cursors carry the order, the position and an HMAC with a key derived from the audit key, so a cursor
+altered, made up, or used with the other order is refused as bad input, never run.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import asyncpg
+import orjson
+
+from govshare.core.errors import BadRequest, Forbidden
+from govshare.federation.nodes import NodePools
+from govshare.policies.authority import Action, Authority
+
+from . import audit
+
+MAX_RECORDS = 200
+XACT_MAX = 2 ** 63 - 1  # xid8 is unsigned 64 bits; a transaction count past 2^63 is not a cursor of ours
+_PREFIX = b"ga1:"
+_MAC_BYTES = 16
+
+COLUMNS = """seq, lane, lane_seq, hash, at, request_id, client_request_id, user_id, department, action, purpose,
+    grant_ids, resource, items_returned, items_denied,
+    array(select jsonb_array_elements_text(coalesce(detail -> 'denied_reasons', '[]'::jsonb))) as denied_reasons,
+    row_count, nodes, outcome, xact::text as commit_xact"""
+FILTERS = """($3::text[] is null or department = any($3::text[]))
+      and ($4::text is null or resource = $4)
+      and ($5::timestamptz is null or at >= $5)
+      and ($6::timestamptz is null or at < $6)
+      and ($7::text[] is null or outcome = any($7::text[]))
+      and ($9::integer is null or lane = $9)"""
+# Settled records only (see the module's docstring); the horizon once per statement (an InitPlan). The text
+# of xact is named apart: an output column named xact would be what ORDER BY xact sorts (as text: 999 > 1439).
+SETTLED = "xact < (select pg_snapshot_xmin(pg_current_snapshot()))"
+NEWEST_FIRST = f"""select {COLUMNS}
+    from audit_log
+    where {SETTLED}
+      and ($1::text is null or (xact, seq) < ($1::text::xid8, $2::bigint))
+      and {FILTERS}
+    order by xact desc, seq desc limit $8"""
+OLDEST_FIRST = f"""select {COLUMNS}
+    from audit_log
+    where {SETTLED}
+      and ($1::text is null or (xact, seq) > ($1::text::xid8, $2::bigint))
+      and {FILTERS}
+    order by xact, seq limit $8"""
+# Deprecated: pages by seq below 'before' ($2; $1 unused, null), not commit order across lanes: a page
+# boundary can skip a record. Settled records only all the same, so that each one's cursor is safe to hand out.
+BY_SEQ = f"""select {COLUMNS}
+    from audit_log
+    where {SETTLED}
+      and $1::text is null and ($2::bigint is null or seq < $2)
+      and {FILTERS}
+    order by seq desc limit $8"""
+
+
+class Order(Enum):
+    NEWEST_FIRST = "N"
+    OLDEST_FIRST = "O"
+
+
+@dataclass(frozen=True)
+class Position:
+    """A record's place in commit order: the transaction that appended it, then its seq."""
+
+    xact: int
+    seq: int
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[asyncpg.Record]
+    has_next: bool
+    cursors: list[str]  # one per row: the position after it, in the page's order
+    settled: bool  # whether the rows are a prefix of the order (False for the deprecated 'before' pages)
+
+
+def _key(pools: NodePools) -> bytes:
+    return hmac.new(audit.key(pools), b"govshare audit record cursors", hashlib.sha256).digest()
+
+
+def _mac(key: bytes, body: bytes) -> bytes:
+    return hmac.new(key, body, hashlib.sha256).digest()[:_MAC_BYTES]
+
+
+def encode_cursor(key: bytes, order: Order, position: Position) -> str:
+    body = _PREFIX + orjson.dumps({"o": order.value, "x": position.xact, "s": position.seq})
+    return base64.urlsafe_b64encode(body + _mac(key, body)).decode().rstrip("=")
+
+
+def decode_cursor(key: bytes, order: Order, cursor: str) -> Position:
+    """The position a cursor of ``order`` stands for; BadRequest for anything this API did not hand out."""
+    refused = BadRequest(f"'after' is not a cursor auditRecords returned for order {order.name}")
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise refused from exc
+    body, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
+    if len(raw) <= len(_PREFIX) + _MAC_BYTES or not body.startswith(_PREFIX) \
+            or not hmac.compare_digest(mac, _mac(key, body)):
+        raise refused
+    try:
+        fields = orjson.loads(body.removeprefix(_PREFIX))
+    except orjson.JSONDecodeError as exc:
+        raise refused from exc
+    # Signed by us, but checked all the same: a key shared with another deployment's release must not
+    # reach the database with something it cannot take.
+    if not (isinstance(fields, dict) and set(fields) == {"o", "x", "s"} and fields["o"] == order.value
+            and all(type(fields[k]) is int for k in ("x", "s"))
+            and 0 <= fields["x"] <= XACT_MAX and 0 < fields["s"] <= XACT_MAX):
+        raise refused
+    return Position(fields["x"], fields["s"])
+
+
+async def audit_records(pools: NodePools, authority: Authority, request_id: str, user: str, department: str,
+                        *, departments: Sequence[str] | None, resource: str | None, since: datetime | None,
+                        until: datetime | None, outcomes: Sequence[str] | None, first: int,
+                        after: str | None = None, order: Order = Order.NEWEST_FIRST, before: int | None = None,
+                        lane: int | None = None) -> Page:
+    """A page of audit records in commit order (see the module's docstring). audit.read in the region's
+    domain reads every department's; anyone else only their own department's. Reading is itself audited
+    (no record written, no records returned)."""
+    if not 0 < first <= MAX_RECORDS:
+        raise BadRequest(f"'first' must be between 1 and {MAX_RECORDS}")
+    if before is not None and (after is not None or order is not Order.NEWEST_FIRST):
+        raise BadRequest("'before' (deprecated, by seq) goes with neither 'after' nor order OLDEST_FIRST")
+    if not authority.everywhere(Action.AUDIT_READ):
+        if departments and set(departments) != {department}:
+            raise Forbidden("only supervisors (audit.read in the region) read other departments' records",
+                            action=Action.AUDIT_READ.value, domain=pools.topology.region.code,
+                            requiredRoles=authority.model.roles_for(Action.AUDIT_READ))
+        departments = [department]
+    key = _key(pools)
+    start = decode_cursor(key, order, after) if after is not None else None
+    filters: tuple[Any, ...] = (list(departments) if departments else None, resource, since, until,
+                                list(outcomes) if outcomes else None, first + 1, lane)
+    if before is not None:
+        rows = await pools.fetch(pools.topology.region.database_node, "audit.records_by_seq", BY_SEQ, None, before,
+                                 *filters)
+    else:
+        rows = await pools.fetch(pools.topology.region.database_node, "audit.records",
+                                 NEWEST_FIRST if order is Order.NEWEST_FIRST else OLDEST_FIRST,
+                                 None if start is None else str(start.xact), None if start is None else start.seq,
+                                 *filters)
+    await audit.append(pools, audit.AuditRecord(
+        request_id, user, department, "audit.read", None, resource or "audit_log",
+        row_count=min(len(rows), first), outcome="ok"))
+    page = list(rows[:first])
+    return Page(page, len(rows) > first,
+                [encode_cursor(key, order, Position(int(r["commit_xact"]), int(r["seq"]))) for r in page],
+                before is None)
