@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import asyncpg
+
 from govshare.core.errors import BadRequest, Forbidden, NodeUnavailable
 from govshare.federation.nodes import NodePools
 from govshare.policies.authority import Action, Authority
