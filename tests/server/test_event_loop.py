@@ -46,14 +46,28 @@ def worst_case() -> tuple[str, dict[str, object]]:
 
 
 async def _stalls(stop: asyncio.Event) -> float:
-    """The most CPU the loop's thread spent between two turns of this task: what one callback held
-    the loop for. CPU time, not wall time: on a shared machine the process also waits for a core."""
+    """The most CPU the loop's thread spent between two of its turns: what the callbacks of one turn held
+    the loop for. A callback that schedules itself again runs once in every turn (a callback scheduled
+    during a turn runs in the next), so its consecutive runs are one turn apart; a sleeping monitor would
+    wake only once its timer is due, and charge the loop with two turns or more. CPU time, not wall time:
+    on a shared machine the process also waits for a core."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[float] = loop.create_future()
     worst = 0.0
-    while not stop.is_set():
-        before = time.thread_time()
-        await asyncio.sleep(0.001)
-        worst = max(worst, time.thread_time() - before)
-    return worst
+    last = time.thread_time()
+
+    def tick() -> None:
+        nonlocal worst, last
+        now = time.thread_time()
+        worst = max(worst, now - last)
+        last = now
+        if stop.is_set():
+            done.set_result(worst)
+        else:
+            loop.call_soon(tick)
+
+    loop.call_soon(tick)
+    return await done
 
 
 async def _posted(client: httpx.AsyncClient, body: bytes) -> httpx.Response:
