@@ -20,7 +20,7 @@ from govshare.policies.grants import normalise_purpose
 from govshare.policies.groups import department_facts
 from govshare.policies.rules import SHARE_CLASSES
 
-from . import catalog
+from . import catalog, hosting
 from .groups import existing_departments
 
 CST = timezone(timedelta(hours=8), "CST")
@@ -59,18 +59,24 @@ class CatalogResource:
 
 
 async def resource(pools: NodePools, code: str, field: str = "resource") -> CatalogResource:
-    """The resource with its items, from the node that owns it; BAD_USER_INPUT when unknown."""
-    node = catalog.node_of_code(code or "")
-    if node not in pools.topology.by_code:
-        raise BadRequest(f"unknown resource {code!r}: resource codes start with a node code", field=field)
-    database = pools.topology.node(node).database_node
-    rows = await pools.fetch(database, "validate.resource", SELECT_RESOURCE, code,
-                             list(pools.topology.hosted_on(database)))
-    if not rows:
+    """The resource with its items as the catalog serves it (``resource(code:)``), for grants, rules, share
+    requests, objections, reclassification and explain: read from the database hosting its code's node, with
+    the catalog's own-database filter (HOSTED_LOOKUP) in SQL and again in the service (resolvers/hosting.py:
+    that server evaluates the SQL). Its node, the domain of every authority over it, is its code's.
+    BAD_USER_INPUT when the catalog does not serve it."""
+    topology = pools.topology
+    node = hosting.node_of(code)
+    if node is None or node not in topology.by_code:
+        raise BadRequest(f"unknown resource {code!r}: resource codes start with a node code and '-'", field=field)
+    database = topology.node(node).database_node
+    rows = hosting.own_rows(topology, database, await pools.fetch(database, "validate.resource", SELECT_RESOURCE,
+                                                                 code, list(topology.hosted_on(database))),
+                            "resource", provider="provider_code")
+    row = next((r for r in rows if r["code"] == code), None)
+    if row is None:
         raise BadRequest(f"unknown resource {code!r}", field=field)
     items = await pools.fetch(database, "validate.items", SELECT_ITEMS, code)
-    row = rows[0]
-    return CatalogResource(row["code"], row["node_code"], row["status"], row["provider_code"],
+    return CatalogResource(row["code"], node, row["status"], row["provider_code"],
                            row["data_table"] is not None,
                            {i["name"]: CatalogItem(i["name"], i["share_class"], i["share_condition"],
                                                    i["legal_basis"]) for i in items},
