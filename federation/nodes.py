@@ -130,7 +130,10 @@ class NodePools:
                 # PostgreSQL's own plan cache choice (generic plans once they cost no more than custom
                 # ones) serves key lookups and pages: planning each execution anew cost ~0.1 ms of the
                 # server's CPU per statement. Keyword searches ask for custom plans (custom_plans=True).
-                server_settings={"application_name": "govshare", "statement_timeout": "30s"},
+                # search_path pinned: operators and functions resolve in pg_catalog first, whatever the
+                # node's owner sets for the login (rows are still checked in the service: resolvers/hosting.py)
+                server_settings={"application_name": "govshare", "statement_timeout": "30s",
+                                 "search_path": "pg_catalog, public, pg_temp"},
                 reset=keep_session,
             )
         return dict(zip(self._pools, await asyncio.gather(*(self._warm(db) for db in self._pools)), strict=True))

@@ -14,6 +14,7 @@ from govshare.core.errors import BadRequest, NodeUnavailable
 from govshare.federation.nodes import NodePools
 from govshare.federation.pagination import Positions, Resumable, encode_positions, merge_resumable
 
+from . import hosting
 from .sql import Where
 
 RESOURCE_COLUMNS = """code, node_code, classification, category, name_zh, name_ug, name_kk, name_en,
@@ -31,8 +32,11 @@ COUNT_RESOURCES = "select count(*) from resources where "
 # served). A code's node is its first 6 characters, before a '-'. Pages and counts test codes with prefixes
 # (``code ^@ 'NNNNNN-'``): PostgreSQL estimates those from the column's statistics, where ``left(code, 6)``
 # got a default 0.5% each and turned a 1,000,000-row page from an index scan (0.1 ms) into a sort (1 s).
-# Lookups by code ask only the code's own database, so they check the node and provider, and the '-' that
-# ends the code's node (as the pages' prefixes do).
+# Lookups by code ask only the code's own database (the code's first 6 characters, when a '-' follows them:
+# ``group_by_database``), so they check the node, the provider and the '-' after the code's node.
+# None of this binds a dishonest server, which evaluates it: every row read is checked again in the service
+# (``hosting``), and one that is not its database's own is dropped and logged. The SQL keeps counts, pages
+# and cursors right for an honest server (and pages on their index).
 HOSTED_NODES = "node_code = any({}::text[])"
 HOSTED_PREFIXES = "code ^@ any({}::text[]) and provider_code ^@ any({}::text[])"
 HOSTED_LOOKUP = ("node_code = any(${0}::text[]) and left(provider_code, 6) = any(${0}::text[])"
@@ -122,6 +126,8 @@ class RelatedColumns:
         unknown = set(self.provider or ()) - set(DEPARTMENT_NAMES) | set(self.items or ()) - set(ITEM_NAMES)
         if unknown:
             raise ValueError(f"not department or item columns: {sorted(unknown)}")
+        if self.provider is not None and not {"code", "node_code"} <= set(self.provider):
+            raise ValueError("a provider is read with its code and node_code (checked: ``hosting``)")
 
     def __bool__(self) -> bool:
         return self.provider is not None or self.items is not None
@@ -248,7 +254,9 @@ def select_resources(columns: list[str] | None) -> str:
     unknown = set(columns) - RESOURCE_COLUMN_NAMES
     if unknown:
         raise ValueError(f"not resource columns: {sorted(unknown)}")
-    return "select " + ", ".join(dict.fromkeys(["code", *columns])) + " from resources where "
+    # node and provider always: the service checks every row is its database's own (``hosting``)
+    return "select " + ", ".join(dict.fromkeys(["code", "node_code", "provider_code", *columns])) \
+        + " from resources where "
 
 
 async def fetch_each_own(pools: NodePools, databases: list[str], name: str,
@@ -273,10 +281,45 @@ async def _fetch_from_positions(pools: NodePools, databases: list[str], name: st
     return await fetch_each_own(pools, databases, name, lambda db: statement(db, after.of(db)), custom_plans)
 
 
-def _merged_page(results: dict[str, list[asyncpg.Record] | NodeUnavailable],
-                 after: Positions[str], first: int) -> Page:
-    pages = {db: r for db, r in results.items() if not isinstance(r, NodeUnavailable)}
-    failed = [r for r in results.values() if isinstance(r, NodeUnavailable)]
+def own_resource(pools: NodePools, database: str, row: hosting.Row) -> bool:
+    """Whether a resource row read from ``database`` is its own (node, code and provider: ``hosting``);
+    logged when it is not."""
+    if hosting.owns(pools.topology, database, row["node_code"], row["code"], row["provider_code"],
+                    with_provider=True):
+        return True
+    hosting.dropped(database, "resource", row["code"], row["node_code"], row["provider_code"])
+    return False
+
+
+def own_department(pools: NodePools, database: str, row: hosting.Row) -> bool:
+    """Whether a departments row read from ``database`` is its own (node and code); logged when not."""
+    if hosting.owns(pools.topology, database, row["node_code"], row["code"]):
+        return True
+    hosting.dropped(database, "department", row["code"], row["node_code"])
+    return False
+
+
+UNHOSTED_ROWS = "UnhostedRows"  # the reason a database's page is left out: it returned rows it does not host
+
+
+def _merged_page(pools: NodePools, results: dict[str, list[asyncpg.Record] | NodeUnavailable],
+                 after: Positions[str], first: int,
+                 own: Callable[[NodePools, str, asyncpg.Record], bool]) -> Page:
+    """Merge each database's page. A database whose page holds a row it does not host (``own``: only a
+    dishonest server returns one, its SQL filter having let it through) is left out of this page as one
+    that did not answer (NODE_UNAVAILABLE, reason UnhostedRows, every such row logged): its rows are
+    missing and it resumes from where it stood, while every other database's rows, hasNextPage and cursors
+    are exactly as without it. Dropping only the rows instead would let them take the page's places, so
+    that a server's lies could shorten, or end, other nodes' listings."""
+    pages: dict[str, list[asyncpg.Record]] = {}
+    failed: list[NodeUnavailable] = []
+    for db, result in results.items():
+        if isinstance(result, NodeUnavailable):
+            failed.append(result)
+        elif all([own(pools, db, row) for row in result]):  # a list: every row not hosted is logged
+            pages[db] = result
+        else:
+            failed.append(NodeUnavailable(db, UNHOSTED_ROWS))
     merged = merge_resumable(pages, [f.node for f in failed], after, position=lambda r: str(r["code"]),
                              order=lambda code: code, first=first)
     return Page(merged.rows, merged.has_next, failed, _Cursors(merged))
@@ -304,15 +347,30 @@ async def resource_page(pools: NodePools, flt: ResourceFilter, first: int, after
     # A keyword's pattern decides whether the trigram or bigram index pays: planned for each search.
     results = await _fetch_from_positions(pools, databases, "resources.page", after, statement,
                                           custom_plans=flt.keyword is not None)
-    page = _merged_page(results, after, first)
+    page = _merged_page(pools, results, after, first, own_resource)
     if related:
         await _attach_related(pools, page, related, databases[0] if inline is not None else None)
     return page
 
 
+def _own_provider(pools: NodePools, database: str, provider_code: str, names: Sequence[str],
+                  department: Sequence[Any]) -> bool:
+    """Whether a provider row read beside a resource on ``database`` is the department its resource names
+    and that database's own (``hosting``; ``names``: the row's columns, code and node among them)."""
+    values = dict(zip(names, department, strict=True))
+    if values["code"] == provider_code and hosting.owns(pools.topology, database, values["node_code"],
+                                                        values["code"]):
+        return True
+    hosting.dropped(database, "provider", values["code"], values["node_code"])
+    return False
+
+
 def _related_of(pools: NodePools, row: asyncpg.Record, database: str, related: RelatedColumns) -> Related:
     provider = row["provider_row"] if related.provider is not None else None
     known = related.provider is not None and database_of(pools, row["provider_code"]) == database
+    if known and provider is not None and not _own_provider(pools, database, row["provider_code"],
+                                                             related.provider or (), provider):
+        provider = None
     return Related(provider if known else None, known, row["item_rows"] if related.items is not None else [])
 
 
@@ -338,8 +396,10 @@ async def _attach_related(pools: NodePools, page: Page, related: RelatedColumns,
         if isinstance(result, NodeUnavailable):
             page.related_failures.append((result, codes))
             continue
+        asked = set(codes)  # rows already checked on the page; their related rows only from their database
         for row in result:
-            page.related[row["code"]] = _related_of(pools, row, database, related)
+            if row["code"] in asked:
+                page.related[row["code"]] = _related_of(pools, row, database, related)
 
 
 async def resource_count(pools: NodePools, flt: ResourceFilter) -> tuple[int, list[NodeUnavailable]]:
@@ -359,9 +419,11 @@ def node_of_code(code: str) -> str:
 
 
 def group_by_database(pools: NodePools, codes: list[str]) -> dict[str, list[str]]:
+    """``codes`` by the database hosting each one's node; a code of no node (no '-' after its first 6
+    characters, or an unknown node) is asked of none, as no page lists it."""
     groups: dict[str, list[str]] = {}
     for code in codes:
-        node = pools.topology.by_code.get(node_of_code(code))
+        node = pools.topology.by_code.get(hosting.node_of(code) or "")
         if node is None:
             continue
         groups.setdefault(node.database_node, []).append(code)
@@ -369,18 +431,22 @@ def group_by_database(pools: NodePools, codes: list[str]) -> dict[str, list[str]
 
 
 async def rows_by_code(pools: NodePools, name: str, sql: str, codes: list[str], key: str = "code",
-                       hosted: bool = False) -> tuple[dict[str, asyncpg.Record], list[NodeUnavailable]]:
+                       hosted: bool = False, own: Callable[[NodePools, str, asyncpg.Record], bool] | None = None
+                       ) -> tuple[dict[str, asyncpg.Record], list[NodeUnavailable]]:
     """One statement per database holding any of ``codes`` (``hosted``: with that database's hosted node
-    codes as the second argument)."""
+    codes as the second argument); with ``own``, only the rows it finds their database's own (e.g.
+    ``own_resource``). Only rows under a code asked of that database are kept."""
     found: dict[str, asyncpg.Record] = {}
     failures: list[NodeUnavailable] = []
     groups = group_by_database(pools, codes)
     results = await _gather_grouped(pools, name, sql, groups, hosted=hosted_nodes if hosted else None)
-    for result in results:
+    for (database, asked), result in zip(groups.items(), results, strict=True):
         if isinstance(result, NodeUnavailable):
             failures.append(result)
-        else:
-            for row in result:
+            continue
+        wanted = set(asked)
+        for row in result:
+            if row[key] in wanted and (own is None or own(pools, database, row)):
                 found[row[key]] = row
     return found, failures
 
@@ -443,8 +509,14 @@ async def resource_details(pools: NodePools, codes: list[str], provider: bool, i
         if isinstance(result, NodeUnavailable):
             failures.append(result)
             continue
+        asked = set(groups[database])
         for row in result:
+            if row["code"] not in asked or not own_resource(pools, database, row):
+                continue
             department = row["provider_row"]
+            if department is not None and not _own_provider(pools, database, row["provider_code"],
+                                                            DEPARTMENT_NAMES, department):
+                department = None
             found[row["code"]] = ResourceDetails(
                 row, dict(zip(DEPARTMENT_NAMES, department, strict=True)) if department is not None else None,
                 provider and database_of(pools, row["provider_code"]) == database,
@@ -456,13 +528,18 @@ async def items_by_resource(pools: NodePools, codes: list[str]
                             ) -> tuple[dict[str, list[asyncpg.Record]], list[NodeUnavailable]]:
     grouped: dict[str, list[asyncpg.Record]] = {code: [] for code in codes}
     failures: list[NodeUnavailable] = []
-    for result in await _gather_grouped(pools, "items.by_resource", SELECT_ITEMS,
-                                        group_by_database(pools, codes)):
+    groups = group_by_database(pools, codes)
+    for (database, asked), result in zip(groups.items(), await _gather_grouped(pools, "items.by_resource",
+                                                                               SELECT_ITEMS, groups), strict=True):
         if isinstance(result, NodeUnavailable):
             failures.append(result)
             continue
+        wanted = set(asked)  # a resource's items only from the database its code names
         for row in result:
-            grouped[row["resource_code"]].append(row)
+            if row["resource_code"] in wanted:
+                grouped[row["resource_code"]].append(row)
+            else:
+                hosting.dropped(database, "item of resource", row["resource_code"], None)
     return grouped, failures
 
 
@@ -470,14 +547,18 @@ async def resources_by_provider(pools: NodePools, providers: list[str], first: i
                                 ) -> tuple[dict[str, list[asyncpg.Record]], list[NodeUnavailable]]:
     grouped: dict[str, list[asyncpg.Record]] = {p: [] for p in providers}
     failures: list[NodeUnavailable] = []
-    for result in await _gather_grouped(pools, "resources.by_provider", SELECT_PROVIDER_RESOURCES,
-                                        group_by_database(pools, providers), after, first + 1,
-                                        hosted=hosted_nodes_and_prefixes):
+    groups = group_by_database(pools, providers)
+    for (database, asked), result in zip(groups.items(), await _gather_grouped(
+            pools, "resources.by_provider", SELECT_PROVIDER_RESOURCES, groups, after, first + 1,
+            hosted=hosted_nodes_and_prefixes), strict=True):
         if isinstance(result, NodeUnavailable):
             failures.append(result)
             continue
+        wanted = set(asked)
         for row in result:
-            grouped[row["provider"]].append(row)
+            if row["provider"] in wanted and row["provider_code"] == row["provider"] \
+                    and own_resource(pools, database, row):
+                grouped[row["provider"]].append(row)
     return grouped, failures
 
 
@@ -487,11 +568,14 @@ async def departments_by_code(pools: NodePools, name: str, codes: list[str]
     found: dict[str, asyncpg.Record] = {}
     failures: list[NodeUnavailable] = []
     groups = group_by_database(pools, codes)
-    for result in await _gather_grouped(pools, name, SELECT_DEPARTMENTS, groups, hosted=hosted_nodes_and_prefixes):
+    for (database, asked), result in zip(groups.items(), await _gather_grouped(
+            pools, name, SELECT_DEPARTMENTS, groups, hosted=hosted_nodes_and_prefixes), strict=True):
         if isinstance(result, NodeUnavailable):
             failures.append(result)
-        else:
-            found.update((row["code"], row) for row in result)
+            continue
+        wanted = set(asked)
+        found.update((row["code"], row) for row in result
+                     if row["code"] in wanted and own_department(pools, database, row))
     return found, failures
 
 
@@ -510,11 +594,12 @@ async def children_of(pools: NodePools, parents: list[str]
     grouped: dict[str, list[asyncpg.Record]] = {p: [] for p in parents}
     results = await fetch_each_hosted(pools, "departments.children", SELECT_CHILDREN, parents)
     failures = [r for r in results.values() if isinstance(r, NodeUnavailable)]
-    for result in results.values():
+    for database, result in results.items():
         if isinstance(result, NodeUnavailable):
             continue
         for row in result:
-            grouped[row["parent_code"]].append(row)
+            if row["parent_code"] in grouped and own_department(pools, database, row):
+                grouped[row["parent_code"]].append(row)
     for rows in grouped.values():
         rows.sort(key=lambda r: r["code"])
     return grouped, failures
@@ -553,4 +638,4 @@ async def department_page(pools: NodePools, nodes: list[str] | None, levels: lis
         return department_page_statement(flt, pools.topology.hosted_on(database), position, first)
 
     results = await _fetch_from_positions(pools, databases_for(pools, nodes), "departments.page", after, statement)
-    return _merged_page(results, after, first)
+    return _merged_page(pools, results, after, first, own_department)

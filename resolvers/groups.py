@@ -43,6 +43,10 @@ async def load_memberships(pools: NodePools) -> Memberships:
                            "their codes", database, rows.message)
             continue
         for r in rows:
+            # The SQL filter ran on the server it is meant to hold: each row is checked again here, and one
+            # its database does not host gives no groups (dropped and logged: hosting.py).
+            if not catalog.own_department(pools, database, r):
+                continue
             # The code's node and level (level:region is the region node's alone); the row may only add
             # sector:institution (policies.groups.department_facts logs any other claim it ignores).
             facts.append(department_facts(r["code"], region.code, r["level"], r["node_code"], r["sector"]))

@@ -48,7 +48,8 @@ class _Loader(DataLoader[Any, Any]):
 class ResourceByCode(_Loader):
     async def batch_load_fn(self, codes: list[str]) -> list[asyncpg.Record | None]:
         found, failures = await catalog.rows_by_code(self.context.pools, "resources.by_code",
-                                                     catalog.SELECT_RESOURCES_BY_CODE, list(codes), hosted=True)
+                                                     catalog.SELECT_RESOURCES_BY_CODE, list(codes), hosted=True,
+                                                     own=catalog.own_resource)
         self.note(failures, codes)
         return [found.get(code) for code in codes]
 

@@ -3,7 +3,8 @@ against the classification authority before any of them is served.
 
 A node's catalog is trusted only about its own database:
 - an entry is served only when the node it names keeps its rows in the database it was read from
-  (and its resource and provider codes belong to that node);
+  and its resource and provider codes belong to nodes of that database (``<node>-``: the catalog's rule,
+  resolvers/hosting.py);
 - ``data_scope = all_nodes`` (a register whose rows live in every node) is honoured only for an
   entry of the region node read from the region database; anywhere else it is narrowed to the
   entry's own node rows;
@@ -25,6 +26,8 @@ from govshare.core.errors import BadRequest, NodeUnavailable
 from govshare.federation.nodes import NodePools
 from govshare.federation.topology import Topology
 from govshare.policies.decisions import ItemPolicy
+
+from . import hosting
 
 ALL_NODES = "all_nodes"
 PROVIDER = "provider"
@@ -143,9 +146,12 @@ def _reach(topology: Topology, database: str, spec: DataResourceSpec) -> tuple[D
     if node is None or node.database_node != database:
         return None, Finding("entry_refused", spec.code, database,
                              f"entry names node {spec.node}, whose rows are not kept in database {database}")
-    if not spec.code.startswith(spec.node + "-") or not spec.provider.startswith(spec.node + "-"):
+    # The catalog's rule (README *Trust model*, resolvers/hosting.py): the codes belong to nodes of this
+    # database, so the data API serves exactly the entries the catalog lists (a hosted prefecture's entry
+    # may name a department of its host as provider: both are that database's own).
+    if not hosting.owns(topology, database, spec.node, spec.code, spec.provider, with_provider=True):
         return None, Finding("entry_refused", spec.code, database,
-                             f"resource or provider code does not belong to node {spec.node}")
+                             f"resource or provider code belongs to no node of database {database}")
     region = topology.region
     if spec.scope == ALL_NODES and (spec.node != region.code or database != region.database_node):
         return replace(spec, scope=PROVIDER), Finding(

@@ -160,8 +160,9 @@ _PARENT_CODE: tuple[str, Convert] = ("parent_code", lambda r, _: r["parent_code"
 
 
 def department_columns(selection: Tree, lang: str | None = None) -> tuple[str, ...]:
-    """Columns the departments of ``selection`` in ``lang`` are built from (always the code)."""
-    columns: dict[str, None] = {"code": None}
+    """Columns the departments of ``selection`` in ``lang`` are built from (always the code, and the node:
+    a provider read beside its resource is checked to be its database's own, resolvers/hosting.py)."""
+    columns: dict[str, None] = {"code": None, "node_code": None}
     for name in selection:
         spec = DEPARTMENT_FIELDS.get(name)
         for column in _read(IN_LANGUAGE.get(name), spec[1], lang) if spec else ("parent_code",) if name == "parent" else ():

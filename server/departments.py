@@ -14,10 +14,10 @@ from collections.abc import Callable
 
 from govshare.core.errors import NodeUnavailable, UnknownDepartment
 from govshare.federation.nodes import NodePools
-from govshare.resolvers.catalog import HOSTED_DEPARTMENTS, fetch_each_hosted
+from govshare.resolvers.catalog import HOSTED_DEPARTMENTS, fetch_each_hosted, own_department
 
 # Only the departments each database hosts: another database's row under a code makes no department known.
-SELECT_CODES = "select code from departments where " + HOSTED_DEPARTMENTS.format("$1", "$2")
+SELECT_CODES = "select code, node_code from departments where " + HOSTED_DEPARTMENTS.format("$1", "$2")
 RETRY_SECONDS = 5.0
 
 
@@ -37,7 +37,9 @@ class KnownDepartments:
             results = await fetch_each_hosted(self._pools, "departments.codes", SELECT_CODES, databases=wanted)
             for database, rows in results.items():
                 if not isinstance(rows, NodeUnavailable):
-                    self._codes[database] = frozenset(r["code"] for r in rows)
+                    # checked again here: the SQL filter ran on the server it is meant to hold (hosting.py)
+                    self._codes[database] = frozenset(r["code"] for r in rows
+                                                      if own_department(self._pools, database, r))
             self._known = frozenset().union(*self._codes.values())
 
     async def check(self, department: str) -> None:

@@ -4,6 +4,7 @@ listing or lookup, on graphql-core's path and on the catalog lane alike; legitim
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -141,3 +142,80 @@ async def test_a_code_without_its_node_s_dash_is_served_by_no_lookup(client: htt
         await conn.execute("delete from resources where code = $1", code)
         await conn.close()
     assert [a.json() for a in answers] == [{"data": {"resource": None}}] * 2
+
+
+async def test_a_lookup_serves_only_codes_a_page_would_list(client: httpx.AsyncClient, cluster: Cluster,
+                                                           providers: Providers) -> None:
+    # review-trust2 finding 7: the first 6 characters are 650200's, but no '-' follows them, so the code is
+    # no node's: no page lists it (code ^@ '650200-'), and no lookup or entity serves it either.
+    code = "6502001-Z-000001"
+    queries = [f'{{ resource(code: "{code}") {{ code name }} }}',
+               f'{{ resource(code: "{code}") {{ code provider {{ code }} dataItems {{ name }} }} }}']
+    entities = (f'{{ _entities(representations: [{{__typename: "Resource", code: "{code}"}}]) '
+                '{ ... on Resource { code } } }')
+    page = f'{{ resources(first: 100, filter: {{nodes: ["{PLANTED_IN}"]}}) {{ totalCount edges {{ node {{ code }} }} }} }}'
+    conn = await cluster.connect(PLANTED_IN)
+    try:
+        await conn.execute(INSERT, code, providers.own, PLANTED_IN)
+        await conn.execute(INSERT_ITEM, code)
+        looked_up = [(await both(client, query))[0].json() for query in queries]
+        entity = (await _send(client, _fresh(entities))).json()
+        listed = (await _send(client, _fresh(page))).json()
+    finally:
+        await conn.execute("delete from data_items where resource_code = $1", code)
+        await conn.execute("delete from resources where code = $1", code)
+        await conn.close()
+    assert code not in str(listed) and listed["data"]["resources"]["edges"]
+    assert looked_up == [{"data": {"resource": None}}] * 2
+    assert entity == {"data": {"_entities": [None]}}
+
+
+HOSTED_ENTRY = """insert into resources (code, node_code, classification, category, name_zh, provider_code,
+    provider_level, format, update_cycle, share_class, open_attribute, status, data_table, data_scope, api_name,
+    share_modes)
+    values ($1, '654300', 'department', 'population', '阿勒泰人口', $2, 'region', 'database', 'daily',
+            'UNCONDITIONAL', 'open', 'published', 'population', 'provider', $3, '{interface}')"""
+HOSTED_ITEM = """insert into data_items (resource_code, name, position, title_zh, data_type, share_class, is_key)
+    values ($1, 'citizen_id', 0, '公民身份号码', 'string', 'UNCONDITIONAL', true)"""
+
+
+async def test_the_catalog_and_the_data_api_serve_the_same_entries_of_a_hosted_prefecture(
+        client: httpx.AsyncClient, cluster: Cluster) -> None:
+    # review-trust2 finding 8. The region database hosts 654300: its entry naming the region's 650000-GA as
+    # provider names only nodes of that database, so the catalog and the data API both serve it (README
+    # trust model); one naming 650100-GA (another database's department) is served by neither.
+    served, refused = "654300-B01-990097", "654300-B01-990098"
+    catalog_query = (f'{{ a: resource(code: "{served}") {{ code provider {{ code }} }} '
+                     f'b: resource(code: "{refused}") {{ code }} '
+                     'sharingCatalog(first: 10, filter: {nodes: ["654300"], providers: ["650000-GA", "650100-GA"]}) '
+                     '{ totalCount edges { node { code } } } }')
+
+    def data_api() -> set[str]:
+        specs = client.app.state.schemas.current.specs  # type: ignore[attr-defined]
+        return {s.code for s in specs} & {served, refused}
+
+    async def schema_has(codes: set[str]) -> None:
+        for _ in range(100):
+            findings = (await client.get("/readyz")).json()["schema"]["catalog_findings"]
+            if data_api() == codes and (refused in {f["resource"] for f in findings}) == bool(codes):
+                return
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"the schema was not rebuilt: {data_api()} instead of {codes}")
+
+    conn = await cluster.connect("650000")
+    try:
+        async with conn.transaction():
+            await conn.execute(HOSTED_ENTRY, served, "650000-GA", "rt3AltayServed")
+            await conn.execute(HOSTED_ENTRY, refused, "650100-GA", "rt3AltayRefused")
+            await conn.execute(HOSTED_ITEM, served)
+            await conn.execute(HOSTED_ITEM, refused)
+        await schema_has({served})
+        listed = await _send(client, _fresh(catalog_query))
+    finally:
+        await conn.execute("delete from data_items where resource_code = any($1::text[])", [served, refused])
+        await conn.execute("delete from resources where code = any($1::text[])", [served, refused])
+        await conn.close()
+        await schema_has(set())  # as before, for the tests after this one
+    assert listed.json() == {"data": {
+        "a": {"code": served, "provider": {"code": "650000-GA"}}, "b": None,
+        "sharingCatalog": {"totalCount": 1, "edges": [{"node": {"code": served}}]}}}

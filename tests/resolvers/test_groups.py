@@ -108,3 +108,27 @@ async def test_an_institution_whose_row_says_government_stays_an_institution(cli
     # and Urumqi's policy admin alone still cannot grant it
     error = grant["errors"][0]["extensions"]
     assert (error["code"], error["domain"], error["reason"]) == ("FORBIDDEN", "650000", "REGION_APPROVAL_REQUIRED")
+
+
+INSERT_REGION_CLAIM = """insert into departments (code, node_code, level, parent_code, division_code, name_zh, sector)
+    values ($1, $2, $3, null, $2, '冒名部门', 'government')"""
+
+
+async def test_a_hosted_prefecture_s_code_saying_region_gets_the_groups_of_its_code(
+        client: httpx.AsyncClient, cluster: Cluster) -> None:
+    # review-trust2 finding 8, departments: the region database hosts 654300, so a row there under 654300's
+    # code naming node 650000 is that database's own and served; but its code is a prefecture's, and
+    # level:region is taken only from a department of the region by its node and its code.
+    code = "654300-ZR3"
+    pools = client.app.state.pools  # type: ignore[attr-defined]
+    conn = await cluster.connect("650000")
+    try:
+        await conn.execute(INSERT_REGION_CLAIM, code, "650000", "region")
+        memberships = await load_memberships(pools)
+    finally:
+        await conn.execute("delete from departments where code = $1", code)
+        await conn.close()
+    groups = memberships.groups_of(code)
+    assert "level:region" not in groups, groups
+    assert "level:prefecture" in groups and "node:654300" in groups, groups
+    assert "level:region" in memberships.groups_of("650000-GA")  # the region's own stay so
