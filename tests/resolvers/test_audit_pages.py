@@ -20,6 +20,7 @@ from ..admin_helpers import as_user
 from ..audit_databases import KEY, as_json, keyed_rows
 from ..conftest import Cluster
 from ..helpers import gql
+from .conftest import Spy
 
 GLASS_OFF = "alter table audit_log disable trigger audit_log_append_only"
 GLASS_ON = "alter table audit_log enable trigger audit_log_append_only"
@@ -299,3 +300,15 @@ async def test_a_page_is_read_along_the_commit_order_index(cluster: Cluster, sta
     finally:
         await conn.close()
     assert b"audit_log_commit_order" in plan and b'"Sort"' not in plan, plan
+
+
+async def test_a_page_is_one_statement_and_a_bad_cursor_none(client: httpx.AsyncClient, spy: Spy) -> None:
+    page = await _page(client, first=3, order="OLDEST_FIRST")
+    await _page(client, first=3, order="OLDEST_FIRST", after=page["pageInfo"]["endCursor"])
+    # one read per page, beside the trail's own statements (its head, the append of each audit.read record)
+    assert [n for n in spy.names() if not n.startswith("audit.") or n == "audit.records"] == ["audit.records"] * 2
+    assert set(spy.names()) <= {"audit.records", "audit.head", "audit.append"}, spy.names()
+    seen = len(spy.names())
+    body, _ = await gql(client, PAGE, {"after": page["pageInfo"]["endCursor"][:-2]}, **SUPERVISOR)
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert len(spy.names()) == seen  # refused before any SQL (and so not audited as a read)
