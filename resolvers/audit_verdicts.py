@@ -17,10 +17,18 @@ from .audit_records import KEYED, ZERO_HASH, chain_hash, payload, utc_text
 
 # Every record, lane by lane in lane order; unkeyed records of before migration 0008 (all lane 0) are
 # checked with the database's own SHA-256 functions, keyed ones here.
-SELECT_CHAIN = """select seq, lane, lane_seq, at, request_id, client_request_id, user_id, department, action, purpose,
+SELECT_CHAIN = """select seq, lane, lane_seq, {xact} as commit_xact, {xact_end} as xact_end, at, request_id, client_request_id, user_id, department, action, purpose,
     grant_ids, resource, items_returned, items_denied, row_count, nodes, outcome, prev_hash, hash, algorithm, detail,
     case when algorithm = 'sha256' then audit_hash(prev_hash, audit_payload(a)) end as legacy_hash
     from audit_log a order by lane, lane_seq"""
+# The appending transaction (migration 0031), the order auditRecords pages in: outside the HMAC like seq, so
+# checked like seq. Each append takes its lane's lock before it writes (and so before its transaction gets
+# an id), so within a lane xact never decreases; and no record can name a transaction not yet begun (which
+# would keep it out of auditRecords for good: a page reads only records below every running transaction).
+HAS_XACT = """select exists (select from pg_attribute where attrelid = 'audit_log'::regclass and attname = 'xact'
+    and not attisdropped)"""
+# The first transaction id not yet given out when the walk's snapshot was taken (in the walk's statement).
+XACT_END = "(select pg_snapshot_xmax(pg_current_snapshot()))::text"
 # Where the genuine unkeyed records end (lane 0's last one when migration 0029 ran; (0, zeros): none).
 LEGACY_END = "select lane_seq, hash from audit_legacy_end()"
 # Export jobs point at their audit record by global seq, which is not under the HMAC: the record there must be
@@ -63,6 +71,7 @@ class _Lane:
     keyed: bool = False  # a keyed record seen: an unkeyed one after it cannot be of before migration 0008
     last_keyed: bool = True  # whether the lane's last record is keyed
     last_flagged: bool = False  # whether a problem names the lane's last record already
+    last_xact: int = 0  # the appending transaction of the lane's last record (0: before migration 0031)
     hashes: dict[int, str] = field(default_factory=dict)  # lane_seq -> hash, for checkpointed lane_seqs
     seqs: dict[int, int] = field(default_factory=dict)  # lane_seq -> global seq, for those and the next
 
@@ -93,7 +102,10 @@ async def verify_chain(conn: asyncpg.Connection, key: bytes, checkpoints: Sequen
     previous = ZERO_HASH
     async with conn.transaction(readonly=True):
         legacy = await _legacy_end(conn)
-        async for row in conn.cursor(SELECT_CHAIN, prefetch=2000):
+        with_xact = bool(await conn.fetchval(HAS_XACT))
+        chain = SELECT_CHAIN.format(xact="a.xact::text" if with_xact else "null::text",
+                                    xact_end=XACT_END if with_xact else "null::text")
+        async for row in conn.cursor(chain, prefetch=2000):
             seq, lane_seq = int(row["seq"]), int(row["lane_seq"])
             if lane is None or int(row["lane"]) != lane_no:
                 lane_no = int(row["lane"])
@@ -141,6 +153,18 @@ async def verify_chain(conn: asyncpg.Connection, key: bytes, checkpoints: Sequen
             lane.keyed = lane.keyed or keyed
             lane.last_keyed, lane.last_flagged = keyed, len(verdict.problems) > found
             previous = row["hash"]
+            if row["commit_xact"] is not None:
+                xact, xact_end = int(row["commit_xact"]), int(row["xact_end"])
+                if xact >= xact_end or xact < lane.last_xact:
+                    verdict.problems.append(Problem(
+                        "renumbered", seq, f"record {seq} (lane {lane_no}, lane_seq {lane_seq}) names appending "
+                        f"transaction {xact}, " + ("which has not begun: it is kept out of auditRecords" if
+                                                   xact >= xact_end else
+                                                   f"before the record before it in its lane ({lane.last_xact}): "
+                                                   "its place in auditRecords was moved") + " (xact was changed)",
+                        lane_no, lane_seq))
+                if xact < xact_end:  # one made up does not make the lane's next genuine ones look moved
+                    lane.last_xact = max(lane.last_xact, xact)
             lane.last_seq, lane.last_lane_seq = seq, lane_seq
         await _check_pointers(conn, verdict)
         held = {int(r["seq"]) for r in await conn.fetch(SEQS_HELD, list(guesses.values()))} if guesses else set()

@@ -15,8 +15,9 @@ import pytest
 from govshare.resolvers import audit, audit_checkpoints, audit_verdicts
 from govshare.resolvers.audit_checkpoints import Checkpoint
 
+from ..admin_helpers import as_user
 from ..conftest import Cluster
-from ..helpers import AUDIT_KEY
+from ..helpers import AUDIT_KEY, gql
 
 KEY = AUDIT_KEY.encode()
 GLASS_OFF = "alter table audit_log disable trigger audit_log_append_only"
@@ -201,3 +202,34 @@ async def test_missing_records_are_named_in_their_own_lane_never_by_another_lane
     finally:
         await _restore(region, 57, rows)
     assert (await audit_verdicts.verify_chain(region, KEY, checkpoints)).problems == []
+
+
+async def test_a_records_commit_position_changed_is_found(client: httpx.AsyncClient, region: asyncpg.Connection) -> None:
+    """xact (migration 0031), the order auditRecords pages in, is outside the HMAC like seq: set to a
+    transaction that has not begun it keeps a record out of auditRecords for good, set below its lane's
+    previous record it moves it; verify reports both, by lane and lane_seq."""
+    rows = await _lane(client, region, 42, 3)
+    xacts = {r["seq"]: r["xact"] for r in await region.fetch("select seq, xact::text as xact from audit_log where lane = 42")}
+    page = """{ auditRecords(first: 10, lane: 42) { records { seq } } }"""
+    supervisor = as_user("supervisor.region")
+    try:
+        async with region.transaction():
+            await region.execute(GLASS_OFF)
+            await region.execute("update audit_log set xact = '9000000000000000000' where seq = $1", rows[1]["seq"])
+            await region.execute("update audit_log set xact = '3' where seq = $1", rows[2]["seq"])
+            await region.execute(GLASS_ON)
+        body, _ = await gql(client, page, **supervisor)
+        assert rows[1]["seq"] not in {r["seq"] for r in body["data"]["auditRecords"]["records"]}  # hidden
+        verdict = await audit_verdicts.verify_chain(region, KEY, [])
+        assert [(p.kind, p.lane, p.lane_seq, p.first_seq) for p in verdict.problems] == [
+            ("renumbered", 42, 2, rows[1]["seq"]), ("renumbered", 42, 3, rows[2]["seq"])]
+        assert "has not begun" in verdict.problems[0].detail and "before the record" in verdict.problems[1].detail
+    finally:
+        async with region.transaction():
+            await region.execute(GLASS_OFF)
+            for seq, xact in xacts.items():
+                await region.execute("update audit_log set xact = $2::text::xid8 where seq = $1", seq, xact)
+            await region.execute(GLASS_ON)
+    assert (await audit_verdicts.verify_chain(region, KEY, [])).problems == []
+    body, _ = await gql(client, page, **supervisor)
+    assert {r["seq"] for r in rows} <= {r["seq"] for r in body["data"]["auditRecords"]["records"]}
