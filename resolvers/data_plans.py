@@ -81,7 +81,11 @@ def _targets(pools: NodePools, spec: DataResourceSpec, nodes: list[str] | None) 
             return {}
         return {topology.node(spec.node).database_node: [spec.node]}
     if not nodes:
-        return {n.code: None for n in topology.databases}
+        # A node database is trusted only for its own nodes' rows (README, trust model): it is asked for
+        # those alone, so rows it holds of other nodes are neither served nor counted. The region's own
+        # database (trusted, and holding its hosted nodes' rows) is asked for everything it holds.
+        region_db = topology.region.database_node
+        return {n.code: None if n.code == region_db else list(topology.hosted_on(n.code)) for n in topology.databases}
     targets: dict[str, list[str] | None] = {}
     for code in nodes:
         db = topology.node(code).database_node

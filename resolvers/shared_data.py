@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -36,6 +37,7 @@ __all__ = ["MAX_FIRST", "Caller", "Condition", "DataPage", "DataRequest", "Order
            "decided_again", "forbidden_error", "read", "typed_value"]
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 ACCESS_RETRIES = 3  # decisions made again when rules or grants change under a request (then fail closed)
 HEAVY_ROWS = 250  # a page this long takes milliseconds to answer from: a heavy step (core/turns.py)
 
@@ -180,12 +182,12 @@ async def _read(caller: Caller, request: DataRequest) -> DataPage:
             _order_sql(request.order) + " limit " + limit
         page = caller.pools.fetch(db, "data.page", page_sql, *where.args)
         if not request.want_total:
-            return await page, None  # one statement: awaited here, without a task of its own
+            return _own_rows(db, nodes, await page), None  # one statement: awaited here, without a task of its own
         count_where = _where(request, nodes, scope, None)
         count = caller.pools.fetch(db, "data.count", COUNT_HEAD + _q(spec.table) + " where " + count_where.sql(),
                                    *count_where.args)
         rows, counted = await asyncio.gather(page, count)
-        return rows, counted[0]["n"]
+        return _own_rows(db, nodes, rows), counted[0]["n"]
 
     async def guarded(db: str, nodes: list[str] | None) -> tuple[list[asyncpg.Record], int | None] | NodeUnavailable:
         try:
@@ -241,6 +243,24 @@ async def _read(caller: Caller, request: DataRequest) -> DataPage:
     cursors = Cursors(request.order, merged)
     return DataPage(rows, {name: column[name] for name in allowed}, cursors, has_next, denied, sorted(unavailable),
                     total if request.want_total and not unavailable else None, scope, grant_ids)
+
+
+def _own_rows(database: str, nodes: list[str] | None, rows: list[asyncpg.Record]) -> list[asyncpg.Record]:
+    """The rows, if every one is of a node the database was asked for (node_code is the second column).
+
+    The SQL asked a node database for its own nodes only, but that filter runs on the server it is meant
+    to distrust: a row of another node in its answer means the server does not answer as asked, and
+    nothing it answered is served (the node is reported unavailable; the other nodes' rows are kept).
+    """
+    if nodes is None:  # the region's own database, trusted with every node it holds
+        return rows
+    asked = frozenset(nodes)
+    strays = sorted({row[1] for row in rows if row[1] not in asked})
+    if strays:
+        logger.warning("database %s answered rows of nodes it was not asked for (%s): its answer is refused",
+                       database, ", ".join(map(str, strays[:5])))
+        raise NodeUnavailable(database, "answered rows of nodes it does not hold")
+    return rows
 
 
 def typed_value(item: DataItemSpec, value: str) -> Any:

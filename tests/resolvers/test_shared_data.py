@@ -9,6 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
+from govshare.core.errors import NodeUnavailable
+from govshare.resolvers import shared_data
+
 from ..conftest import Cluster
 from ..helpers import gql, token
 from .conftest import NO_GRANT_DEPT, SCOPED_DEPT, Spy
@@ -228,3 +231,47 @@ async def test_a_request_carries_at_most_five_data_queries(client: httpx.AsyncCl
     answered = [k for k, v in body["data"].items() if v is not None]
     refused = [e for e in body["errors"] if e["extensions"]["code"] == "BAD_USER_INPUT"]
     assert len(answered) == 5 and len(refused) == 1
+
+
+PLANTED = ("650200", "650100199901019999", "冒名顶替")  # in 650200's database, tagged as Urumqi's (650100)
+
+
+async def test_a_node_database_serves_only_its_own_nodes_rows(client: httpx.AsyncClient, cluster: Cluster) -> None:
+    database, citizen, name = PLANTED
+    query = f'{{ population(first: 100, filter: {{name: {{eq: "{name}"}}}}) {{ totalCount nodes {{ name }} }} }}'
+    conn = await cluster.connect(database)
+    try:
+        await conn.execute(
+            """insert into population (citizen_id, node_code, name, sex, birth_date, ethnicity, address,
+               division_code, household_type, registered_on)
+               values ($1, '650100', $2, '男', '1999-01-01', '汉族', '乌鲁木齐市', '650102', '城镇', '2000-01-01')""",
+            citizen, name)
+        body, _ = await gql(client, query)
+        assert "errors" not in body, body["errors"]
+        # Not served as Urumqi's, nor counted: 650200's database is asked for 650200's rows only.
+        assert body["data"]["population"] == {"totalCount": 0, "nodes": []}
+    finally:
+        await conn.execute("delete from population where citizen_id = $1", citizen)
+        await conn.close()
+
+
+class _Row(tuple[str, str]):
+    """A page row as asyncpg gives it: row_id, node_code, then the items."""
+
+
+@pytest.mark.parametrize(("nodes", "tags", "served"), [
+    (["650200"], ["650200", "650200"], True),  # its own rows
+    (["650200"], [], True),  # nothing
+    (["650200"], ["650200", "650100"], False),  # a row of a node it was not asked for: the answer is refused
+    (["650100", "650101"], ["650101", "650100"], True),  # a database hosting two nodes
+    (["650100"], ["650101"], False),  # asked for one of them, answered with the other
+    (None, ["650000", "650100", "650101"], True),  # the region's own database: everything it holds
+])
+def test_a_database_answer_is_served_only_if_every_row_is_of_a_node_it_was_asked_for(
+        nodes: list[str] | None, tags: list[str], served: bool) -> None:
+    rows: list[Any] = [_Row((f"r{i}", tag)) for i, tag in enumerate(tags)]
+    if served:
+        assert shared_data._own_rows("650200", nodes, rows) is rows
+    else:
+        with pytest.raises(NodeUnavailable, match="does not hold"):
+            shared_data._own_rows("650200", nodes, rows)
