@@ -21,6 +21,7 @@ DEPARTMENT_CODE = re.compile(r"^[0-9]{6}-(?:C[A-Z]-|JG-)?[A-Z]{2}$")
 # code's node), so a token is minted for no department the server would then refuse.
 SELECT_DEPARTMENT = "select node_code from departments where code = $1 and " + HOSTED_DEPARTMENTS.format("$2", "$3")
 CATALOG_TIMEOUT = 3.0
+SERVER_SETTINGS = {"application_name": "govshare token", "search_path": "pg_catalog, public, pg_temp"}
 
 
 def check_secret(secret: str | None) -> str | None:
@@ -47,7 +48,9 @@ async def _listed(dsn: str, code: str, hosted: list[str]) -> bool | None:
     hosts, checked again here: the SQL filter is evaluated by that database's server); None when that
     database does not answer or has no catalog yet (not migrated)."""
     try:
-        conn = await asyncpg.connect(dsn, timeout=CATALOG_TIMEOUT)
+        # search_path pinned as on the service's pools: operators resolve in pg_catalog first, whatever
+        # the node's owner sets for the login (the row is still checked here after it is read)
+        conn = await asyncpg.connect(dsn, timeout=CATALOG_TIMEOUT, server_settings=SERVER_SETTINGS)
     except (OSError, TimeoutError, asyncpg.PostgresError):
         return None
     try:

@@ -10,10 +10,11 @@ import pytest
 from govshare.core.errors import BadRequest, UnknownDepartment
 from govshare.core.settings import Settings
 from govshare.server.cli import main
+from govshare.server.databases import SERVICE_LOGIN
 from govshare.server.departments import KnownDepartments
 from govshare.server.tokens import check_department
 
-from ..conftest import TOPOLOGY, Cluster
+from ..conftest import DATABASE, TOPOLOGY, Cluster
 from ..helpers import SECRET
 
 INSERT = """insert into departments (code, node_code, level, division_code, name_zh, sector)
@@ -83,3 +84,32 @@ def test_the_command_mints_for_an_institution(capsys: pytest.CaptureFixture[str]
     assert main(["token", "650100-JG-YY", "--ttl", "60"]) == 0
     out, err = capsys.readouterr()
     assert err == "" and out.count(".") == 2
+
+
+EVIL_EQUALS = [
+    "create function public.t4_always(text, text) returns boolean language sql immutable as 'select true'",
+    "create operator public.= (leftarg = text, rightarg = text, function = public.t4_always)",
+    f"alter role {SERVICE_LOGIN} in database {DATABASE} set search_path = public, pg_catalog",
+]
+UNDO_EVIL_EQUALS = [
+    f"alter role {SERVICE_LOGIN} in database {DATABASE} reset search_path",
+    "drop operator if exists public.= (text, text)",
+    "drop function if exists public.t4_always(text, text)",
+]
+
+
+async def test_a_prefecture_server_cannot_make_its_filter_pass_every_code(cluster: Cluster) -> None:
+    # The owner of 650200's database puts an '=' of its own before pg_catalog's on the service login's
+    # search_path: 'code = $1' then matches every row. The command pins search_path as the service's pools do.
+    settings = Settings(topology_path=TOPOLOGY,
+                        dsns={n.code: n.dsn or "" for n in cluster.service_topology.databases})
+    conn = await cluster.connect("650200")
+    try:
+        for sql in EVIL_EQUALS:
+            await conn.execute(sql)
+        minted = await _outcome(settings, "650200-QQ")
+    finally:
+        for sql in UNDO_EVIL_EQUALS:
+            await conn.execute(sql)
+        await conn.close()
+    assert not minted
