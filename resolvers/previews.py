@@ -22,12 +22,13 @@ from govshare.policies.decisions import PolicyEngine, Reason, verdict
 from govshare.policies.grants import GrantState
 from govshare.policies.rules import ACTIONS, Rule
 
-from . import catalog, validation
+from . import catalog, hosting, validation
 from .administration import Admin
 from .rules import checked_rule
 
 # Only the entries each database serves (catalog.HOSTED_NODES, HOSTED_PREFIXES): $1 its nodes, $2 their prefixes.
-SELECT_PUBLISHED_ITEMS = """select i.resource_code, i.name, i.share_class from data_items i
+# Each row names its resource's node and provider, checked again in the service (hosting.own_rows).
+SELECT_PUBLISHED_ITEMS = """select i.resource_code, r.node_code, r.provider_code, i.name, i.share_class from data_items i
     join resources r on r.code = i.resource_code where r.status = 'published'
     and r.node_code = any($1::text[]) and r.code ^@ any($2::text[]) and r.provider_code ^@ any($2::text[])"""
 CONDITIONAL_STATES = tuple(GrantState)
@@ -107,9 +108,10 @@ async def preview(admin: Admin, engine: PolicyEngine, add: list[Rule], remove: l
     unavailable = sorted(db for db, rows in results.items() if not isinstance(rows, list))
     overrides = {(r.resource, r.item): r.share_class for r in reclassify}
     items: list[tuple[str, str, str, str]] = []  # resource, item, class before, class after
-    for rows in results.values():
+    for db, rows in results.items():
         if isinstance(rows, list):
-            for row in rows:
+            for row in hosting.own_rows(admin.pools.topology, db, rows, "published item", code="resource_code",
+                                        provider="provider_code"):
                 key = (row["resource_code"], row["name"])
                 items.append((key[0], key[1], row["share_class"], overrides.pop(key, row["share_class"])))
     if overrides:

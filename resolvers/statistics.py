@@ -22,11 +22,12 @@ import asyncpg
 
 from govshare.core.errors import BadRequest, Forbidden, NodeUnavailable
 from govshare.federation.nodes import NodePools
+from govshare.federation.topology import Topology
 from govshare.policies.authority import Action, Authority
 from govshare.policies.workdays import china_date
 
-from . import audit
-from .catalog import HOSTED_LOOKUP, rows_by_code
+from . import audit, hosting
+from .catalog import HOSTED_LOOKUP, group_by_database, rows_by_code
 
 # Group-by dimensions: a fixed map from the API's enum to SQL expressions (never caller text).
 DIMENSIONS: dict[str, str] = {
@@ -86,6 +87,16 @@ cross join lateral unnest(case when cardinality(r.share_modes) = 0 then array['n
 CATALOG_WHERE = """
 where r.node_code = any($1::text[]) and r.status = any($2::text[])
   and r.code ^@ any($5::text[]) and r.provider_code ^@ any($5::text[])"""
+# The filter above runs on the server the service distrusts, so each group also says whose rows it counts,
+# checked again in the service (``_owned``): grouped by the node the rows name as well (a hidden key), with
+# the least and greatest first 7 characters of their codes and of their providers' codes (``NNNNNN-`` of a
+# node the database hosts; a prefecture's database hosts one node, so both are its own prefix). Min and max
+# keep the plan of the dimensions asked for (grouping by the prefixes themselves misestimates the groups
+# and sorts every row instead of hashing).
+OWNERS = """r.node_code as owner_node,
+    min(substr(r.code, 1, 7)) as code_min, max(substr(r.code, 1, 7)) as code_max,
+    min(substr(r.provider_code, 1, 7)) as provider_min, max(substr(r.provider_code, 1, 7)) as provider_max, """
+OWNER_PREFIXES = ("code_min", "code_max", "provider_min", "provider_max")
 MEASURES = ("resources", "items", "unconditional", "conditional", "not_shared", "no_basis", "missing_ug",
             "missing_kk", "overdue_updates", "stale", "freshness_unknown")
 
@@ -120,13 +131,21 @@ class CatalogStatistics:
 def catalog_sql(group_by: Sequence[str]) -> str:
     """The aggregate statement for these dimensions (each validated against DIMENSIONS)."""
     keys = [DIMENSIONS[d] + " as k" + str(n) for n, d in enumerate(group_by)]
-    sql = CATALOG_HEAD + "".join(k + ", " for k in keys) + CATALOG_MEASURES
+    sql = CATALOG_HEAD + "".join(k + ", " for k in keys) + OWNERS + CATALOG_MEASURES
     if "SHARE_MODE" in group_by:
         sql += CATALOG_MODES
     sql += CATALOG_WHERE
-    if group_by:
-        sql += "\ngroup by " + ", ".join(str(n + 1) for n in range(len(group_by)))
-    return sql
+    return sql + "\ngroup by " + ", ".join(str(n + 1) for n in range(len(group_by) + 1))
+
+
+def _owned(topology: Topology, database: str, nodes: list[str], group_by: Sequence[str], row: asyncpg.Record
+           ) -> bool:
+    """Whether a group of counts read from ``database`` counts only rows the catalog would serve from it: of
+    the nodes asked of it, codes and providers of nodes it hosts (and so is its PROVIDER key)."""
+    hosted = topology.hosted_on(database)
+    provider = row["k" + str(group_by.index("PROVIDER"))] if "PROVIDER" in group_by else None
+    return (row["owner_node"] in nodes and all(hosting.belongs(row[k], hosted) for k in OWNER_PREFIXES)
+            and (provider is None or hosting.belongs(provider, hosted)))
 
 
 def permitted_nodes(authority: Authority, pools: NodePools, nodes: Sequence[str] | None) -> list[str]:
@@ -175,7 +194,7 @@ async def catalog_counts(pools: NodePools, group_by: Sequence[str], nodes: Seque
             targets.setdefault(node.database_node, []).append(node.code)
     sql = catalog_sql(group_by)
 
-    async def one(db: str) -> tuple[str, list[object] | NodeUnavailable]:
+    async def one(db: str) -> tuple[str, list[asyncpg.Record] | NodeUnavailable]:
         try:
             prefixes = [node + "-" for node in topology.hosted_on(db)]
             return db, list(await pools.fetch(db, "statistics.catalog", sql, targets[db], list(chosen),
@@ -190,11 +209,21 @@ async def catalog_counts(pools: NodePools, group_by: Sequence[str], nodes: Seque
         if isinstance(rows, NodeUnavailable):
             unavailable.extend(targets[db])
             continue
+        foreign = next((row for row in rows if not _owned(topology, db, targets[db], group_by, row)), None)
+        if foreign is not None:
+            # Counts mixing in rows the database does not own: none of its figures is used (as when it does
+            # not answer), rather than a part of them or another node's.
+            hosting.dropped(db, "catalog counts of codes", f"{foreign['code_min']}..{foreign['code_max']}",
+                            foreign["owner_node"], f"{foreign['provider_min']}..{foreign['provider_max']}")
+            unavailable.extend(targets[db])
+            continue
         for row in rows:
-            key = tuple(row["k" + str(n)] for n in range(len(group_by)))  # type: ignore[index]
+            key = tuple(row["k" + str(n)] for n in range(len(group_by)))
             sums = merged.setdefault(key, dict.fromkeys(MEASURES, 0))
             for measure in MEASURES:
-                sums[measure] += int(row[measure])  # type: ignore[index]
+                sums[measure] += int(row[measure])
+    if not group_by and len(unavailable) < len(nodes):  # the totals: a row even when nothing is counted
+        merged.setdefault((), dict.fromkeys(MEASURES, 0))
     ordered = sorted(merged.items(), key=lambda kv: tuple("" if k is None else k for k in kv[0]))
     rows_out = [CatalogCounts(dict(zip(group_by, key, strict=True)), **sums) for key, sums in ordered
                 if sums["resources"] or not group_by]
@@ -216,7 +245,8 @@ USAGE = """select department, resource, action, count(*) as requests,
     group by department, resource, action
     order by department, resource, action"""
 # Only entries the catalog serves (catalog.HOSTED_LOOKUP): one naming another node or provider has none.
-PROVIDERS = f"select code, provider_code from resources where code = any($1::text[]) and {HOSTED_LOOKUP.format(2)}"
+PROVIDERS = f"""select code, node_code, provider_code from resources
+    where code = any($1::text[]) and {HOSTED_LOOKUP.format(2)}"""
 
 
 @dataclass(frozen=True)
@@ -234,8 +264,21 @@ class Usage:
 
 async def providers_of(pools: NodePools, codes: list[str]
                        ) -> tuple[dict[str, asyncpg.Record], list[NodeUnavailable]]:
-    """The catalog rows (code, provider_code) of these resources that the catalog serves, by code."""
-    return await rows_by_code(pools, "statistics.providers", PROVIDERS, codes, hosted=True)
+    """The catalog rows (code, node_code, provider_code) of these resources that the catalog serves, by code:
+    each row checked again in the service (hosting.owns), as the SQL filter ran on the row's own server."""
+    found, failures = await rows_by_code(pools, "statistics.providers", PROVIDERS, codes, hosted=True)
+    served: dict[str, asyncpg.Record] = {}
+    for db, asked in group_by_database(pools, codes).items():
+        for code in asked:
+            row = found.get(code)
+            if row is None:
+                continue
+            if hosting.owns(pools.topology, db, row["node_code"], row["code"], row["provider_code"],
+                            with_provider=True):
+                served[code] = row
+            else:
+                hosting.dropped(db, "resource", row["code"], row["node_code"], row["provider_code"])
+    return served, failures
 
 
 async def usage_statistics(pools: NodePools, authority: Authority, since: datetime, until: datetime,

@@ -49,6 +49,7 @@ from .catalog_records import (
     entry_from_row,
     live_document,
     node_of,
+    own_row,
 )
 from .documents import Document, shaped
 from .steps import Step, audited, transaction
@@ -94,12 +95,14 @@ def _hosted(step: Step, node: str) -> list[str]:
 async def _locked(step: Step, conn: asyncpg.Connection, code: str, revision: int) -> Entry:
     """The working copy, locked; a stale revision is CONFLICT. A published resource without one
     (revision 0) reads from the live catalog."""
+    topology = step.admin.pools.topology
+    database = topology.node(node_of(step, code)).database_node
     hosted = _hosted(step, node_of(step, code))
-    row = await conn.fetchrow(LOCK_ENTRY, code, hosted)
+    row = own_row(topology, database, code, await conn.fetch(LOCK_ENTRY, code, hosted), "working copy")
     if row is not None:
         entry = entry_from_row(row)
     else:
-        live = await conn.fetchrow(SELECT_LIVE, code, hosted)
+        live = own_row(topology, database, code, await conn.fetch(SELECT_LIVE, code, hosted), "resource")
         if live is None:
             raise NotFound(f"no catalog entry {code}", field="code")
         items = await conn.fetch(SELECT_LIVE_ITEMS, code)

@@ -9,20 +9,26 @@ version, as if no new version were being drafted.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import asyncpg
+
 from govshare.core.errors import BadRequest, NotFound
+from govshare.federation.topology import Topology
 from govshare.policies.authority import Action, domain_of_code
 
-from .. import catalog
+from .. import catalog, hosting
 from .documents import CODE, Document, Item, Violation, warnings
 from .steps import Step
 
 # A node's catalog is trusted only about its own database (catalog.HOSTED_LOOKUP, HOSTED_PREFIXES): a working
 # copy, live entry or duty change is read only where its code's node lives, and only when the node and
 # provider it names are hosted there too; listings send each database its own nodes and their prefixes.
+# The filters run on that database's server, so every row read is checked again in the service (``own_row``,
+# hosting.own_rows) before it is used.
 SELECT_ENTRY = f"""select code, node_code, provider_code, state, revision, version, document, created_at,
     created_by, updated_at, updated_by from catalog_entries where code = $1 and {catalog.HOSTED_LOOKUP.format(2)}"""
 SELECT_HISTORY = """select at, actor, actor_department, action, from_state, to_state, revision, version, opinion
@@ -39,7 +45,7 @@ SELECT_DUTY_CHANGES = """select id, code, kind, changed_on, reference, due_on, r
     fulfilled_at, fulfilled_version from catalog_duty_changes where code = $1 order by id"""
 SELECT_OPEN_DUTY_CHANGES = """select id, code, kind, changed_on, reference, due_on, recorded_at, recorded_by,
     fulfilled_at, fulfilled_version from catalog_duty_changes
-    where fulfilled_at is null and left(code, 6) = any($1::text[]) and code ^@ any($2::text[]) order by due_on, id"""
+    where fulfilled_at is null and code ^@ any($1::text[]) order by due_on, id"""
 SELECT_ENTRIES = """select code, node_code, provider_code, state, revision, version, document, created_at,
     created_by, updated_at, updated_by from catalog_entries
     where node_code = any($1::text[]) and code ^@ any($4::text[]) and provider_code ^@ any($4::text[])
@@ -150,20 +156,23 @@ async def read(step: Step, code: str) -> Entry:
     """The working copy (or the live entry of a resource published before the workflow)."""
     node = node_of(step, code)
     database = step.admin.pools.topology.node(node).database_node
-    hosted = list(step.admin.pools.topology.hosted_on(database))
-    rows = await step.admin.pools.fetch(database, "workflow.entry", SELECT_ENTRY, code, hosted)
-    if rows:
-        entry = entry_from_row(rows[0])
+    topology = step.admin.pools.topology
+    hosted = list(topology.hosted_on(database))
+    row = own_row(topology, database, code, await step.admin.pools.fetch(database, "workflow.entry", SELECT_ENTRY,
+                                                                          code, hosted), "working copy")
+    if row is not None:
+        entry = entry_from_row(row)
         if entry.state in ("published", "retired") or _may_see_drafts(step, node, entry.provider):
             return entry
         # A new version in the making is the provider's business; everyone else keeps reading the
         # published version (found from outside: the entry vanished while its next version was drafted).
-    live = await step.admin.pools.fetch(database, "workflow.live", SELECT_LIVE, code, hosted)
-    if not live:
+    live = own_row(topology, database, code, await step.admin.pools.fetch(database, "workflow.live", SELECT_LIVE,
+                                                                           code, hosted), "resource")
+    if live is None:
         raise NotFound(f"no catalog entry {code}", field="code")
     items = await step.admin.pools.fetch(database, "workflow.live_items", SELECT_LIVE_ITEMS, code)
-    entry = Entry(code, live[0]["node_code"], live[0]["provider_code"], live[0]["status"], 0,
-                  live[0]["version"], live_document(live[0], items))
+    entry = Entry(code, live["node_code"], live["provider_code"], live["status"], 0,
+                  live["version"], live_document(live, items))
     if entry.state not in ("published", "retired") and not _may_see_drafts(step, node, entry.provider):
         raise NotFound(f"no catalog entry {code}", field="code")
     return entry
@@ -203,6 +212,20 @@ def _prefixes(step: Step, database: str) -> list[str]:
     return [node + "-" for node in step.admin.pools.topology.hosted_on(database)]
 
 
+def own_row(topology: Topology, database: str, code: str, rows: Sequence[asyncpg.Record], what: str
+            ) -> asyncpg.Record | None:
+    """The row of ``code`` among ``rows`` (a working copy or live entry read by code from ``database``) when
+    that database owns it (hosting.owns: its node, code and provider hosted there); rows of other codes,
+    which no honest server returns for ``code = $1``, are ignored."""
+    for row in rows:
+        if row["code"] != code:
+            continue
+        if hosting.owns(topology, database, row["node_code"], code, row["provider_code"], with_provider=True):
+            return row
+        hosting.dropped(database, what, code, row["node_code"], row["provider_code"])
+    return None
+
+
 async def entries(step: Step, state: str | None, provider: str | None) -> list[Entry]:
     """Working copies the caller may see: its department's, and every entry of the nodes where it
     edits or reviews."""
@@ -214,10 +237,12 @@ async def entries(step: Step, state: str | None, provider: str | None) -> list[E
     results = await catalog.fetch_each_own(step.admin.pools, list(by_database), "workflow.entries", lambda db: (
         SELECT_ENTRIES, [by_database[db], state, provider, _prefixes(step, db)]))
     found: list[Entry] = []
-    for rows in results.values():
+    for db, rows in results.items():
         if isinstance(rows, Exception):
             raise rows
-        found.extend(e for e in map(entry_from_row, rows) if _may_see_drafts(step, e.node, e.provider))
+        own = hosting.own_rows(topology, db, rows, "working copy", provider="provider_code")
+        found.extend(e for e in map(entry_from_row, own)
+                     if e.node in by_database[db] and _may_see_drafts(step, e.node, e.provider))
     return sorted(found, key=lambda e: e.code)
 
 
@@ -228,11 +253,17 @@ async def open_duty_changes(step: Step) -> list[DutyChange]:
     by_database: dict[str, list[str]] = {}
     for node in nodes:
         by_database.setdefault(step.admin.pools.topology.node(node).database_node, []).append(node)
+    # A duty change names only its code: each database is asked for (and trusted about) the codes of the
+    # visible nodes it hosts, by prefix.
     results = await catalog.fetch_each_own(step.admin.pools, sorted(by_database), "workflow.open_duties", lambda db: (
-        SELECT_OPEN_DUTY_CHANGES, [by_database[db], _prefixes(step, db)]))
+        SELECT_OPEN_DUTY_CHANGES, [[node + "-" for node in by_database[db]]]))
     found: list[DutyChange] = []
-    for rows in results.values():
+    for db, rows in results.items():
         if isinstance(rows, Exception):
             raise rows
-        found.extend(map(duty_from_row, rows))
+        for row in rows:
+            if hosting.belongs(row["code"], by_database[db]):
+                found.append(duty_from_row(row))
+            else:
+                hosting.dropped(db, "duty change", row["code"], None)
     return sorted(found, key=lambda d: (d.due_on, d.code, d.id))
