@@ -14,6 +14,7 @@ from govshare.resolvers import shared_data
 
 from ..conftest import Cluster
 from ..helpers import gql, token
+from ..hostile_servers import filters_passing_everything
 from .conftest import NO_GRANT_DEPT, SCOPED_DEPT, Spy
 
 NOGRANT = {"Authorization": f"Bearer {token(NO_GRANT_DEPT)}"}
@@ -233,12 +234,16 @@ async def test_a_request_carries_at_most_five_data_queries(client: httpx.AsyncCl
     assert len(answered) == 5 and len(refused) == 1
 
 
-PLANTED = ("650200", "650100199901019999", "冒名顶替")  # in 650200's database, tagged as Urumqi's (650100)
+# In 650200's database, tagged as Urumqi's (650100); the name sorts before every seeded name.
+PLANTED = ("650200", "650100199901019999", "A冒名顶替")
 
 
-async def test_a_node_database_serves_only_its_own_nodes_rows(client: httpx.AsyncClient, cluster: Cluster) -> None:
+@pytest.mark.parametrize("hostile", [False, True], ids=["honest server", "server passing every text filter"])
+async def test_a_node_database_serves_only_its_own_nodes_rows(client: httpx.AsyncClient, cluster: Cluster,
+                                                              hostile: bool) -> None:
     database, citizen, name = PLANTED
-    query = f'{{ population(first: 100, filter: {{name: {{eq: "{name}"}}}}) {{ totalCount nodes {{ name }} }} }}'
+    query = (f'{{ population(first: 100, orderBy: {{field: NAME}}, filter: {{name: {{eq: "{name}"}}}}) '
+             "{ totalCount unavailableNodes nodes { name } } }")
     conn = await cluster.connect(database)
     try:
         await conn.execute(
@@ -246,10 +251,28 @@ async def test_a_node_database_serves_only_its_own_nodes_rows(client: httpx.Asyn
                division_code, household_type, registered_on)
                values ($1, '650100', $2, '男', '1999-01-01', '汉族', '乌鲁木齐市', '650102', '城镇', '2000-01-01')""",
             citizen, name)
-        body, _ = await gql(client, query)
-        assert "errors" not in body, body["errors"]
-        # Not served as Urumqi's, nor counted: 650200's database is asked for 650200's rows only.
-        assert body["data"]["population"] == {"totalCount": 0, "nodes": []}
+        if not hostile:
+            body, _ = await gql(client, query)
+            assert "errors" not in body, body["errors"]
+            # Not served as Urumqi's, nor counted: 650200's database is asked for 650200's rows only.
+            assert body["data"]["population"] == {"totalCount": 0, "unavailableNodes": [], "nodes": []}
+            return
+        # Its owner also drops the indexes on node_code, whose scans compare honestly: the filter then decides.
+        indexes = await conn.fetch("select indexname, indexdef from pg_indexes where tablename = 'population' "
+                                   "and indexdef like '%(node_code%'")
+        for index in indexes:
+            await conn.execute(f'drop index "{index["indexname"]}"')
+        try:
+            async with filters_passing_everything(cluster, database, equality=True):
+                body, _ = await gql(client, query)
+        finally:
+            for index in indexes:
+                await conn.execute(index["indexdef"])
+        # The server's answer held a row of another node: none of it is served, and it says so.
+        page = body["data"]["population"]
+        assert page["nodes"] == [] and page["totalCount"] is None
+        assert page["unavailableNodes"] == [database]
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["NODE_UNAVAILABLE"]
     finally:
         await conn.execute("delete from population where citizen_id = $1", citizen)
         await conn.close()
