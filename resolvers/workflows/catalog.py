@@ -35,6 +35,7 @@ import asyncpg
 
 from govshare.core.errors import BadRequest, Conflict, Forbidden, InvalidTransition, NotFound, RuleViolated
 from govshare.policies.authority import Action, domain_of_code
+from govshare.policies.groups import department_facts
 from govshare.policies.workdays import china_date
 
 from . import catalog_publications as publications
@@ -211,6 +212,8 @@ async def publish(step: Step, code: str, revision: int, opinion: str | None) -> 
         level = await conn.fetchval(SELECT_DEPARTMENT, entry.provider, node)
         if level is None:
             raise BadRequest(f"the provider {entry.provider} is no longer in node {node}'s catalog")
+        # the level its code says, as the access rules take it (the row may not contradict its code)
+        level = department_facts(entry.provider, step.admin.pools.topology.region.code, level, node).level
         await publications.write_live(conn, entry, level, china_date(step.now), step.user)
         return await _save(step, conn, entry, "publish", "published", entry.document, entry.version, text)
 

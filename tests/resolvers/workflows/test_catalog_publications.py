@@ -63,3 +63,17 @@ async def test_a_table_changed_after_submit_is_caught_at_publish(client: httpx.A
     finally:
         await conn.execute("drop table if exists wf_shoe_register")
         await conn.close()
+
+
+async def test_the_provider_level_published_is_its_codes(client: httpx.AsyncClient, cluster: Cluster) -> None:
+    # 650100's row for its public-security bureau saying county: the level published with the entry is the
+    # one its code says (policies.groups.department_facts), as the access rules take it
+    conn = await cluster.connect("650100")
+    try:
+        await conn.execute("update departments set level = 'county' where code = '650100-GA'")
+        code, _ = await walk_to(client, "published")
+        level = await conn.fetchval("select provider_level from resources where code = $1", code)
+    finally:
+        await conn.execute("update departments set level = 'prefecture' where code = '650100-GA'")
+        await conn.close()
+    assert level == "prefecture"
