@@ -16,6 +16,8 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import asyncpg
@@ -28,7 +30,7 @@ from govshare.policies.decisions import AccessDecider, Decision, Reason
 from . import audit
 from .data_cursors import Cursors, Key, _position_order, convert, decode_cursor
 from .data_plans import COUNT_HEAD, _apply_scopes, _order_sql, _q, _targets, _where
-from .data_requests import MAX_FIRST, Condition, DataRequest, Order
+from .data_requests import MAX_FIRST, SCOPE_ITEM, Condition, DataRequest, Order
 from .specs import DataItemSpec
 from .values import check as check_value
 
@@ -169,8 +171,17 @@ async def _read(caller: Caller, request: DataRequest) -> DataPage:
         else Positions()
     allowed = [name for name in request.selected if decisions[name].allowed]
     denied = [decisions[name] for name in request.selected if not decisions[name].allowed]
-    wanted = dict.fromkeys(["row_id", "node_code", *allowed, *([request.order.item] if request.order.item else [])])
+    # The row-scope item is read (last, never returned) when the rows are restricted to divisions: the
+    # restriction is SQL on the node's server, and the service checks each row against it (_own_rows).
+    wanted = dict.fromkeys(["row_id", "node_code", *allowed, *([request.order.item] if request.order.item else []),
+                            *([SCOPE_ITEM] if scope is not None else [])])
     columns = ", ".join(_q(c) for c in wanted)
+    at = {name: i for i, name in enumerate(wanted)}
+    expected = _Expected(
+        scope_at=at[SCOPE_ITEM] if scope is not None else None, scope=frozenset(scope or ()),
+        region=caller.pools.topology.region.code,
+        order_at=at[request.order.item] if request.order.item else None,
+        order_types=ORDER_TYPES[spec.item(request.order.item).data_type] if request.order.item else frozenset())
     targets = _targets(caller.pools, spec, request.nodes)
 
     async def one(db: str, nodes: list[str] | None) -> tuple[list[asyncpg.Record], int | None]:
@@ -182,12 +193,12 @@ async def _read(caller: Caller, request: DataRequest) -> DataPage:
             _order_sql(request.order) + " limit " + limit
         page = caller.pools.fetch(db, "data.page", page_sql, *where.args)
         if not request.want_total:
-            return _own_rows(db, nodes, await page), None  # one statement: awaited here, without a task of its own
+            return _own_rows(db, nodes, await page, expected), None  # one statement: awaited here, without a task of its own
         count_where = _where(request, nodes, scope, None)
         count = caller.pools.fetch(db, "data.count", COUNT_HEAD + _q(spec.table) + " where " + count_where.sql(),
                                    *count_where.args)
         rows, counted = await asyncio.gather(page, count)
-        return _own_rows(db, nodes, rows), counted[0]["n"]
+        return _own_rows(db, nodes, rows, expected), counted[0]["n"]
 
     async def guarded(db: str, nodes: list[str] | None) -> tuple[list[asyncpg.Record], int | None] | NodeUnavailable:
         try:
@@ -245,21 +256,52 @@ async def _read(caller: Caller, request: DataRequest) -> DataPage:
                     total if request.want_total and not unavailable else None, scope, grant_ids)
 
 
-def _own_rows(database: str, nodes: list[str] | None, rows: list[asyncpg.Record]) -> list[asyncpg.Record]:
-    """The rows, if every one is of a node the database was asked for (node_code is the second column).
+@dataclass(frozen=True)
+class _Expected:
+    """What every row of a database's answer must be besides its node, checked in the service."""
+    scope_at: int | None = None  # column of the row-scope item when the rows are restricted to divisions
+    scope: frozenset[str] = frozenset()
+    region: str = ""  # the region node, whose rows may be of any division
+    order_at: int | None = None  # column of the order item: the merge compares its values across databases
+    order_types: frozenset[type] = frozenset()
 
-    The SQL asked a node database for its own nodes only, but that filter runs on the server it is meant
-    to distrust: a row of another node in its answer means the server does not answer as asked, and
-    nothing it answered is served (the node is reported unavailable; the other nodes' rows are kept).
+
+NOTHING_MORE = _Expected()
+# The Python type of each item data type as the driver reads it: an order value of another type cannot be
+# compared with other databases' values (and would fail the merge of every node's rows).
+ORDER_TYPES: dict[str, frozenset[type]] = {
+    "string": frozenset({str}), "integer": frozenset({int}), "decimal": frozenset({Decimal, int, float}),
+    "date": frozenset({date}), "datetime": frozenset({datetime}), "boolean": frozenset({bool}),
+}
+
+
+def _own_rows(database: str, nodes: list[str] | None, rows: list[asyncpg.Record],
+              expected: _Expected = NOTHING_MORE) -> list[asyncpg.Record]:
+    """The rows, if every one is of a node the database was asked for (node_code is the second column),
+    within the divisions asked for, and with an order value of the order item's type.
+
+    The SQL asked for exactly that, but it runs on the server it is meant to distrust: a row beyond it means
+    the server does not answer as asked, and nothing it answered is served (the node is reported
+    unavailable; the other nodes' rows are kept).
     """
-    if nodes is None:  # the region's own database, trusted with every node it holds
+    asked = None if nodes is None else frozenset(nodes)  # None: the region's own database, trusted
+    scope_at, scope, order_at, types = expected.scope_at, expected.scope, expected.order_at, expected.order_types
+    if asked is None and scope_at is None and order_at is None:
         return rows
-    asked = frozenset(nodes)
-    strays = sorted({row[1] for row in rows if row[1] not in asked})
-    if strays:
-        logger.warning("database %s answered rows of nodes it was not asked for (%s): its answer is refused",
-                       database, ", ".join(map(str, strays[:5])))
-        raise NodeUnavailable(database, "answered rows of nodes it does not hold")
+    for row in rows:
+        if asked is not None and row[1] not in asked:
+            problem = f"a row of node {row[1]!r}"
+        elif scope_at is not None and (row[scope_at] not in scope or (
+                row[1] != expected.region and str(row[scope_at])[:4] != str(row[1])[:4])):
+            # A prefecture's divisions share its code's first 4 digits (650102 is Urumqi's, 650100's): its
+            # database cannot place its rows in another prefecture's division, and so in that one's scope.
+            problem = f"a row of node {row[1]!r} in division {row[scope_at]!r}, outside the divisions asked for"
+        elif order_at is not None and row[order_at] is not None and type(row[order_at]) not in types:
+            problem = f"an order value of type {type(row[order_at]).__name__}"
+        else:
+            continue
+        logger.warning("database %s answered %s: its answer is refused", database, problem)
+        raise NodeUnavailable(database, "answered rows it was not asked for")
     return rows
 
 

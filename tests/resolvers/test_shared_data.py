@@ -296,5 +296,87 @@ def test_a_database_answer_is_served_only_if_every_row_is_of_a_node_it_was_asked
     if served:
         assert shared_data._own_rows("650200", nodes, rows) is rows
     else:
-        with pytest.raises(NodeUnavailable, match="does not hold"):
+        with pytest.raises(NodeUnavailable, match="not asked for"):
             shared_data._own_rows("650200", nodes, rows)
+
+
+SCOPED_QUERY = """query($n: String!) { population(first: 1000, purpose: "P-scope", filter: {name: {eq: $n}}) {
+    rowScope unavailableNodes nodes { name divisionCode address } } }"""
+PLANT_IN_DIVISION = """insert into population (citizen_id, node_code, name, sex, birth_date, ethnicity, address,
+    division_code, household_type, registered_on)
+    values ($1, '650200', $2, '男', '1999-01-01', '汉族', $3, $4, '城镇', '2000-01-01')"""
+
+
+async def _drop_indexes(conn: Any, table: str, column: str) -> list[str]:
+    """The owner drops the indexes on ``column`` (their scans compare honestly): the lying filter decides."""
+    indexes = await conn.fetch("select indexname, indexdef from pg_indexes where tablename = $1 and indexdef like $2",
+                               table, f"%({column}%")
+    for index in indexes:
+        await conn.execute(f'drop index "{index["indexname"]}"')
+    return [index["indexdef"] for index in indexes]
+
+
+async def test_a_prefecture_row_in_another_prefectures_division_is_not_served_in_its_scope(
+        client: httpx.AsyncClient, grants: dict[str, int], cluster: Cluster) -> None:
+    """A grant scoped to Urumqi's division (650100): 650200's own row saying division 650100 is no Urumqi
+    row (review-trust3 finding 4). An honest server returns it, the service refuses that answer."""
+    citizen, address = "650200199901017777", "克拉玛依冒充乌鲁木齐"
+    conn = await cluster.connect("650200")
+    try:
+        await conn.execute(PLANT_IN_DIVISION, citizen, "A冒名", address, "650100")
+        body, _ = await gql(client, SCOPED_QUERY, {"n": "A冒名"}, Authorization=f"Bearer {token(SCOPED_DEPT)}")
+    finally:
+        await conn.execute("delete from population where citizen_id = $1", citizen)
+        await conn.close()
+    page = body["data"]["population"]
+    assert page["rowScope"] == ["650100"]
+    assert [r for r in page["nodes"] if r["address"] == address] == []
+    assert page["unavailableNodes"] == ["650200"]
+
+
+async def test_the_row_scope_is_checked_again_in_the_service(client: httpx.AsyncClient, grants: dict[str, int],
+                                                             cluster: Cluster) -> None:
+    """The scope filter runs on 650200's server: lying `=` (indexes dropped), it returns its rows of its own
+    division to a department whose grant covers Urumqi's only; none is served."""
+    conn = await cluster.connect("650200")
+    restore = [*await _drop_indexes(conn, "population", "division_code"),
+               *await _drop_indexes(conn, "population", "node_code"), *await _drop_indexes(conn, "population", "name")]
+    try:
+        async with filters_passing_everything(cluster, "650200", equality=True):
+            body, _ = await gql(client, SCOPED_QUERY, {"n": "不存在的名字"},
+                                Authorization=f"Bearer {token(SCOPED_DEPT)}")
+    finally:
+        for indexdef in restore:
+            await conn.execute(indexdef)
+        await conn.close()
+    page = body["data"]["population"]
+    assert page["rowScope"] == ["650100"]
+    assert [r for r in page["nodes"] if r["divisionCode"] not in page["rowScope"]] == []
+    assert page["unavailableNodes"] == ["650200"]
+
+
+async def test_an_order_value_of_another_type_costs_only_that_nodes_rows(client: httpx.AsyncClient,
+                                                                       cluster: Cluster) -> None:
+    """650200's owner puts a view in front of its table whose `name` is bytea: ordered by name, its answer
+    is refused (that node unavailable), the other nodes' rows are served (before: INTERNAL, every row lost)."""
+    conn = await cluster.connect("650200")
+    columns = [r["attname"] for r in await conn.fetch(
+        "select attname from pg_attribute where attrelid = 'population'::regclass and attnum > 0 "
+        "and not attisdropped order by attnum")]
+    select = ", ".join("convert_to(name, 'UTF8') as name" if c == "name" else f'"{c}"' for c in columns)
+    try:
+        async with conn.transaction():
+            await conn.execute("alter table population rename to population_honest")
+            await conn.execute(f"create view population as select {select} from population_honest")
+            await conn.execute("grant select on population to govshare_service")
+        body, _ = await gql(client, "{ population(first: 20, orderBy: {field: NAME}) { unavailableNodes "
+                                    "nodes { name divisionCode } } }")
+    finally:
+        async with conn.transaction():
+            await conn.execute("drop view if exists population")
+            await conn.execute("alter table population_honest rename to population")
+        await conn.close()
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["NODE_UNAVAILABLE"]
+    page = body["data"]["population"]
+    assert page["unavailableNodes"] == ["650200"]
+    assert len(page["nodes"]) == 20 and "650200" not in {r["divisionCode"] for r in page["nodes"]}
