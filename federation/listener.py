@@ -17,12 +17,19 @@ Callback = Callable[[str, str], Awaitable[None]]  # (channel, database node)
 
 
 class Listener:
-    """One connection per database listening on ``channels``; ``on_change`` runs once per burst."""
+    """One connection per database listening on ``channels``; ``on_change`` runs once per burst.
+
+    ``only_from`` maps a channel to the one database whose NOTIFYs on it count: a channel announcing a
+    change that can only happen there (the access rules, in the region's database) is not taken from any
+    other server, whose owner could otherwise make every worker reload at will. A reconnection is the
+    listener's own observation, not a server's word: it still counts as a change on every channel.
+    """
 
     def __init__(self, topology: Topology, channels: tuple[str, ...], on_change: Callback,
-                 debounce: float = 0.05, retry: float = 1.0) -> None:
+                 debounce: float = 0.05, retry: float = 1.0, only_from: dict[str, str] | None = None) -> None:
         self.topology = topology
         self.channels = channels
+        self.only_from = dict(only_from or {})
         self.on_change = on_change
         self.debounce = debounce
         self.retry = retry
@@ -48,6 +55,14 @@ class Listener:
         for conn in self._connections:
             conn.terminate()
         self._connections.clear()
+
+    def _notified(self, channel: str, database: str) -> None:
+        """A NOTIFY received from ``database``."""
+        if self.only_from.get(channel, database) != database:
+            logger.debug("NOTIFY %s from %s ignored (announced by %s only)", channel, database,
+                         self.only_from[channel])
+            return
+        self._notify(channel, database)
 
     def _notify(self, channel: str, database: str) -> None:
         key = (channel, database)
@@ -77,7 +92,7 @@ class Listener:
                 async with asyncio.timeout(5 * self.retry):  # a frozen server must not hold us here
                     for channel in self.channels:
                         await conn.add_listener(channel,
-                                                lambda _c, _pid, ch, _payload: self._notify(ch, database))
+                                                lambda _c, _pid, ch, _payload: self._notified(ch, database))
                 if not first:
                     # We may have missed notifications while disconnected: treat reconnection as a change.
                     for channel in self.channels:

@@ -134,8 +134,9 @@ def create_app(settings: Settings, topology: Topology) -> Service:
                 metrics.count(metrics.schema_swaps)
             await departments.refresh([database])
         elif channel == "govshare_policy":
-            # Rules live in the region's database; a prefecture's event is its listener reconnecting,
-            # after which its departments (group memberships) can be read again.
+            # Rules live in the region's database (the listener takes this channel from no other); a
+            # prefecture's event is its listener reconnecting, after which its departments (group
+            # memberships) can be read again.
             await reload_policy()
 
     async def reload_policy() -> None:
@@ -155,7 +156,10 @@ def create_app(settings: Settings, topology: Topology) -> Service:
         grant_cache.saw(version)
         metrics.count(metrics.policy_reloads)
 
-    listener = Listener(topology, ("govshare_catalog", "govshare_policy"), on_change)
+    # Catalog changes (resources, data items, departments) come from every database; the access rules live
+    # in the region's only, so no other server's NOTIFY reloads them.
+    listener = Listener(topology, ("govshare_catalog", "govshare_policy"), on_change,
+                        only_from={"govshare_policy": topology.region.database_node})
     key = audit_key(settings)
     # Export jobs (data exchange): run in the background of every process, files under the data dir.
     exchange_dir = settings.data_dir / "exchange"
