@@ -4,9 +4,9 @@ seq is drawn at insert and lanes commit independently (migration 0028), so seq i
 record can become visible after one with a higher seq. Paging by seq therefore skips records (a record
 committing late lands behind a newest-first reader's cursor; a follower that remembers the newest seq it
 saw never sees it). Pages here are in (xact, seq) order, xact being the id of the transaction that
-appended the record (migration 0031), and only *settled* records are read: those whose xact is below the
-reading statement's snapshot xmin, i.e. whose transaction, and every transaction that could still add a
-record before them, has ended. Every cursor handed out is a position below the horizon of the statement
+appended the record (migration 0031), and only *settled* records are read: those whose xact is below a
+horizon read just before the page (HORIZON: the lowest id of an append still open, else the snapshot's
+xmax), i.e. whose transaction, and every transaction that could still add a record before them, has ended. Every cursor handed out is a position below the horizon of the statement
 that read it, and horizons only move forward, so:
 
 - newest first: the records after a cursor (older ones) are all settled: they can no longer change, a
@@ -14,9 +14,10 @@ that read it, and horizons only move forward, so:
 - oldest first: every record that commits later sorts after every cursor handed out, so a follower that
   pages on from its last cursor gets it exactly once.
 
-The price: a record becomes readable only once every write transaction that started before it on the
-region's server has ended (normally milliseconds; a transaction left open holds new records back, never
-loses them).
+The price: a record becomes readable only once every append that started before it has ended (normally
+milliseconds; an append left open holds new records back, never loses them). Other transactions on the
+region's server do not count: a server-wide horizon (snapshot xmin) let any login there, such as a
+department's database login (migration 0022), freeze the pages for everyone by idling with an id.
 
 Cursors carry the order, the position and an HMAC with a key derived from the audit key, so a cursor
 altered, made up, or used with the other order is refused as bad input, never run.
@@ -58,9 +59,33 @@ FILTERS = """($3::text[] is null or department = any($3::text[]))
       and ($6::timestamptz is null or at < $6)
       and ($7::text[] is null or outcome = any($7::text[]))
       and ($9::integer is null or lane = $9)"""
-# Settled records only (see the module's docstring); the horizon once per statement (an InitPlan). The text
-# of xact is named apart: an output column named xact would be what ORDER BY xact sorts (as text: 999 > 1439).
-SETTLED = "xact < (select pg_snapshot_xmin(pg_current_snapshot()))"
+# The horizon ($10): a statement of its own, run (and finished) before the page. Its snapshot's xmax, or
+# the lowest transaction id below that of an appender still open: a session whose login may execute
+# audit_append_lane (the service's; the CLI's owner) holding a lane lock (0028: class 7309173, taken before
+# the append's insert gives its transaction an id, held until commit). Any other transaction, such as a
+# department's database login (0022) taking an id, or the lane lock's class, and idling, does not count:
+# it cannot append. Correct because an appender with an id below that xmax either held its lane lock when
+# this statement read pg_locks (so it is in the min) or had ended before (a committed one's records are in
+# the page's later snapshot). Reading the locks in the page's own statement would be wrong: an appender
+# committing between that statement's snapshot and its read of pg_locks would be neither in the min nor
+# visible, and the cursor would pass its records. pg_locks gives 32-bit xids: matched to the snapshot's
+# running xid8s. pg_locks and pg_stat_activity's pid and usesysid are readable by any login. Assumes an
+# append's transaction has no id before it takes its lane lock (every caller appends in a statement of its
+# own, as verify's xact check assumes too): one that wrote earlier in its transaction would not be covered.
+HORIZON = """select least(pg_snapshot_xmax(s.snap), (
+        select min(x.xid) from pg_snapshot_xip(s.snap) as x(xid)
+            join pg_locks t on t.locktype = 'transactionid' and t.mode = 'ExclusiveLock' and t.granted
+                and t.transactionid = xid(x.xid)
+            join pg_locks l on l.pid = t.pid and l.locktype = 'advisory' and l.classid = 7309173
+                and l.objsubid = 2 and l.granted
+                and l.database = (select d.oid from pg_database d where d.datname = current_database())
+            join pg_stat_activity a on a.pid = t.pid
+        where has_function_privilege(a.usesysid, 'audit_append_lane(integer, bigint, text, jsonb, bigint)'::regprocedure,
+                                     'execute')))::text as horizon
+    from (select pg_current_snapshot() as snap) s"""
+# Settled records only (see the module's docstring). The text of xact is named apart: an output column named
+# xact would be what ORDER BY xact sorts (as text: 999 > 1439).
+SETTLED = "xact < $10::text::xid8"
 NEWEST_FIRST = f"""select {COLUMNS}
     from audit_log
     where {SETTLED}
@@ -73,8 +98,10 @@ OLDEST_FIRST = f"""select {COLUMNS}
       and ($1::text is null or (xact, seq) > ($1::text::xid8, $2::bigint))
       and {FILTERS}
     order by xact, seq limit $8"""
-# Deprecated: pages by seq below 'before' ($2; $1 unused, null), not commit order across lanes: a page
-# boundary can skip a record. Settled records only all the same, so that each one's cursor is safe to hand out.
+# Deprecated (before/nextBefore): pages by seq below 'before' ($2; $1 unused, null), from the first page on,
+# as before commit order existed; across lanes a page boundary can skip a record (one with a lower seq
+# committing after the page that passed it). Settled records only all the same, so that each record's
+# cursor (edges) is safe to hand out.
 BY_SEQ = f"""select {COLUMNS}
     from audit_log
     where {SETTLED}
@@ -145,13 +172,16 @@ async def audit_records(pools: NodePools, authority: Authority, request_id: str,
                         *, departments: Sequence[str] | None, resource: str | None, since: datetime | None,
                         until: datetime | None, outcomes: Sequence[str] | None, first: int,
                         after: str | None = None, order: Order = Order.NEWEST_FIRST, before: int | None = None,
-                        lane: int | None = None) -> Page:
+                        lane: int | None = None, by_seq: bool = False) -> Page:
     """A page of audit records in commit order (see the module's docstring). audit.read in the region's
     domain reads every department's; anyone else only their own department's. Reading is itself audited
-    (no record written, no records returned)."""
+    (no record written, no records returned). ``by_seq`` (or ``before``): the deprecated pages by seq.
+
+    Two statements: the horizon (HORIZON), then the page below it."""
     if not 0 < first <= MAX_RECORDS:
         raise BadRequest(f"'first' must be between 1 and {MAX_RECORDS}")
-    if before is not None and (after is not None or order is not Order.NEWEST_FIRST):
+    by_seq = by_seq or before is not None
+    if by_seq and (after is not None or order is not Order.NEWEST_FIRST):
         raise BadRequest("'before' (deprecated, by seq) goes with neither 'after' nor order OLDEST_FIRST")
     if not authority.everywhere(Action.AUDIT_READ):
         if departments and set(departments) != {department}:
@@ -163,18 +193,19 @@ async def audit_records(pools: NodePools, authority: Authority, request_id: str,
     start = decode_cursor(key, order, after) if after is not None else None
     filters: tuple[Any, ...] = (list(departments) if departments else None, resource, since, until,
                                 list(outcomes) if outcomes else None, first + 1, lane)
-    if before is not None:
-        rows = await pools.fetch(pools.topology.region.database_node, "audit.records_by_seq", BY_SEQ, None, before,
-                                 *filters)
+    region = pools.topology.region.database_node
+    # Awaited to the end before the page's statement begins: that is what makes it correct (see HORIZON).
+    horizon = (await pools.fetch(region, "audit.records_horizon", HORIZON))[0]["horizon"]
+    if by_seq:
+        rows = await pools.fetch(region, "audit.records_by_seq", BY_SEQ, None, before, *filters, horizon)
     else:
-        rows = await pools.fetch(pools.topology.region.database_node, "audit.records",
-                                 NEWEST_FIRST if order is Order.NEWEST_FIRST else OLDEST_FIRST,
+        rows = await pools.fetch(region, "audit.records", NEWEST_FIRST if order is Order.NEWEST_FIRST else OLDEST_FIRST,
                                  None if start is None else str(start.xact), None if start is None else start.seq,
-                                 *filters)
+                                 *filters, horizon)
     await audit.append(pools, audit.AuditRecord(
         request_id, user, department, "audit.read", None, resource or "audit_log",
         row_count=min(len(rows), first), outcome="ok"))
     page = list(rows[:first])
     return Page(page, len(rows) > first,
                 [encode_cursor(key, order, Position(int(r["commit_xact"]), int(r["seq"]))) for r in page],
-                before is None)
+                not by_seq)

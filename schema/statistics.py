@@ -9,6 +9,7 @@ from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
+from strawberry.types.nodes import SelectedField, Selection
 
 from govshare.resolvers import audit_pages, statistics
 from govshare.resolvers.context import Context
@@ -147,9 +148,28 @@ class AuditRecordPage:
                     "the cursor you had (oldest first, new records come after it).")
     has_next_page: bool
     next_before: int | None = strawberry.field(
-        description="Pass as 'before' for the next (older) page by seq.",
+        description="Pass as 'before' for the next (older) page by seq. Given only on pages by seq: those with "
+                    "'before', and a first page that asks nextBefore but neither edges nor pageInfo (a client "
+                    "of this deprecated paging is paged by seq from its first page on); null otherwise.",
         deprecation_reason="seq is not commit order across lanes: a page boundary by seq can skip a record. "
                            "Use 'after' with pageInfo.endCursor.")
+
+
+def _asks(selections: list[Selection], names: set[str]) -> bool:
+    """Whether a selection (through fragments) asks for any of ``names`` at its own level."""
+    return any(sel.name in names if isinstance(sel, SelectedField) else _asks(sel.selections, names)
+               for sel in selections)
+
+
+def _pages_by_seq(info: Info[Context, None], before: int | None, after: str | None, order: AuditOrder) -> bool:
+    """A client of the deprecated before/nextBefore (it asks nextBefore, not edges or pageInfo) is paged by seq
+    from its first page on: a first page in commit order gives no seq to go on from by seq without skipping."""
+    if before is not None:
+        return True
+    fields = info.selected_fields
+    return after is None and order is AuditOrder.NEWEST_FIRST \
+        and any(_asks(f.selections, {"nextBefore"}) for f in fields) \
+        and not any(_asks(f.selections, {"edges", "pageInfo"}) for f in fields)
 
 
 @strawberry.type
@@ -202,7 +222,7 @@ class StatisticsQuery:
             context.pools, context.authority, context.request_id, context.caller.user,
             context.caller.department, departments=departments, resource=resource, since=since, until=until,
             outcomes=outcomes, first=first, after=after, order=audit_pages.Order[order.value], before=before,
-            lane=lane)
+            lane=lane, by_seq=_pages_by_seq(info, before, after, order))
         records = [AuditRecord(seq=r["seq"], lane=r["lane"], lane_seq=r["lane_seq"], hash=r["hash"], at=r["at"],
                                request_id=r["request_id"], client_request_id=r["client_request_id"],
                                user=r["user_id"], department=r["department"], action=r["action"],
@@ -217,4 +237,6 @@ class StatisticsQuery:
         return AuditRecordPage(records=records, edges=edges,
                                page_info=PageInfo(has_next_page=page.has_next and end is not None, end_cursor=end),
                                has_next_page=page.has_next,
-                               next_before=records[-1].seq if records and page.has_next else None)
+                               # by seq only: a seq goes on from a page by seq, never from one in commit order
+                               next_before=records[-1].seq if records and page.has_next and not page.settled
+                               else None)

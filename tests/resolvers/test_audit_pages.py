@@ -18,7 +18,7 @@ from govshare.resolvers import audit, audit_pages
 
 from ..admin_helpers import as_user
 from ..audit_databases import KEY, as_json, keyed_rows
-from ..conftest import Cluster
+from ..conftest import DATABASE, Cluster
 from ..helpers import gql
 from .conftest import Spy
 
@@ -296,19 +296,97 @@ async def test_a_page_is_read_along_the_commit_order_index(cluster: Cluster, sta
     try:
         await conn.execute("analyze audit_log")
         plan = orjson.dumps(await conn.fetchval(f"explain (format json) {statement}", *(cursor or (None, None)),
-                                                None, None, None, None, None, 51, None))
+                                                None, None, None, None, None, 51, None, "9000000000"))
     finally:
         await conn.close()
     assert b"audit_log_commit_order" in plan and b'"Sort"' not in plan, plan
 
 
-async def test_a_page_is_one_statement_and_a_bad_cursor_none(client: httpx.AsyncClient, spy: Spy) -> None:
+async def test_a_page_is_two_statements_and_a_bad_cursor_none(client: httpx.AsyncClient, spy: Spy) -> None:
     page = await _page(client, first=3, order="OLDEST_FIRST")
     await _page(client, first=3, order="OLDEST_FIRST", after=page["pageInfo"]["endCursor"])
-    # one read per page, beside the trail's own statements (its head, the append of each audit.read record)
-    assert [n for n in spy.names() if not n.startswith("audit.") or n == "audit.records"] == ["audit.records"] * 2
-    assert set(spy.names()) <= {"audit.records", "audit.head", "audit.append"}, spy.names()
+    # two reads per page, beside the trail's own statements (its head, the append of each audit.read record):
+    # the horizon (the appenders still open, from pg_locks), which must have ended before the page's own
+    # statement takes its snapshot (see audit_pages.HORIZON), then the page
+    reads = {"audit.records_horizon", "audit.records"}
+    assert [n for n in spy.names() if not n.startswith("audit.") or n in reads] \
+        == ["audit.records_horizon", "audit.records"] * 2
+    assert set(spy.names()) <= reads | {"audit.head", "audit.append"}, spy.names()
     seen = len(spy.names())
     body, _ = await gql(client, PAGE, {"after": page["pageInfo"]["endCursor"][:-2]}, **SUPERVISOR)
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     assert len(spy.names()) == seen  # refused before any SQL (and so not audited as a read)
+
+
+async def test_a_database_access_login_cannot_hold_new_records_back(client: httpx.AsyncClient,
+                                                                    cluster: Cluster) -> None:
+    """Migration 0022 gives a consuming department a login on the region's server. Such a login (attributes as
+    0022 creates it) opens a transaction, takes a transaction id (pg_current_xact_id is PUBLIC) and even takes
+    the trail's lane lock class itself, then idles: a record the service appends meanwhile is in the next page
+    all the same. Only the appenders' open transactions hold the horizon (review-auditpage finding 1)."""
+    resource = f"pages-{uuid.uuid4().hex[:12]}"
+    role, password = f"govshare_x_650000_{uuid.uuid4().int % 10 ** 9}", "pages-test-pass-1"
+    owner = await cluster.connect("650000")
+    service = await asyncpg.connect(cluster.service_topology.node("650000").dsn or "")
+    await owner.execute(f"create role {role} with login nosuperuser nocreatedb nocreaterole noinherit "
+                        f"noreplication nobypassrls connection limit 5 password '{password}'")
+    consumer: asyncpg.Connection | None = None
+    try:
+        await owner.execute(f"grant connect on database {DATABASE} to {role}")
+        consumer = await asyncpg.connect(cluster.dsn("650000"), user=role, password=password)
+        hold = consumer.transaction(readonly=True)
+        await hold.start()
+        await consumer.fetchval("select pg_current_xact_id()")  # nothing written, nothing privileged
+        await consumer.execute("select pg_advisory_xact_lock(7309173, 41)")  # the lane lock's class, not theirs
+        appended = await _append_open(service, 40, "read-while-a-login-idles", resource)
+        newest = await _page(client, resource=resource, outcomes=["pages"], first=5)
+        assert [e["node"]["seq"] for e in newest["edges"]] == [appended], "kept back by a consumer's login"
+        await hold.rollback()
+    finally:
+        if consumer is not None:
+            await consumer.close()
+        await owner.execute(f"revoke connect on database {DATABASE} from {role}")
+        await owner.execute(f"drop role {role}")
+        await owner.close()
+        await service.close()
+
+
+OLD_CLIENT = """query($before: Int, $resource: String) {
+  auditRecords(first: 2, before: $before, resource: $resource, outcomes: ["pages"]) {
+    records { seq } hasNextPage nextBefore } }"""
+
+
+async def test_a_client_of_the_deprecated_next_before_gets_every_record(client: httpx.AsyncClient,
+                                                                        cluster: Cluster) -> None:
+    """A client of the deprecated before/nextBefore asks its first page without 'before'. It is paged by seq
+    throughout, as before commit order existed: with two lanes' transactions interleaving (seqs 1 3 in one, 2 4
+    in the other, the second committing last) a first page in commit order [4, 2] with nextBefore 2 skipped 3
+    (review-auditpage finding 4)."""
+    resource = f"pages-{uuid.uuid4().hex[:12]}"
+    dsn = cluster.service_topology.node("650000").dsn or ""
+    one, two = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+    try:
+        first, second = one.transaction(), two.transaction()
+        await first.start()
+        await second.start()
+        r1 = await _append_open(one, 38, "interleaved-1", resource)
+        r2 = await _append_open(two, 39, "interleaved-2", resource)
+        r3 = await _append_open(one, 38, "interleaved-3", resource)
+        r4 = await _append_open(two, 39, "interleaved-4", resource)
+        await first.commit()
+        await second.commit()
+    finally:
+        await one.close()
+        await two.close()
+    assert r1 < r2 < r3 < r4
+    seen: list[int] = []
+    before: int | None = None
+    for _ in range(5):
+        body, _ = await gql(client, OLD_CLIENT, {"before": before, "resource": resource}, **SUPERVISOR)
+        assert "errors" not in body, body
+        page = body["data"]["auditRecords"]
+        seen += [r["seq"] for r in page["records"]]
+        before = page["nextBefore"]
+        if not page["hasNextPage"]:
+            break
+    assert seen == [r4, r3, r2, r1], f"the old client's pages listed {seen} of {[r4, r3, r2, r1]}"
