@@ -121,3 +121,11 @@ async def client(cluster: Cluster, settings: Settings) -> AsyncIterator[httpx.As
     ) as http:
         http.app = app  # type: ignore[attr-defined]
         yield http
+
+
+def cli_environment(monkeypatch: pytest.MonkeyPatch, cluster: Cluster) -> None:
+    """The environment a `govshare` command reads, pointed at the test cluster's databases."""
+    monkeypatch.setenv("GOVSHARE_TOPOLOGY", str(TOPOLOGY))
+    monkeypatch.setenv("GOVSHARE_DEMO_JWT_SECRET", SECRET)
+    for node in cluster.topology.databases:
+        monkeypatch.setenv(f"GOVSHARE_DSN_{node.code}", node.dsn or "")

@@ -25,7 +25,7 @@ from govshare.server.cli import COMMANDS, build_parser, main
 from govshare.server.postgres import LocalPostgres, free_port
 from govshare.server.usages import command_table
 
-from ..conftest import TOPOLOGY, Cluster
+from ..conftest import Cluster, cli_environment
 from ..helpers import SECRET
 
 FLAGS = ["--persons", "500", "--entities", "100", "--resources", "150"]
@@ -215,10 +215,7 @@ def test_token_refuses_bad_input(capsys: pytest.CaptureFixture[str], monkeypatch
 
 def test_token_checks_the_catalog_when_it_answers(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
                                                   cluster: Cluster) -> None:
-    monkeypatch.setenv("GOVSHARE_TOPOLOGY", str(TOPOLOGY))
-    monkeypatch.setenv("GOVSHARE_DEMO_JWT_SECRET", SECRET)
-    for node in cluster.topology.databases:
-        monkeypatch.setenv(f"GOVSHARE_DSN_{node.code}", node.dsn or "")
+    cli_environment(monkeypatch, cluster)
     assert _run(capsys, "token", "650100-QQ") == (
         2, "", "govshare: unknown department 650100-QQ: not in node 650100's catalog\n")
     # a hosted prefecture's departments are in its host's database
@@ -231,10 +228,7 @@ def test_token_checks_the_catalog_when_it_answers(capsys: pytest.CaptureFixture[
 def test_token_refuses_a_department_row_naming_another_node(capsys: pytest.CaptureFixture[str],
                                                            monkeypatch: pytest.MonkeyPatch, cluster: Cluster) -> None:
     # 650200's database listing 650200-ZD under node 650100: not a department it hosts (README trust model)
-    monkeypatch.setenv("GOVSHARE_TOPOLOGY", str(TOPOLOGY))
-    monkeypatch.setenv("GOVSHARE_DEMO_JWT_SECRET", SECRET)
-    for node in cluster.topology.databases:
-        monkeypatch.setenv(f"GOVSHARE_DSN_{node.code}", node.dsn or "")
+    cli_environment(monkeypatch, cluster)
 
     async def run(sql: str) -> None:
         conn = await cluster.connect("650200")

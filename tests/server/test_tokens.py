@@ -14,8 +14,7 @@ from govshare.server.databases import SERVICE_LOGIN
 from govshare.server.departments import KnownDepartments
 from govshare.server.tokens import check_department
 
-from ..conftest import DATABASE, TOPOLOGY, Cluster
-from ..helpers import SECRET
+from ..conftest import DATABASE, TOPOLOGY, Cluster, cli_environment
 
 INSERT = """insert into departments (code, node_code, level, division_code, name_zh, sector)
     values ($1, $2, $3, $2, '测试部门', 'government')"""
@@ -77,10 +76,7 @@ def test_the_command_mints_for_an_institution(capsys: pytest.CaptureFixture[str]
                                               cluster: Cluster) -> None:
     # an institution's code (<node>-JG-<kind>, README Institutions outside government) is a department code;
     # the command's refusal of an unserved row in one line: tests/server/test_cli.py
-    monkeypatch.setenv("GOVSHARE_TOPOLOGY", str(TOPOLOGY))
-    monkeypatch.setenv("GOVSHARE_DEMO_JWT_SECRET", SECRET)
-    for node in cluster.topology.databases:
-        monkeypatch.setenv(f"GOVSHARE_DSN_{node.code}", node.dsn or "")
+    cli_environment(monkeypatch, cluster)
     assert main(["token", "650100-JG-YY", "--ttl", "60"]) == 0
     out, err = capsys.readouterr()
     assert err == "" and out.count(".") == 2
