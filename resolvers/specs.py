@@ -108,7 +108,9 @@ class DataResourceSpec:
 class Finding:
     """A catalog entry the authority rules overruled: a class conflict (一数一源) or a refused reach."""
 
-    kind: str  # class_conflict | unclassified_by_owner | scope_narrowed | entry_refused | api_name_taken
+    # class_conflict | unclassified_by_owner | scope_narrowed | entry_refused | api_name_taken; added when the
+    # schema is built (server/schemas.py): api_name_reserved | schema_build_failed
+    kind: str
     resource: str
     database: str
     detail: str

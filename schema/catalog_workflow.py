@@ -141,7 +141,8 @@ class DutyChange:
 @strawberry.type(description="What the classification authority overrules in an entry (it is applied anyway).")
 class AuthorityFinding:
     kind: str = strawberry.field(description="class_conflict, unclassified_by_owner, scope_narrowed, "
-                                             "entry_refused or api_name_taken")
+                                             "entry_refused, api_name_taken, api_name_reserved "
+                                             "or schema_build_failed")
     detail: str
     column: str | None
     applied: str | None = strawberry.field(description="The class applied to the column.")

@@ -47,6 +47,19 @@ def pascal(name: str) -> str:
     return name[:1].upper() + name[1:]
 
 
+TYPE_SUFFIXES = ("Record", "Filter", "Field", "Order", "Edge", "Connection")
+
+
+def type_names(api_name: str) -> tuple[str, ...]:
+    """Every GraphQL type name a resource's field generates (see ``_Generated``)."""
+    return tuple(f"{pascal(api_name)}{suffix}" for suffix in TYPE_SUFFIXES)
+
+
+def field_name(api_name: str) -> str:
+    """The root field's GraphQL name (strawberry converts the Python name)."""
+    return to_camel_case(api_name)
+
+
 def camel(name: str) -> str:
     """An item's GraphQL field name: strawberry's own conversion, so that by_graphql, error paths and
     @key fields name exactly the fields strawberry generates (x_2nd is x2nd, not x2Nd)."""
@@ -83,7 +96,8 @@ class _Generated:
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
         self._selections: dict[tuple[int, ...], tuple[tuple[FieldNode, ...], Tree]] = {}
-        base = pascal(spec.api_name)
+        # The names schema/__init__.py checks against the fixed schema's before building.
+        record_name, filter_name, field_name_, order_name, edge_name, connection_name = type_names(spec.api_name)
         self.by_graphql = {camel(i.name): i.name for i in spec.items}
         record_ns: dict[str, Any] = {"__annotations__": {}}
         filter_ns: dict[str, Any] = {"__annotations__": {"nodes": Optional[list[str]]},  # noqa: UP045
@@ -98,20 +112,20 @@ class _Generated:
         # same decided, audited data query as this root field (schema/entities.py).
         key = next((i.name for i in spec.items if i.is_key), None)
         self.key: str | None = key
-        self.record_name = f"{base}Record"
+        self.record_name = record_name
         self.record = strawberry.type(type(self.record_name, (), record_ns),
                                       description=f"A record of {spec.names.get('zh')} ({spec.code}).",
                                       directives=[Key(fields=FieldSet(camel(key)))] if key else ())
-        self.filter = strawberry.input(type(f"{base}Filter", (), filter_ns),
+        self.filter = strawberry.input(type(filter_name, (), filter_ns),
                                        description="Conditions combine with AND; conditions on items you may not "
                                                    "read are refused (FIELD_FORBIDDEN).")
-        members = Enum(f"{base}Field", {i.name.upper(): i.name for i in spec.items})  # type: ignore[misc]
+        members = Enum(field_name_, {i.name.upper(): i.name for i in spec.items})  # type: ignore[misc]
         self.field_enum: Any = strawberry.enum(members)
-        self.order = strawberry.input(type(f"{base}Order", (), {
+        self.order = strawberry.input(type(order_name, (), {
             "__annotations__": {"field": self.field_enum, "direction": Direction},
             "direction": strawberry.field(default=Direction.ASC)}))
-        self.edge = strawberry.type(type(f"{base}Edge", (), {"__annotations__": {"cursor": str, "node": self.record}}))
-        self.connection = strawberry.type(type(f"{base}Connection", (), {
+        self.edge = strawberry.type(type(edge_name, (), {"__annotations__": {"cursor": str, "node": self.record}}))
+        self.connection = strawberry.type(type(connection_name, (), {
             "__annotations__": {
                 "edges": list[self.edge],  # type: ignore[name-defined]
                 "nodes": list[self.record],  # type: ignore[name-defined]

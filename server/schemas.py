@@ -19,7 +19,7 @@ from strawberry import Schema
 from govshare.federation.nodes import NodePools
 from govshare.resolvers.specs import DataResourceSpec, Finding, authorise, load_catalogs
 from govshare.resolvers.statistics_conflicts import CONFLICT_KINDS
-from govshare.schema import build_schema
+from govshare.schema import Refusal, build_checked, build_schema, refusals
 
 logger = logging.getLogger("govshare.schemas")
 
@@ -54,17 +54,44 @@ class SchemaHolder:
                 if db in self.current.catalogs:
                     catalogs[db] = self.current.catalogs[db]
             authorised = authorise(pools.topology, catalogs)
-            for finding in set(authorised.findings) - set(self.current.findings):
-                logger.warning("catalog authority: %s %s (database %s): %s", finding.kind, finding.resource,
-                               finding.database, finding.detail)
-            specs = authorised.specs
-            if specs == self.current.specs and authorised.findings == self.current.findings \
-                    and self.current.number > 0:
-                self.current = SchemaVersion(self.current.schema, specs, self.current.number, authorised.findings,
+            # An entry whose names are the fixed schema's is left out before building (schema/__init__.py).
+            reserved = refusals(authorised.specs)
+            left_out = {r.spec.code for r in reserved}
+            specs = tuple(s for s in authorised.specs if s.code not in left_out)
+            findings = (*authorised.findings, *self._findings(pools, reserved))
+            if specs == self.current.specs and findings == self.current.findings and self.current.number > 0:
+                self.current = SchemaVersion(self.current.schema, specs, self.current.number, findings, catalogs)
+                return False
+            try:
+                schema, failed_entries = build_checked(specs)
+            except Exception as exc:
+                # Not even the entries left once each failing one was dropped could be built: keep serving
+                # the previous schema and its resources, and report the failure.
+                logger.exception("schema build failed: keeping schema version %d", self.current.number)
+                findings = (*findings, Finding("schema_build_failed", "*", "*",
+                                               f"{type(exc).__name__}; the previous schema is kept"))
+                self._log_new(findings)
+                self.current = SchemaVersion(self.current.schema, self.current.specs, self.current.number, findings,
                                              catalogs)
                 return False
-            schema = build_schema(list(specs))
-            self.current = SchemaVersion(schema, specs, self.current.number + 1, authorised.findings, catalogs)
+            if failed_entries:
+                dropped = {r.spec.code for r in failed_entries}
+                specs = tuple(s for s in specs if s.code not in dropped)
+                findings = (*findings, *self._findings(pools, failed_entries))
+            self._log_new(findings)
+            self.current = SchemaVersion(schema, specs, self.current.number + 1, findings, catalogs)
             logger.info("schema version %d: %d data resources, %d catalog authority findings",
-                        self.current.number, len(specs), len(authorised.findings))
+                        self.current.number, len(specs), len(findings))
             return True
+
+    def _log_new(self, findings: tuple[Finding, ...]) -> None:
+        for finding in set(findings) - set(self.current.findings):
+            logger.warning("catalog authority: %s %s (database %s): %s", finding.kind, finding.resource,
+                           finding.database, finding.detail)
+
+    @staticmethod
+    def _findings(pools: NodePools, refused: tuple[Refusal, ...] | list[Refusal]) -> tuple[Finding, ...]:
+        """Refused entries as catalog findings, each under the database its entry was read from."""
+        by_code = pools.topology.by_code
+        return tuple(Finding(r.kind, r.spec.code, by_code[r.spec.node].database_node if r.spec.node in by_code
+                             else r.spec.node, r.reason) for r in refused)
