@@ -44,6 +44,8 @@ NODE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.TooManyConnectionsError,
     asyncpg.QueryCanceledError,
 )
+# Every connection of the service resolves operators and functions in pg_catalog first (README, trust model).
+PINNED_SEARCH_PATH = "pg_catalog, public, pg_temp"
 # Everything after which a retry later may succeed (used by loops that reconnect).
 RETRYABLE: tuple[type[BaseException], ...] = (*NODE_ERRORS, TimeoutError, asyncpg.PostgresError)
 # A healthy connection is handed back within this many seconds, or it is terminated.
@@ -133,7 +135,7 @@ class NodePools:
                 # search_path pinned: operators and functions resolve in pg_catalog first, whatever the
                 # node's owner sets for the login (rows are still checked in the service: resolvers/hosting.py)
                 server_settings={"application_name": "govshare", "statement_timeout": "30s",
-                                 "search_path": "pg_catalog, public, pg_temp"},
+                                 "search_path": PINNED_SEARCH_PATH},
                 reset=keep_session,
             )
         return dict(zip(self._pools, await asyncio.gather(*(self._warm(db) for db in self._pools)), strict=True))

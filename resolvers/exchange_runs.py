@@ -27,7 +27,7 @@ from pathlib import Path
 import asyncpg
 
 from govshare.core.errors import GovshareError, NodeUnavailable
-from govshare.federation.nodes import NodePools
+from govshare.federation.nodes import PINNED_SEARCH_PATH, NodePools
 from govshare.policies.decisions import PolicyEngine
 
 from . import audit
@@ -36,6 +36,7 @@ from .data_requests import DataRequest
 from .exchange_formats import encoder
 from .exchange_grants import decider_for, spec_of, usable_grant
 from .exchanges import JOB_COLUMNS, Job, change_column, stored_conditions
+from .shared_data import _own_rows
 from .specs import DataResourceSpec
 
 logger = logging.getLogger("govshare.exchange")
@@ -203,11 +204,13 @@ async def _run(env: RunEnv, job: Job, temporary: Path, final: Path) -> None:
             except NODE_FAILURES as exc:
                 raise JobFailed(f"node {db} failed ({type(exc).__name__}): try again later") from exc
             progress.total += int(count)
-            plans.append((conn, where))
+            plans.append((db, only, conn, where))
             nodes.extend(only or list(pools.topology.hosted_on(db)))
         await progress.report(force=True)
-        columns = ", ".join(_q(c) for c in job.items)
-        for conn, where in plans:
+        # row_id and node_code first (as data pages read them): each batch is checked in the service, since
+        # the node filter ran on the server it is meant to hold; only the job's items are written.
+        columns = ", ".join(["row_id", "node_code", *(_q(c) for c in job.items)])
+        for db, only, conn, where in plans:
             sql = "select " + columns + " from " + _q(spec.table) + " where " + where.sql() + \
                 " order by node_code, row_id"
             try:
@@ -216,7 +219,14 @@ async def _run(env: RunEnv, job: Job, temporary: Path, final: Path) -> None:
                     rows = await cursor.fetch(BATCH)
                     if not rows:
                         break
-                    out.write(fmt.batch([tuple(r) for r in rows]))
+                    try:
+                        _own_rows(db, only, rows)
+                    except NodeUnavailable as exc:
+                        # Fails the run as a node failing mid-export does: a file missing one node's rows
+                        # would pass for a complete export (and the rows written so far are suspect).
+                        raise JobFailed(f"node {db} answered rows of nodes it does not hold: the export stopped")\
+                            from exc
+                    out.write(fmt.batch([tuple(r)[2:] for r in rows]))
                     progress.done += len(rows)
                     await progress.report()
             except NODE_FAILURES as exc:
@@ -262,7 +272,8 @@ async def _connect(pools: NodePools, database: str) -> asyncpg.Connection:
     dsn = pools.topology.node(database).dsn
     try:
         return await asyncpg.connect(dsn, timeout=pools.timeout,
-                                     server_settings={"application_name": "govshare-exchange"})
+                                     server_settings={"application_name": "govshare-exchange",
+                                                      "search_path": PINNED_SEARCH_PATH})
     except NODE_FAILURES as exc:
         raise JobFailed(f"node {database} is unavailable ({type(exc).__name__}): the export stopped, try again "
                         "later") from exc
