@@ -21,7 +21,7 @@ from govshare.core.callers import Caller
 from govshare.core.errors import NodeUnavailable
 from govshare.core.settings import Settings
 from govshare.federation.deadlines import RequestDeadlines, request_deadlines
-from govshare.federation.listener import Listener
+from govshare.federation.listener import CATALOG_REFRESH_INTERVAL, Listener, SingleFlight
 from govshare.federation.nodes import RETRYABLE, NodePools
 from govshare.federation.topology import Topology
 from govshare.policies.authority import AuthorityModel
@@ -128,10 +128,19 @@ def create_app(settings: Settings, topology: Topology) -> Service:
     endpoint = GraphQLEndpoint(lambda: schemas.current.schema, authenticator, make_context, metrics,
                                Limits.from_settings(settings), departments, budget)
 
+    async def refresh_schema() -> None:
+        metrics.count(metrics.catalog_refreshes)
+        if await schemas.refresh(pools):
+            metrics.count(metrics.schema_swaps)
+
+    # A schema refresh reads every database's catalog, whichever database announced the change: one at a
+    # time for all of them, at most one per CATALOG_REFRESH_INTERVAL, the last change always read by a run
+    # that starts after it (the listener bounds each database's NOTIFYs the same way).
+    refresh_catalog = SingleFlight(refresh_schema, CATALOG_REFRESH_INTERVAL)
+
     async def on_change(channel: str, database: str) -> None:
         if channel == "govshare_catalog":
-            if await schemas.refresh(pools):
-                metrics.count(metrics.schema_swaps)
+            await refresh_catalog()
             await departments.refresh([database])
         elif channel == "govshare_policy":
             # Rules live in the region's database (the listener takes this channel from no other); a

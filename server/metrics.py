@@ -106,6 +106,9 @@ class Metrics:
                                 multiprocess_mode="liveall", registry=registry)
         self.schema_swaps = Counter("govshare_schema_swaps", "Generated schemas swapped in (catalog changes)",
                                     registry=registry)
+        self.catalog_refreshes = Counter("govshare_catalog_refreshes",
+                                         "Catalog re-reads for a schema refresh (catalog changes announced by "
+                                         "any database; at most one at a time, one a second)", registry=registry)
         self.schema_version = Gauge("govshare_schema_version", "Version of the generated schema (per worker)",
                                     multiprocess_mode="liveall", registry=registry)
         self.rules_loaded = Gauge("govshare_policy_rules_loaded", "Access rules enforced (per worker)",
