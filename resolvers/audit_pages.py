@@ -60,28 +60,26 @@ FILTERS = """($3::text[] is null or department = any($3::text[]))
       and ($7::text[] is null or outcome = any($7::text[]))
       and ($9::integer is null or lane = $9)"""
 # The horizon ($10): a statement of its own, run (and finished) before the page. Its snapshot's xmax, or
-# the lowest transaction id below that of an appender still open: a session whose login may execute
-# audit_append_lane (the service's; the CLI's owner) holding a lane lock (0028: class 7309173, taken before
-# the append's insert gives its transaction an id, held until commit). Any other transaction, such as a
-# department's database login (0022) taking an id, or the lane lock's class, and idling, does not count:
-# it cannot append. Correct because an appender with an id below that xmax either held its lane lock when
-# this statement read pg_locks (so it is in the min) or had ended before (a committed one's records are in
-# the page's later snapshot). Reading the locks in the page's own statement would be wrong: an appender
-# committing between that statement's snapshot and its read of pg_locks would be neither in the min nor
-# visible, and the cursor would pass its records. pg_locks gives 32-bit xids: matched to the snapshot's
-# running xid8s. pg_locks and pg_stat_activity's pid and usesysid are readable by any login. Assumes an
-# append's transaction has no id before it takes its lane lock (every caller appends in a statement of its
-# own, as verify's xact check assumes too): one that wrote earlier in its transaction would not be covered.
+# the lowest transaction id below that of an append still open: a transaction holding a ROW SHARE lock on
+# audit_lanes, which audit_append_lane (0032) takes before its lane row's lock gives its transaction an id,
+# and holds until commit. Only the owner can take that lock (it needs UPDATE on audit_lanes: the function
+# runs as the owner; the service's role and every other login have no write there), so any other
+# transaction, such as a department's database login (0022) taking an id and idling, does not count.
+# Correct because an appender with an id below that xmax either held the lock when this statement read
+# pg_locks (so it is in the min) or had ended before (a committed one's records are in the page's later
+# snapshot). Reading the locks in the page's own statement would be wrong: an appender committing between
+# that statement's snapshot and its read of pg_locks would be neither in the min nor visible, and the cursor
+# would pass its records. pg_locks gives 32-bit xids: matched to the snapshot's running xid8s. Assumes an
+# append's transaction has no id before it takes that lock (every caller appends in a statement of its own,
+# as verify's xact check assumes too): one that wrote earlier in its transaction would not be covered.
 HORIZON = """select least(pg_snapshot_xmax(s.snap), (
         select min(x.xid) from pg_snapshot_xip(s.snap) as x(xid)
             join pg_locks t on t.locktype = 'transactionid' and t.mode = 'ExclusiveLock' and t.granted
                 and t.transactionid = xid(x.xid)
-            join pg_locks l on l.pid = t.pid and l.locktype = 'advisory' and l.classid = 7309173
-                and l.objsubid = 2 and l.granted
-                and l.database = (select d.oid from pg_database d where d.datname = current_database())
-            join pg_stat_activity a on a.pid = t.pid
-        where has_function_privilege(a.usesysid, 'audit_append_lane(integer, bigint, text, jsonb, bigint)'::regprocedure,
-                                     'execute')))::text as horizon
+            join pg_locks l on l.pid = t.pid and l.locktype = 'relation' and l.mode = 'RowShareLock'
+                and l.relation = 'public.audit_lanes'::regclass
+                and l.database = (select d.oid from pg_database d where d.datname = current_database())))::text
+        as horizon
     from (select pg_current_snapshot() as snap) s"""
 # Settled records only (see the module's docstring). The text of xact is named apart: an output column named
 # xact would be what ORDER BY xact sorts (as text: 999 > 1439).

@@ -321,9 +321,11 @@ async def test_a_page_is_two_statements_and_a_bad_cursor_none(client: httpx.Asyn
 async def test_a_database_access_login_cannot_hold_new_records_back(client: httpx.AsyncClient,
                                                                     cluster: Cluster) -> None:
     """Migration 0022 gives a consuming department a login on the region's server. Such a login (attributes as
-    0022 creates it) opens a transaction, takes a transaction id (pg_current_xact_id is PUBLIC) and even takes
-    the trail's lane lock class itself, then idles: a record the service appends meanwhile is in the next page
-    all the same. Only the appenders' open transactions hold the horizon (review-auditpage finding 1)."""
+    0022 creates it) opens a transaction, takes a transaction id (pg_current_xact_id is PUBLIC), takes the
+    lane lock of before 0032 (advisory, class 7309173: any login may) of the very lane the service appends to,
+    tries the lane's row and the lanes table, then idles: the service's append goes through at once, and the
+    record is in the next page all the same. Only the appenders' open transactions hold the horizon
+    (review-auditpage finding 1); no other login can stall a lane."""
     resource = f"pages-{uuid.uuid4().hex[:12]}"
     role, password = f"govshare_x_650000_{uuid.uuid4().int % 10 ** 9}", "pages-test-pass-1"
     owner = await cluster.connect("650000")
@@ -334,11 +336,18 @@ async def test_a_database_access_login_cannot_hold_new_records_back(client: http
     try:
         await owner.execute(f"grant connect on database {DATABASE} to {role}")
         consumer = await asyncpg.connect(cluster.dsn("650000"), user=role, password=password)
-        hold = consumer.transaction(readonly=True)
+        hold = consumer.transaction()  # read-write: a read-only one is refused FOR UPDATE before any privilege check
         await hold.start()
         await consumer.fetchval("select pg_current_xact_id()")  # nothing written, nothing privileged
-        await consumer.execute("select pg_advisory_xact_lock(7309173, 41)")  # the lane lock's class, not theirs
-        appended = await _append_open(service, 40, "read-while-a-login-idles", resource)
+        await consumer.execute("select pg_advisory_xact_lock(7309173, 40)")  # the lane's lock before 0032
+        for attempt in ("select lane from audit_lanes where lane = 40 for update",
+                        "select lane from audit_lanes where lane = 40 for key share",
+                        "lock table audit_lanes in row share mode"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                async with consumer.transaction():  # a savepoint: the refusal must not end the held transaction
+                    await consumer.execute(attempt)
+        async with asyncio.timeout(5):  # before 0032 it waited for the consumer's lock as long as it idled
+            appended = await _append_open(service, 40, "read-while-a-login-idles", resource)
         newest = await _page(client, resource=resource, outcomes=["pages"], first=5)
         assert [e["node"]["seq"] for e in newest["edges"]] == [appended], "kept back by a consumer's login"
         await hold.rollback()
@@ -348,6 +357,22 @@ async def test_a_database_access_login_cannot_hold_new_records_back(client: http
         await owner.execute(f"revoke connect on database {DATABASE} from {role}")
         await owner.execute(f"drop role {role}")
         await owner.close()
+        await service.close()
+
+
+async def test_the_service_role_cannot_hold_a_lane_outside_an_append(cluster: Cluster) -> None:
+    """The service's own logins lock a lane's row only inside audit_append_lane (as the owner): no write on
+    audit_lanes, so no session of theirs holds a lane (or the pages' horizon) outside an append."""
+    service = await asyncpg.connect(cluster.service_topology.node("650000").dsn or "")
+    try:
+        for attempt in ("select lane from audit_lanes where lane = 40 for update",
+                        "lock table audit_lanes in row share mode",
+                        "update audit_lanes set lane = lane where lane = 40"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                async with service.transaction():
+                    await service.execute(attempt)
+        assert await service.fetchval("select count(*) from audit_lanes") == 64
+    finally:
         await service.close()
 
 
