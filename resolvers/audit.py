@@ -6,6 +6,12 @@ transaction) that continues the chain head. A request is answered only after its
 "no audit record, no data" holds record by record, and the advisory lock is taken once per batch
 instead of once per record. The HMAC key never reaches a database: hashes are computed here.
 
+Gathering: a request says it will append soon (``expecting``) while its nodes answer. A batch about to
+be written waits for such requests, at most about one batch's round trip: each of them would otherwise
+wait for this batch to commit and then for a commit of its own, and every commit costs the region's
+server (function call, chain head, WAL flush) and this process (a statement) the same whatever its size.
+Nothing waits when no request is reading (one request at a time: no added latency).
+
 Lanes (migration 0028): each server process appends to a chain of its own (the lane it leased, see
 audit_lanes), so worker processes do not rechain onto each other's heads; without a lease, lane 0.
 Two writers on one lane are still correct: the append is conditional on the lane's head.
@@ -19,8 +25,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import time
 import weakref
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -34,14 +42,18 @@ from govshare.federation.nodes import NodePools, statement_log
 from .audit_records import LANES, AccessChanged, AuditRecord, chain_hash, payload, record_fields, utc_text
 
 # Requests import the record types from here, next to the append they hand them to.
-__all__ = ["MAX_BATCH", "RETRIES", "AccessChanged", "AuditRecord", "AuditRef", "AuditTrail", "Head", "append",
-           "append_ref", "failures_recorded", "install", "key"]
+__all__ = ["MAX_BATCH", "MAX_GATHER", "RETRIES", "AccessChanged", "AuditRecord", "AuditRef", "AuditTrail", "Head",
+           "append", "append_ref", "expecting", "failures_recorded", "install", "key"]
 
 logger = logging.getLogger("govshare.audit")
 T = TypeVar("T")
 
 MAX_BATCH = 500
 RETRIES = 5
+# The longest a batch waits for records of requests still reading (seconds); it waits for no longer than
+# its recent round trips took either (GATHER_START before the first one was measured).
+MAX_GATHER = 0.002
+GATHER_START = 0.0005
 
 HEAD = "select seq, hash from audit_head($1::integer)"
 # The conditional append to one lane, after a check of the access version (migrations 0026, 0028); $5 null:
@@ -81,6 +93,9 @@ class AuditTrail:
         self.head: Head | None = None  # of self.lane, as last written or read by this process
         self._pending: list[tuple[AuditRecord, asyncio.Future[AuditRef]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._coming = 0  # requests that will append soon (reading their nodes now)
+        self._arrival: asyncio.Future[None] | None = None  # the flusher waiting for one of them
+        self._round_trip = GATHER_START  # recent batches' write time (seconds, moving average)
         self.batches = 0
         self.rechains = 0  # batches that found another process's head first and were chained again
         # records made durable / refused (fail closed) by this process, read by the app's metrics
@@ -103,6 +118,35 @@ class AuditTrail:
             self._flusher = asyncio.create_task(self._flush(), context=contextvars.Context())
         return await future
 
+    @contextmanager
+    def expecting(self) -> Iterator[None]:
+        """While this is open, the request will append a record soon: a batch about to be written waits
+        for it a little (see the module's doc). Close it right before the append, with no await between."""
+        self._coming += 1
+        try:
+            yield
+        finally:
+            self._coming -= 1
+            if self._arrival is not None and not self._arrival.done():
+                self._arrival.set_result(None)
+
+    async def _gather(self) -> None:
+        """Wait while requests that will append soon are still reading, up to about one round trip."""
+        if self._coming <= 0 or len(self._pending) >= MAX_BATCH:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + min(self._round_trip, MAX_GATHER)
+        while self._coming > 0 and len(self._pending) < MAX_BATCH:
+            self._arrival = loop.create_future()
+            handle = loop.call_at(deadline, _wake, self._arrival)
+            try:
+                await self._arrival
+            finally:
+                handle.cancel()
+                self._arrival = None
+            if loop.time() >= deadline:
+                return
+
     def use_lane(self, lane: int) -> None:
         """Append to ``lane`` from the next batch on (a lease taken or taken back, see audit_lanes)."""
         if not 0 <= lane < LANES:
@@ -123,6 +167,7 @@ class AuditTrail:
 
     async def _flush(self) -> None:
         while self._pending:
+            await self._gather()
             batch, version = self._next_batch()
             try:
                 last = await self._write([record for record, _ in batch], version)
@@ -195,6 +240,7 @@ class AuditTrail:
                 digest = chain_hash(self.key, prev, payload(lane_seq, at_text, fields, lane))
                 rows.append({**fields, "lane_seq": lane_seq, "at": at_text, "prev_hash": prev, "hash": digest})
                 prev = digest
+            started = time.perf_counter()
             try:
                 # Only the transport: the HMAC covers payload()'s canonical bytes, not these.
                 result = await self.pools.fetch(self.database, "audit.append", APPEND_BATCH, lane, head.seq,
@@ -202,6 +248,7 @@ class AuditTrail:
             except BaseException:
                 self.head = None  # unknown whether it committed: read the head next time
                 raise
+            self._round_trip = 0.8 * self._round_trip + 0.2 * (time.perf_counter() - started)
             row = result[0]
             head = Head(int(row["last_seq"]), str(row["last_hash"]), at)
             current = int(row["access_version"])
@@ -232,6 +279,11 @@ class AuditTrail:
             await asyncio.gather(self._flusher, return_exceptions=True)
 
 
+def _wake(arrival: asyncio.Future[None]) -> None:
+    if not arrival.done():
+        arrival.set_result(None)
+
+
 def _database_error(exc: BaseException) -> asyncpg.PostgresError | None:
     """The server's own error behind ``exc`` (the pools wrap every failure as NodeUnavailable)."""
     while exc is not None and not isinstance(exc, asyncpg.PostgresError):
@@ -258,6 +310,12 @@ def key(pools: NodePools) -> bytes:
     if trail is None:
         raise AuditUnavailable("the audit trail is not configured, so no data is returned")
     return trail.key
+
+
+def expecting(pools: NodePools) -> AbstractContextManager[None]:
+    """Open while a request reads the data it will then audit (see AuditTrail.expecting)."""
+    trail = _trails.get(pools)
+    return nullcontext() if trail is None else trail.expecting()
 
 
 async def append(pools: NodePools, record: AuditRecord) -> int:

@@ -206,12 +206,15 @@ async def _read(caller: Caller, request: DataRequest) -> DataPage:
         except NodeUnavailable as exc:
             return exc
 
-    if len(targets) == 1:  # one database: no task to gather
-        ((only, only_nodes),) = targets.items()
-        outcomes = {only: await guarded(only, only_nodes)}
-    else:
-        outcomes = dict(zip(targets, await asyncio.gather(*(guarded(db, n) for db, n in targets.items())),
-                            strict=True))
+    # The audit batch being written meanwhile may wait for this request's record (audit.expecting); from
+    # here to the append below nothing awaits.
+    with audit.expecting(caller.pools):
+        if len(targets) == 1:  # one database: no task to gather
+            ((only, only_nodes),) = targets.items()
+            outcomes = {only: await guarded(only, only_nodes)}
+        else:
+            outcomes = dict(zip(targets, await asyncio.gather(*(guarded(db, n) for db, n in targets.items())),
+                                strict=True))
     topology = caller.pools.topology
     unavailable: list[str] = []
     answered: list[str] = []

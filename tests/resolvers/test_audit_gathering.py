@@ -1,0 +1,98 @@
+"""Group commit gathers the records of requests still reading their nodes (audit.expecting): fewer commits
+of the region's server per record, never a record written later than about one round trip for it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from govshare.resolvers import audit, shared_data
+
+from ..audit_databases import fresh_region, record, region_pools
+from ..conftest import Cluster
+from ..helpers import AUDIT_KEY, gql
+
+KEY = AUDIT_KEY.encode()
+
+
+async def test_a_batch_waits_for_a_request_still_reading(cluster: Cluster) -> None:
+    async with fresh_region(cluster) as dsn, region_pools(dsn) as pools:
+        trail = audit.AuditTrail(pools, KEY, 1)
+        await trail.append(record("warm"))
+        before = trail.batches
+
+        async def reading() -> int:
+            with trail.expecting():
+                await asyncio.sleep(0)  # its node answers after the first record was handed in
+            return await trail.append(record("reader"))
+
+        first, second = await asyncio.gather(trail.append(record("first")), reading())
+        assert trail.batches - before == 1, "both records in one transaction"
+        assert second == first + 1
+
+        # Without a request reading, a record is written at once (one record per batch, nothing waited for).
+        await trail.append(record("alone"))
+        assert trail.batches - before == 2
+        await trail.close()
+
+
+async def test_a_slow_reader_holds_a_batch_for_about_one_round_trip_only(cluster: Cluster) -> None:
+    async with fresh_region(cluster) as dsn, region_pools(dsn) as pools:
+        trail = audit.AuditTrail(pools, KEY, 1)
+        await trail.append(record("warm"))
+        released = asyncio.Event()
+
+        async def slow_reader() -> int:
+            with trail.expecting():
+                await released.wait()  # a node that takes its time
+            return await trail.append(record("slow"))
+
+        reader = asyncio.create_task(slow_reader())
+        await asyncio.sleep(0)
+        started = time.perf_counter()
+        await asyncio.wait_for(trail.append(record("other")), 1.0)
+        waited = time.perf_counter() - started
+        assert not reader.done(), "written while the slow request was still reading"
+        assert waited < audit.MAX_GATHER + 0.5  # the wait is bounded; the rest is the round trip of a loaded machine
+        released.set()
+        await reader
+        await trail.close()
+
+
+async def test_a_reader_that_fails_is_not_waited_for(cluster: Cluster) -> None:
+    async with fresh_region(cluster) as dsn, region_pools(dsn) as pools:
+        trail = audit.AuditTrail(pools, KEY, 1)
+        with pytest.raises(RuntimeError), trail.expecting():
+            raise RuntimeError("the node failed")
+        assert trail._coming == 0
+        await trail.append(record("after"))
+        await trail.close()
+
+
+async def test_a_data_query_is_expected_while_its_nodes_answer(
+        client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    trail = audit._trails[client.app.state.pools]  # type: ignore[attr-defined]
+    seen: list[int] = []
+    own_rows = shared_data._own_rows
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        seen.append(trail._coming)
+        return own_rows(*args, **kwargs)
+
+    monkeypatch.setattr(shared_data, "_own_rows", watched)
+    body, _ = await gql(client, "{ population(first: 1) { nodes { name } } }")
+    assert "errors" not in body
+    assert seen and all(n >= 1 for n in seen), "expected while its nodes answer"
+    assert trail._coming == 0, "no longer expected once its record was handed in"
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug while the nodes answer")
+
+    monkeypatch.setattr(shared_data, "_own_rows", broken)
+    body, _ = await gql(client, "{ population(first: 1) { nodes { name } } }")
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["INTERNAL"]
+    assert trail._coming == 0, "a failed read is not waited for"
