@@ -45,6 +45,12 @@ class NodeUnavailable(GovshareError):
         self.node = node
 
 
+class AmbiguousSource(GovshareError):
+    """Rows of one key from several nodes (or rows that disagree): no node's answer is taken over another's."""
+
+    code = "AMBIGUOUS_SOURCE"
+
+
 class BadRequest(GovshareError):
     code = "BAD_USER_INPUT"
 

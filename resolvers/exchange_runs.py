@@ -32,11 +32,11 @@ from govshare.policies.decisions import PolicyEngine
 
 from . import audit
 from .data_plans import _apply_scopes, _q, _targets, _where
-from .data_requests import DataRequest
+from .data_requests import SCOPE_ITEM, DataRequest
 from .exchange_formats import encoder
 from .exchange_grants import decider_for, spec_of, usable_grant
 from .exchanges import JOB_COLUMNS, Job, change_column, stored_conditions
-from .shared_data import _own_rows
+from .shared_data import _Expected, _own_rows
 from .specs import DataResourceSpec
 
 logger = logging.getLogger("govshare.exchange")
@@ -207,9 +207,14 @@ async def _run(env: RunEnv, job: Job, temporary: Path, final: Path) -> None:
             plans.append((db, only, conn, where))
             nodes.extend(only or list(pools.topology.hosted_on(db)))
         await progress.report(force=True)
-        # row_id and node_code first (as data pages read them): each batch is checked in the service, since
-        # the node filter ran on the server it is meant to hold; only the job's items are written.
-        columns = ", ".join(["row_id", "node_code", *(_q(c) for c in job.items)])
+        # row_id and node_code first (as data pages read them), and the row-scope item last under a scoped
+        # grant: each batch is checked in the service, since the node and scope filters ran on the server
+        # they are meant to hold; only the job's items are written.
+        wanted = ["row_id", "node_code", *job.items, *([SCOPE_ITEM] if scope is not None else [])]
+        columns = ", ".join(_q(c) for c in wanted)
+        end = 2 + len(job.items)
+        expected = _Expected(scope_at=len(wanted) - 1 if scope is not None else None, scope=frozenset(scope or ()),
+                             region=pools.topology.region.code)
         for db, only, conn, where in plans:
             sql = "select " + columns + " from " + _q(spec.table) + " where " + where.sql() + \
                 " order by node_code, row_id"
@@ -220,13 +225,13 @@ async def _run(env: RunEnv, job: Job, temporary: Path, final: Path) -> None:
                     if not rows:
                         break
                     try:
-                        _own_rows(db, only, rows)
+                        _own_rows(db, only, rows, expected)
                     except NodeUnavailable as exc:
                         # Fails the run as a node failing mid-export does: a file missing one node's rows
                         # would pass for a complete export (and the rows written so far are suspect).
-                        raise JobFailed(f"node {db} answered rows of nodes it does not hold: the export stopped")\
-                            from exc
-                    out.write(fmt.batch([tuple(r)[2:] for r in rows]))
+                        raise JobFailed(f"node {db} answered rows of nodes it does not hold or outside the "
+                                        "grant's divisions: the export stopped") from exc
+                    out.write(fmt.batch([tuple(r)[2:end] for r in rows]))
                     progress.done += len(rows)
                     await progress.report()
             except NODE_FAILURES as exc:

@@ -1,22 +1,40 @@
 """Verification against the source (比对核查): MATCH / MISMATCH / NOT_FOUND, never the stored value.
 
-The comparison runs inside PostgreSQL: only booleans leave the database.
+The comparison runs inside PostgreSQL: only booleans leave the database (with the key and the node_code of
+the row compared, which the service checks).
+
+The source is one node's row. A node database is trusted only for its own nodes' rows (README, trust
+model), so an answer is never taken from one node over another:
+- a key that names its node (the division in a citizen ID or a credit code, ``DIVISION_IN_KEY``) is asked
+  of that node alone; only when that node answers that it does not hold the key are the other nodes asked;
+- every database that could hold the key must answer (else NODE_UNAVAILABLE, as for a page), and rows of
+  the key from several nodes (or disagreeing rows) are refused as AMBIGUOUS_SOURCE.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
+from typing import Any
 
-from govshare.core.errors import BadRequest, NodeUnavailable, RateLimited
+import asyncpg
+
+from govshare.core.errors import AmbiguousSource, BadRequest, NodeUnavailable, RateLimited
+from govshare.federation.topology import Topology
 from govshare.policies.ratelimits import SharedRateLimiter
 
 from . import audit
 from .data_plans import _q, _targets
-from .shared_data import Caller, decided_again, denial_reason, typed_value
+from .shared_data import Caller, _own_rows, decided_again, denial_reason, typed_value
 from .specs import DataResourceSpec
 
+logger = logging.getLogger(__name__)
 MAX_ITEMS = 20
+# Keys that carry the administrative division that issued them, by item name: GB 11643 citizen ID
+# (characters 1-6, the address code) and GB 32100 unified social credit code (characters 3-8). A division's
+# prefecture is its first 4 digits (650102 is Urumqi's, node 650100), as shared_data._own_rows reads it.
+DIVISION_IN_KEY: dict[str, slice] = {"citizen_id": slice(0, 6), "uscc": slice(2, 8)}
 
 
 @dataclass(frozen=True)
@@ -72,40 +90,123 @@ async def _compare(caller: Caller, spec: DataResourceSpec, key: str, values: dic
         if not decisions[name].allowed:
             outcomes[name] = ItemOutcome(name, "FORBIDDEN", reason.value if reason else None)
 
-    params: list[object] = [typed_value(key_item, key)]
+    typed_key = typed_value(key_item, key)
+    params: list[object] = [typed_key]
     tests = []
     for position, name in enumerate(allowed):
         params.append(typed[name])
         tests.append(f"coalesce({_q(name)} = ${len(params)}, false) as m{position}")
-    params.append(None)  # the node restriction, filled per database below
-    sql = ("select " + (", ".join(tests) or "true as m") + " from " + _q(spec.table) + " where " +
-           _q(key_item.name) + f" = $1 and (${len(params)}::text[] is null or node_code = any(${len(params)}::text[]))"
-           " limit 1")
-    targets = _targets(caller.pools, spec, None)
-
-    async def one(db: str, nodes: list[str] | None) -> list[object] | NodeUnavailable:
-        try:
-            return list(await caller.pools.fetch(db, "verify", sql, *params[:-1], nodes))
-        except NodeUnavailable as exc:
-            return exc
-
-    results = await asyncio.gather(*(one(db, nodes) for db, nodes in targets.items()))
-    found = next((rows[0] for rows in results if not isinstance(rows, NodeUnavailable) and rows), None)
-    failed = [r for r in results if isinstance(r, NodeUnavailable)]
-    if found is None and failed:
-        # Not found on the nodes that answered; a missing node might hold it: no answer is better than a wrong one.
-        raise failed[0]
+    nodes_at = len(params) + 1  # the node restriction, given per database
+    # The key and node_code come back with the booleans: the service checks whose row answered (and that it is
+    # the key's), since the WHERE ran on the server it is meant to distrust. Two rows at most: a second one
+    # means the key is not one row's.
+    sql = ("select " + _q(key_item.name) + ", node_code, " + (", ".join(tests) or "true as m") + " from " +
+           _q(spec.table) + " where " + _q(key_item.name) + f" = $1 and (${nodes_at}::text[] is null or "
+           f"node_code = any(${nodes_at}::text[])) limit 2")
+    everywhere = _targets(caller.pools, spec, None)
+    home = key_node(caller.pools.topology, spec, key) if len(everywhere) > 1 else None
+    asked: list[str] = []
+    found = None
+    try:
+        if home is not None:
+            # The key names the node whose register holds it: that node alone is asked, so the other
+            # prefectures do not see whom a department verifies. Only when it does not hold the key (someone
+            # registered elsewhere since, or no such key) are the others asked; never when it did not answer.
+            at_home: dict[str, list[str] | None] = {caller.pools.topology.node(home).database_node: [home]}
+            found = await _source(caller, sql, params, typed_key, at_home, asked)
+            everywhere = _elsewhere(caller, everywhere, home)
+        if found is None and everywhere:
+            found = await _source(caller, sql, params, typed_key, everywhere, asked)
+    except AmbiguousSource as exc:
+        logger.warning("verification of %s: rows of one key in nodes %s; refused", spec.code,
+                       ", ".join(exc.extensions["nodes"]))
+        # The nodes answered, and nothing is returned: the record says so (no record, no answer either).
+        record.items_returned, record.outcome, record.nodes = list(values), "error", sorted(asked)
+        record.access_version = caller.decider.version
+        await audit.append(caller.pools, record)
+        raise
     for position, name in enumerate(allowed):
         if found is None:
             outcomes[name] = ItemOutcome(name, "NOT_FOUND")
         else:
-            outcomes[name] = ItemOutcome(name, "MATCH" if found[f"m{position}"] else "MISMATCH")  # type: ignore[index]
+            outcomes[name] = ItemOutcome(name, "MATCH" if found[f"m{position}"] else "MISMATCH")
     record.items_returned = allowed
     record.items_denied = [n for n in values if n not in allowed]
     record.denied_reasons = [denial_reason(decisions[n]) for n in record.items_denied]
     record.row_count = 1 if found is not None else 0
+    record.nodes = sorted(asked)
     record.outcome = "ok" if found is not None else "not_found"
     record.grant_ids = sorted({d.grant.id for d in decisions.values() if d.grant is not None})
     record.access_version = caller.decider.version
     await audit.append(caller.pools, record)
     return found is not None, [outcomes[n] for n in values]
+
+
+def key_node(topology: Topology, spec: DataResourceSpec, key: str) -> str | None:
+    """The node whose register the key names by its division (the division's own node, else its
+    prefecture's), or None when the key names none of the topology's nodes."""
+    where = DIVISION_IN_KEY.get(spec.key)
+    if where is None:
+        return None
+    division = key.strip()[where]
+    if len(division) != 6 or not (division.isascii() and division.isdigit()):
+        return None
+    return next((code for code in (division, division[:4] + "00") if code in topology.by_code), None)
+
+
+def _elsewhere(caller: Caller, targets: dict[str, list[str] | None], home: str) -> dict[str, list[str] | None]:
+    """The targets without the node already asked (a database holding no other node is not asked again)."""
+    topology = caller.pools.topology
+    rest: dict[str, list[str] | None] = {}
+    for db, nodes in targets.items():
+        held = list(topology.hosted_on(db)) if nodes is None else nodes
+        if home not in held:
+            rest[db] = nodes
+        elif others := [n for n in held if n != home]:
+            rest[db] = others
+    return rest
+
+
+async def _source(caller: Caller, sql: str, params: list[object], key: Any, targets: dict[str, list[str] | None],
+                  asked: list[str]) -> asyncpg.Record | None:
+    """The one row of the key these databases hold (None: none holds it). A database that does not answer,
+    or answers beyond what it was asked, fails the verification: it could hold the key."""
+    topology = caller.pools.topology
+
+    async def one(db: str, nodes: list[str] | None) -> list[asyncpg.Record] | NodeUnavailable:
+        try:
+            return await caller.pools.fetch(db, "verify", sql, *params, nodes)
+        except NodeUnavailable as exc:
+            return exc
+
+    if len(targets) == 1:  # one database: no task to gather
+        ((only, only_nodes),) = targets.items()
+        results = [await one(only, only_nodes)]
+    else:
+        results = await asyncio.gather(*(one(db, nodes) for db, nodes in targets.items()))
+    failed = [r for r in results if isinstance(r, NodeUnavailable)]
+    if failed:
+        # A node that could hold the key did not answer: no answer is better than another node's.
+        raise failed[0]
+    rows: list[asyncpg.Record] = []
+    for (db, nodes), answer in zip(targets.items(), results, strict=True):
+        assert not isinstance(answer, NodeUnavailable)
+        rows.extend(_own_rows(db, nodes, _the_key(db, key, answer)))
+        asked.extend(nodes if nodes is not None else topology.hosted_on(db))
+    holders = sorted({row[1] for row in rows})
+    if len(holders) > 1 or len({tuple(row[2:]) for row in rows}) > 1:
+        raise AmbiguousSource(f"{len(rows)} rows of this key (nodes {', '.join(holders)}): no node's answer is "
+                              "taken over another's", nodes=holders)
+    return rows[0] if rows else None
+
+
+def _the_key(database: str, key: Any, rows: list[asyncpg.Record]) -> list[asyncpg.Record]:
+    """The rows, if each is of the key asked for (the key is the first column): the comparison ran on the
+    node's server, whose operators its owner controls."""
+    for row in rows:
+        value = row[0]
+        same = value.rstrip(" ") == key.rstrip(" ") if isinstance(value, str) and isinstance(key, str) \
+            else value == key
+        if not same:
+            raise NodeUnavailable(database, "answered rows it was not asked for")
+    return rows
