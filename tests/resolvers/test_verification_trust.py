@@ -135,7 +135,8 @@ async def test_an_urumqi_citizen_is_asked_of_urumqi_alone_and_recorded_so(
     mine = uuid.uuid4().hex
     body = await _verify(client, citizen, name, **{"X-Request-Id": mine})
     assert body["data"]["verify"] == {"found": True, "items": [{"item": "name", "outcome": "MATCH"}]}, body
-    assert asked == ["650100"]
+    # (run again when grants changed under it, as every query is: so a set)
+    assert set(asked) == {"650100"}
     [record] = await _records(cluster, mine)
     assert (record["outcome"], record["nodes"], record["row_count"]) == ("ok", ["650100"], 1)
 
@@ -148,7 +149,8 @@ async def test_a_key_its_node_does_not_hold_is_asked_of_the_others(
     async with planted(cluster, (ATTACKER, moved, ATTACKER, "迁入者")):
         body = await _verify(client, moved, "迁入者")
     assert body["data"]["verify"] == {"found": True, "items": [{"item": "name", "outcome": "MATCH"}]}, body
-    assert asked[0] == "650100" and sorted(asked[1:]) == ["650000", ATTACKER]
+    # Urumqi first, then the others (all over again if grants changed under it)
+    assert asked[0] == "650100" and sorted(asked[1:3]) == ["650000", ATTACKER] and len(asked) % 3 == 0
 
 
 async def test_verification_of_another_nodes_citizen_is_not_answered_by_650200(
