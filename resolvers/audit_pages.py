@@ -72,15 +72,23 @@ FILTERS = """($3::text[] is null or department = any($3::text[]))
 # would pass its records. pg_locks gives 32-bit xids: matched to the snapshot's running xid8s. Assumes an
 # append's transaction has no id before it takes that lock (every caller appends in a statement of its own,
 # as verify's xact check assumes too): one that wrote earlier in its transaction would not be covered.
-HORIZON = """select least(pg_snapshot_xmax(s.snap), (
-        select min(x.xid) from pg_snapshot_xip(s.snap) as x(xid)
-            join pg_locks t on t.locktype = 'transactionid' and t.mode = 'ExclusiveLock' and t.granted
-                and t.transactionid = xid(x.xid)
-            join pg_locks l on l.pid = t.pid and l.locktype = 'relation' and l.mode = 'RowShareLock'
-                and l.relation = 'public.audit_lanes'::regclass
-                and l.database = (select d.oid from pg_database d where d.datname = current_database())))::text
-        as horizon
-    from (select pg_current_snapshot() as snap) s"""
+#
+# Positions are transaction ids plus the offset of audit_clock (0033), which the first append after the
+# server started checks (a restore onto another server copies the old server's ids): the horizon gets the
+# same offset. Until that first append has committed, no append can have written anything (they all wait
+# for the clock's row), so every committed record is settled: the horizon is then just past the highest.
+HORIZON = """select case when c.started = pg_postmaster_start_time()
+        then least(pg_snapshot_xmax(s.snap), (
+            select min(x.xid) from pg_snapshot_xip(s.snap) as x(xid)
+                join pg_locks t on t.locktype = 'transactionid' and t.mode = 'ExclusiveLock' and t.granted
+                    and t.transactionid = xid(x.xid)
+                join pg_locks l on l.pid = t.pid and l.locktype = 'relation' and l.mode = 'RowShareLock'
+                    and l.relation = 'public.audit_lanes'::regclass
+                    and l.database = (select d.oid from pg_database d where d.datname = current_database())
+            ))::text::numeric + c.xact_offset
+        else coalesce((select a.xact::text::numeric from public.audit_log a order by a.xact desc, a.seq desc limit 1),
+                      0) + 1 end::text as horizon
+    from (select pg_current_snapshot() as snap) s, public.audit_clock c"""
 # Settled records only (see the module's docstring). The text of xact is named apart: an output column named
 # xact would be what ORDER BY xact sorts (as text: 999 > 1439).
 SETTLED = "xact < $10::text::xid8"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -29,6 +30,14 @@ HAS_XACT = """select exists (select from pg_attribute where attrelid = 'audit_lo
     and not attisdropped)"""
 # The first transaction id not yet given out when the walk's snapshot was taken (in the walk's statement).
 XACT_END = "(select pg_snapshot_xmax(pg_current_snapshot()))::text"
+# Since 0033 a position is that id plus the clock's offset; before the first append after the server started
+# has checked the offset (a restore onto another server), no record can be kept out of auditRecords (it reads
+# every committed record then), so the end is just past the highest position.
+CLOCK_END = """(select case when c.started = pg_postmaster_start_time()
+        then pg_snapshot_xmax(pg_current_snapshot())::text::numeric + c.xact_offset
+        else coalesce((select b.xact::text::numeric from audit_log b order by b.xact desc, b.seq desc limit 1), 0) + 1
+    end from audit_clock c)::text"""
+HAS_CLOCK = "select to_regclass('audit_clock') is not null"
 # Where the genuine unkeyed records end (lane 0's last one when migration 0029 ran; (0, zeros): none).
 LEGACY_END = "select lane_seq, hash from audit_legacy_end()"
 # Export jobs point at their audit record by global seq, which is not under the HMAC: the record there must be
@@ -72,6 +81,7 @@ class _Lane:
     last_keyed: bool = True  # whether the lane's last record is keyed
     last_flagged: bool = False  # whether a problem names the lane's last record already
     last_xact: int = 0  # the appending transaction of the lane's last record (0: before migration 0031)
+    last_at: datetime | None = None  # the time of the lane's last record (one per batch, so per transaction)
     hashes: dict[int, str] = field(default_factory=dict)  # lane_seq -> hash, for checkpointed lane_seqs
     seqs: dict[int, int] = field(default_factory=dict)  # lane_seq -> global seq, for those and the next
 
@@ -103,8 +113,8 @@ async def verify_chain(conn: asyncpg.Connection, key: bytes, checkpoints: Sequen
     async with conn.transaction(readonly=True):
         legacy = await _legacy_end(conn)
         with_xact = bool(await conn.fetchval(HAS_XACT))
-        chain = SELECT_CHAIN.format(xact="a.xact::text" if with_xact else "null::text",
-                                    xact_end=XACT_END if with_xact else "null::text")
+        end = (CLOCK_END if await conn.fetchval(HAS_CLOCK) else XACT_END) if with_xact else "null::text"
+        chain = SELECT_CHAIN.format(xact="a.xact::text" if with_xact else "null::text", xact_end=end)
         async for row in conn.cursor(chain, prefetch=2000):
             seq, lane_seq = int(row["seq"]), int(row["lane_seq"])
             if lane is None or int(row["lane"]) != lane_no:
@@ -155,16 +165,24 @@ async def verify_chain(conn: asyncpg.Connection, key: bytes, checkpoints: Sequen
             previous = row["hash"]
             if row["commit_xact"] is not None:
                 xact, xact_end = int(row["commit_xact"]), int(row["xact_end"])
-                if xact >= xact_end or xact < lane.last_xact:
+                # A batch is one transaction and one time (at, under the HMAC): another time in the lane is a later
+                # transaction, whose id is above the one before (a lane's appends exclude each other, and the
+                # next one's id is given after the previous one ended). So a record moved back onto the
+                # transaction before it in its lane is found too.
+                later = lane.last_at is not None and row["at"] != lane.last_at and lane.last_xact > 0
+                if xact >= xact_end or xact < lane.last_xact or (later and xact == lane.last_xact):
                     verdict.problems.append(Problem(
                         "renumbered", seq, f"record {seq} (lane {lane_no}, lane_seq {lane_seq}) names appending "
                         f"transaction {xact}, " + ("which has not begun: it is kept out of auditRecords" if
                                                    xact >= xact_end else
                                                    f"before the record before it in its lane ({lane.last_xact}): "
-                                                   "its place in auditRecords was moved") + " (xact was changed)",
+                                                   "its place in auditRecords was moved" if xact < lane.last_xact else
+                                                   "that of the record before it in its lane, appended at another "
+                                                   "time: its place in auditRecords was moved") + " (xact was changed)",
                         lane_no, lane_seq))
                 if xact < xact_end:  # one made up does not make the lane's next genuine ones look moved
                     lane.last_xact = max(lane.last_xact, xact)
+                lane.last_at = row["at"]
             lane.last_seq, lane.last_lane_seq = seq, lane_seq
         await _check_pointers(conn, verdict)
         held = {int(r["seq"]) for r in await conn.fetch(SEQS_HELD, list(guesses.values()))} if guesses else set()

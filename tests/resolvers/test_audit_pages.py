@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
+import subprocess
 import uuid
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -14,10 +16,11 @@ import httpx
 import orjson
 import pytest
 
-from govshare.resolvers import audit, audit_pages
+from govshare.resolvers import audit, audit_pages, audit_verdicts
+from govshare.server.postgres import LocalPostgres
 
 from ..admin_helpers import as_user
-from ..audit_databases import KEY, as_json, keyed_rows
+from ..audit_databases import KEY, REGION, as_json, fresh_region, keyed_rows
 from ..conftest import DATABASE, Cluster
 from ..helpers import gql
 from .conftest import Spy
@@ -396,8 +399,9 @@ async def test_a_client_of_the_deprecated_next_before_gets_every_record(client: 
         await second.start()
         r1 = await _append_open(one, 38, "interleaved-1", resource)
         r2 = await _append_open(two, 39, "interleaved-2", resource)
-        r3 = await _append_open(one, 38, "interleaved-3", resource)
-        r4 = await _append_open(two, 39, "interleaved-4", resource)
+        # other lanes: a lane's records of one transaction are one batch (one time), as verify holds them to
+        r3 = await _append_open(one, 43, "interleaved-3", resource)
+        r4 = await _append_open(two, 44, "interleaved-4", resource)
         await first.commit()
         await second.commit()
     finally:
@@ -415,3 +419,79 @@ async def test_a_client_of_the_deprecated_next_before_gets_every_record(client: 
         if not page["hasNextPage"]:
             break
     assert seen == [r4, r3, r2, r1], f"the old client's pages listed {seen} of {[r4, r3, r2, r1]}"
+
+
+# The lost server had served longer than the new one (in production: millions of transactions more).
+ADVANCE = """do $$ begin
+    loop
+        exit when pg_snapshot_xmax(pg_current_snapshot()) > '6000'::xid8;
+        perform pg_current_xact_id();
+        commit;
+    end loop;
+end $$"""
+
+
+async def _sql_page(conn: asyncpg.Connection, order: audit_pages.Order, after: tuple[int, int] | None,
+                    first: int = 50) -> list[tuple[int, int]]:
+    """A page as auditRecords reads it (its horizon, then its page statement): (xact, seq) of each record."""
+    horizon = await conn.fetchval(audit_pages.HORIZON)
+    sql = audit_pages.NEWEST_FIRST if order is audit_pages.Order.NEWEST_FIRST else audit_pages.OLDEST_FIRST
+    rows = await conn.fetch(sql, None if after is None else str(after[0]), None if after is None else after[1],
+                            None, None, None, None, None, first + 1, None, horizon)
+    return [(int(r["commit_xact"]), int(r["seq"])) for r in rows[:first]]
+
+
+async def _append_one(conn: asyncpg.Connection, lane: int, tag: str) -> tuple[int, int]:
+    seq = await _append_open(conn, lane, tag, "restore-test")
+    return int(await conn.fetchval("select xact::text from audit_log where seq = $1", seq)), seq
+
+
+def _tool(server: LocalPostgres, name: str, *args: str) -> None:
+    result = subprocess.run([str(server.bin / name), *args], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+async def test_a_region_database_restored_on_a_new_server_pages_and_verifies(cluster: Cluster,
+                                                                             tmp_path: Path) -> None:
+    """DEPLOYMENT's restore (pg_dump / pg_restore --create) onto a new server whose transaction counter is far
+    behind the lost one's (review-auditpage finding 2): the restored records are all in auditRecords at once,
+    in their order; a record appended after the restore comes after them, also for an oldest-first follower
+    whose cursor is from before the loss; verify finds nothing. Before 0033 the restored records were kept out
+    (not settled until the new counter caught up), verify called them renumbered, and the new record sorted
+    before them."""
+    new = cluster.new_server("auditpage-restore")
+    admin = await asyncpg.connect(new.dsn())
+    try:
+        await admin.execute("create role govshare_service nologin")
+        assert int(await admin.fetchval("select pg_current_xact_id()::text")) < 4000  # a new server
+    finally:
+        await admin.close()
+    async with fresh_region(cluster) as dsn:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(ADVANCE)
+            kept = [await _append_one(conn, 5, f"before-the-loss-{n}") for n in range(3)]
+            follower = (await _sql_page(conn, audit_pages.Order.OLDEST_FIRST, None))[-1]
+            assert follower == kept[-1]
+        finally:
+            await conn.close()
+        name = dsn.rsplit("/", 1)[1].split("?")[0]
+        dump = tmp_path / "region.dump"
+        await asyncio.to_thread(_tool, cluster.servers[REGION], "pg_dump", "--format=custom", f"--file={dump}",
+                                f"--dbname={dsn}")
+    await asyncio.to_thread(_tool, new, "pg_restore", "--create", "--exit-on-error", f"--dbname={new.dsn('postgres')}",
+                            str(dump))
+    restored = await asyncpg.connect(new.dsn(name))
+    try:
+        counter = int(await restored.fetchval("select pg_snapshot_xmax(pg_current_snapshot())::text"))
+        assert min(x for x, _ in kept) > counter, "precondition: the old server had used more transaction ids"
+        # before anything is appended on the new server
+        assert await _sql_page(restored, audit_pages.Order.NEWEST_FIRST, None) == kept[::-1]
+        assert (await audit_verdicts.verify_chain(restored, KEY, [])).problems == []
+        after = await _append_one(restored, 5, "after-the-restore")
+        other = await _append_one(restored, 7, "after-the-restore-another-lane")
+        assert await _sql_page(restored, audit_pages.Order.NEWEST_FIRST, None) == [other, after, *kept[::-1]]
+        assert await _sql_page(restored, audit_pages.Order.OLDEST_FIRST, follower) == [after, other]
+        assert (await audit_verdicts.verify_chain(restored, KEY, [])).problems == []
+    finally:
+        await restored.close()

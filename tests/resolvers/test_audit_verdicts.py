@@ -16,6 +16,7 @@ from govshare.resolvers import audit, audit_checkpoints, audit_verdicts
 from govshare.resolvers.audit_checkpoints import Checkpoint
 
 from ..admin_helpers import as_user
+from ..audit_databases import as_json, fresh_region, keyed_rows
 from ..conftest import Cluster
 from ..helpers import AUDIT_KEY, gql
 
@@ -233,3 +234,39 @@ async def test_a_records_commit_position_changed_is_found(client: httpx.AsyncCli
     assert (await audit_verdicts.verify_chain(region, KEY, [])).problems == []
     body, _ = await gql(client, page, **supervisor)
     assert {r["seq"] for r in rows} <= {r["seq"] for r in body["data"]["auditRecords"]["records"]}
+
+
+async def _append(conn: asyncpg.Connection, lane: int, tag: str) -> tuple[int, int]:
+    """One keyed record appended to ``lane`` as the trail does (one statement, autocommit): (xact, seq)."""
+    head = await conn.fetchrow("select seq, hash from audit_head($1::integer)", lane)
+    assert head is not None
+    rec = audit.AuditRecord(tag, "verdicts-test", "650100-GA", "read", None, "650000-B01-000001", outcome="ok")
+    out = await conn.fetchrow("select appended, seqs from audit_append_lane($1, $2, $3, $4::jsonb, null)",
+                              lane, head["seq"], head["hash"], as_json(keyed_rows(lane, head["seq"], head["hash"], [rec])))
+    assert out is not None and out["appended"]
+    seq = int(out["seqs"][0])
+    return int(await conn.fetchval("select xact::text from audit_log where seq = $1", seq)), seq
+
+
+async def test_an_xact_moved_back_onto_its_lane_predecessors_transaction_is_found(cluster: Cluster) -> None:
+    """A quiet lane's new record set back to its lane predecessor's xact (review-auditpage finding 3) sorts
+    behind an oldest-first follower's cursor: the follower never gets it. It passed verify's checks (not
+    decreasing in its lane, not in the future); a lane's records of one transaction are one batch with one
+    time (at, under the HMAC), so a record of another time on the same transaction was moved."""
+    async with fresh_region(cluster) as dsn:
+        conn = await asyncpg.connect(dsn)
+        try:
+            quiet = await _append(conn, 2, "quiet-lane-earlier")
+            await _append(conn, 3, "busy-1")
+            await _append(conn, 3, "busy-2")
+            hidden = await _append(conn, 2, "the-record-to-hide")
+            assert (await audit_verdicts.verify_chain(conn, KEY, [])).problems == []
+            async with conn.transaction():  # the tamperer's break glass (owner rights: what verify is for)
+                await conn.execute(GLASS_OFF)
+                await conn.execute("update audit_log set xact = $1::text::xid8 where seq = $2", str(quiet[0]), hidden[1])
+                await conn.execute(GLASS_ON)
+            verdict = await audit_verdicts.verify_chain(conn, KEY, [])
+        finally:
+            await conn.close()
+    assert [(p.kind, p.lane, p.lane_seq, p.first_seq) for p in verdict.problems] == [("renumbered", 2, 2, hidden[1])]
+    assert "appended at another time" in verdict.problems[0].detail
