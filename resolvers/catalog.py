@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -13,9 +14,12 @@ import asyncpg
 from govshare.core.errors import BadRequest, NodeUnavailable
 from govshare.federation.nodes import NodePools
 from govshare.federation.pagination import Positions, Resumable, encode_positions, merge_resumable
+from govshare.policies.groups import facts_from_code
 
 from . import hosting
 from .sql import Where
+
+logger = logging.getLogger("govshare.catalog")
 
 RESOURCE_COLUMNS = """code, node_code, classification, category, name_zh, name_ug, name_kk, name_en,
     summary_zh, summary_ug, summary_kk, summary_en, provider_code, provider_level, format, update_cycle,
@@ -93,6 +97,12 @@ SELECT_DEPARTMENTS = f"""select {DEPARTMENT_COLUMNS} from departments
 SELECT_CHILDREN = f"""select {DEPARTMENT_COLUMNS} from departments
     where parent_code = any($1::text[]) and {HOSTED_DEPARTMENTS.format("$2", "$3")} order by code"""
 SELECT_DEPARTMENT_PAGE = f"select {DEPARTMENT_COLUMNS} from departments where "
+# A department's level is its code's (policies.groups.facts_from_code: the region node's codes are region,
+# <node>-C<letter>-<kind> county, others prefecture), whatever its row's ``level`` says: the same expression
+# in SQL ({} is the region's code, a parameter), so a ``levels`` filter agrees with what is served. Checked
+# again in the service (``department_page``): the server evaluating it is the one distrusted.
+CODE_LEVEL = ("case when left(code, 6) = {} then 'region' when cardinality(string_to_array(code, '-')) >= 3 "
+              "and split_part(code, '-', 2) <> 'JG' then 'county' else 'prefecture' end")
 
 SHARING_CLASSES = ["UNCONDITIONAL", "CONDITIONAL"]
 CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff]+")
@@ -612,16 +622,17 @@ class DepartmentFilter:
     parent: str | None = None
 
 
-def department_page_statement(flt: DepartmentFilter, hosted: Sequence[str], position: str | None, first: int
-                              ) -> tuple[str, list[Any]]:
-    """A departments page on one database, which hosts the nodes ``hosted`` (HOSTED_DEPARTMENTS)."""
+def department_page_statement(flt: DepartmentFilter, hosted: Sequence[str], position: str | None, first: int,
+                              region: str) -> tuple[str, list[Any]]:
+    """A departments page on one database, which hosts the nodes ``hosted`` (HOSTED_DEPARTMENTS); ``region``
+    is the region node's code (levels are the codes', CODE_LEVEL)."""
     where = Where()
     where.add("node_code = any({}::text[])", list(hosted))
     where.add("code ^@ any({}::text[])", [node + "-" for node in hosted])
     if flt.nodes:
         where.add("node_code = any({}::text[])", flt.nodes)
     if flt.levels:
-        where.add("level = any({}::text[])", flt.levels)
+        where.add(CODE_LEVEL.format(where.param(region)) + " = any({}::text[])", flt.levels)
     if flt.parent is not None:
         where.add("parent_code = {}", flt.parent)
     if position is not None:
@@ -633,9 +644,21 @@ def department_page_statement(flt: DepartmentFilter, hosted: Sequence[str], posi
 async def department_page(pools: NodePools, nodes: list[str] | None, levels: list[str] | None,
                           parent: str | None, first: int, after: Positions[str]) -> Page:
     flt = DepartmentFilter(nodes, levels, parent)
+    region = pools.topology.region.code
 
     def statement(database: str, position: str | None) -> tuple[str, list[Any]]:
-        return department_page_statement(flt, pools.topology.hosted_on(database), position, first)
+        return department_page_statement(flt, pools.topology.hosted_on(database), position, first, region)
+
+    def own(pools: NodePools, database: str, row: asyncpg.Record) -> bool:
+        """Its database's own, and of a level asked for by its code (a server that let another through
+        lied about its own SQL: its page is left out as one with rows it does not host)."""
+        if not own_department(pools, database, row):
+            return False
+        if levels and facts_from_code(row["code"], region).level not in levels:
+            logger.warning("database %s answered department %s, whose code's level is not one of %s: its page "
+                           "is left out", database, row["code"], levels)
+            return False
+        return True
 
     results = await _fetch_from_positions(pools, databases_for(pools, nodes), "departments.page", after, statement)
-    return _merged_page(pools, results, after, first, own_department)
+    return _merged_page(pools, results, after, first, own)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from govshare.core.errors import NodeUnavailable
 from govshare.federation.pagination import encode_cursor
+from govshare.policies.groups import facts_from_code
 from govshare.resolvers import catalog
 from govshare.resolvers.context import Context
 from govshare.resolvers.selection import Tree
@@ -170,7 +171,24 @@ def department_columns(selection: Tree, lang: str | None = None) -> tuple[str, .
     return tuple(columns)
 
 
+def coded_levels(rows: Sequence[Any], region: str) -> list[Any]:
+    """Departments rows whose ``level`` is their code's (policies.groups.facts_from_code, the access rules'
+    ``level:`` group), whatever the row says; a row that says otherwise is served with its code's level.
+    Rows read without their level are as they were."""
+    coded: list[Any] = []
+    for row in rows:
+        said = row.get("level")
+        if said is not None:
+            level = facts_from_code(row["code"], region).level
+            if said != level:
+                row = {**dict(row.items()), "level": level}
+        coded.append(row)
+    return coded
+
+
 async def departments(context: Context, rows: list[Any], selection: Tree, lang: str) -> list[Department]:
+    if "level" in selection:
+        rows = coded_levels(rows, context.pools.topology.region.code)
     specs = [_CODE, *((attr, convert) for name, (attr, _, convert) in DEPARTMENT_FIELDS.items()
                       if name in selection and name != "code")]
     if "parent" in selection and "parentCode" not in selection:

@@ -455,6 +455,11 @@ class CatalogRead:
         held by another database, or missing a failed one, through the department loader)."""
         shape = self._resource
         providers: dict[str, Any] = {}
+        region = context.pools.topology.region.code
+
+        def coded(department: Any) -> Any:  # its level is its code's, as builders.departments serves it
+            return builders.coded_levels([department], region)[0]
+
         if shape.provider is not None:
             asked: set[str] = set()
             read: set[str] = set()
@@ -469,14 +474,14 @@ class CatalogRead:
                             # keyed by the department's own code, as builders._attach_providers keys them: a
                             # related row read from another database may name another provider than the page's
                             department = dict(zip(names, related.provider, strict=True))
-                            providers[department["code"]] = shape.provider(department, lang)
+                            providers[department["code"]] = shape.provider(coded(department), lang)
                 else:
                     asked.add(code)
             asked.difference_update(read)
             if asked:
                 for found in await context.loaders.department.load_many(sorted(asked)):
                     if found is not None:
-                        providers[found["code"]] = shape.provider(found, lang)
+                        providers[found["code"]] = shape.provider(coded(found), lang)
         items = shape.items
         item_shape = None if items is None else items.for_lang(lang) if items.positional else items.by_name
         item_names = builders.item_columns(items.tree, lang) if items is not None else ()
@@ -519,7 +524,8 @@ class CatalogRead:
             answer: Any = None
             if details is not None and shape.provider is not None:
                 department = details.provider if details.provider_known else found
-                answer = None if department is None else shape.provider(department, lang)
+                answer = None if department is None else shape.provider(
+                    builders.coded_levels([department], context.pools.topology.region.code)[0], lang)
             shaped_items = [] if details is None or shape.items is None else \
                 [shape.items.by_name(i, lang) for i in details.items or []]
             value = shape.shape(row, lang, answer, shaped_items)

@@ -27,7 +27,9 @@ class Department:
     code: str
     name: str = strawberry.field(description="Name in the request's language (lang argument or Accept-Language).")
     names: LocalizedText
-    level: Level
+    level: Level = strawberry.field(description="The level its code says (the region node's codes REGION, "
+                                   "<node>-C<letter>-<kind> COUNTY, others PREFECTURE), as for the access rules' "
+                                   "level: groups, whatever its catalog row says.")
     node: str = strawberry.field(description="Code of the node that serves this department.")
     division_code: str = strawberry.field(description="GB/T 2260 division code.")
     parent_code: str | None

@@ -20,13 +20,15 @@ from govshare.resolvers import catalog, groups
 from ..conftest import Cluster
 
 NODE = "650200"
+REGION = "650000"
 OTHER = "650100"  # a node this database does not host: a few planted rows of it
 ROWS = 200_000
-# 200,000 departments of 650200, in 2,000 parents of 100 children each (every 50th a county), and 500 rows
-# of 650100 planted beside them.
+# 200,000 departments of 650200, in 2,000 parents of 100 children each (every 50th a county: its code
+# <node>-<n>-<kind> says so), and 500 rows of 650100 planted beside them.
 FILL = f"""
 insert into departments (code, node_code, level, parent_code, division_code, name_zh)
-select '{NODE}-' || lpad(i::text, 7, '0'), '{NODE}', case when i % 50 = 0 then 'county' else 'prefecture' end,
+select '{NODE}-' || lpad(i::text, 7, '0') || case when i % 50 = 0 then '-MZ' else '' end, '{NODE}',
+       case when i % 50 = 0 then 'county' else 'prefecture' end,
        '{NODE}-P' || lpad((i % 2000)::text, 4, '0'), '{NODE}', '部门' || i
 from generate_series(1, {ROWS}) i;
 insert into departments (code, node_code, level, parent_code, division_code, name_zh)
@@ -94,7 +96,7 @@ def _shape(plan: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
 async def test_department_pages_keep_the_plan_they_had_without_the_filter(big_departments: asyncpg.Connection,
                                                                           page: str, mode: str) -> None:
     for position in (None, f"{NODE}-0100000"):
-        sql, args = catalog.department_page_statement(PAGES[page], [NODE], position, 50)
+        sql, args = catalog.department_page_statement(PAGES[page], [NODE], position, 50, REGION)
         plan = await _plan(big_departments, sql, args, mode)
         assert "Seq Scan" not in {n["Node Type"] for n in plan}, (page, mode, _shape(plan))
         assert {n.get("Index Name") for n in plan} & {"departments_pkey", "departments_parent_idx"}
@@ -106,7 +108,7 @@ async def test_department_pages_keep_the_plan_they_had_without_the_filter(big_de
 @pytest.mark.parametrize("mode", ["force_custom_plan", "force_generic_plan"])
 async def test_lookups_and_children_use_their_indexes(big_departments: asyncpg.Connection, mode: str) -> None:
     own = [[NODE], [NODE + "-"]]
-    lookup = [[f"{NODE}-0000001", f"{NODE}-0150000", f"{OTHER}-0000001"], *own]
+    lookup = [[f"{NODE}-0000001", f"{NODE}-0150001", f"{OTHER}-0000001"], *own]
     children = [[f"{NODE}-P0001", f"{NODE}-P0002"], *own]
     for sql, args, index in ((catalog.SELECT_DEPARTMENTS, lookup, "departments_pkey"),
                              (catalog.SELECT_CHILDREN, children, "departments_parent_idx")):

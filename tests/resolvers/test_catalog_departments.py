@@ -19,6 +19,7 @@ from govshare.resolvers.groups import existing_departments, load_memberships
 from govshare.server.departments import KnownDepartments
 
 from ..conftest import Cluster
+from ..hostile_servers import filters_passing_everything
 from ..schema.test_catalog_reads_edge_cases import _fresh, _send, both
 
 PLANTED_IN = "650200"
@@ -163,3 +164,73 @@ async def test_a_department_row_looser_than_its_code_gets_its_code_s_groups(clie
     groups = memberships.groups_of(code)
     assert "level:prefecture" in groups and "level:region" not in groups, groups
     assert "sector:institution" in memberships.groups_of(institution)
+
+
+LIAR, LYING_COUNTY, LIAR_PROVIDES = "650200-ZC", "650200-CA-ZD", "650200-Z95-000002"
+
+
+@asynccontextmanager
+async def _lying_levels(cluster: Cluster) -> AsyncIterator[None]:
+    """650200's own departments whose rows lie about their level: a prefecture bureau saying region, a county
+    bureau (its code says C<letter>) saying prefecture; a resource of 650200 provided by the first."""
+    conn = await cluster.connect(PLANTED_IN)
+    try:
+        async with conn.transaction():
+            await conn.execute(INSERT, LIAR, PLANTED_IN, "region", None, "government")
+            await conn.execute(INSERT, LYING_COUNTY, PLANTED_IN, "prefecture", LIAR, "government")
+            await conn.execute(INSERT_RESOURCE, LIAR_PROVIDES, LIAR)
+        yield
+    finally:
+        await conn.execute("delete from resources where code = $1", LIAR_PROVIDES)
+        await conn.execute("delete from departments where code = any($1::text[])", [LIAR, LYING_COUNTY])
+        await conn.close()
+
+
+def _listed(answer: httpx.Response) -> dict[str, str]:
+    page = answer.json()["data"]["departments"]
+    assert page["unavailableNodes"] == [], page
+    return {e["node"]["code"]: e["node"]["level"] for e in page["edges"]}
+
+
+async def test_a_department_s_level_is_its_code_s_whatever_its_row_says(client: httpx.AsyncClient,
+                                                                        cluster: Cluster) -> None:
+    """The catalog's ``Department.level`` and ``departments(levels:)`` take the level the access rules take
+    (policies.groups.facts_from_code): a prefecture's row saying region is neither shown nor listed as one."""
+    pools = client.app.state.pools  # type: ignore[attr-defined]
+    page = "edges { node { code level } } unavailableNodes"
+    async with _lying_levels(cluster):
+        memberships = await load_memberships(pools)
+        regions = _listed(await _send(client, _fresh(f"{{ departments(first: 100, levels: [REGION]) {{ {page} }} }}")))
+        prefecture = _listed(await _send(client, _fresh(
+            f'{{ departments(first: 100, nodes: ["650200"], levels: [PREFECTURE]) {{ {page} }} }}')))
+        county = _listed(await _send(client, _fresh(
+            f'{{ departments(first: 100, nodes: ["650200"], levels: [COUNTY]) {{ {page} }} }}')))
+        looked_up = await _send(client, _fresh(f'{{ department(code: "{LIAR}") {{ level children {{ code level }} }} }}'))
+        # a provider beside its resource: graphql-core's path and the catalog lane alike
+        provided = await both(client, f'{{ resource(code: "{LIAR_PROVIDES}") {{ provider {{ code level }} }} }}')
+        listed = await both(client, f'{{ resources(first: 5, filter: {{nodes: ["650200"], providers: ["{LIAR}"]}}) '
+                                    '{ edges { node { provider { level } } } } }')
+    assert LIAR not in regions and set(regions) and all(c.startswith("650000-") for c in regions), regions
+    assert prefecture.get(LIAR) == "PREFECTURE" and LYING_COUNTY not in prefecture
+    assert county.get(LYING_COUNTY) == "COUNTY" and LIAR not in county
+    assert looked_up.json()["data"]["department"] == {"level": "PREFECTURE",
+                                                      "children": [{"code": LYING_COUNTY, "level": "COUNTY"}]}
+    for answer in provided:
+        assert answer.json()["data"]["resource"]["provider"] == {"code": LIAR, "level": "PREFECTURE"}
+    for answer in listed:
+        assert answer.json()["data"]["resources"]["edges"] == [{"node": {"provider": {"level": "PREFECTURE"}}}]
+    # the same facts as the access rules' groups
+    assert "level:prefecture" in memberships.groups_of(LIAR)
+    assert "level:county" in memberships.groups_of(LYING_COUNTY)
+
+
+async def test_a_server_lying_about_its_level_filter_is_left_out(client: httpx.AsyncClient,
+                                                                 cluster: Cluster) -> None:
+    """650200's server answers its ``levels`` filter true for every row (its text ``=``): the service checks
+    each row's level from its code again, and leaves 650200's page out as one that did not answer."""
+    query = '{ departments(first: 100, nodes: ["650200"], levels: [COUNTY]) { edges { node { code } } unavailableNodes } }'
+    honest = (await _send(client, _fresh(query))).json()["data"]["departments"]
+    assert honest["edges"] and honest["unavailableNodes"] == []
+    async with filters_passing_everything(cluster, PLANTED_IN, equality=True):
+        lying = (await _send(client, _fresh(query))).json()["data"]["departments"]
+    assert lying == {"edges": [], "unavailableNodes": ["650200"]}, lying

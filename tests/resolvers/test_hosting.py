@@ -266,7 +266,7 @@ async def test_departments_a_dishonest_server_passes_through_its_own_filter_give
     before = await _answers(client, queries)
     async with department_tests._planted(cluster), \
             _dishonest_server(cluster, "departments", department_tests.PLANTED):
-        sql, args = department_page_statement(DepartmentFilter(), [DISHONEST], None, 100)
+        sql, args = department_page_statement(DepartmentFilter(), [DISHONEST], None, 100, "650000")
         through = {r["code"] for r in await pools.fetch(DISHONEST, "probe", sql, *args)}
         assert set(department_tests.PLANTED) <= through  # the attack works
         with caplog.at_level(logging.WARNING, logger="govshare.hosting"):
