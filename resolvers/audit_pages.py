@@ -89,21 +89,59 @@ HORIZON = """select case when c.started = pg_postmaster_start_time()
         else coalesce((select a.xact::text::numeric from public.audit_log a order by a.xact desc, a.seq desc limit 1),
                       0) + 1 end::text as horizon
     from (select pg_current_snapshot() as snap) s, public.audit_clock c"""
-# Settled records only (see the module's docstring). The text of xact is named apart: an output column named
-# xact would be what ORDER BY xact sorts (as text: 999 > 1439).
+class Order(Enum):
+    NEWEST_FIRST = "N"
+    OLDEST_FIRST = "O"
+
+
+# A page's statement is picked by what is filtered on, so that each has a plan along an index in page
+# order (a generic plan of "$3 is null or department = any($3)" can use no index for it): the commit order
+# (xact, seq), or (department, xact, seq) / (resource, xact, seq) (0034) when those are given: a department
+# reads its own pages (always filtered by it) in a trail of millions without reading the others'.
+# Settled records only (see the module's docstring), except below a newest-first cursor: a cursor handed out
+# is below the horizon of the page that gave it, and horizons only rise, so everything below it is settled
+# (and "xact < horizon" would make the scan start at the newest end and walk down to the cursor).
+# The text of xact is named apart: an output column named xact would be what ORDER BY xact sorts (as text:
+# 999 > 1439). Every statement names every parameter ($1-$10, those it does not use as "is null").
+OTHER_FILTERS = """($5::timestamptz is null or at >= $5)
+      and ($6::timestamptz is null or at < $6)
+      and ($7::text[] is null or outcome = any($7::text[]))
+      and ($9::integer is null or lane = $9)"""
+
+
+class Departments(Enum):
+    ANY = "$3::text[] is null"
+    ONE = "department = ($3::text[])[1]"
+    SOME = "department = any($3::text[])"
+
+
+def _page(order: Order, after: bool, departments: Departments, resource: bool) -> str:
+    newest = order is Order.NEWEST_FIRST
+    settled = "$10::text is null" if newest and after else "xact < $10::text::xid8"
+    cursor = (f"(xact, seq) {'<' if newest else '>'} ($1::text::xid8, $2::bigint)" if after
+              else "$1::text is null and $2::bigint is null")
+    return f"""select {COLUMNS}
+    from audit_log
+    where {settled}
+      and {cursor}
+      and {departments.value}
+      and {"resource = $4::text" if resource else "$4::text is null"}
+      and {OTHER_FILTERS}
+    order by {"xact desc, seq desc" if newest else "xact, seq"} limit $8"""
+
+
+PAGES = {(order, after, departments, resource): _page(order, after, departments, resource)
+         for order in Order for after in (False, True) for departments in Departments for resource in (False, True)}
+
+
+def page_statement(order: Order, *, after: bool, departments: Sequence[str] | None, resource: bool) -> str:
+    """The statement of a page (its parameters: cursor xact and seq, departments, resource, since, until,
+    outcomes, limit, lane, horizon; the horizon null below a newest-first cursor)."""
+    kind = Departments.ANY if not departments else Departments.ONE if len(departments) == 1 else Departments.SOME
+    return PAGES[order, after, kind, resource]
+
+
 SETTLED = "xact < $10::text::xid8"
-NEWEST_FIRST = f"""select {COLUMNS}
-    from audit_log
-    where {SETTLED}
-      and ($1::text is null or (xact, seq) < ($1::text::xid8, $2::bigint))
-      and {FILTERS}
-    order by xact desc, seq desc limit $8"""
-OLDEST_FIRST = f"""select {COLUMNS}
-    from audit_log
-    where {SETTLED}
-      and ($1::text is null or (xact, seq) > ($1::text::xid8, $2::bigint))
-      and {FILTERS}
-    order by xact, seq limit $8"""
 # Deprecated (before/nextBefore): pages by seq below 'before' ($2; $1 unused, null), from the first page on,
 # as before commit order existed; across lanes a page boundary can skip a record (one with a lower seq
 # committing after the page that passed it). Settled records only all the same, so that each record's
@@ -114,11 +152,6 @@ BY_SEQ = f"""select {COLUMNS}
       and $1::text is null and ($2::bigint is null or seq < $2)
       and {FILTERS}
     order by seq desc limit $8"""
-
-
-class Order(Enum):
-    NEWEST_FIRST = "N"
-    OLDEST_FIRST = "O"
 
 
 @dataclass(frozen=True)
@@ -183,7 +216,7 @@ async def audit_records(pools: NodePools, authority: Authority, request_id: str,
     domain reads every department's; anyone else only their own department's. Reading is itself audited
     (no record written, no records returned). ``by_seq`` (or ``before``): the deprecated pages by seq.
 
-    Two statements: the horizon (HORIZON), then the page below it."""
+    Two statements: the horizon (HORIZON), then the page below it; below a newest-first cursor the page only."""
     if not 0 < first <= MAX_RECORDS:
         raise BadRequest(f"'first' must be between 1 and {MAX_RECORDS}")
     by_seq = by_seq or before is not None
@@ -201,11 +234,14 @@ async def audit_records(pools: NodePools, authority: Authority, request_id: str,
                                 list(outcomes) if outcomes else None, first + 1, lane)
     region = pools.topology.region.database_node
     # Awaited to the end before the page's statement begins: that is what makes it correct (see HORIZON).
-    horizon = (await pools.fetch(region, "audit.records_horizon", HORIZON))[0]["horizon"]
+    # Below a newest-first cursor everything is settled already: no horizon (one statement).
+    horizon = None if start is not None and order is Order.NEWEST_FIRST else \
+        (await pools.fetch(region, "audit.records_horizon", HORIZON))[0]["horizon"]
     if by_seq:
         rows = await pools.fetch(region, "audit.records_by_seq", BY_SEQ, None, before, *filters, horizon)
     else:
-        rows = await pools.fetch(region, "audit.records", NEWEST_FIRST if order is Order.NEWEST_FIRST else OLDEST_FIRST,
+        statement = page_statement(order, after=start is not None, departments=departments, resource=resource is not None)
+        rows = await pools.fetch(region, "audit.records", statement,
                                  None if start is None else str(start.xact), None if start is None else start.seq,
                                  *filters, horizon)
     await audit.append(pools, audit.AuditRecord(

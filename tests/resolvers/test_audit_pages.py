@@ -7,6 +7,7 @@ import asyncio
 import base64
 import itertools
 import subprocess
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import httpx
 import orjson
 import pytest
 
+from govshare.migrations.runner import discover
 from govshare.resolvers import audit, audit_pages, audit_verdicts
 from govshare.server.postgres import LocalPostgres
 
@@ -289,20 +291,42 @@ async def test_who_may_page_through_whose_records(client: httpx.AsyncClient) -> 
     assert response.status_code == 401 or anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED", anonymous
 
 
-@pytest.mark.parametrize("statement", [audit_pages.NEWEST_FIRST, audit_pages.OLDEST_FIRST])
+@pytest.mark.parametrize("order", list(audit_pages.Order))
 @pytest.mark.parametrize("cursor", [None, ("1", 1)])
-async def test_a_page_is_read_along_the_commit_order_index(cluster: Cluster, statement: str,
-                                                           cursor: tuple[str, int] | None) -> None:
-    """A page reads the first+1 records along (xact, seq) from its cursor, never sorting the trail (which a
-    sort by anything else, e.g. xact as text, would: 999 after 1439)."""
+@pytest.mark.parametrize(("departments", "resource", "index"), [
+    (None, None, "audit_log_commit_order"), (["650000-ZW"], None, "audit_log_department_order"),
+    (None, "650000-B01-000001", "audit_log_resource_order")])
+async def test_a_page_is_read_along_an_index_in_page_order(cluster: Cluster, order: audit_pages.Order,
+                                                           cursor: tuple[str, int] | None, departments: list[str] | None,
+                                                           resource: str | None, index: str) -> None:
+    """A page can read the first+1 records along an index in page order from its cursor, never sorting the
+    trail (which a sort by anything else, e.g. xact as text, would: 999 after 1439): (xact, seq), or for a
+    department's page (every non-supervisor's) or a resource's, that one's index, in generic plans too. The
+    session's small trail would be read whole (a sequential scan is cheaper there), so that is ruled out
+    here; the plans at a realistic size: test_pages_deep_in_a_large_trail_and_a_departments_own_stay_fast."""
+    statement = audit_pages.page_statement(order, after=cursor is not None, departments=departments,
+                                           resource=resource is not None)
+    horizon = None if cursor is not None and order is audit_pages.Order.NEWEST_FIRST else "9000000000"
     conn = await cluster.connect("650000")
     try:
-        await conn.execute("analyze audit_log")
-        plan = orjson.dumps(await conn.fetchval(f"explain (format json) {statement}", *(cursor or (None, None)),
-                                                None, None, None, None, None, 51, None, "9000000000"))
+        await conn.execute("set enable_seqscan = off")
+        await conn.execute("set enable_bitmapscan = off")
+        for mode in ("force_custom_plan", "force_generic_plan"):
+            await conn.execute(f"set plan_cache_mode = {mode}")
+            plan = orjson.dumps(await conn.fetchval(f"explain (format json) {statement}", *(cursor or (None, None)),
+                                                    departments, resource, None, None, None, 51, None, horizon))
+            assert index.encode() in plan and b'"Sort"' not in plan, (mode, plan)
     finally:
         await conn.close()
-    assert b"audit_log_commit_order" in plan and b'"Sort"' not in plan, plan
+
+
+async def test_a_newest_first_page_below_a_cursor_is_one_statement(client: httpx.AsyncClient, spy: Spy) -> None:
+    """Below a newest-first cursor every record is settled (the cursor is below its page's horizon, and
+    horizons only rise): no horizon to read, and the scan starts at the cursor, not at the newest end."""
+    page = await _page(client, first=3)
+    await _page(client, first=3, after=page["pageInfo"]["endCursor"])
+    assert [n for n in spy.names() if n.startswith("audit.records")] == [
+        "audit.records_horizon", "audit.records", "audit.records"]
 
 
 async def test_a_page_is_two_statements_and_a_bad_cursor_none(client: httpx.AsyncClient, spy: Spy) -> None:
@@ -434,8 +458,9 @@ end $$"""
 async def _sql_page(conn: asyncpg.Connection, order: audit_pages.Order, after: tuple[int, int] | None,
                     first: int = 50) -> list[tuple[int, int]]:
     """A page as auditRecords reads it (its horizon, then its page statement): (xact, seq) of each record."""
-    horizon = await conn.fetchval(audit_pages.HORIZON)
-    sql = audit_pages.NEWEST_FIRST if order is audit_pages.Order.NEWEST_FIRST else audit_pages.OLDEST_FIRST
+    newest_after = after is not None and order is audit_pages.Order.NEWEST_FIRST
+    horizon = None if newest_after else await conn.fetchval(audit_pages.HORIZON)
+    sql = audit_pages.page_statement(order, after=after is not None, departments=None, resource=False)
     rows = await conn.fetch(sql, None if after is None else str(after[0]), None if after is None else after[1],
                             None, None, None, None, None, first + 1, None, horizon)
     return [(int(r["commit_xact"]), int(r["seq"])) for r in rows[:first]]
@@ -479,6 +504,13 @@ async def test_a_region_database_restored_on_a_new_server_pages_and_verifies(clu
         dump = tmp_path / "region.dump"
         await asyncio.to_thread(_tool, cluster.servers[REGION], "pg_dump", "--format=custom", f"--file={dump}",
                                 f"--dbname={dsn}")
+        conn = await asyncpg.connect(dsn)
+        try:  # appended after the dump: lost with the old server, but a follower had read it already
+            await conn.execute(ADVANCE.replace("'6000'", "'9000'"))
+            lost = await _append_one(conn, 5, "lost-with-the-server")
+            assert (await _sql_page(conn, audit_pages.Order.OLDEST_FIRST, follower)) == [lost]
+        finally:
+            await conn.close()
     await asyncio.to_thread(_tool, new, "pg_restore", "--create", "--exit-on-error", f"--dbname={new.dsn('postgres')}",
                             str(dump))
     restored = await asyncpg.connect(new.dsn(name))
@@ -492,6 +524,78 @@ async def test_a_region_database_restored_on_a_new_server_pages_and_verifies(clu
         other = await _append_one(restored, 7, "after-the-restore-another-lane")
         assert await _sql_page(restored, audit_pages.Order.NEWEST_FIRST, None) == [other, after, *kept[::-1]]
         assert await _sql_page(restored, audit_pages.Order.OLDEST_FIRST, follower) == [after, other]
+        # the follower that had read the lost record goes on from its cursor and gets the new ones too
+        assert await _sql_page(restored, audit_pages.Order.OLDEST_FIRST, lost) == [after, other]
         assert (await audit_verdicts.verify_chain(restored, KEY, [])).problems == []
     finally:
         await restored.close()
+
+
+MIGRATION_0034 = next(m.sql for m in discover() if m.version == 34)
+# Records as 600 transactions' worth (xact 1..600); the first three are a rare department's, of a rare resource.
+INSERT_MANY = """insert into audit_log (lane, lane_seq, xact, request_id, user_id, department, action, resource, outcome,
+                                         prev_hash, hash, algorithm)
+    select 9, g, ((g::bigint * 600) / $1::integer + 1)::text::xid8, 'bulk', 'bulk',
+           case when g <= 3 then '650100-RARE' else '650100-GA' end, 'read',
+           case when g <= 3 then '650000-B01-RARE' else '650000-B01-000001' end, 'ok',
+           repeat('0', 64), repeat(md5(g::text), 2), 'hmac-sha256'
+    from generate_series(1, $1::integer) g"""
+
+
+@pytest.mark.slow
+async def test_pages_deep_in_a_large_trail_and_a_departments_own_stay_fast(cluster: Cluster) -> None:
+    """300,000 records (review-auditpage finding 5). (a) Newest first, a page 50 records from the oldest end
+    reached by cursor: 'xact < horizon' made the scan start at the newest end and walk down to the cursor
+    (1,154 buffers, 15-30 ms); below a newest-first cursor there is no horizon now. (b) A department's own page
+    (every non-supervisor's) with 3 records, and a deep one of the department holding the rest: no index served
+    department (parallel sequential scan and sort of the whole trail, 12,000 buffers, 80-290 ms); now
+    (department, xact, seq). (c) A rare resource's page likewise. Custom and generic plans (asyncpg prepares:
+    after five runs PostgreSQL may switch to a generic one). Figures printed (-s)."""
+    total = 300_000
+    async with fresh_region(cluster) as dsn:
+        conn = await asyncpg.connect(dsn, server_settings={"search_path": "pg_catalog, public, pg_temp"})
+        try:
+            await conn.execute("drop index audit_log_department_order, audit_log_resource_order")
+            await conn.execute(INSERT_MANY, total)
+            started = time.perf_counter()  # 0034's indexes built on this trail, as the migration does
+            for line in MIGRATION_0034.splitlines():
+                if line.startswith("create index"):
+                    await conn.execute(line)
+            built = time.perf_counter() - started
+            await conn.execute("analyze audit_log")
+            deep = await conn.fetchrow("select xact::text, seq from audit_log order by xact, seq offset 50 limit 1")
+            ga = await conn.fetchrow("select xact::text, seq from audit_log where department = '650100-GA' "
+                                     "order by xact, seq offset 50 limit 1")
+            assert deep is not None and ga is not None
+            horizon = await conn.fetchval(audit_pages.HORIZON)
+            newest = audit_pages.Order.NEWEST_FIRST
+            cases = {  # name: (statement, parameters, records expected)
+                "deep page by cursor": (audit_pages.page_statement(newest, after=True, departments=None, resource=False),
+                                        (deep["xact"], deep["seq"], None, None), 50),
+                "a rare department's page": (audit_pages.page_statement(newest, after=False, departments=["x"],
+                                                                        resource=False),
+                                             (None, None, ["650100-RARE"], None), 3),
+                "a department's deep page": (audit_pages.page_statement(newest, after=True, departments=["x"],
+                                                                        resource=False),
+                                             (ga["xact"], ga["seq"], ["650100-GA"], None), 50),
+                "a rare resource's page": (audit_pages.page_statement(newest, after=False, departments=None,
+                                                                      resource=True),
+                                           (None, None, None, "650000-B01-RARE"), 3),
+            }
+            report = []
+            for name, (statement, head, expected) in cases.items():
+                args = (*head, None, None, None, 51, None, None if head[0] is not None else horizon)
+                assert len(await conn.fetch(statement, *args)) == expected, name
+                for mode in ("force_custom_plan", "force_generic_plan"):
+                    await conn.execute(f"set plan_cache_mode = {mode}")
+                    plan = orjson.loads(await conn.fetchval(
+                        "explain (analyze, buffers, format json) " + statement, *args))[0]
+                    buffers = plan["Plan"]["Shared Hit Blocks"] + plan["Plan"]["Shared Read Blocks"]
+                    report.append((name, mode, buffers, plan["Execution Time"]))
+                await conn.execute("reset plan_cache_mode")
+        finally:
+            await conn.close()
+    print(f"\n0034's two indexes built on {total:,} records in {built:.2f} s\n"
+          + "\n".join(f"{name}, {mode}: {buffers} buffers, {ms:.2f} ms" for name, mode, buffers, ms in report))
+    # A page of 50 needs the index pages down to it and ~50 heap pages; the whole trail is ~12,000 pages.
+    assert all(buffers < 300 for _, _, buffers, _ in report), report
