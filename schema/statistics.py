@@ -101,9 +101,10 @@ class UsageStatistics:
 
 @strawberry.type(description="One record of the tamper-evident audit trail.")
 class AuditRecord:
-    seq: int = strawberry.field(description="Global index of the record (the order of this list); not under the "
-                                            "HMAC and not commit order across lanes: lane, laneSeq and hash name "
-                                            "the record as the chain does.")
+    seq: BigInt = strawberry.field(description="Global index of the record; not under the HMAC and not commit "
+                                               "order across lanes: lane, laneSeq and hash name the record as the "
+                                               "chain does. A BigInt (a string of digits), as it can pass 2^31 "
+                                               "(it counts the whole trail).")
     lane: int = strawberry.field(description="The audit lane (one keyed chain per writer process) of the record.")
     lane_seq: BigInt = strawberry.field(description="The record's number in its lane (1, 2, 3...: commit order); a "
                                                     "BigInt (a string of digits), as it can pass 2^31.")
@@ -147,7 +148,7 @@ class AuditRecordPage:
         description="endCursor: pass as 'after' for the next page. A page without records has none: keep "
                     "the cursor you had (oldest first, new records come after it).")
     has_next_page: bool
-    next_before: int | None = strawberry.field(
+    next_before: BigInt | None = strawberry.field(
         description="Pass as 'before' for the next (older) page by seq. Given only on pages by seq: those with "
                     "'before', and a first page that asks nextBefore but neither edges nor pageInfo (a client "
                     "of this deprecated paging is paged by seq from its first page on); null otherwise.",
@@ -161,7 +162,7 @@ def _asks(selections: list[Selection], names: set[str]) -> bool:
                for sel in selections)
 
 
-def _pages_by_seq(info: Info[Context, None], before: int | None, after: str | None, order: AuditOrder) -> bool:
+def _pages_by_seq(info: Info[Context, None], before: BigInt | None, after: str | None, order: AuditOrder) -> bool:
     """A client of the deprecated before/nextBefore (it asks nextBefore, not edges or pageInfo) is paged by seq
     from its first page on: a first page in commit order gives no seq to go on from by seq without skipping."""
     if before is not None:
@@ -211,7 +212,7 @@ class StatisticsQuery:
     async def audit_records(
             self, info: Info[Context, None], first: int = 50, after: str | None = None,
             order: AuditOrder = AuditOrder.NEWEST_FIRST,
-            before: Annotated[int | None, strawberry.argument(
+            before: Annotated[BigInt | None, strawberry.argument(
                 deprecation_reason="Pages by seq, which is not commit order across lanes (a page boundary can "
                                    "skip a record): use 'after'.")] = None,
             departments: list[str] | None = None, resource: str | None = None, since: datetime | None = None,

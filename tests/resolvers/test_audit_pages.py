@@ -32,20 +32,23 @@ GLASS_ON = "alter table audit_log enable trigger audit_log_append_only"
 SUPERVISOR = as_user("supervisor.region")
 
 
-async def test_a_lane_seq_past_32_bits_is_read_exactly(client: httpx.AsyncClient, cluster: Cluster) -> None:
-    """lane_seq is a bigint: as a GraphQL Int (32 bits) a lane past 2^31 records failed the whole field."""
-    lane, lane_seq = 33, 2 ** 53 + 1  # past 2^31, and past what a JSON number keeps exactly in JavaScript
+async def test_a_seq_and_lane_seq_past_32_bits_are_read_exactly(client: httpx.AsyncClient, cluster: Cluster) -> None:
+    """seq and lane_seq are bigints: as GraphQL Ints (32 bits) a trail past 2^31 records failed the whole field
+    (laneSeq since the previous release, seq, nextBefore and before now: BigInt, a string of digits)."""
+    lane, lane_seq, seq = 33, 2 ** 53 + 1, 2 ** 53 + 3  # past 2^31, and past what JavaScript keeps exactly
     conn = await cluster.connect("650000")
     try:
         # the owner may insert (append-only refuses only UPDATE, DELETE, TRUNCATE); verify would call it forged
-        seq = await conn.fetchval(
-            "insert into audit_log (lane, lane_seq, request_id, user_id, department, action, resource, outcome, "
-            "prev_hash, hash, algorithm) values ($1, $2, 'bigint-lane', 'test', '650000-ZW', 'read', 'audit_log', 'ok', $3, $4, "
-            "'hmac-sha256') "
-            "returning seq", lane, lane_seq, "0" * 64, "a" * 64)
+        await conn.execute(
+            "insert into audit_log (seq, lane, lane_seq, request_id, user_id, department, action, resource, outcome, "
+            "prev_hash, hash, algorithm) values ($1, $2, $3, 'bigint-lane', 'test', '650000-ZW', 'read', 'audit_log', "
+            "'ok', $4, $5, 'hmac-sha256')", seq, lane, lane_seq, "0" * 64, "a" * 64)
         try:
             body, _ = await gql(client, "query($lane: Int) { auditRecords(first: 5, lane: $lane) { "
                                         "records { seq lane laneSeq } } }", {"lane": lane}, **SUPERVISOR)
+            # the deprecated pages by seq: the highest seq on top, nextBefore and before past 2^31 as well
+            by_seq, _ = await gql(client, "query($before: BigInt) { auditRecords(first: 1, before: $before) { "
+                                          "records { seq } nextBefore } }", {"before": str(seq + 1)}, **SUPERVISOR)
         finally:
             async with conn.transaction():
                 await conn.execute(GLASS_OFF)
@@ -55,7 +58,9 @@ async def test_a_lane_seq_past_32_bits_is_read_exactly(client: httpx.AsyncClient
         await conn.close()
     assert "errors" not in body, body
     # the newest record of the lane (another test may have written the lane before)
-    assert body["data"]["auditRecords"]["records"][0] == {"seq": seq, "lane": lane, "laneSeq": str(lane_seq)}
+    assert body["data"]["auditRecords"]["records"][0] == {"seq": str(seq), "lane": lane, "laneSeq": str(lane_seq)}
+    assert "errors" not in by_seq, by_seq
+    assert by_seq["data"]["auditRecords"] == {"records": [{"seq": str(seq)}], "nextBefore": str(seq)}
 
 
 PAGE = """query($first: Int, $after: String, $order: AuditOrder, $resource: String, $outcomes: [String!],
@@ -78,7 +83,7 @@ async def _all(client: httpx.AsyncClient, after: str | None = None, **variables:
     seqs: list[int] = []
     while True:
         page = await _page(client, after=after, **variables)
-        seqs += [e["node"]["seq"] for e in page["edges"]]
+        seqs += [int(e["node"]["seq"]) for e in page["edges"]]
         after = page["pageInfo"]["endCursor"] or after
         if not page["pageInfo"]["hasNextPage"]:
             return seqs, after
@@ -130,7 +135,7 @@ async def test_a_record_committed_after_a_higher_seq_is_neither_skipped_nor_repe
         assert low < high
         newest = await _page(client, resource=resource, outcomes=["pages"], first=1)
         # not settled while an older transaction is open: not shown yet (by seq it was on top)
-        assert [e["node"]["seq"] for e in newest["edges"]] == [first]
+        assert [int(e["node"]["seq"]) for e in newest["edges"]] == [first]
         assert await _all(client, cursor, order="OLDEST_FIRST", resource=resource, outcomes=["pages"]) == ([], cursor)
         await late.commit()
         seqs, cursor = await _all(client, cursor, order="OLDEST_FIRST", resource=resource, outcomes=["pages"], first=1)
@@ -178,10 +183,10 @@ async def test_pages_while_two_lanes_append_concurrently(client: httpx.AsyncClie
         finished = done.is_set()  # before the read: then it reads what they wrote, once settled
         page = await _page(client, first=7, after=after, order=order, resource=resource, outcomes=["pages"])
         pages += 1
-        read += [e["node"]["seq"] for e in page["edges"]]
+        read += [int(e["node"]["seq"]) for e in page["edges"]]
         after = page["pageInfo"]["endCursor"] or after
         if pages == 1 and page["edges"]:
-            top = page["edges"][0]["node"]["seq"]
+            top = int(page["edges"][0]["node"]["seq"])
         if not page["pageInfo"]["hasNextPage"] and (order == "NEWEST_FIRST" or (finished and len(read) >= 240)):
             break
         assert pages < 1000, f"{len(read)} of 240 records read: some were skipped"
@@ -224,6 +229,7 @@ async def test_filters_keep_working_with_the_cursor(client: httpx.AsyncClient, c
         ({"outcomes": ["pages-a", "pages-b"], "lane": 41}, lambda r: r["lane"] == 41),
         ({"outcomes": ["pages-b"], "departments": ["650100-MZ"]},
          lambda r: r["outcome"] == "pages-b" and r["department"] == "650100-MZ"),
+        ({"departments": ["650100-MZ", "650000-ZW"], "outcomes": ["pages-a"]}, lambda r: r["outcome"] == "pages-a"),
     ]
     for variables, wanted in cases:
         expected = [r["seq"] for r in truth if wanted(r)]
@@ -376,7 +382,7 @@ async def test_a_database_access_login_cannot_hold_new_records_back(client: http
         async with asyncio.timeout(5):  # before 0032 it waited for the consumer's lock as long as it idled
             appended = await _append_open(service, 40, "read-while-a-login-idles", resource)
         newest = await _page(client, resource=resource, outcomes=["pages"], first=5)
-        assert [e["node"]["seq"] for e in newest["edges"]] == [appended], "kept back by a consumer's login"
+        assert [int(e["node"]["seq"]) for e in newest["edges"]] == [appended], "kept back by a consumer's login"
         await hold.rollback()
     finally:
         if consumer is not None:
@@ -403,7 +409,7 @@ async def test_the_service_role_cannot_hold_a_lane_outside_an_append(cluster: Cl
         await service.close()
 
 
-OLD_CLIENT = """query($before: Int, $resource: String) {
+OLD_CLIENT = """query($before: BigInt, $resource: String) {
   auditRecords(first: 2, before: $before, resource: $resource, outcomes: ["pages"]) {
     records { seq } hasNextPage nextBefore } }"""
 
@@ -438,7 +444,7 @@ async def test_a_client_of_the_deprecated_next_before_gets_every_record(client: 
         body, _ = await gql(client, OLD_CLIENT, {"before": before, "resource": resource}, **SUPERVISOR)
         assert "errors" not in body, body
         page = body["data"]["auditRecords"]
-        seen += [r["seq"] for r in page["records"]]
+        seen += [int(r["seq"]) for r in page["records"]]
         before = page["nextBefore"]
         if not page["hasNextPage"]:
             break

@@ -220,7 +220,7 @@ async def test_a_records_commit_position_changed_is_found(client: httpx.AsyncCli
             await region.execute("update audit_log set xact = '3' where seq = $1", rows[2]["seq"])
             await region.execute(GLASS_ON)
         body, _ = await gql(client, page, **supervisor)
-        assert rows[1]["seq"] not in {r["seq"] for r in body["data"]["auditRecords"]["records"]}  # hidden
+        assert rows[1]["seq"] not in {int(r["seq"]) for r in body["data"]["auditRecords"]["records"]}  # hidden
         verdict = await audit_verdicts.verify_chain(region, KEY, [])
         assert [(p.kind, p.lane, p.lane_seq, p.first_seq) for p in verdict.problems] == [
             ("renumbered", 42, 2, rows[1]["seq"]), ("renumbered", 42, 3, rows[2]["seq"])]
@@ -233,7 +233,7 @@ async def test_a_records_commit_position_changed_is_found(client: httpx.AsyncCli
             await region.execute(GLASS_ON)
     assert (await audit_verdicts.verify_chain(region, KEY, [])).problems == []
     body, _ = await gql(client, page, **supervisor)
-    assert {r["seq"] for r in rows} <= {r["seq"] for r in body["data"]["auditRecords"]["records"]}
+    assert {r["seq"] for r in rows} <= {int(r["seq"]) for r in body["data"]["auditRecords"]["records"]}
 
 
 async def _append(conn: asyncpg.Connection, lane: int, tag: str) -> tuple[int, int]:

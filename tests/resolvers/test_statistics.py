@@ -165,7 +165,7 @@ async def test_usage_counts_what_the_audit_trail_holds(client: httpx.AsyncClient
 async def test_audit_records_paged_scoped_and_audited(client: httpx.AsyncClient) -> None:
     for _ in range(3):
         await _data_query(client)
-    query = """query($before: Int) { auditRecords(first: 2, before: $before) {
+    query = """query($before: BigInt) { auditRecords(first: 2, before: $before) {
       records { seq department action outcome } hasNextPage nextBefore } }"""
     # a department sees only its own records
     body, _ = await gql(client, query, **as_user("developer.urumqi"))
@@ -174,7 +174,8 @@ async def test_audit_records_paged_scoped_and_audited(client: httpx.AsyncClient)
     assert page["records"] and {r["department"] for r in page["records"]} == {"650100-MZ"}
     # keyset pages: the next page is strictly older
     body2, _ = await gql(client, query, {"before": page["nextBefore"]}, **as_user("developer.urumqi"))
-    assert max(r["seq"] for r in body2["data"]["auditRecords"]["records"]) < page["nextBefore"]
+    assert isinstance(page["nextBefore"], str)  # BigInt: a string of digits, as seq
+    assert max(int(r["seq"]) for r in body2["data"]["auditRecords"]["records"]) < int(page["nextBefore"])
     # reading was itself audited
     body3, _ = await gql(client, query, **as_user("developer.urumqi"))
     assert body3["data"]["auditRecords"]["records"][0]["action"] == "audit.read"
@@ -200,10 +201,10 @@ async def test_audit_records_name_their_record_as_the_chain_does(client: httpx.A
     conn = await cluster.connect("650000")
     try:
         rows = {r["seq"]: (r["lane"], r["lane_seq"], r["hash"]) for r in await conn.fetch(
-            "select seq, lane, lane_seq, hash from audit_log where seq = any($1::bigint[])", [r["seq"] for r in records])}
+            "select seq, lane, lane_seq, hash from audit_log where seq = any($1::bigint[])", [int(r["seq"]) for r in records])}
     finally:
         await conn.close()
-    assert {r["seq"]: (r["lane"], int(r["laneSeq"]), r["hash"]) for r in records} == rows  # BigInt: a string
+    assert {int(r["seq"]): (r["lane"], int(r["laneSeq"]), r["hash"]) for r in records} == rows  # BigInts: strings
     assert all(len(r["hash"]) == 64 for r in records)
     # one lane, for a reader that follows the trail: within a lane seq grows with laneSeq (commit order)
     lane = records[0]["lane"]
