@@ -70,6 +70,13 @@ async def migrate_all(topology: Topology) -> dict[str, list[int]]:
             exc.extensions["node"] = code
             exc.message = f"node {code}: {exc.message}"
             raise
+        except asyncpg.InsufficientPrivilegeError as exc:
+            # Typically the service's own login (DEPLOYMENT.md): it reads and appends, it never creates.
+            raise MigrationError(f"node {code}: the login of GOVSHARE_DSN_{code} may not change the database "
+                                 f"({exc}): migrate and seed need the owner's login, serve the service's",
+                                 node=code) from exc
+        except asyncpg.PostgresError as exc:
+            raise MigrationError(f"node {code}: cannot migrate: {exc}", node=code) from exc
         finally:
             await conn.close()
 
@@ -117,6 +124,9 @@ async def service_topology(data_dir: Path, topology: Topology) -> Topology:
     conn = await asyncpg.connect(server.dsn())
     try:
         await ensure_service_login(conn, SERVICE_LOGIN, password)
+    except asyncpg.UndefinedObjectError as exc:  # the role govshare_service comes with migration 0007
+        raise MigrationError("the embedded databases are not migrated yet: run `govshare migrate` first "
+                             "(or `./dev demo`, which migrates and seeds)") from exc
     finally:
         await conn.close()
     return topology.with_dsns({n.code: f"postgresql://{SERVICE_LOGIN}:{password}@127.0.0.1:{server.port}/"

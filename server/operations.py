@@ -10,7 +10,6 @@ import sys
 import time
 from dataclasses import replace
 
-from govshare.core.errors import GovshareError
 from govshare.core.settings import Settings
 from govshare.federation.checks import check_nodes
 from govshare.federation.topology import Topology
@@ -52,7 +51,11 @@ def _serve(settings: Settings, topology: Topology, workers: int, sock: socket.so
     worker_env = {f"GOVSHARE_DSN_{n.code}": n.dsn or "" for n in topology.databases}
     if settings.demo_jwt_secret:
         worker_env["GOVSHARE_DEMO_JWT_SECRET"] = settings.demo_jwt_secret
-    serve(sock, create_app(settings, topology) if workers == 1 else None, workers, worker_env, settings.log_format)
+    # The app is built here in any case: a setting it refuses (a missing JWT key, a short audit key, a bad
+    # calendar) is then one line and exit 2 from this process. Workers would each die of it with a traceback,
+    # and uvicorn's supervisor would start them again forever, never exiting.
+    app = create_app(settings, topology)
+    serve(sock, app if workers == 1 else None, workers, worker_env, settings.log_format)
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
@@ -123,22 +126,18 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     settings = _listen_flags(settings, args)
-    sock = bind(settings.host, settings.port)
-    topology, server = asyncio.run(resolve(settings))
-    try:
-        # A DSN the server refuses for good stops us here (one line, exit 2); a node that is down is
-        # one warning line, and the service starts with the others.
+    with bind(settings.host, settings.port) as sock:  # closed here too when serving never starts
+        topology, server = asyncio.run(resolve(settings))
         try:
+            # A DSN the server refuses for good stops us here (one line, exit 2); a node that is down is
+            # one warning line, and the service starts with the others.
             unreachable = asyncio.run(check_nodes(topology, settings.node_timeout))
-        except GovshareError:
-            sock.close()
-            raise
-        for warning in unreachable.values():
-            print(f"govshare: warning: {warning}", file=sys.stderr, flush=True)
-        _serve(settings, topology, args.workers, sock)
-    finally:
-        if server is not None:
-            server.stop()
+            for warning in unreachable.values():
+                print(f"govshare: warning: {warning}", file=sys.stderr, flush=True)
+            _serve(settings, topology, args.workers, sock)
+        finally:
+            if server is not None:
+                server.stop()
     return 0
 
 
@@ -146,7 +145,11 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     if settings.demo_jwt_secret is None:
         settings = replace(settings, demo_jwt_secret=demo_secret(settings.data_dir))
     settings = _listen_flags(settings, args)
-    sock = bind(settings.host, settings.port)
+    with bind(settings.host, settings.port) as sock:
+        return _demo(settings, args, sock)
+
+
+def _demo(settings: Settings, args: argparse.Namespace, sock: socket.socket) -> int:
     steps = Steps()
     topology, server = _prepare(settings, steps)
     try:

@@ -25,7 +25,7 @@ from govshare.server.cli import COMMANDS, build_parser, main
 from govshare.server.postgres import LocalPostgres, free_port
 from govshare.server.usages import command_table
 
-from ..conftest import Cluster, cli_environment
+from ..conftest import TOPOLOGY, Cluster, cli_environment
 from ..helpers import SECRET
 
 FLAGS = ["--persons", "500", "--entities", "100", "--resources", "150"]
@@ -252,3 +252,44 @@ def test_token_without_a_reachable_catalog_checks_the_format_and_says_so(
     code, out, err = _run(capsys, "token", "650100-CA-MZ")
     assert code == 0 and out.count(".") == 2
     assert err == "govshare: catalog of node 650100 not reachable: checked the department code's format only\n"
+
+
+def test_a_setting_the_app_refuses_stops_serve_with_workers_in_one_line(cluster: Cluster, tmp_path: Path) -> None:
+    """With --workers the app is built in each worker: a setting it refuses must still be one line and exit 2
+    from the command, not workers dying with tracebacks that the supervisor restarts forever."""
+    short_key = tmp_path / "audit-key"
+    short_key.write_bytes(b"x" * 10)
+    short_key.chmod(0o600)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVSHARE_")}
+    env.update({f"GOVSHARE_DSN_{n.code}": n.dsn or "" for n in cluster.service_topology.databases})
+    env.update({"GOVSHARE_TOPOLOGY": str(TOPOLOGY), "GOVSHARE_DEMO_JWT_SECRET": SECRET,
+                "GOVSHARE_AUDIT_KEY_FILE": str(short_key), "GOVSHARE_DATA_DIR": str(tmp_path)})
+    process = subprocess.run([sys.executable, "-m", "govshare.server.cli", "serve", "--workers", "2", "--port",
+                              str(free_port())], env=env, capture_output=True, text=True, timeout=60)
+    assert (process.returncode, process.stdout) == (2, "")
+    assert process.stderr == f"govshare: the audit key in {short_key} is shorter than 32 bytes\n"
+
+
+def test_migrate_with_the_service_login_is_one_line_and_exit_4(capsys: pytest.CaptureFixture[str],
+                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                cluster: Cluster) -> None:
+    cli_environment(monkeypatch, cluster)
+    for node in cluster.service_topology.databases:  # the login `serve` uses, which may not create anything
+        monkeypatch.setenv(f"GOVSHARE_DSN_{node.code}", node.dsn or "")
+    code, out, err = _run(capsys, "migrate")
+    assert (code, out) == (4, "")
+    assert err.startswith("govshare: node ") and err.count("\n") == 1
+    assert "may not change the database" in err and "migrate and seed need the owner's login" in err
+
+
+def test_serve_on_embedded_databases_never_migrated_says_so(capsys: pytest.CaptureFixture[str],
+                                                            monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for key in [k for k in os.environ if k.startswith("GOVSHARE_DSN_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("GOVSHARE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("GOVSHARE_DEMO_JWT_SECRET", SECRET)
+    code, out, err = _run(capsys, "serve", "--port", str(free_port()))
+    assert (code, out) == (4, "")
+    assert err == ("govshare: the embedded databases are not migrated yet: run `govshare migrate` first "
+                   "(or `./dev demo`, which migrates and seeds)\n")
+    assert not LocalPostgres(tmp_path / "postgres").is_running()  # the server it started is stopped again
