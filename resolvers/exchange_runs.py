@@ -85,7 +85,8 @@ class HashingFile:
     """A binary file that hashes and counts what is written to it (pyarrow writes through it too)."""
 
     def __init__(self, path: Path) -> None:
-        self._file = path.open("wb")
+        # Personal data: readable by the service's own user only (not by every account on the host).
+        self._file = os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
         self.digest = hashlib.sha256()
         self.bytes = 0
         self.closed = False
@@ -178,7 +179,8 @@ async def _run(env: RunEnv, job: Job, temporary: Path, final: Path) -> None:
     if job.since is not None and since_column is None:
         raise JobFailed(f"register {spec.table} no longer declares an update-timestamp column")
     targets = _targets(pools, spec, job.nodes)
-    env.directory.mkdir(parents=True, exist_ok=True)
+    env.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    env.directory.chmod(0o700)  # also a folder made before by an earlier version
     progress = Progress(env, job)
     await progress.report(force=True)
     out = HashingFile(temporary)

@@ -122,6 +122,11 @@ async def test_csv_holds_exactly_the_permitted_items_and_every_row(client: httpx
     assert len(rows) - 1 == expected == job["rowsDone"] == job["rowsTotal"]
     assert hashlib.sha256(content).hexdigest() == job["sha256"] == download.headers["x-govshare-sha256"]
     assert job["fileBytes"] == len(content)
+    # Personal data on the service's disk: its folder and files are the service user's alone.
+    folder = Path(client.app.state.settings.data_dir) / "exchange"  # type: ignore[attr-defined]
+    assert folder.stat().st_mode & 0o777 == 0o700
+    files = list(folder.glob(f"{started['id']}-*"))
+    assert files and all(f.stat().st_mode & 0o777 == 0o600 for f in files)
     # The citizen ids are real values, not placeholders
     column = rows[0].index("citizen_id")
     assert all(len(r[column]) == 18 for r in rows[1:])
