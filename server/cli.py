@@ -3,11 +3,8 @@
 This module builds the parser, dispatches and maps errors to exit codes; each family of commands
 lives in a module of its own: serving and database preparation in ``operations``, administration in
 ``role_commands``, ``policy_commands``, ``grant_commands`` and ``audit_commands`` (the administrative
-ones act through the same resolvers as the GraphQL API, as the region policy admin ``--by``).
-
-Exit codes: 0 done; 1 a check found a problem (audit verify); 2 bad usage, input or configuration;
-3 cannot listen on the HTTP address (port in use, no permission); 4 a database is unavailable or
-cannot be migrated; 130 interrupted (Ctrl-C before the service started).
+ones act through the same resolvers as the GraphQL API: as the operator, a region policy admin, or as
+the user ``--by`` names, with that user's roles).
 """
 
 from __future__ import annotations
@@ -32,6 +29,7 @@ from govshare.federation.nodes import NodePools
 from . import audit_commands, grant_commands, operations, policy_commands, role_commands
 from .databases import resolve as _resolve
 from .identity import demo_secret, mint_demo_token
+from .policy_commands import OPERATOR
 from .postgres import LocalPostgres
 from .tokens import check_department, check_secret
 
@@ -70,7 +68,16 @@ async def _admin(settings: Settings, by: str) -> tuple[Admin, NodePools, LocalPo
 
     audit.install(pools, audit_key(settings))  # administrative changes are audited like queries
     region = topology.region.code
-    model = AuthorityModel(region, [RoleAssignment(by, "policy_admin", region)])
+    try:
+        if by == OPERATOR:
+            model = AuthorityModel(region, [RoleAssignment(by, "policy_admin", region)])
+        else:  # the user named decides with the roles they hold (one role model for the API and the CLI)
+            model = await AuthorityModel.load(pools.pool(region), region)
+    except BaseException:
+        await pools.close()
+        if server is not None:
+            server.stop()
+        raise
     return Admin(pools, Authority(model, by, "cli"), f"cli-{uuid.uuid4().hex}"), pools, server
 
 
@@ -138,7 +145,7 @@ def _group(parent: argparse._SubParsersAction[argparse.ArgumentParser], name: st
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="govshare", description=__doc__,
+    parser = argparse.ArgumentParser(prog="govshare", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
@@ -179,6 +186,12 @@ COMMANDS = {"serve": operations.cmd_serve, "demo": operations.cmd_demo, "migrate
             "seed": operations.cmd_seed, "token": cmd_token, "grant": cmd_grant, "audit": audit_commands.run, "role": cmd_role,
             "sdl": cmd_sdl, "policy": cmd_policy}
 
+
+DESCRIPTION = """govshare: run the GraphQL service, prepare its databases, administer grants, rules, roles and audit.
+
+Exit codes: 0 done; 1 a check found a problem (audit verify); 2 bad usage, input or configuration;
+3 cannot listen on the HTTP address (port in use, no permission); 4 a database is unavailable or
+cannot be migrated; 130 interrupted (Ctrl-C before the service started)."""
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_CANNOT_LISTEN, EXIT_DATABASE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from govshare.core.settings import Settings
 
-from .policy_commands import AdminFactory, Group
+from .policy_commands import BY_HELP, OPERATOR, AdminFactory, Group
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], group: Group) -> None:
@@ -26,19 +26,18 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], group: 
     create.add_argument("--divisions", default=None, help="row scope: comma-separated division codes")
     create.add_argument("--modes", default="interface",
                         help="share modes: comma-separated interface, exchange, database (default: interface)")
-    create.add_argument("--reason", default="granted from the command line",
-                        help="why (recorded in the policy history)")
-    create.add_argument("--by", default="admin-cli", help="who grants it (recorded)")
+    create.add_argument("--reason", required=True, help="why (recorded in the policy history)")
+    create.add_argument("--by", default=OPERATOR, help=BY_HELP)
     revoke = grant_sub.add_parser("revoke", help="revoke an active grant")
     revoke.add_argument("id", type=int, help="grant id (see grant list)")
     revoke.add_argument("--reason", required=True, help="why (recorded)")
-    revoke.add_argument("--by", default="admin-cli", help="who revokes it (recorded)")
+    revoke.add_argument("--by", default=OPERATOR, help=BY_HELP)
     grant_list = grant_sub.add_parser("list", help="list grants with their effective state")
     grant_list.add_argument("--department", default=None, help="only grants to this department")
     grant_list.add_argument("--resource", default=None, help="only grants on this resource code")
     grant_list.add_argument("--state", default=None, choices=["active", "expired", "not_yet_valid", "revoked"],
                             help="only grants in this effective state")
-    grant_list.add_argument("--by", default="admin-cli", help=argparse.SUPPRESS)
+    grant_list.add_argument("--by", default=OPERATOR, help=argparse.SUPPRESS)
 
 
 def run(settings: Settings, args: argparse.Namespace, admin_factory: AdminFactory) -> int:

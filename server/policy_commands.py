@@ -16,6 +16,12 @@ from govshare.resolvers import classes, explanations, history, rules
 from govshare.resolvers.administration import Admin
 from govshare.resolvers.groups import load_memberships
 
+# Who acts when --by is not given: the operator running the command with the database owner's login, a region
+# policy admin by that login's power. A --by naming anyone else acts with that user's own roles, as over GraphQL:
+# the history never attributes to a user a change their roles would not allow.
+OPERATOR = "cli-operator"
+BY_HELP = f"act as this user, with the roles they hold (default {OPERATOR}: the operator, a region policy admin)"
+
 AdminFactory = Callable[[Settings, str], Awaitable[tuple[Admin, Any, Any]]]
 Group = Callable[..., "argparse._SubParsersAction[argparse.ArgumentParser]"]
 
@@ -61,7 +67,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], group: 
     revert.add_argument("id", type=int, help="change id (see policy history)")
     revert.add_argument("--reason", required=True, help="why (recorded)")
     for parser in (listing, add, remove, reclassify, explain, changes, revert):
-        parser.add_argument("--by", default="cli-operator", help="who acts (recorded)")
+        parser.add_argument("--by", default=OPERATOR, help=BY_HELP)
 
 
 def run(settings: Settings, args: argparse.Namespace, admin_factory: AdminFactory) -> int:

@@ -8,7 +8,7 @@ import asyncio
 
 from govshare.core.settings import Settings
 
-from .policy_commands import AdminFactory, Group
+from .policy_commands import BY_HELP, OPERATOR, AdminFactory, Group
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], group: Group) -> None:
@@ -19,10 +19,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], group: 
         change.add_argument("role", help="policy_admin, sharing_reviewer, registrar, supervisor or developer")
         change.add_argument("--domain", required=True, metavar="NODE", help="node code; the region's code means everywhere")
         change.add_argument("--reason", required=True, help="why (recorded in the policy history)")
-        change.add_argument("--by", default="cli-operator", help="who makes the change (recorded)")
+        change.add_argument("--by", default=OPERATOR, help=BY_HELP)
     role_list = role_sub.add_parser("list", help="live role assignments")
     role_list.add_argument("--user", default=None, help="only this user's roles")
-    role_list.add_argument("--by", default="cli-operator", help=argparse.SUPPRESS)
+    role_list.add_argument("--by", default=OPERATOR, help=argparse.SUPPRESS)
 
 
 def run(settings: Settings, args: argparse.Namespace, admin_factory: AdminFactory) -> int:

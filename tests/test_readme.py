@@ -180,7 +180,7 @@ def test_files_the_documents_name_are_in_the_repository() -> None:
         spans = re.findall(r"`([\w./-]+/[\w./-]*)`", text) + re.findall(r"\]\(([^)#:]+)\)", text)
         for name in spans:
             # absolute paths are a deployment's own (/etc/govshare/...); media types are not paths;
-            # .govshare/ and .venv/ are created by the commands the README describes
-            if name.startswith(("/", "http", "application/", ".govshare/", ".venv/")):
+            # .govshare/, .venv/ and tests/artifacts/ are created by the commands the README describes
+            if name.startswith(("/", "http", "application/", ".govshare/", ".venv/", "tests/artifacts/")):
                 continue
             assert (doc.parent / name).exists() or (ROOT / name).exists(), f"{doc.name} names {name}"

@@ -98,7 +98,7 @@ async def test_validation(client: httpx.AsyncClient) -> None:
 
 
 async def test_cli_validates_and_lists_effective_state(cluster: Cluster) -> None:
-    base = ["grant", "create", "--resource", POPULATION, "--purpose", "测试", "--until", "2099-01-01"]
+    base = ["grant", "create", "--resource", POPULATION, "--purpose", "测试", "--until", "2099-01-01", "--reason", "r"]
     bad = [
         (["--department", "650200-XX", "--items", "phone"], "unknown department '650200-XX'"),
         (["--department", "650200-GA", "--items", "phnoe"], "has no item 'phnoe'; its items: citizen_id"),

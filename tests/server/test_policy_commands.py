@@ -53,3 +53,38 @@ async def test_bad_input_is_one_clear_line(cluster: Cluster) -> None:
         done = await run_govshare(cluster, "policy", *args, "--reason", "r")
         assert done.returncode == 2 and message in done.stderr, (args, done.stderr)
         assert "Traceback" not in done.stderr
+
+
+async def test_by_acts_with_the_roles_that_user_holds(cluster: Cluster) -> None:
+    """--by is not only a name in the history: the user named decides with the roles they hold, as over GraphQL,
+    so no change is attributed to a user whose roles would not allow it."""
+    conn = await cluster.connect("650100")
+    try:
+        local = await conn.fetchrow("""select r.code, i.name from resources r join data_items i on i.resource_code = r.code
+            where r.node_code = '650100' and i.share_class = 'UNCONDITIONAL' order by r.code limit 1""")
+    finally:
+        await conn.close()
+    refusals = [
+        (["policy", "add", "--subject", "650200-RS", "--resource", POPULATION, "--item", "sex", "--effect", "deny",
+          "--reason", "r", "--by", "admin.urumqi"], "policy.write in domain 650000 needs"),  # a prefecture admin
+        (["policy", "add", "--subject", "650200-RS", "--resource", local["code"], "--item", local["name"],
+          "--effect", "deny", "--reason", "r", "--by", "developer.urumqi"], "developer.urumqi holds"),
+        (["role", "assign", "mallory", "policy_admin", "--domain", "650000", "--reason", "r", "--by", "mallory"],
+         "needs one of the roles policy_admin held in domain 650000; mallory holds developer@cli"),
+    ]
+    for args, message in refusals:
+        done = await run_govshare(cluster, *args)
+        assert done.returncode == 2 and message in done.stderr and done.stderr.count("\n") == 1, (args, done.stderr)
+    history = await run_govshare(cluster, "policy", "history", "--limit", "50")
+    assert "developer.urumqi" not in history.stdout and "mallory" not in history.stdout
+
+    # within the user's own domain the change is made, and recorded under that user
+    added = await run_govshare(cluster, "policy", "add", "--subject", "650200-RS", "--resource", local["code"],
+                               "--item", local["name"], "--effect", "deny", "--reason", "local", "--by", "admin.urumqi")
+    assert added.returncode == 0, added.stderr
+    change_id = int(added.stdout.split("(change ")[1].split(")")[0])
+    history = await run_govshare(cluster, "policy", "history", "--resource", local["code"], "--limit", "1")
+    assert f"{change_id:>5}" in history.stdout and "admin.urumqi" in history.stdout
+    removed = await run_govshare(cluster, "policy", "remove", added.stdout.split()[1], "--reason", "over",
+                                 "--by", "admin.urumqi")
+    assert removed.returncode == 0, removed.stderr
