@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import logging
 import os
 from collections import Counter as Tally
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from starlette.responses import Response
 if TYPE_CHECKING:
     from govshare.resolvers.context import Context
 
+logger = logging.getLogger("govshare.nodes")
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 NODE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
@@ -167,6 +169,14 @@ class Metrics:
             buckets.observe(seconds)
         else:
             self._pending[(self.node_statement_failures, (database,))] += 1
+        was = self._node_up.get(database)
+        if was is not answered:
+            # Only the changes: an operator tailing the log sees a node go and come back, once each time.
+            if not answered:
+                logger.warning("node database %s stopped answering: its rows are left out of answers until "
+                               "it answers again", database)
+            elif was is False:
+                logger.warning("node database %s answers again", database)
         self._node_up[database] = answered
 
     def count(self, metric: Counter, *labels: str) -> None:

@@ -4,6 +4,7 @@ or a supervisor with N worker processes that share the bound socket."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import socket
@@ -21,6 +22,7 @@ from .metrics import MULTIPROCESS_DIR
 
 # `uvicorn --factory govshare.server.app:app_factory` builds the app in each worker from the environment.
 APP_FACTORY = "govshare.server.app:app_factory"
+logger = logging.getLogger("govshare.server")
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -54,6 +56,7 @@ def serve(sock: socket.socket, app: Starlette | None, workers: int, worker_env: 
         assert app is not None
         server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="info", server_header=False,
                                                 log_config=logs.config(log_format), access_log=False))
+        _listening(sock, workers)
         try:
             server.run(sockets=[sock])
         except KeyboardInterrupt:  # uvicorn shuts down on Ctrl-C, then re-raises it: a normal stop
@@ -68,12 +71,21 @@ def serve(sock: socket.socket, app: Starlette | None, workers: int, worker_env: 
     os.environ[MULTIPROCESS_DIR] = folder
     config = uvicorn.Config(APP_FACTORY, factory=True, workers=workers, lifespan="on", log_level="info",
                             server_header=False, log_config=logs.config(log_format), access_log=False)
+    _listening(sock, workers)
     try:
         with contextlib.suppress(KeyboardInterrupt):
             _supervisor(config, [sock], folder).run()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
         os.environ.pop(MULTIPROCESS_DIR, None)
+
+
+def _listening(sock: socket.socket, workers: int) -> None:
+    # uvicorn names the address only when it binds the socket itself; an operator needs the line either way.
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    logger.info("listening on http://%s:%d/graphql (%d worker process%s)", shown, port, workers,
+                "es" if workers > 1 else "")
 
 
 def _supervisor_class() -> type:

@@ -107,6 +107,10 @@ def test_demo_starts_serves_reuses_and_stops_cleanly(demo_dir: Path) -> None:
     finally:
         out3 = _interrupt(third)
     assert out3.count("Application startup complete") == 2, out3
+    # the address is in the log once, whether one process serves or a supervisor of two
+    for out_n, workers in ((out2, "1 worker process"), (out3, "2 worker processes")):
+        said = [line for line in out_n.splitlines() if "listening on" in line]
+        assert len(said) == 1 and f"listening on http://127.0.0.1:{port}/graphql ({workers})" in said[0], out_n
     assert not LocalPostgres(data_dir / "postgres").is_running()
 
 

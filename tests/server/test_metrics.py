@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 import httpx
+import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 from govshare.server.metrics import NODE_BUCKETS, Metrics, _Buckets
@@ -43,6 +45,17 @@ def test_counts_wait_for_the_flush_not_for_the_request() -> None:
     assert 'govshare_node_statement_seconds_count{database="650100"} 1.0' in text
     assert 'govshare_node_statement_failures_total{database="650200"} 1.0' in text
     assert 'govshare_node_up{database="650100"} 1.0' in text and 'govshare_node_up{database="650200"} 0.0' in text
+
+
+def test_a_node_going_and_coming_back_is_one_warning_each(caplog: pytest.LogCaptureFixture) -> None:
+    metrics = Metrics()
+    with caplog.at_level(logging.INFO, logger="govshare.nodes"):
+        for answered in (True, True, False, False, False, True, True):
+            metrics.node_observed("650100", 0.001, answered)
+    assert [r.getMessage() for r in caplog.records] == [
+        "node database 650100 stopped answering: its rows are left out of answers until it answers again",
+        "node database 650100 answers again"]
+    assert all(r.levelname == "WARNING" for r in caplog.records)
 
 
 async def test_the_app_reports_nodes_pools_audit_and_schema(client: httpx.AsyncClient) -> None:
