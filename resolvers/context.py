@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from govshare.core.callers import Caller
-from govshare.core.errors import BadRequest, GovshareError
+from govshare.core.errors import BadRequest, GovshareError, LimitExceeded
 from govshare.federation.nodes import NodePools, NodeStatus, StatementLog
 from govshare.federation.topology import Topology
 from govshare.policies.authority import Authority, AuthorityModel
@@ -146,7 +146,8 @@ class Context:
         """Each data query may read 1,000 rows on every node: a request carries a few, not dozens."""
         self.data_queries += 1
         if self.data_queries > MAX_DATA_QUERIES:
-            raise BadRequest(f"at most {MAX_DATA_QUERIES} data queries (including verifications) per request")
+            raise LimitExceeded(f"at most {MAX_DATA_QUERIES} data queries (including verifications) per request",
+                                limit="dataQueries", maximum=MAX_DATA_QUERIES)
 
     def purpose(self, argument: str | None) -> str | None:
         """The purpose stated for a query: its argument, else the request's header."""

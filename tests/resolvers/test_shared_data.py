@@ -230,8 +230,9 @@ async def test_a_request_carries_at_most_five_data_queries(client: httpx.AsyncCl
     fields = " ".join(f"q{i}: population(first: 1) {{ nodes {{ name }} }}" for i in range(6))
     body, _ = await gql(client, "{ " + fields + " }")
     answered = [k for k, v in body["data"].items() if v is not None]
-    refused = [e for e in body["errors"] if e["extensions"]["code"] == "BAD_USER_INPUT"]
-    assert len(answered) == 5 and len(refused) == 1
+    refused = [e for e in body["errors"] if e["extensions"]["code"] == "LIMIT_EXCEEDED"]
+    assert len(answered) == 5 and len(refused) == 1 and len(body["errors"]) == 1
+    assert refused[0]["extensions"] == {"code": "LIMIT_EXCEEDED", "limit": "dataQueries", "maximum": 5}
 
 
 # In 650200's database, tagged as Urumqi's (650100); the name sorts before every seeded name.

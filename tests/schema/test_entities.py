@@ -307,4 +307,4 @@ async def test_entities_count_towards_the_data_query_limit(client: httpx.AsyncCl
                         {"r": [{"__typename": "LegalEntitiesRecord", "uscc": "91650100MA00000000"}]})
     assert body["data"]["_entities"] == [None]
     [error] = [e for e in body["errors"] if e["path"] == ["_entities", 0]]
-    assert error["extensions"]["code"] == "BAD_USER_INPUT" and "at most 5 data queries" in error["message"]
+    assert error["extensions"]["code"] == "LIMIT_EXCEEDED" and "at most 5 data queries" in error["message"]
