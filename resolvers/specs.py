@@ -165,10 +165,13 @@ def _reach(topology: Topology, database: str, spec: DataResourceSpec) -> tuple[D
     return spec, None
 
 
-def authorise(topology: Topology, catalogs: Mapping[str, Iterable[DataResourceSpec]]) -> Authorised:
+def authorise(topology: Topology, catalogs: Mapping[str, Iterable[DataResourceSpec]],
+              claims: Mapping[str, str] | None = None) -> Authorised:
     """Apply the authority rules to the entries read from each database (``catalogs``: database ->
     its published data resources). A database missing from ``catalogs`` is unknown: when that is
-    the region's, no other node's entry is served, since no class could be checked against it."""
+    the region's, no other node's entry is served, since no class could be checked against it.
+    ``claims`` (api name -> the resource holding it, resolvers/api_names.py): a name held by one resource
+    is served by no other entry but the region's."""
     region = topology.region
     findings: list[Finding] = []
     entries: list[tuple[str, DataResourceSpec]] = []
@@ -226,11 +229,16 @@ def authorise(topology: Topology, catalogs: Mapping[str, Iterable[DataResourceSp
 
     served: list[DataResourceSpec] = []
     names: dict[str, str] = {}
-    # The region's entries first, so a prefecture entry cannot take an api name from the region.
+    # The region's entries first, so a prefecture entry cannot take an api name from the region; a name
+    # another resource holds (its claim) is not another prefecture entry's, whatever its code.
+    held = claims or {}
     for database, spec in sorted(entries, key=lambda e: (e[1].node != region.code, e[1].code)):
-        if spec.api_name in names:
+        holder = names.get(spec.api_name)
+        if holder is None and spec.node != region.code and held.get(spec.api_name, spec.code) != spec.code:
+            holder = f"{held[spec.api_name]} (which claimed it first)"
+        if holder is not None:
             findings.append(Finding("api_name_taken", spec.code, database,
-                                    f"api name {spec.api_name!r} is already used by {names[spec.api_name]}"))
+                                    f"api name {spec.api_name!r} is already used by {holder}"))
             continue
         names[spec.api_name] = spec.code
         reg = register(database, spec)

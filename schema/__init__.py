@@ -133,7 +133,10 @@ def build_checked(specs: Sequence[DataResourceSpec]) -> tuple[Schema, tuple[Refu
     """The schema of the entries that can be served, and the entries left out. No entry can stop the
     build: one whose name is reserved is left out before building; if building still fails (a cause no
     check foresaw), each entry is tried alone with the fixed schema, those that fail are left out too,
-    and the build is retried once. Raises only when the rest still cannot be built."""
+    and the build is retried; if it still fails (entries that build alone but not together), the entries
+    are kept in the order given (by code: the region's first) as long as they build together, and each
+    one that makes the build fail is left out (``_together``). Raises only when the fixed schema with
+    the entries kept cannot be built."""
     refused = refusals(specs)
     left_out = {id(r.spec) for r in refused}
     kept = [s for s in specs if id(s) not in left_out]
@@ -149,7 +152,49 @@ def build_checked(specs: Sequence[DataResourceSpec]) -> tuple[Schema, tuple[Refu
             failing.append(Refusal(spec, f"its schema types cannot be built ({type(exc).__name__}); not served",
                                    "schema_build_failed"))
     bad = {id(r.spec) for r in failing}
-    return _assemble([s for s in kept if id(s) not in bad]), (*refused, *failing)
+    rest = [s for s in kept if id(s) not in bad]
+    try:
+        return _assemble(rest), (*refused, *failing)
+    except Exception:
+        logger.exception("schema build failed with %d data resources that build alone; leaving out each one that "
+                         "fails with the entries before it", len(rest))
+    schema, clashing = _together(rest)
+    return schema, (*refused, *failing, *clashing)
+
+
+def _builds(specs: Sequence[DataResourceSpec]) -> Schema | None:
+    try:
+        return _assemble(specs)
+    except Exception:
+        return None
+
+
+def _together(specs: Sequence[DataResourceSpec]) -> tuple[Schema, list[Refusal]]:
+    """The entries kept in order while they build together, each one that fails with those before it left
+    out: the longest prefix of the rest that builds is found by bisection (a few builds per entry left
+    out, not one per entry), the entry after it is left out, and so on."""
+    kept: list[DataResourceSpec] = []
+    left_out: list[Refusal] = []
+    rest = list(specs)
+    schema = _assemble(kept)
+    while rest:
+        whole = _builds([*kept, *rest])
+        if whole is not None:
+            return whole, left_out
+        good, bad = 0, len(rest)  # kept + rest[:good] builds, kept + rest[:bad] does not
+        while bad - good > 1:
+            middle = (good + bad) // 2
+            if _builds([*kept, *rest[:middle]]) is not None:
+                good = middle
+            else:
+                bad = middle
+        kept.extend(rest[:good])
+        offending = rest[good]
+        left_out.append(Refusal(offending, "its schema types cannot be built with the entries before it "
+                                           "(by code); not served", "schema_build_failed"))
+        rest = rest[good + 1:]
+        schema = _assemble(kept)
+    return schema, left_out
 
 
 def build_schema(specs: list[DataResourceSpec] | None = None) -> Schema:

@@ -111,6 +111,10 @@ class Metrics:
         self.catalog_refreshes = Counter("govshare_catalog_refreshes",
                                          "Catalog re-reads for a schema refresh (catalog changes announced by "
                                          "any database; at most one at a time, one a second)", registry=registry)
+        self.api_names_taken = Gauge("govshare_api_names_taken",
+                                     "Catalog entries not served because another resource holds their api name "
+                                     "(per worker; each is a catalog finding api_name_taken in /readyz)",
+                                     multiprocess_mode="liveall", registry=registry)
         self.schema_version = Gauge("govshare_schema_version", "Version of the generated schema (per worker)",
                                     multiprocess_mode="liveall", registry=registry)
         self.rules_loaded = Gauge("govshare_policy_rules_loaded", "Access rules enforced (per worker)",
@@ -230,6 +234,7 @@ class Metrics:
         """Gauges and totals read from the app's state (``app.state``) before every flush."""
         def sample(metrics: Metrics) -> None:
             metrics.schema_version.set(state.schemas.current.number)
+            metrics.api_names_taken.set(sum(f.kind == "api_name_taken" for f in state.schemas.current.findings))
             metrics.rules_loaded.set(len(state.engine.rules))
             metrics.rules_skipped.set(len(state.engine.skipped))
             admission = getattr(state, "admission", None)

@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 
 from strawberry import Schema
 
+from govshare.core.errors import NodeUnavailable
 from govshare.federation.nodes import NodePools
-from govshare.resolvers.specs import DataResourceSpec, Finding, authorise, load_catalogs
+from govshare.resolvers import api_names
+from govshare.resolvers.specs import Authorised, DataResourceSpec, Finding, authorise, load_catalogs
 from govshare.resolvers.statistics_conflicts import CONFLICT_KINDS
 from govshare.schema import Refusal, build_checked, build_schema, refusals
 
@@ -39,6 +41,7 @@ class SchemaHolder:
     def __init__(self) -> None:
         self.current = SchemaVersion(build_schema([]), (), 0)
         self._lock = asyncio.Lock()
+        self._claims: dict[str, api_names.Claim] | None = None  # the api names' claims, as last read
 
     @property
     def conflicts(self) -> tuple[Finding, ...]:
@@ -53,7 +56,7 @@ class SchemaHolder:
             for db in failed:
                 if db in self.current.catalogs:
                     catalogs[db] = self.current.catalogs[db]
-            authorised = authorise(pools.topology, catalogs)
+            authorised = await self._authorised(pools, catalogs, set(fresh))
             # An entry whose names are the fixed schema's is left out before building (schema/__init__.py).
             reserved = refusals(authorised.specs)
             left_out = {r.spec.code for r in reserved}
@@ -83,6 +86,39 @@ class SchemaHolder:
             logger.info("schema version %d: %d data resources, %d catalog authority findings",
                         self.current.number, len(specs), len(findings))
             return True
+
+    async def _authorised(self, pools: NodePools, catalogs: Mapping[str, tuple[DataResourceSpec, ...]],
+                          answered: set[str]) -> Authorised:
+        """The authority applied with the api names' claims (resolvers/api_names.py), and the names of the
+        entries served claimed. Claims never read (the region's database has not answered since start):
+        only the region's entries are served, as no name could be settled."""
+        await self._read_claims(pools)
+        if self._claims is None:
+            authorised = authorise(pools.topology, catalogs)
+            region = pools.topology.region
+            withheld = [s for s in authorised.specs if s.node != region.code]
+            return Authorised(tuple(s for s in authorised.specs if s.node == region.code), (*authorised.findings, *(
+                Finding("entry_refused", s.code, pools.topology.by_code[s.node].database_node,
+                        "the region's database has not answered, so its api name cannot be settled: not served "
+                        "until it answers") for s in withheld)))
+        authorised = authorise(pools.topology, catalogs, api_names.held(pools.topology, self._claims, catalogs,
+                                                                        answered))
+        try:
+            if await api_names.record(pools, self._claims, authorised.specs):
+                # read again: another process may have claimed a name first
+                await self._read_claims(pools)
+                authorised = authorise(pools.topology, catalogs, api_names.held(pools.topology, self._claims,
+                                                                                catalogs, answered))
+        except NodeUnavailable as exc:
+            logger.warning("api names not claimed (the region's database did not answer: %s); claimed at the next "
+                           "refresh", exc)
+        return authorised
+
+    async def _read_claims(self, pools: NodePools) -> None:
+        try:
+            self._claims = await api_names.read_claims(pools)
+        except NodeUnavailable as exc:
+            logger.warning("api name claims not read (%s): the last read are kept", exc)
 
     def _log_new(self, findings: tuple[Finding, ...]) -> None:
         for finding in set(findings) - set(self.current.findings):

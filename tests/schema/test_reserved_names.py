@@ -57,3 +57,28 @@ def test_items_whose_graphql_names_collide_cost_only_their_entry() -> None:
     schema, refused = build_checked([clashing, ok])
     assert [(r.spec.api_name, r.kind) for r in refused] == [("clashing", "entry_refused")]
     assert _query_field(schema, "kept") is not None
+
+
+def test_entries_that_build_alone_but_fail_together_cost_only_the_later_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failure no check foresaw that needs two entries (injected: the build fails whenever ``pairA`` and
+    ``pairB`` are both in it). Before, the retried build failed too and the whole refresh kept the previous
+    schema; now the later entry (by the order given: by code) is left out and every other one is served."""
+    import govshare.schema as schema_module
+
+    real = schema_module._assemble
+    builds: list[int] = []
+
+    def assemble(specs: list[DataResourceSpec]) -> object:
+        builds.append(len(specs))
+        if {"pairA", "pairB"} <= {s.api_name for s in specs}:
+            raise TypeError("pairA and pairB clash")
+        return real(specs)
+
+    monkeypatch.setattr(schema_module, "_assemble", assemble)
+    names = ["before1", "pairA", "between", "pairB", "after1", "after2"]
+    specs = [replace(SPEC, code=f"650200-B01-00002{n}", api_name=a) for n, a in enumerate(names)]
+    schema, refused = build_checked(specs)
+    assert [(r.spec.api_name, r.kind) for r in refused] == [("pairB", "schema_build_failed")]
+    for name in names:
+        assert (_query_field(schema, name) is None) == (name == "pairB"), name
+    assert len(builds) < 20, builds  # bisection, not one build per prefix
