@@ -27,8 +27,15 @@ logger = logging.getLogger("govshare.audit")
 
 LEASE = "select audit_lease_lane($1::integer)"
 # The region's one checkpointer (server/checkpoints.py): a session lock on the lease connection as well, so
-# a dead checkpointer's lock goes with its connection and another process's next round takes it over.
-CHECKPOINTER = "select pg_try_advisory_lock(7309176, 0)"
+# a dead checkpointer's lock goes with its connection and another process's next round takes it over. Any
+# login on the region's server can take an advisory lock (a department's database login, 0022), which would
+# stop every interval checkpoint: held by a login that is not the service's (no member of govshare_service),
+# the role counts as vacant and every process anchors (duplicates cost rows, gaps cost evidence).
+CHECKPOINTER = """select pg_try_advisory_lock(7309176, 0) as taken,
+    exists (select from pg_locks l join pg_stat_activity a on a.pid = l.pid
+            where l.locktype = 'advisory' and l.classid = 7309176 and l.objid = 0 and l.objsubid = 2 and l.granted
+              and l.database = (select d.oid from pg_database d where d.datname = current_database())
+              and not pg_has_role(a.usesysid, 'govshare_service', 'member')) as usurped"""
 RETRY_SECONDS = 2.0
 
 
@@ -97,13 +104,17 @@ class LaneLease:
             return True
         try:
             async with asyncio.timeout(10):
-                taken = bool(await conn.fetchval(CHECKPOINTER))
+                row = await conn.fetchrow(CHECKPOINTER)
         except (TimeoutError, *RETRYABLE):  # type: ignore[misc]
             return None
-        if taken:
+        if row is not None and row["taken"]:
             self._checkpointer = conn
             logger.info("this process anchors the audit lanes' heads for the region")
-        return taken
+            return True
+        if row is not None and row["usurped"]:  # asked again next round: the lock may come free
+            logger.warning("the audit checkpointer lock is held by a login that is not the service's: anchoring anyway")
+            return True
+        return False
 
     async def stop(self) -> None:
         if self._task is not None:

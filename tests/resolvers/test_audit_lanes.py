@@ -17,6 +17,7 @@ import pytest
 from govshare.federation.nodes import NodePools
 from govshare.resolvers import audit, audit_lanes, audit_verdicts
 
+from ..audit_databases import REGION, fresh_region
 from ..conftest import Cluster
 from ..helpers import AUDIT_KEY
 
@@ -180,3 +181,45 @@ async def test_a_dropped_lease_is_taken_back(client: httpx.AsyncClient, cluster:
             break
         await asyncio.sleep(0.05)
     assert lane not in {r["lane"] for r in await region.fetch(HOLDERS)}, "stop frees the lane"
+
+
+async def test_a_login_holding_the_checkpointer_lock_does_not_stop_the_checkpoints(cluster: Cluster) -> None:
+    """Any login on the region's server can take an advisory lock: a department's database login (0022) holding
+    the checkpointer's (7309176, 0) made every process find the role taken, and no interval checkpoint was
+    written while it held it. Held by such a login, the role counts as vacant (every process anchors); held by
+    a service's session, it stays that session's."""
+    role, password = f"govshare_x_650000_{uuid.uuid4().int % 10 ** 9}", "lanes-test-pass-1"
+    async with fresh_region(cluster) as dsn:
+        owner = await asyncpg.connect(dsn)
+        name = dsn.rsplit("/", 1)[1].split("?")[0]
+        await owner.execute(f"create role {role} with login nosuperuser nocreatedb nocreaterole noinherit "
+                            f"noreplication nobypassrls connection limit 5 password '{password}'")
+        await owner.execute(f"grant connect on database {name} to {role}")
+        lease = audit_lanes.LaneLease(dsn, lambda _lane: None)
+        consumer: asyncpg.Connection | None = None
+        try:
+            consumer = await asyncpg.connect(host="127.0.0.1", port=cluster.servers[REGION].port, user=role,
+                                             password=password, database=name)
+            assert await consumer.fetchval("select pg_try_advisory_lock(7309176, 0)")
+            assert await lease.start(timeout=5) > 0
+            assert await lease.checkpointer() is True  # anchors although the lock is not its own
+            await consumer.close()
+            consumer = None
+            other = audit_lanes.LaneLease(dsn, lambda _lane: None)
+            try:
+                assert await other.start(timeout=5) > 0
+                for _ in range(100):  # the closed session's backend lets go a moment later
+                    if await other.checkpointer():
+                        break
+                    await asyncio.sleep(0.05)
+                assert await other.checkpointer() is True
+                assert await lease.checkpointer() is False  # a service's session holds it: not usurped
+            finally:
+                await other.stop()
+        finally:
+            await lease.stop()
+            if consumer is not None:
+                await consumer.close()
+            await owner.execute(f"revoke connect on database {name} from {role}")
+            await owner.execute(f"drop role {role}")
+            await owner.close()
