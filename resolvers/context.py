@@ -56,7 +56,9 @@ async def read_grants(pools: NodePools, department: str, resources: Sequence[str
                              department, list(resources))
 
 
-_PERCENT_ENCODED = re.compile(r"(?:[^%]|%[0-9A-Fa-f]{2})*")
+# Visible ASCII and %XX only: raw UTF-8 bytes arrive as Latin-1 characters, and would be read as another
+# purpose (a silent PURPOSE_MISMATCH) instead of refused.
+_PERCENT_ENCODED = re.compile(r"(?:[\x20-\x24\x26-\x7e]|%[0-9A-Fa-f]{2})*")
 
 
 @dataclass

@@ -13,7 +13,7 @@ from govshare.core.settings import Settings
 from govshare.server.limits import MAX_LEAF_REPEATS
 
 from ..conftest import Cluster
-from ..helpers import gql
+from ..helpers import gql, token
 
 AUDITED = "select count(*) from audit_log where client_request_id = $1"
 
@@ -133,6 +133,15 @@ async def test_a_nul_in_a_variable_is_bad_user_input_not_an_audit_failure(client
 async def test_a_nul_in_the_purpose_header_is_bad_user_input(client: httpx.AsyncClient) -> None:
     body, _ = await gql(client, "{ population(first: 1) { nodes { name } } }", **{"X-Govshare-Purpose": "a%00b"})
     assert _code(body) == "BAD_USER_INPUT"
+
+
+async def test_a_purpose_header_of_raw_utf8_is_refused_not_read_as_another_purpose(client: httpx.AsyncClient) -> None:
+    response = await client.post("/graphql", json={"query": "{ population(first: 1) { nodes { name } } }"},
+                                 headers=[(b"authorization", f"Bearer {token('650100-GA')}".encode()),
+                                          (b"x-govshare-purpose", "最低生活保障资格审核".encode())])
+    body = response.json()
+    assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "header": "X-Govshare-Purpose"}
+    assert body["errors"][0]["message"] == "X-Govshare-Purpose must be percent-encoded UTF-8"
 
 
 @pytest.mark.parametrize("query", [
