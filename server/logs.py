@@ -59,6 +59,8 @@ def config(log_format: str, level: str = "INFO") -> dict[str, Any]:
             "uvicorn": {"level": level, "handlers": [], "propagate": True},
             "uvicorn.error": {"level": level, "handlers": [], "propagate": True},
             "uvicorn.access": {"level": level, "handlers": [], "propagate": True},
+            # pycasbin logs its whole model at INFO each time an enforcer is built: noise in every start.
+            "casbin": {"level": "WARNING", "handlers": [], "propagate": True},
         },
         "root": {"level": level, "handlers": ["default"]},
     }

@@ -13,6 +13,7 @@ import httpx
 import orjson
 import pytest
 
+from govshare.policies.authority import AuthorityModel
 from govshare.server.logs import RequestIdFilter, config, json_formatter
 
 from ..helpers import gql
@@ -124,3 +125,24 @@ def test_the_logging_configuration_formats_uvicorn_lines_too() -> None:
     assert settings["root"]["handlers"] == ["default"]
     assert settings["handlers"]["default"]["filters"] == ["request_id"]
     assert "()" in config("json")["formatters"]["default"] and "format" in config("text")["formatters"]["default"]
+
+
+
+
+def test_building_an_enforcer_logs_nothing_at_info(caplog: pytest.LogCaptureFixture) -> None:
+    """pycasbin logs its whole model at INFO whenever an enforcer is built (every rules reload): noise.
+
+    The sequence of a start: pycasbin's loggers exist (an enforcer was built), then uvicorn applies our
+    configuration (which re-enables loggers pycasbin had disabled), then the rules load."""
+    AuthorityModel("650000", [])
+    names = ["casbin", "casbin.policy", "casbin.enforcer", "casbin.role"]
+    before = {name: logging.getLogger(name).level for name in names}
+    logging.config.dictConfig({"version": 1, "disable_existing_loggers": False, "loggers": config("json")["loggers"]})
+    try:
+        with caplog.at_level(logging.INFO):
+            AuthorityModel("650000", [])
+        assert not [r.getMessage() for r in caplog.records if r.name.startswith("casbin")]
+        assert logging.getLogger("casbin.policy").getEffectiveLevel() == logging.WARNING  # warnings still pass
+    finally:
+        for name, level in before.items():
+            logging.getLogger(name).setLevel(level)
