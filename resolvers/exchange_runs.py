@@ -178,7 +178,8 @@ async def _run(env: RunEnv, job: Job, temporary: Path, final: Path) -> None:
     since_column = await change_column(pools, spec) if job.since is not None else None
     if job.since is not None and since_column is None:
         raise JobFailed(f"register {spec.table} no longer declares an update-timestamp column")
-    targets = _targets(pools, spec, job.nodes)
+    targets = _targets(pools, spec, job.nodes) if scope is None else _of_scope(pools, _targets(pools, spec, job.nodes),
+                                                                               scope)
     env.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     env.directory.chmod(0o700)  # also a folder made before by an earlier version
     progress = Progress(env, job)
@@ -264,6 +265,23 @@ async def _run(env: RunEnv, job: Job, temporary: Path, final: Path) -> None:
     if not done:
         _discard(final)
         raise Stopped
+
+
+def _of_scope(pools: NodePools, targets: dict[str, list[str] | None], scope: list[str]
+              ) -> dict[str, list[str] | None]:
+    """The targets narrowed to the nodes that can hold rows of the scope's divisions: the region (whose rows
+    may be of any division) and each node sharing a division's first 4 digits (a prefecture's rows are of
+    its own divisions, as _own_rows checks). The others are not asked: they could add no row, and they are
+    not told which divisions the grant allows."""
+    region = pools.topology.region.code
+    prefixes = {division[:4] for division in scope}
+    narrowed: dict[str, list[str] | None] = {}
+    for db, nodes in targets.items():
+        if nodes is None:  # the region's own database, asked for everything it holds
+            narrowed[db] = None
+        elif kept := [n for n in nodes if n == region or n[:4] in prefixes]:
+            narrowed[db] = kept
+    return narrowed
 
 
 def _publish(temporary: Path, final: Path) -> None:
