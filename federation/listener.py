@@ -11,6 +11,7 @@ from typing import Generic, TypeVar
 
 import asyncpg
 
+from .answers import LimitedConnection
 from .nodes import RETRYABLE
 from .topology import Topology
 
@@ -128,7 +129,7 @@ class Listener:
         first = not stale
         while True:
             try:
-                conn = await asyncpg.connect(dsn, timeout=5)
+                conn = await asyncpg.connect(dsn, timeout=5, connection_class=LimitedConnection)
             except RETRYABLE:
                 await asyncio.sleep(self.retry)
                 continue

@@ -25,6 +25,7 @@ from govshare.core.errors import NodeUnavailable
 from govshare.core.turns import Turns
 from govshare.migrations.runner import current_version
 
+from .answers import LimitedConnection
 from .deadlines import RequestDeadlines, request_deadlines
 from .topology import Topology
 
@@ -137,6 +138,8 @@ class NodePools:
                 server_settings={"application_name": "govshare", "statement_timeout": "30s",
                                  "search_path": PINNED_SEARCH_PATH},
                 reset=keep_session,
+                # what the server sends is size-limited before asyncpg reads it (federation/answers.py)
+                connection_class=LimitedConnection,
             )
         return dict(zip(self._pools, await asyncio.gather(*(self._warm(db) for db in self._pools)), strict=True))
 

@@ -1,0 +1,114 @@
+"""A size limit on what a node's server may send, enforced on the connection before asyncpg reads it.
+
+A node's owner controls its server, so no SQL (``left(col, n)``, ``octet_length`` tests) bounds what it
+returns: any query can be answered with values of up to 1 GB, and asyncpg reads each message whole into
+memory before returning anything. ``LimitedConnection`` puts a counter between the socket and asyncpg's
+protocol: it follows the PostgreSQL message framing (a type byte and a 4-byte length per message) and
+closes the connection as soon as a message announces more than ``MAX_MESSAGE_BYTES`` (one row: before its
+body is read) or an answer (everything between two ReadyForQuery messages) exceeds ``MAX_ANSWER_BYTES``.
+asyncpg then fails the statement as a lost connection, which the pools report as that node being
+unavailable: only its rows are lost. Reading the framing costs a few operations per message, not per byte.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import asyncpg
+
+logger = logging.getLogger("govshare.answers")
+
+# One message (a row with all its values) and one answer. Far above anything the service asks for (pages
+# of at most 100 rows of strings of bounded length, catalogs, department lists), far below what would
+# exhaust a worker's memory. Read at each check, so a test can lower them.
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+READY_FOR_QUERY = ord("Z")
+HEADER = 5  # type byte + int32 length (which counts itself, not the type byte)
+
+
+class _Limiter(asyncio.Protocol):
+    """Between the transport and asyncpg's protocol: forwards everything, counting messages on the way."""
+
+    def __init__(self, inner: Any, transport: asyncio.Transport, peer: str) -> None:
+        self._inner = inner
+        self._transport = transport
+        self._peer = peer
+        self._header = b""  # a header split across reads
+        self._body = 0  # bytes of the current message's body still to come
+        self._answer = 0  # bytes of the messages since the last ReadyForQuery
+        self._closed = False
+
+    def data_received(self, data: bytes) -> None:
+        if self._closed:
+            return
+        if not self._within(data):
+            self._closed = True
+            self._transport.abort()
+            return
+        self._inner.data_received(data)
+
+    def _within(self, data: bytes) -> bool:
+        """Whether every message announced up to the end of ``data`` keeps to the limits (a message counts
+        from its header, so one over them is refused before its body comes)."""
+        size, position = len(data), 0
+        while position < size:
+            if self._body:
+                step = min(self._body, size - position)
+                self._body -= step
+                position += step
+                continue
+            if self._header:
+                needed = HEADER - len(self._header)
+                self._header += data[position:position + needed]
+                position += needed
+                if len(self._header) < HEADER:
+                    return True
+                header, self._header = self._header, b""
+            elif size - position >= HEADER:
+                header = data[position:position + HEADER]
+                position += HEADER
+            else:
+                self._header = data[position:]
+                return True
+            length = int.from_bytes(header[1:5], "big") - 4
+            if length > MAX_MESSAGE_BYTES or length < 0:
+                logger.warning("database server %s announced a message of %d bytes (limit %d): connection closed, "
+                               "its answer is not read", self._peer, length, MAX_MESSAGE_BYTES)
+                return False
+            self._body = length
+            if header[0] == READY_FOR_QUERY:
+                self._answer = 0  # the answer ends with this message
+                continue
+            self._answer += HEADER + length
+            if self._answer > MAX_ANSWER_BYTES:
+                logger.warning("database server %s sent more than %d bytes in one answer: connection closed",
+                               self._peer, MAX_ANSWER_BYTES)
+                return False
+        return True
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:  # made before we were put in
+        pass
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._inner.connection_lost(exc)
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received()  # type: ignore[no-any-return]
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
+
+
+class LimitedConnection(asyncpg.Connection):
+    """An asyncpg connection whose server's messages and answers are size-limited (module docstring)."""
+
+    def __init__(self, protocol: Any, transport: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(protocol, transport, *args, **kwargs)
+        peer = transport.get_extra_info("peername")
+        transport.set_protocol(_Limiter(protocol, transport, str(peer)))
