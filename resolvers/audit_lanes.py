@@ -10,13 +10,15 @@ The lease only spreads writers over lanes; correctness never depends on it. If t
 drops (the region restarting), the process keeps appending to its lane and takes the lease back when
 it reconnects, or another free lane if someone took it meanwhile (two writers on one lane in between
 only rechain). Without any free lane, or before the region answers, the process writes lane 0 and asks
-again every few seconds.
+again every few seconds; where logins that are not the service's hold leases (any login can take an
+advisory lock), it writes one of those lanes instead (see USURPED).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 
 import asyncpg
@@ -36,6 +38,15 @@ CHECKPOINTER = """select pg_try_advisory_lock(7309176, 0) as taken,
             where l.locktype = 'advisory' and l.classid = 7309176 and l.objid = 0 and l.objsubid = 2 and l.granted
               and l.database = (select d.oid from pg_database d where d.datname = current_database())
               and not pg_has_role(a.usesysid, 'govshare_service', 'member')) as usurped"""
+# Lanes whose lease a login that is not the service's holds (any login can take an advisory lock, e.g. a
+# department's database login): nobody appends to them, so a process that finds no lane free writes one of
+# those (two writers on a lane only rechain) instead of crowding lane 0 with every other process.
+USURPED = """select l.objid::integer as lane from pg_locks l join pg_stat_activity a on a.pid = l.pid
+    where l.locktype = 'advisory' and l.classid = 7309174 and l.objsubid = 2 and l.granted
+      and l.objid between 1 and 63
+      and l.database = (select d.oid from pg_database d where d.datname = current_database())
+      and not pg_has_role(a.usesysid, 'govshare_service', 'member')
+    order by 1"""
 RETRY_SECONDS = 2.0
 
 
@@ -69,12 +80,20 @@ class LaneLease:
                                      server_settings={"application_name": "govshare audit lane"})
         try:
             lane = int(await conn.fetchval(LEASE, self.lane))
+            usurped = [] if lane else [int(r["lane"]) for r in await conn.fetch(USURPED)]
         except BaseException:
             conn.terminate()
             raise
         if lane == 0:  # none free: keep the lane written so far (0 at first), ask again later
             await conn.close(timeout=5)
             self._lost.set()
+            if usurped and self.lane not in usurped:
+                # Lanes held by logins that append nothing: write one of them (unlocked; spread by process)
+                # rather than all on lane 0. Asked again later: preferred then, taken once it is let go.
+                lane = usurped[os.getpid() % len(usurped)]
+                logger.warning("audit lanes held by logins that are not the service's: writing lane %d", lane)
+                self.lane = lane
+                self.on_lane(lane)
             return
         self._conn = conn
         self._lost.clear()

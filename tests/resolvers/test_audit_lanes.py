@@ -223,3 +223,48 @@ async def test_a_login_holding_the_checkpointer_lock_does_not_stop_the_checkpoin
             await owner.execute(f"revoke connect on database {name} from {role}")
             await owner.execute(f"drop role {role}")
             await owner.close()
+
+
+async def test_leases_held_by_a_login_that_appends_nothing_do_not_crowd_every_process_onto_lane_0(
+        cluster: Cluster) -> None:
+    """A department's database login (0022) can take every lane's lease (advisory 7309174, 1-63): every process
+    then found no lane free and wrote lane 0, all of them on one chain (rechains, and under load 'too busy'
+    refusals). Such a process now writes one of the usurped lanes (nobody appends there), and takes its lease
+    once the login lets go."""
+    role, password = f"govshare_x_650000_{uuid.uuid4().int % 10 ** 9}", "lanes-test-pass-2"
+    async with fresh_region(cluster) as dsn:
+        owner = await asyncpg.connect(dsn)
+        name = dsn.rsplit("/", 1)[1].split("?")[0]
+        await owner.execute(f"create role {role} with login nosuperuser nocreatedb nocreaterole noinherit "
+                            f"noreplication nobypassrls connection limit 5 password '{password}'")
+        await owner.execute(f"grant connect on database {name} to {role}")
+        lanes: list[int] = []
+        lease = audit_lanes.LaneLease(dsn, lanes.append, retry=0.05)
+        consumer: asyncpg.Connection | None = None
+        try:
+            consumer = await asyncpg.connect(host="127.0.0.1", port=cluster.servers[REGION].port, user=role,
+                                             password=password, database=name)
+            for lane in range(1, 64):
+                assert await consumer.fetchval("select pg_try_advisory_lock(7309174, $1)", lane)
+            lane = await lease.start(timeout=5)
+            assert 1 <= lane <= 63 and lanes == [lane]  # not lane 0
+            await consumer.close()
+            consumer = None
+            conn = await asyncpg.connect(dsn)
+            try:
+                for _ in range(200):  # its next round takes the lane's lease itself
+                    if lane in {r["lane"] for r in await conn.fetch(HOLDERS)}:
+                        break
+                    await asyncio.sleep(0.05)
+                else:
+                    pytest.fail("the lane's lease was not taken once the login let go")
+            finally:
+                await conn.close()
+            assert lease.lane == lane and lanes == [lane]
+        finally:
+            await lease.stop()
+            if consumer is not None:
+                await consumer.close()
+            await owner.execute(f"revoke connect on database {name} from {role}")
+            await owner.execute(f"drop role {role}")
+            await owner.close()
