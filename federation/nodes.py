@@ -84,6 +84,15 @@ class NodeStatus:
 
 # For one transaction only: the session keeps PostgreSQL's default plan cache mode.
 CUSTOM_PLANS = "set local plan_cache_mode = force_custom_plan"
+GENERIC_MODE = "force_generic_plan"
+# Statements planned once per connection (generic plans), run on a second pool per database whose sessions
+# force them. PostgreSQL's own choice keeps planning these anew at every execution: a page's "limit $n" is
+# costed at a tenth of the table in a generic plan, a lookup's "= any($1)" at ten values, so the generic plan
+# never looks as cheap as a custom one, though it is the same plan (tests/federation/test_generic_plans.py).
+# Planning cost the node's server more than running them: ~0.08 ms for a data page, ~0.2 ms for a resource
+# with its provider and items (executing it: 0.06 ms). Only statements whose generic plan was checked are
+# here: others filter with "($n is null or column = $n)", which a generic plan cannot use an index for.
+GENERIC_PLANS = frozenset({"data.page", "data.count", "resources.by_code", "resources.details_by_code"})
 # Binding this many list values costs a millisecond or more (asyncpg checks every element): such a
 # statement's send is a heavy step and takes a turn of the loop (core/turns.py).
 HEAVY_ARGUMENT_VALUES = 500
@@ -110,6 +119,7 @@ class NodePools:
         self._min_size = min_size
         self._max_size = max_size
         self._pools: dict[str, asyncpg.Pool] = {}
+        self._generic: dict[str, asyncpg.Pool] = {}  # the same databases, for GENERIC_PLANS statements
         self._releases: set[asyncio.Task[None]] = set()
         # Told of every exchange with a database: (database, seconds, answered); the app's metrics.
         self.observer: Callable[[str, float, bool], None] | None = None
@@ -126,22 +136,35 @@ class NodePools:
         missing = [n.code for n in self.topology.databases if not n.dsn]
         if missing:
             raise NodeUnavailable(missing[0], "no DSN configured")
+        # Per database: max_size connections under PostgreSQL's own plan choice for every statement, and up to
+        # max_size // 2 more that force generic plans, for GENERIC_PLANS statements only (docs/DEPLOYMENT.md
+        # counts them). Those go to the first pool when the second one's connections are all busy: they never
+        # queue for the smaller pool. Splitting max_size between the two instead made the other statements
+        # queue (a catalog page: +6% CPU per request at 8 concurrent).
+        generic = self._max_size // 2
         for node in self.topology.databases:
-            # init_size=0: creating the pool does no I/O, so a down (or frozen) node cannot stop us.
-            self._pools[node.code] = await asyncpg.create_pool(
-                node.dsn, init_size=0, min_size=0, max_size=self._max_size,
-                # PostgreSQL's own plan cache choice (generic plans once they cost no more than custom
-                # ones) serves key lookups and pages: planning each execution anew cost ~0.1 ms of the
-                # server's CPU per statement. Keyword searches ask for custom plans (custom_plans=True).
-                # search_path pinned: operators and functions resolve in pg_catalog first, whatever the
-                # node's owner sets for the login (rows are still checked in the service: resolvers/hosting.py)
-                server_settings={"application_name": "govshare", "statement_timeout": "30s",
-                                 "search_path": PINNED_SEARCH_PATH},
-                reset=keep_session,
-                # what the server sends is size-limited before asyncpg reads it (federation/answers.py)
-                connection_class=LimitedConnection,
-            )
+            self._pools[node.code] = await self._create_pool(node.dsn or "", self._max_size, {})
+            if generic:  # connects only when a GENERIC_PLANS statement first runs on this database
+                self._generic[node.code] = await self._create_pool(node.dsn or "", generic,
+                                                                   {"plan_cache_mode": GENERIC_MODE})
         return dict(zip(self._pools, await asyncio.gather(*(self._warm(db) for db in self._pools)), strict=True))
+
+    @staticmethod
+    async def _create_pool(dsn: str, max_size: int, settings: dict[str, str]) -> asyncpg.Pool:
+        # init_size=0: creating the pool does no I/O, so a down (or frozen) node cannot stop us.
+        return await asyncpg.create_pool(
+            dsn, init_size=0, min_size=0, max_size=max_size,
+            # PostgreSQL's own plan cache choice (generic plans once they cost no more than custom ones)
+            # unless the statement is one of GENERIC_PLANS (the other pool). Keyword searches ask for custom
+            # plans (custom_plans=True). search_path pinned: operators and functions resolve in pg_catalog
+            # first, whatever the node's owner sets for the login (rows are still checked in the service:
+            # resolvers/hosting.py)
+            server_settings={"application_name": "govshare", "statement_timeout": "30s",
+                             "search_path": PINNED_SEARCH_PATH, **settings},
+            reset=keep_session,
+            # what the server sends is size-limited before asyncpg reads it (federation/answers.py)
+            connection_class=LimitedConnection,
+        )
 
     async def _warm(self, database_node: str) -> NodeStatus:
         """Open up to ``min_size`` connections to one database (probing it with the first)."""
@@ -157,7 +180,8 @@ class NodePools:
 
     async def close(self, timeout: float = 5.0) -> None:
         """Close every pool, waiting at most ``timeout`` seconds; connections still busy are terminated."""
-        pools, self._pools = self._pools, {}
+        pools = [*self._pools.values(), *self._generic.values()]
+        self._pools, self._generic = {}, {}
         if self._releases:  # each is bounded by RELEASE_TIMEOUT
             await asyncio.wait(list(self._releases), timeout=min(timeout, 2 * RELEASE_TIMEOUT))
 
@@ -168,14 +192,19 @@ class NodePools:
             except (TimeoutError, Exception):
                 pool.terminate()
 
-        await asyncio.gather(*(one(p) for p in pools.values()))
+        await asyncio.gather(*(one(p) for p in pools))
 
     def pool(self, node_code: str) -> asyncpg.Pool:
         return self._pools[self.topology.node(node_code).database_node]
 
     def usage(self) -> dict[str, tuple[int, int, int]]:
-        """(open, idle, maximum) connections of each database's pool in this process."""
-        return {db: (pool.get_size(), pool.get_idle_size(), pool.get_max_size()) for db, pool in self._pools.items()}
+        """(open, idle, maximum) connections to each database in this process (both of its pools)."""
+        found: dict[str, tuple[int, int, int]] = {}
+        for db, pool in self._pools.items():
+            both = [pool, self._generic[db]] if db in self._generic else [pool]
+            found[db] = (sum(p.get_size() for p in both), sum(p.get_idle_size() for p in both),
+                         sum(p.get_max_size() for p in both))
+        return found
 
     def _deadline(self, database_node: str, timeout: float | None) -> tuple[float, RequestDeadlines | None]:
         deadlines = request_deadlines.get()
@@ -188,10 +217,13 @@ class NodePools:
         return asyncio.get_running_loop().time() + limit, None
 
     async def _run(self, database_node: str, name: str, operation: Callable[[asyncpg.Connection], Awaitable[T]],
-                   timeout: float | None) -> T:
-        """Acquire, run ``operation`` and release on one database, all before one deadline."""
+                   timeout: float | None, generic: bool = False) -> T:
+        """Acquire, run ``operation`` and release on one database, all before one deadline (on the pool
+        whose sessions force generic plans when ``generic``)."""
         deadline, deadlines = self._deadline(database_node, timeout)
-        pool = self._pools[database_node]
+        pool = self._generic.get(database_node) if generic else None
+        if pool is None or (pool.get_idle_size() == 0 and pool.get_size() >= pool.get_max_size()):
+            pool = self._pools[database_node]
         conn: Any = None
         started = time.perf_counter()
         try:
@@ -274,7 +306,9 @@ class NodePools:
                     await self.turns.take()
                 return await conn.fetch(sql, *args)
 
-        return await self._run(database_node, name, custom if custom_plans else statement, timeout)
+        if custom_plans:
+            return await self._run(database_node, name, custom, timeout)
+        return await self._run(database_node, name, statement, timeout, name in GENERIC_PLANS)
 
     async def fetch_each(self, databases: Sequence[str], name: str, sql: str, *args: Any,
                          custom_plans: bool = False) -> dict[str, list[asyncpg.Record] | NodeUnavailable]:

@@ -63,7 +63,8 @@ async def test_the_app_reports_nodes_pools_audit_and_schema(client: httpx.AsyncC
     text = (await client.get("/metrics")).text
     assert re.search(r"govshare_schema_swaps_total [1-9]", text)  # the schema built at start counts
     assert re.search(r'govshare_node_statement_seconds_count\{database="650100"\} [1-9]', text)
-    assert re.search(r'govshare_pool_connections\{database="650100",state="max"\} 10\.0', text)
+    # GOVSHARE_POOL_SIZE 10, and 5 more that force generic plans (federation/nodes.py GENERIC_PLANS)
+    assert re.search(r'govshare_pool_connections\{database="650100",state="max"\} 15\.0', text)
     assert re.search(r"govshare_audit_records_written_total [1-9]", text)
     assert re.search(r"govshare_audit_batches_total [1-9]", text)
     assert re.search(r"govshare_audit_rechains_total \d", text)
