@@ -94,6 +94,23 @@ def _targets(pools: NodePools, spec: DataResourceSpec, nodes: list[str] | None) 
     return targets
 
 
+def _of_scope(pools: NodePools, targets: dict[str, list[str] | None], scope: list[str]
+              ) -> dict[str, list[str] | None]:
+    """The targets narrowed to the nodes that can hold rows of the scope's divisions: the region (whose rows
+    may be of any division) and each node sharing a division's first 4 digits (a prefecture's rows are of
+    its own divisions, as _own_rows checks). The others are not asked: they could add no row, and they are
+    not told which divisions the grant allows."""
+    region = pools.topology.region.code
+    prefixes = {division[:4] for division in scope}
+    narrowed: dict[str, list[str] | None] = {}
+    for db, nodes in targets.items():
+        if nodes is None:  # the region's own database, asked for everything it holds
+            narrowed[db] = None
+        elif kept := [n for n in nodes if n == region or n[:4] in prefixes]:
+            narrowed[db] = kept
+    return narrowed
+
+
 def _requested_divisions(request: DataRequest) -> set[str] | None:
     values: set[str] | None = None
     for cond in request.conditions:

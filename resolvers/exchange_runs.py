@@ -31,7 +31,7 @@ from govshare.federation.nodes import PINNED_SEARCH_PATH, NodePools
 from govshare.policies.decisions import PolicyEngine
 
 from . import audit
-from .data_plans import _apply_scopes, _q, _targets, _where
+from .data_plans import _apply_scopes, _of_scope, _q, _targets, _where
 from .data_requests import SCOPE_ITEM, DataRequest
 from .exchange_formats import encoder
 from .exchange_grants import decider_for, spec_of, usable_grant
@@ -265,23 +265,6 @@ async def _run(env: RunEnv, job: Job, temporary: Path, final: Path) -> None:
     if not done:
         _discard(final)
         raise Stopped
-
-
-def _of_scope(pools: NodePools, targets: dict[str, list[str] | None], scope: list[str]
-              ) -> dict[str, list[str] | None]:
-    """The targets narrowed to the nodes that can hold rows of the scope's divisions: the region (whose rows
-    may be of any division) and each node sharing a division's first 4 digits (a prefecture's rows are of
-    its own divisions, as _own_rows checks). The others are not asked: they could add no row, and they are
-    not told which divisions the grant allows."""
-    region = pools.topology.region.code
-    prefixes = {division[:4] for division in scope}
-    narrowed: dict[str, list[str] | None] = {}
-    for db, nodes in targets.items():
-        if nodes is None:  # the region's own database, asked for everything it holds
-            narrowed[db] = None
-        elif kept := [n for n in nodes if n == region or n[:4] in prefixes]:
-            narrowed[db] = kept
-    return narrowed
 
 
 def _publish(temporary: Path, final: Path) -> None:

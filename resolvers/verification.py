@@ -1,40 +1,41 @@
 """Verification against the source (比对核查): MATCH / MISMATCH / NOT_FOUND, never the stored value.
 
-The comparison runs inside PostgreSQL: only booleans leave the database (with the key and the node_code of
-the row compared, which the service checks).
+The comparison runs inside PostgreSQL: only booleans leave the database (with the key, the node_code and,
+under a scoped grant, the division of the row compared, which the service checks).
 
 The source is one node's row. A node database is trusted only for its own nodes' rows (README, trust
-model), so an answer is never taken from one node over another:
-- a key that names its node (the division in a citizen ID or a credit code, ``DIVISION_IN_KEY``) is asked
-  of that node alone; only when that node answers that it does not hold the key are the other nodes asked;
-- every database that could hold the key must answer (else NODE_UNAVAILABLE, as for a page), and rows of
-  the key from several nodes (or disagreeing rows) are refused as AMBIGUOUS_SOURCE.
+model), so an answer is never taken from one node over another: every database that could hold the key is
+asked (all of an all-nodes register's; under a scoped grant those that can hold rows of its divisions),
+every one must answer (else NODE_UNAVAILABLE), and rows of the key from several nodes (or disagreeing rows)
+are refused as AMBIGUOUS_SOURCE. A key's division (a citizen ID's characters 1-6) is where it was issued,
+not where the person is registered now: it names no authority, so it routes nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
 from govshare.core.errors import AmbiguousSource, BadRequest, NodeUnavailable, RateLimited
-from govshare.federation.topology import Topology
 from govshare.policies.ratelimits import SharedRateLimiter
 
 from . import audit
-from .data_plans import _q, _targets
-from .shared_data import Caller, _own_rows, decided_again, denial_reason, typed_value
+from .data_plans import _apply_scopes, _of_scope, _q, _targets
+from .data_requests import SCOPE_ITEM, DataRequest
+from .shared_data import Caller, _Expected, _own_rows, decided_again, denial_reason, typed_value
 from .specs import DataResourceSpec
 
 logger = logging.getLogger(__name__)
 MAX_ITEMS = 20
-# Keys that carry the administrative division that issued them, by item name: GB 11643 citizen ID
-# (characters 1-6, the address code) and GB 32100 unified social credit code (characters 3-8). A division's
-# prefecture is its first 4 digits (650102 is Urumqi's, node 650100), as shared_data._own_rows reads it.
-DIVISION_IN_KEY: dict[str, slice] = {"citizen_id": slice(0, 6), "uscc": slice(2, 8)}
+# Keys whose letters are one character whatever their case or width: GB 11643 citizen ID (check character
+# X, typed x or full-width by people and OCR) and GB 32100 unified social credit code (upper-case letters).
+# They are asked, and rows' keys compared, in their canonical form: NFKC (full-width to ASCII), upper case.
+CANONICAL_KEYS = frozenset({"citizen_id", "uscc"})
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,13 @@ async def _compare(caller: Caller, spec: DataResourceSpec, key: str, values: dic
     key_item = spec.item(spec.key)
     typed = {name: typed_value(spec.item(name), value) for name, value in values.items()}
     decisions = await caller.decider.decide([spec.policy(n) for n in [key_item.name, *values]], "verify", purpose)
+    # A grant's row scope holds here as on a data page: an item whose grant is scoped is verified only
+    # against rows of the scope's divisions (denied OUT_OF_SCOPE where the register has no division).
+    decisions, scope = _apply_scopes(spec, DataRequest(spec, [key_item.name, *values], purpose=purpose),
+                                     decisions)
     record = audit.AuditRecord(caller.request_id, caller.user, caller.department, "verify", purpose, spec.code,
-                               client_request_id=caller.client_request_id)
+                               client_request_id=caller.client_request_id,
+                               detail={"row_scope": scope} if scope is not None else None)
     if not decisions[key_item.name].allowed:
         record.items_denied = [key_item.name]
         record.denied_reasons = [denial_reason(decisions[key_item.name])]
@@ -90,33 +96,33 @@ async def _compare(caller: Caller, spec: DataResourceSpec, key: str, values: dic
         if not decisions[name].allowed:
             outcomes[name] = ItemOutcome(name, "FORBIDDEN", reason.value if reason else None)
 
-    typed_key = typed_value(key_item, key)
+    typed_key = typed_value(key_item, canonical_key(key_item.name, key))
     params: list[object] = [typed_key]
     tests = []
     for position, name in enumerate(allowed):
         params.append(typed[name])
         tests.append(f"coalesce({_q(name)} = ${len(params)}, false) as m{position}")
+    where = _q(key_item.name) + " = $1"
+    if scope is not None:
+        params.append(scope)
+        where += f" and {_q(SCOPE_ITEM)} = any(${len(params)}::text[])"
     nodes_at = len(params) + 1  # the node restriction, given per database
-    # The key and node_code come back with the booleans: the service checks whose row answered (and that it is
-    # the key's), since the WHERE ran on the server it is meant to distrust. Two rows at most: a second one
-    # means the key is not one row's.
-    sql = ("select " + _q(key_item.name) + ", node_code, " + (", ".join(tests) or "true as m") + " from " +
-           _q(spec.table) + " where " + _q(key_item.name) + f" = $1 and (${nodes_at}::text[] is null or "
-           f"node_code = any(${nodes_at}::text[])) limit 2")
-    everywhere = _targets(caller.pools, spec, None)
-    home = key_node(caller.pools.topology, spec, key) if len(everywhere) > 1 else None
+    # The key and node_code come back with the booleans (and the division under a scope, last): the service
+    # checks whose row answered, that it is the key's and within the scope, since the WHERE ran on the server
+    # it is meant to distrust. Two rows at most: a second one means the key is not one row's.
+    sql = ("select " + _q(key_item.name) + ", node_code, " + (", ".join(tests) or "true as m") +
+           (", " + _q(SCOPE_ITEM) if scope is not None else "") + " from " + _q(spec.table) + " where " + where +
+           f" and (${nodes_at}::text[] is null or node_code = any(${nodes_at}::text[])) limit 2")
+    expected = _Expected(scope_at=2 + max(len(tests), 1) if scope is not None else None,
+                         scope=frozenset(scope or ()), region=caller.pools.topology.region.code)
+    # Every database that could hold the key (the key's division is where it was issued, not where the
+    # person is registered: it names no authority); under a scope, those that can hold the scope's rows.
+    targets = _targets(caller.pools, spec, None)
+    if scope is not None:
+        targets = _of_scope(caller.pools, targets, scope)
     asked: list[str] = []
-    found = None
     try:
-        if home is not None:
-            # The key names the node whose register holds it: that node alone is asked, so the other
-            # prefectures do not see whom a department verifies. Only when it does not hold the key (someone
-            # registered elsewhere since, or no such key) are the others asked; never when it did not answer.
-            at_home: dict[str, list[str] | None] = {caller.pools.topology.node(home).database_node: [home]}
-            found = await _source(caller, sql, params, typed_key, at_home, asked)
-            everywhere = _elsewhere(caller, everywhere, home)
-        if found is None and everywhere:
-            found = await _source(caller, sql, params, typed_key, everywhere, asked)
+        found = await _source(caller, sql, params, key_item.name, typed_key, targets, expected, asked)
     except AmbiguousSource as exc:
         logger.warning("verification of %s: rows of one key in nodes %s; refused", spec.code,
                        ", ".join(exc.extensions["nodes"]))
@@ -142,33 +148,17 @@ async def _compare(caller: Caller, spec: DataResourceSpec, key: str, values: dic
     return found is not None, [outcomes[n] for n in values]
 
 
-def key_node(topology: Topology, spec: DataResourceSpec, key: str) -> str | None:
-    """The node whose register the key names by its division (the division's own node, else its
-    prefecture's), or None when the key names none of the topology's nodes."""
-    where = DIVISION_IN_KEY.get(spec.key)
-    if where is None:
-        return None
-    division = key.strip()[where]
-    if len(division) != 6 or not (division.isascii() and division.isdigit()):
-        return None
-    return next((code for code in (division, division[:4] + "00") if code in topology.by_code), None)
+def canonical_key(item: str, key: str) -> str:
+    """The key as the register spells it: for a citizen ID or credit code, full-width characters as ASCII
+    and letters upper-case (``x`` is the check character X); any other key as given."""
+    if item not in CANONICAL_KEYS:
+        return key
+    return unicodedata.normalize("NFKC", key).strip().upper()
 
 
-def _elsewhere(caller: Caller, targets: dict[str, list[str] | None], home: str) -> dict[str, list[str] | None]:
-    """The targets without the node already asked (a database holding no other node is not asked again)."""
-    topology = caller.pools.topology
-    rest: dict[str, list[str] | None] = {}
-    for db, nodes in targets.items():
-        held = list(topology.hosted_on(db)) if nodes is None else nodes
-        if home not in held:
-            rest[db] = nodes
-        elif others := [n for n in held if n != home]:
-            rest[db] = others
-    return rest
-
-
-async def _source(caller: Caller, sql: str, params: list[object], key: Any, targets: dict[str, list[str] | None],
-                  asked: list[str]) -> asyncpg.Record | None:
+async def _source(caller: Caller, sql: str, params: list[object], key_item: str, key: Any,
+                  targets: dict[str, list[str] | None], expected: _Expected, asked: list[str]
+                  ) -> asyncpg.Record | None:
     """The one row of the key these databases hold (None: none holds it). A database that does not answer,
     or answers beyond what it was asked, fails the verification: it could hold the key."""
     topology = caller.pools.topology
@@ -191,7 +181,7 @@ async def _source(caller: Caller, sql: str, params: list[object], key: Any, targ
     rows: list[asyncpg.Record] = []
     for (db, nodes), answer in zip(targets.items(), results, strict=True):
         assert not isinstance(answer, NodeUnavailable)
-        rows.extend(_own_rows(db, nodes, _the_key(db, key, answer)))
+        rows.extend(_own_rows(db, nodes, _the_key(db, key_item, key, answer), expected))
         asked.extend(nodes if nodes is not None else topology.hosted_on(db))
     holders = sorted({row[1] for row in rows})
     if len(holders) > 1 or len({tuple(row[2:]) for row in rows}) > 1:
@@ -200,13 +190,13 @@ async def _source(caller: Caller, sql: str, params: list[object], key: Any, targ
     return rows[0] if rows else None
 
 
-def _the_key(database: str, key: Any, rows: list[asyncpg.Record]) -> list[asyncpg.Record]:
-    """The rows, if each is of the key asked for (the key is the first column): the comparison ran on the
-    node's server, whose operators its owner controls."""
+def _the_key(database: str, key_item: str, key: Any, rows: list[asyncpg.Record]) -> list[asyncpg.Record]:
+    """The rows, if each is of the key asked for (the key is the first column), compared in canonical form:
+    the comparison ran on the node's server, whose operators its owner controls."""
     for row in rows:
         value = row[0]
-        same = value.rstrip(" ") == key.rstrip(" ") if isinstance(value, str) and isinstance(key, str) \
-            else value == key
+        same = canonical_key(key_item, value.rstrip(" ")) == key.rstrip(" ") \
+            if isinstance(value, str) and isinstance(key, str) else value == key
         if not same:
             raise NodeUnavailable(database, "answered rows it was not asked for")
     return rows

@@ -1,7 +1,9 @@
-"""A verification answers from one node's row, never from one node over another (review-trust3 findings 5
-and 6): a key that names its node (a citizen ID's division) is asked of that node alone; a node that could
-hold the key and does not answer refuses the verification (NODE_UNAVAILABLE); rows of one key from several
-nodes refuse it (AMBIGUOUS_SOURCE); a row that is not of the key asked for refuses it too.
+"""A verification answers from one node's row, never from one node over another (review-trust3 finding 5,
+review-s6 findings 1-3): every database that could hold the key is asked, whatever division the key names
+(a citizen ID's division is where it was issued, not where the person is registered); a node that could hold
+the key and does not answer refuses the verification (NODE_UNAVAILABLE); rows of one key from several nodes
+refuse it (AMBIGUOUS_SOURCE); a row that is not of the key asked for refuses it too. A grant's row scope
+holds as on a data page; citizen IDs are asked and compared in canonical form (upper-case X, ASCII).
 
 The attacker owns 650200's PostgreSQL. Every test plants its rows or changes its server and puts
 everything back in ``finally``.
@@ -18,10 +20,11 @@ import httpx
 import pytest
 
 from govshare.resolvers.specs import DataItemSpec, DataResourceSpec
-from govshare.resolvers.verification import key_node
+from govshare.resolvers.verification import canonical_key
 
 from ..conftest import Cluster
 from ..helpers import gql, token
+from .conftest import SCOPED_DEPT
 from .test_audit import _records
 
 ATTACKER = "650200"
@@ -30,6 +33,7 @@ VERIFY = """query($k: String!, $v: [VerifyValue!]!) { verify(resource: "populati
     found items { item outcome } } }"""
 PLANT = """insert into population (citizen_id, node_code, name, sex, birth_date, ethnicity, address, division_code,
     household_type, registered_on) values ($1, $2, $3, '男', '1999-01-01', '汉族', '某地', $2, '城镇', '2000-01-01')"""
+ALL = ["650000", "650100", ATTACKER]  # the test topology's databases
 # Beijing's division: a key that names no node of the topology.
 NOWHERE = "110101199901017777"
 BPCHAR_EQ = "oprname = '=' and oprleft = 'bpchar'::regtype and oprright = 'bpchar'::regtype"
@@ -99,6 +103,18 @@ async def locked(cluster: Cluster, database: str) -> AsyncIterator[None]:
         await conn.close()
 
 
+async def _a_citizen(cluster: Cluster, database: str, node: str) -> tuple[str, str]:
+    """A citizen of ``node`` in a division of its own prefecture, and their birth date."""
+    conn = await cluster.connect(database)
+    try:
+        row = await conn.fetchrow("select citizen_id, birth_date from population where node_code = $1 and "
+                                  "left(division_code, 4) = left($1, 4) order by citizen_id limit 1", node)
+    finally:
+        await conn.close()
+    assert row is not None
+    return row["citizen_id"], row["birth_date"].isoformat()
+
+
 async def _an_urumqi_citizen(cluster: Cluster) -> tuple[str, str]:
     conn = await cluster.connect("650100")
     try:
@@ -116,57 +132,116 @@ def _register(key: str) -> DataResourceSpec:
                             "", (item,))
 
 
-def test_the_node_a_key_names(cluster: Cluster) -> None:
-    topology = cluster.topology
-    citizens, entities, licences = _register("citizen_id"), _register("uscc"), _register("licence_no")
-    assert key_node(topology, citizens, "650102199901017777") == "650100"  # Urumqi's district: its prefecture
-    assert key_node(topology, citizens, " 654300199901017777 ") == "654300"  # hosted by the region
-    assert key_node(topology, citizens, "650000199901017777") == "650000"
-    assert key_node(topology, citizens, NOWHERE) is None  # Beijing: no node of ours
-    assert key_node(topology, citizens, "65010") is None
-    assert key_node(topology, citizens, "６５０１０２199901017777") is None  # not ASCII digits
-    assert key_node(topology, entities, "91650200MA0000000X") == "650200"  # credit code: characters 3-8
-    assert key_node(topology, licences, "DZZZ65020000000001") is None  # names no division by any standard
+def test_citizen_ids_and_credit_codes_are_asked_in_canonical_form() -> None:
+    assert canonical_key("citizen_id", " 65010219990101123x ") == "65010219990101123X"
+    assert canonical_key("citizen_id", "６５０１０２１９９９０１０１１２３Ｘ") == "65010219990101123X"  # full width
+    assert canonical_key("uscc", "91650200ma0000000x") == "91650200MA0000000X"
+    assert canonical_key("licence_no", "dzzz-x") == "dzzz-x"  # no standard says its case does not matter
 
 
-async def test_an_urumqi_citizen_is_asked_of_urumqi_alone_and_recorded_so(
+async def test_an_urumqi_citizen_is_asked_of_every_database_and_recorded_so(
         client: httpx.AsyncClient, cluster: Cluster, asked: list[str]) -> None:
+    """The key names Urumqi, and every database is still asked: another may hold the person too (review-s6
+    finding 1; before, Urumqi was asked alone)."""
     citizen, name = await _an_urumqi_citizen(cluster)
     mine = uuid.uuid4().hex
     body = await _verify(client, citizen, name, **{"X-Request-Id": mine})
     assert body["data"]["verify"] == {"found": True, "items": [{"item": "name", "outcome": "MATCH"}]}, body
     # (run again when grants changed under it, as every query is: so a set)
-    assert set(asked) == {"650100"}
+    assert sorted(set(asked)) == ALL
     [record] = await _records(cluster, mine)
-    assert (record["outcome"], record["nodes"], record["row_count"]) == ("ok", ["650100"], 1)
+    assert (record["outcome"], record["nodes"], record["row_count"]) == ("ok", sorted(cluster.topology.by_code), 1)
 
 
-async def test_a_key_its_node_does_not_hold_is_asked_of_the_others(
-        client: httpx.AsyncClient, cluster: Cluster, asked: list[str]) -> None:
-    """Someone whose ID names Urumqi, registered in Karamay since: Urumqi says it does not hold the key,
-    then the other databases are asked, and Karamay's row (of its own node) answers."""
+async def test_a_citizen_registered_outside_the_division_of_the_id_is_found(
+        client: httpx.AsyncClient, cluster: Cluster) -> None:
+    """Someone whose ID names Urumqi, registered in Karamay: Karamay's row (of its own node) answers."""
     moved = "650100199901017772"
     async with planted(cluster, (ATTACKER, moved, ATTACKER, "迁入者")):
         body = await _verify(client, moved, "迁入者")
     assert body["data"]["verify"] == {"found": True, "items": [{"item": "name", "outcome": "MATCH"}]}, body
-    # Urumqi first, then the others (all over again if grants changed under it)
-    assert asked[0] == "650100" and sorted(asked[1:3]) == ["650000", ATTACKER] and len(asked) % 3 == 0
+
+
+async def test_the_node_an_id_names_does_not_answer_for_a_citizen_registered_elsewhere(
+        client: httpx.AsyncClient, cluster: Cluster) -> None:
+    """review-s6 finding 1 (the reviewer's probe): born in Karamay (650202...), registered in Urumqi. The
+    owner of 650200 plants its own row of the key with an impostor's name: the answer is a refusal, not
+    MATCH (before: 650200 was asked alone and said MATCH). Without the planted row, Urumqi's answers."""
+    citizen = "650202199901014444"
+    async with planted(cluster, ("650100", citizen, "650100", "乌鲁木齐居民")):
+        registered = await _verify(client, citizen, "乌鲁木齐居民")
+        async with planted(cluster, (ATTACKER, citizen, ATTACKER, "冒名顶替者")):
+            body = await _verify(client, citizen, "冒名顶替者")
+    assert registered["data"]["verify"] == {"found": True, "items": [{"item": "name", "outcome": "MATCH"}]}
+    assert _error(body) == "AMBIGUOUS_SOURCE"
+    assert body["errors"][0]["extensions"]["nodes"] == ["650100", ATTACKER]
 
 
 async def test_verification_of_another_nodes_citizen_is_not_answered_by_650200(
         client: httpx.AsyncClient, cluster: Cluster) -> None:
     """review-trust3 finding 5: 650200 plants its own row with an Urumqi citizen's ID and the name it wants
-    confirmed. While Urumqi's database does not answer, the verification is refused; it never says MATCH on
-    650200's row."""
+    confirmed. While Urumqi's database does not answer, the verification is refused; with Urumqi answering,
+    two nodes hold the key and it is refused as ambiguous: never MATCH on 650200's row."""
     citizen, _ = await _an_urumqi_citizen(cluster)
     fake_name = "冒名顶替者"
     async with planted(cluster, (ATTACKER, citizen, ATTACKER, fake_name)):
         async with locked(cluster, "650100"):
             body = await _verify(client, citizen, fake_name)
-        # Urumqi answering: its own row decides, whatever 650200 holds.
         answered = await _verify(client, citizen, fake_name)
     assert _error(body) == "NODE_UNAVAILABLE"
-    assert answered["data"]["verify"] == {"found": True, "items": [{"item": "name", "outcome": "MISMATCH"}]}
+    assert _error(answered) == "AMBIGUOUS_SOURCE"
+
+
+async def test_a_lower_case_check_character_is_the_same_key(
+        client: httpx.AsyncClient, cluster: Cluster, asked: list[str]) -> None:
+    """review-s6 finding 3 (the reviewer's probe): Urumqi holds 65010219990101123X; 650200 plants a row of
+    its own keyed with a lower-case x and an impostor's name. The key typed with x (or full width) is the
+    same person's: Urumqi's row decides (before: Urumqi missed it and 650200's row said MATCH)."""
+    real = "65010219990101123X"
+    async with planted(cluster, ("650100", real, "650100", "真实居民"), (ATTACKER, real.lower(), ATTACKER, "冒名顶替者")):
+        body = await _verify(client, real.lower(), "冒名顶替者")
+        wide = await _verify(client, "６５０１０２１９９９０１０１１２３ｘ", "真实居民")
+    assert body["data"]["verify"] == {"found": True, "items": [{"item": "name", "outcome": "MISMATCH"}]}, body
+    assert wide["data"]["verify"] == {"found": True, "items": [{"item": "name", "outcome": "MATCH"}]}, wide
+
+
+async def test_a_row_keyed_with_a_lower_case_x_is_the_keys_row(client: httpx.AsyncClient, cluster: Cluster) -> None:
+    """650200's ``=`` ignores case and returns its lower-case-x row for Urumqi's citizen: compared in canonical
+    form, that row is of the key, so two nodes hold it: refused (not a MATCH on either row)."""
+    real = "65010219990101124X"
+    async with planted(cluster, ("650100", real, "650100", "真实居民"), (ATTACKER, real.lower(), ATTACKER, "冒名顶替者")), \
+            equality_ignoring_case(cluster, ATTACKER):
+        body = await _verify(client, real, "冒名顶替者")
+    assert _error(body) == "AMBIGUOUS_SOURCE", body
+
+
+async def test_a_grants_row_scope_holds_for_verification(
+        client: httpx.AsyncClient, cluster: Cluster, grants: dict[str, int], asked: list[str]) -> None:
+    """review-s6 finding 2 (the reviewer's probe, with this suite's scoped grant): under a grant scoped to
+    Urumqi's division 650100, a Karamay citizen's birth date is NOT_FOUND (before: MATCH), an Urumqi
+    citizen's is compared; only the databases that can hold the scope's rows are asked, and the record
+    keeps the scope."""
+    karamay = await _a_citizen(cluster, ATTACKER, "650200")
+    urumqi = await _a_citizen(cluster, "650100", "650100")
+    query = """query($k: String!, $v: [VerifyValue!]!) { verify(resource: "population", key: $k, values: $v,
+        purpose: "P-scope") { found items { item outcome } } }"""
+    answers = []
+    mine = uuid.uuid4().hex
+    for citizen, birth in (karamay, urumqi):
+        body, _ = await gql(client, query, {"k": citizen, "v": [{"item": "birth_date", "value": birth}]},
+                            Authorization=f"Bearer {token(SCOPED_DEPT)}", **{"X-Request-Id": mine})
+        answers.append(body["data"]["verify"])
+    assert answers == [{"found": False, "items": [{"item": "birth_date", "outcome": "NOT_FOUND"}]},
+                       {"found": True, "items": [{"item": "birth_date", "outcome": "MATCH"}]}], answers
+    assert sorted(set(asked)) == ["650000", "650100"]
+    conn = await cluster.connect("650000")
+    try:
+        records = await conn.fetch("select grant_ids, outcome, detail -> 'row_scope' as scope from audit_log "
+                                   "where client_request_id = $1 order by seq", mine)
+    finally:
+        await conn.close()
+    assert [(r["grant_ids"], r["outcome"], r["scope"]) for r in records] == [
+        ([grants["scoped"]], "not_found", '["650100"]'), ([grants["scoped"]], "ok", '["650100"]')]
 
 
 async def test_rows_of_one_key_from_two_nodes_are_refused_as_ambiguous(
@@ -223,6 +298,34 @@ async def equality_passing_everything(cluster: Cluster, database: str) -> AsyncI
         await conn.close()
 
 
+@asynccontextmanager
+async def equality_ignoring_case(cluster: Cluster, database: str) -> AsyncIterator[None]:
+    """``database``'s owner makes ``bpchar = bpchar`` compare upper-cased values (the primary key dropped, so
+    that the lookup uses the operator)."""
+    conn = await cluster.connect(database)
+    honest = await conn.fetchval(f"select oprcode::oid from pg_operator where {BPCHAR_EQ}")
+    indexes = await conn.fetch("select indexname, indexdef from pg_indexes where tablename = 'population' "
+                               "and indexdef like '%citizen_id%' and indexname <> 'population_pkey'")
+    try:
+        await conn.execute("create function public.hostile_upper(bpchar, bpchar) returns boolean language sql "
+                           "immutable as 'select upper($1::text) = upper($2::text)'")
+        await conn.execute("alter table population drop constraint population_pkey")
+        for index in indexes:
+            await conn.execute(f'drop index "{index["indexname"]}"')
+        lie = await conn.fetchval("select 'public.hostile_upper(bpchar, bpchar)'::regprocedure::oid")
+        await conn.execute(f"update pg_operator set oprcode = $1::oid::regproc where {BPCHAR_EQ}", lie)
+        try:
+            yield
+        finally:
+            await conn.execute(f"update pg_operator set oprcode = $1::oid::regproc where {BPCHAR_EQ}", honest)
+    finally:
+        await conn.execute("alter table population add primary key (citizen_id)")
+        for index in indexes:
+            await conn.execute(index["indexdef"])
+        await conn.execute("drop function if exists public.hostile_upper(bpchar, bpchar)")
+        await conn.close()
+
+
 async def test_a_row_that_is_not_of_the_key_refuses_the_verification(
         client: httpx.AsyncClient, cluster: Cluster) -> None:
     """A key no node holds reaches 650200, whose ``=`` says yes to its own rows of other keys: they are its
@@ -231,40 +334,3 @@ async def test_a_row_that_is_not_of_the_key_refuses_the_verification(
         body = await _verify(client, "650100190001010000", "张三")
     assert _error(body) == "NODE_UNAVAILABLE"
     assert body["errors"][0]["extensions"]["node"] == ATTACKER
-
-
-CAPTURE = """create function public.hostile_capture(bpchar, bpchar) returns boolean language plpgsql volatile as
-    $$ begin insert into public.hostile_captured values ($2::text); return bpchareq($1, $2); end $$"""
-
-
-async def test_a_verification_of_an_urumqi_citizen_is_not_shown_to_650200(client: httpx.AsyncClient,
-                                                                         cluster: Cluster) -> None:
-    """review-trust3 finding 6 (the reviewer's probe): 650200's owner records every key its ``=`` compares,
-    once the primary key no longer serves the lookup. The verification of a citizen Urumqi holds never
-    reaches 650200."""
-    citizen, _ = await _an_urumqi_citizen(cluster)
-    conn = await cluster.connect(ATTACKER)
-    honest = await conn.fetchval(f"select oprcode::oid from pg_operator where {BPCHAR_EQ}")
-    try:
-        await conn.execute("create table public.hostile_captured (v text)")
-        await conn.execute("grant insert on public.hostile_captured to govshare_service")
-        await conn.execute(CAPTURE)
-        await conn.execute("alter table population drop constraint population_pkey")
-        lie = await conn.fetchval("select 'public.hostile_capture(bpchar, bpchar)'::regprocedure::oid")
-        try:
-            await conn.execute(f"update pg_operator set oprcode = $1::oid::regproc where {BPCHAR_EQ}", lie)
-            body = await _verify(client, citizen, "张三")
-            # The capture works: a key Urumqi does not hold goes on to 650200, which records it.
-            elsewhere = await _verify(client, "650100190001010000", "张三")
-        finally:
-            await conn.execute(f"update pg_operator set oprcode = $1::oid::regproc where {BPCHAR_EQ}", honest)
-        captured = [r["v"] for r in await conn.fetch("select distinct v from public.hostile_captured")]
-    finally:
-        await conn.execute("alter table population add primary key (citizen_id)")
-        await conn.execute("drop function if exists public.hostile_capture(bpchar, bpchar)")
-        await conn.execute("drop table if exists public.hostile_captured")
-        await conn.close()
-    assert body["data"]["verify"]["found"] is True, body
-    assert elsewhere["data"]["verify"]["found"] is False, elsewhere
-    assert citizen not in captured, f"650200 saw the verified citizen {citizen}"
-    assert "650100190001010000" in captured
