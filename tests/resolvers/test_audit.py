@@ -232,6 +232,13 @@ async def test_deleting_the_newest_records_is_reported_against_the_checkpoints(
     assert (await _verdict(cluster, settings)).problems == []
 
 
+VERIFY_ENTITY = """query($k: String!) { verify(resource: "legalEntities", key: $k, values: [{item: "name", value: "x"}])
+    { found } }"""
+REFUSE_RECORDS = """create function public.test_refuse_records() returns trigger language plpgsql as
+    $$ begin raise exception 'test: no record is written'; end $$;
+    create trigger test_refuse_records before insert on audit_log for each row execute function public.test_refuse_records()"""
+
+
 async def test_no_audit_record_no_data(client: httpx.AsyncClient, cluster: Cluster) -> None:
     conn = await cluster.connect("650100")
     entity = await conn.fetchval("select uscc from legal_entities limit 1")
@@ -243,14 +250,21 @@ async def test_no_audit_record_no_data(client: httpx.AsyncClient, cluster: Clust
         assert response.status_code == 200
         assert body["data"] == {"population": None}
         assert [e["extensions"]["code"] for e in body["errors"]] == ["AUDIT_UNAVAILABLE"]
-        # legal entities need no grant lookup and the key is found on a node that answers:
-        # only the missing audit record stops the answer
-        body, _ = await gql(client, 'query($k: String!) { verify(resource: "legalEntities", key: $k, '
-                                    'values: [{item: "name", value: "x"}]) { found } }', {"k": entity})
-        # verify is nullable like every root field (issue 7 section 5): null, not the whole answer
-        assert body["data"] == {"verify": None} and body["errors"][0]["extensions"]["code"] == "AUDIT_UNAVAILABLE"
     finally:
         cluster.start("650000")
+    # verify asks every database that could hold the key (the region's too) and takes its rate limit from
+    # the region's: so every database answers here and the record alone cannot be written (the region's
+    # server refuses it): only the missing audit record stops the answer.
+    owner = await cluster.connect("650000")
+    try:
+        await owner.execute(REFUSE_RECORDS)
+        body, _ = await gql(client, VERIFY_ENTITY, {"k": entity})
+    finally:
+        await owner.execute("drop trigger if exists test_refuse_records on audit_log; "
+                            "drop function if exists public.test_refuse_records()")
+        await owner.close()
+    # verify is nullable like every root field (issue 7 section 5): null, not the whole answer
+    assert body["data"] == {"verify": None} and body["errors"][0]["extensions"]["code"] == "AUDIT_UNAVAILABLE"
     body, _ = await gql(client, "{ population(first: 5) { nodes { name } } }")
     assert len(body["data"]["population"]["nodes"]) == 5
 
