@@ -229,10 +229,13 @@ def authorise(topology: Topology, catalogs: Mapping[str, Iterable[DataResourceSp
 
     served: list[DataResourceSpec] = []
     names: dict[str, str] = {}
-    # The region's entries first, so a prefecture entry cannot take an api name from the region; a name
-    # another resource holds (its claim) is not another prefecture entry's, whatever its code.
+    # The region's entries first, so a prefecture entry cannot take an api name from the region; then the
+    # other entries of the region's own (trusted) database, those of the nodes it hosts, so a prefecture
+    # database's entry cannot take a hosted node's name by sorting before it; a name another resource holds
+    # (its claim) is not another prefecture entry's, whatever its code.
     held = claims or {}
-    for database, spec in sorted(entries, key=lambda e: (e[1].node != region.code, e[1].code)):
+    for database, spec in sorted(entries, key=lambda e: (e[1].node != region.code, e[0] != region.database_node,
+                                                         e[1].code)):
         holder = names.get(spec.api_name)
         if holder is None and spec.node != region.code and held.get(spec.api_name, spec.code) != spec.code:
             holder = f"{held[spec.api_name]} (which claimed it first)"

@@ -5,6 +5,13 @@ request in flight. Catalog changes (NOTIFY govshare_catalog from any node) trigg
 Every rebuild applies the classification authority (resolvers/specs.py) to all catalogs at once,
 including the last known catalog of a database that did not answer, so that a node outage never
 lets another node's entry go unchecked.
+
+The authority and the build cost ~10 ms of CPU per catalog entry, and any node can publish entries and
+announce a change once a second: both run in a worker thread (``asyncio.to_thread``), so a rebuild never
+holds the event loop (the loop's thread takes the GIL back every switch interval). Building a schema not
+yet in use touches no state a request reads: strawberry creates new types and a new converter, and the
+fixed schema's shared field objects only get attributes set on the first build (at start-up, the same
+values every time); the holder's lock keeps one build per worker at a time.
 """
 
 from __future__ import annotations
@@ -58,7 +65,7 @@ class SchemaHolder:
                     catalogs[db] = self.current.catalogs[db]
             authorised = await self._authorised(pools, catalogs, set(fresh))
             # An entry whose names are the fixed schema's is left out before building (schema/__init__.py).
-            reserved = refusals(authorised.specs)
+            reserved = await asyncio.to_thread(refusals, authorised.specs)
             left_out = {r.spec.code for r in reserved}
             specs = tuple(s for s in authorised.specs if s.code not in left_out)
             findings = (*authorised.findings, *self._findings(pools, reserved))
@@ -66,7 +73,7 @@ class SchemaHolder:
                 self.current = SchemaVersion(self.current.schema, specs, self.current.number, findings, catalogs)
                 return False
             try:
-                schema, failed_entries = build_checked(specs)
+                schema, failed_entries = await asyncio.to_thread(build_checked, specs)
             except Exception as exc:
                 # Not even the entries left once each failing one was dropped could be built: keep serving
                 # the previous schema and its resources, and report the failure.
@@ -94,21 +101,21 @@ class SchemaHolder:
         only the region's entries are served, as no name could be settled."""
         await self._read_claims(pools)
         if self._claims is None:
-            authorised = authorise(pools.topology, catalogs)
+            authorised = await asyncio.to_thread(authorise, pools.topology, catalogs)
             region = pools.topology.region
             withheld = [s for s in authorised.specs if s.node != region.code]
             return Authorised(tuple(s for s in authorised.specs if s.node == region.code), (*authorised.findings, *(
                 Finding("entry_refused", s.code, pools.topology.by_code[s.node].database_node,
                         "the region's database has not answered, so its api name cannot be settled: not served "
                         "until it answers") for s in withheld)))
-        authorised = authorise(pools.topology, catalogs, api_names.held(pools.topology, self._claims, catalogs,
-                                                                        answered))
+        authorised = await asyncio.to_thread(authorise, pools.topology, catalogs,
+                                             api_names.held(pools.topology, self._claims, catalogs, answered))
         try:
             if await api_names.record(pools, self._claims, authorised.specs):
                 # read again: another process may have claimed a name first
                 await self._read_claims(pools)
-                authorised = authorise(pools.topology, catalogs, api_names.held(pools.topology, self._claims,
-                                                                                catalogs, answered))
+                authorised = await asyncio.to_thread(authorise, pools.topology, catalogs,
+                                                     api_names.held(pools.topology, self._claims, catalogs, answered))
         except NodeUnavailable as exc:
             logger.warning("api names not claimed (the region's database did not answer: %s); claimed at the next "
                            "refresh", exc)

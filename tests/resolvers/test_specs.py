@@ -122,6 +122,26 @@ def test_the_region_keeps_its_api_names() -> None:
     assert "api_name_taken" in {f.kind for f in result.findings}
 
 
+def test_a_hosted_node_keeps_its_api_name_against_a_prefecture_database_sorting_before_it() -> None:
+    """Altay (654300) is hosted in the region's database; 650200's database publishes an entry with Altay's api
+    name and a code sorting before Altay's. Before: ordered by code alone, 650200's entry took the name."""
+    def licences(code: str) -> DataResourceSpec:
+        return resource(code, "altayLicences", "provider", item("licence_no", "UNCONDITIONAL", key=True),
+                        item("holder", "UNCONDITIONAL"), table="licences")
+
+    altay, squatter = licences("654300-B01-000001"), licences("650200-B01-990001")
+    for claims in (None, {}, {"altayLicences": altay.code}):
+        result = authorise(TOPOLOGY, {"650000": [REGION, altay], "650100": [], "650200": [squatter]}, claims)
+        assert [s.code for s in result.specs if s.api_name == "altayLicences"] == [altay.code]
+        assert [(f.kind, f.resource, f.database) for f in result.findings if f.kind == "api_name_taken"] == [
+            ("api_name_taken", squatter.code, "650200")]
+    # A name 650200's entry claimed first (before Altay published it) stays 650200's: claims still decide
+    # between the region's hosted nodes and prefectures; only the region node's own entries override them.
+    result = authorise(TOPOLOGY, {"650000": [REGION, altay], "650100": [], "650200": [squatter]},
+                       {"altayLicences": squatter.code})
+    assert [s.code for s in result.specs if s.api_name == "altayLicences"] == [squatter.code]
+
+
 @pytest.mark.parametrize("entry", [
     replace(REGION, code="650000-D90-000001", api_name="auditTrail", table="audit_log"),
     replace(REGION, code="650000-D90-000002", api_name="notARegister", table="population_view", register=False),

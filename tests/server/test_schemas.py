@@ -5,8 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 import httpx
+import pytest
+
+from govshare.federation.nodes import NodePools
+from govshare.resolvers.specs import DataResourceSpec
+from govshare.server import schemas
 
 from ..conftest import Cluster
 from ..helpers import gql
@@ -149,3 +155,49 @@ async def test_a_hosted_providers_resource_returns_only_its_own_rows(client: htt
     finally:
         await conn.execute("delete from resources where code = $1", code)
         await conn.close()
+
+
+async def test_a_rebuild_of_hundreds_of_entries_does_not_hold_the_event_loop(
+        client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A node publishing 200 more entries (and changing one each second) makes every refresh a full
+    rebuild: ~10 ms of CPU per entry. The authority and the build run in a worker thread: the loop's
+    thread spends little CPU between two of its turns (per-turn ticker, thread CPU time as in
+    tests/server/test_event_loop.py). Before: one refresh held the loop ~1.3 s in one turn."""
+    holder = client.app.state.schemas  # type: ignore[attr-defined]
+    pools = client.app.state.pools  # type: ignore[attr-defined]
+    saved = holder.current
+    real = schemas.load_catalogs
+
+    async def flooded(p: NodePools) -> tuple[dict[str, list[DataResourceSpec]], list[str]]:
+        catalogs, failed = await real(p)
+        base = next(s for specs in catalogs.values() for s in specs)
+        catalogs["650200"] = [*catalogs.get("650200", []), *(
+            replace(base, code=f"650200-B01-9{i:05d}", node="650200", provider="650200-GA", api_name=f"flood{i}x",
+                    scope="provider") for i in range(200))]
+        return catalogs, failed
+
+    monkeypatch.setattr(schemas, "load_catalogs", flooded)
+    loop = asyncio.get_running_loop()
+    worst, last = 0.0, time.thread_time()
+    done = asyncio.Event()
+
+    def tick() -> None:
+        nonlocal worst, last
+        now = time.thread_time()
+        worst, last = max(worst, now - last), now
+        if not done.is_set():
+            loop.call_soon(tick)
+
+    loop.call_soon(tick)
+    try:
+        started = time.process_time()
+        assert await holder.refresh(pools)
+        spent = time.process_time() - started
+        built = {s.api_name for s in holder.current.specs}
+    finally:
+        done.set()
+        await asyncio.sleep(0)
+        holder.current = saved
+    assert {f"flood{i}x" for i in range(200)} <= built, "the flood was not built: the test did not exercise it"
+    assert spent > 0.5, f"the rebuild cost only {spent:.2f} s of CPU: too cheap to show a stall"
+    assert worst < 0.05, f"one turn of the event loop took {worst:.3f} s of CPU during a rebuild"
