@@ -91,6 +91,7 @@ class Verdict:
     records: int = 0
     last_seq: int = 0
     keyed: int = 0
+    verified: int = 0  # keyed records whose HMAC matches: none of many means the key is not the trail's
     lanes: int = 0
     checkpoints: int = 0
     problems: list[Problem] = field(default_factory=list)
@@ -136,7 +137,9 @@ async def verify_chain(conn: asyncpg.Connection, key: bytes, checkpoints: Sequen
             if keyed:
                 verdict.keyed += 1
                 expected = chain_hash(key, row["prev_hash"], payload(lane_seq, row["at"], dict(row), lane_no))
-                if not hmac.compare_digest(expected, row["hash"]):
+                if hmac.compare_digest(expected, row["hash"]):
+                    verdict.verified += 1
+                else:
                     verdict.problems.append(Problem(
                         "rewritten", seq, f"record {seq}: its HMAC does not match its content or lane (altered, "
                         "moved from another lane, or written without the audit key)", lane_no, lane_seq))

@@ -69,6 +69,10 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                 seq = "unknown" if problem.first_seq is None else problem.first_seq
                 print(f"{problem.kind}: first record affected lane {problem.lane}, lane_seq {problem.lane_seq}, "
                       f"seq {seq}: {problem.detail}")
+            if verdict.keyed and verdict.verified == 0:
+                # One altered record is a finding; not one of many matching is almost always the wrong key file.
+                print(f"hint: not one of the {verdict.keyed} keyed record(s) matches under this key: is "
+                      "GOVSHARE_AUDIT_KEY_FILE the key the service writes the trail with?")
             if not verdict.problems:
                 print("audit chain intact and consistent with every checkpoint")
         return 1 if verdict.problems else 0

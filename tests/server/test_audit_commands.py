@@ -53,6 +53,17 @@ async def test_audit_verify_checks_the_keyed_chain_against_the_checkpoints(
     # the first missing record by lane and lane_seq; its global seq went with it (seq + 1 may be another lane's)
     assert (problems[0]["kind"], problems[0]["lane"], problems[0]["lane_seq"], problems[0]["first_seq"]) == (
         "truncated", lane, head + 1, None)
+    # Another key (a wrong GOVSHARE_AUDIT_KEY_FILE): every keyed record is "rewritten", and the hint names the key.
+    wrong = tmp_path / "wrong-key"
+    wrong.write_text("w" * 48)
+    wrong.chmod(0o600)
+    result = _govshare(cluster, "audit", "verify", GOVSHARE_AUDIT_KEY_FILE=str(wrong),
+                       GOVSHARE_AUDIT_CHECKPOINT_FILE=str(tmp_path / "no-checkpoints.jsonl"))
+    assert result.returncode == 1 and "rewritten" in result.stdout
+    assert "hint: not one of the " in result.stdout and "is GOVSHARE_AUDIT_KEY_FILE the key" in result.stdout
+    verdict = json.loads(_govshare(cluster, "audit", "verify", "--json", **key,
+                                   GOVSHARE_AUDIT_CHECKPOINT_FILE=str(settings.audit_checkpoint_file)).stdout)
+    assert verdict["verified"] == verdict["keyed"] >= 1
     # Without the key there is nothing to check against: a clear error, exit 2.
     result = _govshare(cluster, "audit", "verify", GOVSHARE_AUDIT_KEY_FILE=str(tmp_path / "missing"))
     assert result.returncode == 2 and "audit key" in result.stderr
