@@ -62,9 +62,14 @@ FILTERS = """($3::text[] is null or department = any($3::text[]))
 # The horizon ($10): a statement of its own, run (and finished) before the page. Its snapshot's xmax, or
 # the lowest transaction id below that of an append still open: a transaction holding a ROW SHARE lock on
 # audit_lanes, which audit_append_lane (0032) takes before its lane row's lock gives its transaction an id,
-# and holds until commit. Only the owner can take that lock (it needs UPDATE on audit_lanes: the function
-# runs as the owner; the service's role and every other login have no write there), so any other
-# transaction, such as a department's database login (0022) taking an id and idling, does not count.
+# and holds until commit, in a session whose login may append (may execute audit_append_lane through a role
+# it is a member of: the service's logins, the owner's, a superuser's). The lock alone does not tell an
+# append: PostgreSQL takes a FOR UPDATE table's ROW SHARE lock when it parses the statement and checks
+# privileges only when it runs, so any login (a department's database login of 0022: CONNECT and nothing
+# else) could PREPARE "select ... from audit_lanes for update" in a transaction holding an id, never run it,
+# and idle, holding every new record back for as long as it liked (review-s6 finding 4). A login that may
+# append can hold the horizon anyway (an append left open), so the check gives it nothing new.
+# pg_locks and pg_stat_activity's pid and usesysid are readable by any login.
 # Correct because an appender with an id below that xmax either held the lock when this statement read
 # pg_locks (so it is in the min) or had ended before (a committed one's records are in the page's later
 # snapshot). Reading the locks in the page's own statement would be wrong: an appender committing between
@@ -85,6 +90,10 @@ HORIZON = """select case when c.started = pg_postmaster_start_time()
                 join pg_locks l on l.pid = t.pid and l.locktype = 'relation' and l.mode = 'RowShareLock'
                     and l.relation = 'public.audit_lanes'::regclass
                     and l.database = (select d.oid from pg_database d where d.datname = current_database())
+                join pg_stat_activity a on a.pid = t.pid
+            where exists (select from pg_roles r where pg_has_role(a.usesysid, r.oid, 'MEMBER')
+                    and has_function_privilege(r.oid, 'public.audit_append_lane(integer, bigint, text, jsonb, bigint)'::regprocedure,
+                                               'EXECUTE'))
             ))::text::numeric + c.xact_offset
         else coalesce((select a.xact::text::numeric from public.audit_log a order by a.xact desc, a.seq desc limit 1),
                       0) + 1 end::text as horizon

@@ -393,6 +393,48 @@ async def test_a_database_access_login_cannot_hold_new_records_back(client: http
         await service.close()
 
 
+async def test_a_login_with_no_privilege_cannot_hold_new_audit_records_back(
+        client: httpx.AsyncClient, cluster: Cluster) -> None:
+    """review-s6 finding 4 (its probe, test_s6_a_login_with_no_privilege_cannot_hold_new_audit_records_back):
+    PostgreSQL takes a FOR UPDATE table's RowShareLock at parse analysis and checks privileges only when the
+    statement executes, so ``PREPARE s AS SELECT 1 FROM audit_lanes FOR UPDATE`` by a login with no privilege
+    at all (as 0022 creates them for consuming departments) holds that lock, never executed, to the end of its
+    transaction. With an xid taken as well, it looked like an open append to auditRecords' horizon and held
+    every record appended after it back, for as long as the login idled. Only the sessions of logins that may
+    append count: the appended record is in the next page."""
+    resource = f"s6-{uuid.uuid4().hex[:12]}"
+    role, password = f"govshare_x_650000_{uuid.uuid4().int % 10 ** 9}", "s6-test-pass-1"
+    owner = await cluster.connect("650000")
+    service = await asyncpg.connect(cluster.service_topology.node("650000").dsn or "")
+    await owner.execute(f"create role {role} with login nosuperuser nocreatedb nocreaterole noinherit "
+                        f"noreplication nobypassrls connection limit 5 password '{password}'")
+    consumer: asyncpg.Connection | None = None
+    try:
+        await owner.execute(f"grant connect on database {DATABASE} to {role}")
+        consumer = await asyncpg.connect(cluster.dsn("650000"), user=role, password=password)
+        hold = consumer.transaction()
+        await hold.start()
+        await consumer.fetchval("select pg_current_xact_id()")
+        await consumer.execute("prepare s6_hold as select 1 from public.audit_lanes for update")
+        held = await owner.fetchval(
+            "select count(*) from pg_locks l join pg_stat_activity a on a.pid = l.pid where a.usename = $1 "
+            "and l.relation = 'public.audit_lanes'::regclass and l.mode = 'RowShareLock'", role)
+        assert held == 1, "the login's PREPARE no longer holds the lock: this test no longer tests the horizon"
+        async with asyncio.timeout(5):
+            appended = await _append_open(service, 41, "read-while-a-login-prepares", resource)
+        newest = await _page(client, resource=resource, outcomes=["pages"], first=5)
+        await hold.rollback()
+    finally:
+        if consumer is not None:
+            await consumer.close()
+        await owner.execute(f"revoke connect on database {DATABASE} from {role}")
+        await owner.execute(f"drop role {role}")
+        await owner.close()
+        await service.close()
+    assert [int(e["node"]["seq"]) for e in newest["edges"]] == [appended], \
+        f"held back by a login with no privilege (its RowShareLocks on audit_lanes: {held})"
+
+
 async def test_the_service_role_cannot_hold_a_lane_outside_an_append(cluster: Cluster) -> None:
     """The service's own logins lock a lane's row only inside audit_append_lane (as the owner): no write on
     audit_lanes, so no session of theirs holds a lane (or the pages' horizon) outside an append."""
