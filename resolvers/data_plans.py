@@ -65,8 +65,15 @@ def _order_sql(order: Order) -> str:
     return f" order by {_q(order.item)} {'desc' if order.descending else 'asc'} nulls last, node_code, row_id"
 
 
-def _targets(pools: NodePools, spec: DataResourceSpec, nodes: list[str] | None) -> dict[str, list[str] | None]:
-    """database -> node codes to restrict to there (None: every node that database holds)."""
+def _targets(pools: NodePools, spec: DataResourceSpec, nodes: list[str] | None, scope: list[str] | None = None
+             ) -> dict[str, list[str] | None]:
+    """database -> node codes to restrict to there (None: every node that database holds); under a grant's
+    row scope, only the databases that can hold rows of its divisions (data pages, exports, verify alike)."""
+    targets = _all_targets(pools, spec, nodes)
+    return targets if scope is None else _of_scope(pools, targets, scope)
+
+
+def _all_targets(pools: NodePools, spec: DataResourceSpec, nodes: list[str] | None) -> dict[str, list[str] | None]:
     topology = pools.topology
     if nodes:
         unknown = [n for n in nodes if n not in topology.by_code]

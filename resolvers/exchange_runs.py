@@ -31,7 +31,7 @@ from govshare.federation.nodes import PINNED_SEARCH_PATH, NodePools
 from govshare.policies.decisions import PolicyEngine
 
 from . import audit
-from .data_plans import _apply_scopes, _of_scope, _q, _targets, _where
+from .data_plans import _apply_scopes, _q, _targets, _where
 from .data_requests import SCOPE_ITEM, DataRequest
 from .exchange_formats import encoder
 from .exchange_grants import decider_for, spec_of, usable_grant
@@ -178,8 +178,7 @@ async def _run(env: RunEnv, job: Job, temporary: Path, final: Path) -> None:
     since_column = await change_column(pools, spec) if job.since is not None else None
     if job.since is not None and since_column is None:
         raise JobFailed(f"register {spec.table} no longer declares an update-timestamp column")
-    targets = _targets(pools, spec, job.nodes) if scope is None else _of_scope(pools, _targets(pools, spec, job.nodes),
-                                                                               scope)
+    targets = _targets(pools, spec, job.nodes, scope)
     env.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     env.directory.chmod(0o700)  # also a folder made before by an earlier version
     progress = Progress(env, job)

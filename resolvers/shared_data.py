@@ -182,7 +182,7 @@ async def _read(caller: Caller, request: DataRequest) -> DataPage:
         region=caller.pools.topology.region.code,
         order_at=at[request.order.item] if request.order.item else None,
         order_types=ORDER_TYPES[spec.item(request.order.item).data_type] if request.order.item else frozenset())
-    targets = _targets(caller.pools, spec, request.nodes)
+    targets = _targets(caller.pools, spec, request.nodes, scope)
 
     async def one(db: str, nodes: list[str] | None) -> tuple[list[asyncpg.Record], int | None]:
         position = after.of(db)  # each database continues from its own position

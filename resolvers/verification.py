@@ -25,7 +25,7 @@ from govshare.core.errors import AmbiguousSource, BadRequest, NodeUnavailable, R
 from govshare.policies.ratelimits import SharedRateLimiter
 
 from . import audit
-from .data_plans import _apply_scopes, _of_scope, _q, _targets
+from .data_plans import _apply_scopes, _q, _targets
 from .data_requests import SCOPE_ITEM, DataRequest
 from .shared_data import Caller, _Expected, _own_rows, decided_again, denial_reason, typed_value
 from .specs import DataResourceSpec
@@ -117,9 +117,7 @@ async def _compare(caller: Caller, spec: DataResourceSpec, key: str, values: dic
                          scope=frozenset(scope or ()), region=caller.pools.topology.region.code)
     # Every database that could hold the key (the key's division is where it was issued, not where the
     # person is registered: it names no authority); under a scope, those that can hold the scope's rows.
-    targets = _targets(caller.pools, spec, None)
-    if scope is not None:
-        targets = _of_scope(caller.pools, targets, scope)
+    targets = _targets(caller.pools, spec, None, scope)
     asked: list[str] = []
     try:
         found = await _source(caller, sql, params, key_item.name, typed_key, targets, expected, asked)

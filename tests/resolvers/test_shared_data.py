@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -15,7 +17,7 @@ from govshare.resolvers import shared_data
 from ..conftest import Cluster
 from ..helpers import gql, token
 from ..hostile_servers import filters_passing_everything
-from .conftest import NO_GRANT_DEPT, SCOPED_DEPT, Spy
+from .conftest import NO_GRANT_DEPT, POPULATION, SCOPED_DEPT, Spy
 
 NOGRANT = {"Authorization": f"Bearer {token(NO_GRANT_DEPT)}"}
 RS = {"Authorization": f"Bearer {token('650000-RS')}"}
@@ -301,8 +303,9 @@ def test_a_database_answer_is_served_only_if_every_row_is_of_a_node_it_was_asked
             shared_data._own_rows("650200", nodes, rows)
 
 
-SCOPED_QUERY = """query($n: String!) { population(first: 1000, purpose: "P-scope", filter: {name: {eq: $n}}) {
-    rowScope unavailableNodes nodes { name divisionCode address } } }"""
+SCOPED_QUERY = """query($n: String!, $p: String = "P-scope") { population(first: 1000, purpose: $p,
+    filter: {name: {eq: $n}}) { rowScope unavailableNodes nodes { name divisionCode address } } }"""
+SPANNING = "P-spanning-read"
 PLANT_IN_DIVISION = """insert into population (citizen_id, node_code, name, sex, birth_date, ethnicity, address,
     division_code, household_type, registered_on)
     values ($1, '650200', $2, '男', '1999-01-01', '汉族', $3, $4, '城镇', '2000-01-01')"""
@@ -317,41 +320,88 @@ async def _drop_indexes(conn: Any, table: str, column: str) -> list[str]:
     return [index["indexdef"] for index in indexes]
 
 
-async def test_a_prefecture_row_in_another_prefectures_division_is_not_served_in_its_scope(
+@pytest.fixture
+async def spanning(cluster: Cluster) -> AsyncIterator[int]:
+    """SCOPED_DEPT's grant scoped to Urumqi (650100) and a Karamay district (650201): both prefectures'
+    databases are asked."""
+    now = datetime.now(UTC)
+    conn = await cluster.connect("650000")
+    grant = await conn.fetchval(
+        """insert into grants (grantee_department, resource_code, items, purpose, valid_from, valid_until,
+           row_scope, status, created_by) values ($1, $2, $3, $4, $5, $6, $7::jsonb, 'active', 'test') returning id""",
+        SCOPED_DEPT, POPULATION, ["address", "birth_date"], SPANNING, now - timedelta(days=1),
+        now + timedelta(days=1), json.dumps({"division_codes": ["650100", "650201"]}))
+    try:
+        yield int(grant)
+    finally:
+        await conn.execute("delete from grants where id = $1", grant)
+        await conn.close()
+
+
+async def test_a_scope_of_one_prefecture_is_not_sent_to_another(
         client: httpx.AsyncClient, grants: dict[str, int], cluster: Cluster) -> None:
-    """A grant scoped to Urumqi's division (650100): 650200's own row saying division 650100 is no Urumqi
-    row (review-trust3 finding 4). An honest server returns it, the service refuses that answer."""
+    """A grant scoped to Urumqi's division (650100): 650200's database can hold no row of it (its rows are
+    of its own divisions), so it is not asked: it neither learns the scope nor can cost the page anything
+    with its own row saying division 650100 (review-s6 finding 7, as for exports)."""
+    citizen, address = "650200199901017777", "克拉玛依冒充乌鲁木齐"
+    pools = client.app.state.pools  # type: ignore[attr-defined]
+    original, asked = pools.fetch, []
+
+    async def fetch(database: str, name: str, sql: str, *args: Any, **kwargs: Any) -> Any:
+        asked.append(database)
+        return await original(database, name, sql, *args, **kwargs)
+
+    conn = await cluster.connect("650200")
+    try:
+        await conn.execute(PLANT_IN_DIVISION, citizen, "A冒名", address, "650100")
+        pools.fetch = fetch
+        body, _ = await gql(client, SCOPED_QUERY, {"n": "A冒名"}, Authorization=f"Bearer {token(SCOPED_DEPT)}")
+    finally:
+        pools.fetch = original
+        await conn.execute("delete from population where citizen_id = $1", citizen)
+        await conn.close()
+    page = body["data"]["population"]
+    assert page == {"rowScope": ["650100"], "unavailableNodes": [], "nodes": []}, page
+    assert "650200" not in asked and "650100" in asked
+
+
+async def test_a_prefecture_row_in_another_prefectures_division_is_not_served_in_its_scope(
+        client: httpx.AsyncClient, spanning: int, cluster: Cluster) -> None:
+    """A grant scoped to Urumqi's division (650100) and a Karamay one: 650200's own row saying division
+    650100 is no Urumqi row (review-trust3 finding 4). An honest server returns it, the service refuses
+    that answer."""
     citizen, address = "650200199901017777", "克拉玛依冒充乌鲁木齐"
     conn = await cluster.connect("650200")
     try:
         await conn.execute(PLANT_IN_DIVISION, citizen, "A冒名", address, "650100")
-        body, _ = await gql(client, SCOPED_QUERY, {"n": "A冒名"}, Authorization=f"Bearer {token(SCOPED_DEPT)}")
+        body, _ = await gql(client, SCOPED_QUERY, {"n": "A冒名", "p": SPANNING},
+                            Authorization=f"Bearer {token(SCOPED_DEPT)}")
     finally:
         await conn.execute("delete from population where citizen_id = $1", citizen)
         await conn.close()
     page = body["data"]["population"]
-    assert page["rowScope"] == ["650100"]
+    assert page["rowScope"] == ["650100", "650201"]
     assert [r for r in page["nodes"] if r["address"] == address] == []
     assert page["unavailableNodes"] == ["650200"]
 
 
-async def test_the_row_scope_is_checked_again_in_the_service(client: httpx.AsyncClient, grants: dict[str, int],
+async def test_the_row_scope_is_checked_again_in_the_service(client: httpx.AsyncClient, spanning: int,
                                                              cluster: Cluster) -> None:
     """The scope filter runs on 650200's server: lying `=` (indexes dropped), it returns its rows of its own
-    division to a department whose grant covers Urumqi's only; none is served."""
+    division 650200 to a department whose grant covers 650100 and 650201 only; none is served."""
     conn = await cluster.connect("650200")
     restore = [*await _drop_indexes(conn, "population", "division_code"),
                *await _drop_indexes(conn, "population", "node_code"), *await _drop_indexes(conn, "population", "name")]
     try:
         async with filters_passing_everything(cluster, "650200", equality=True):
-            body, _ = await gql(client, SCOPED_QUERY, {"n": "不存在的名字"},
+            body, _ = await gql(client, SCOPED_QUERY, {"n": "不存在的名字", "p": SPANNING},
                                 Authorization=f"Bearer {token(SCOPED_DEPT)}")
     finally:
         for indexdef in restore:
             await conn.execute(indexdef)
         await conn.close()
     page = body["data"]["population"]
-    assert page["rowScope"] == ["650100"]
+    assert page["rowScope"] == ["650100", "650201"]
     assert [r for r in page["nodes"] if r["divisionCode"] not in page["rowScope"]] == []
     assert page["unavailableNodes"] == ["650200"]
 

@@ -1,7 +1,7 @@
 """What each prefecture database is sent (review-trust3 finding 6), as the README's trust model states it:
 the values of a data query's filters, a scoped grant's divisions and ``_entities`` keys of an all-nodes
 register reach every database asked (every database holding the register unless ``filter.nodes`` narrows
-it); a verification's key reaches every database holding the register (under a scoped grant, those that
+it; under a scoped grant only those that can hold the scope's rows); a verification's key reaches every database holding the register (under a scoped grant, those that
 can hold the scope's rows), whatever division the key names."""
 
 from __future__ import annotations
@@ -58,12 +58,13 @@ async def test_a_filter_value_reaches_every_database_unless_nodes_narrow_it(
     assert _receiving(sent, MARK) == ["650100"]
 
 
-async def test_a_scoped_grants_divisions_reach_every_database(
+async def test_a_scoped_grants_divisions_reach_only_the_databases_that_can_hold_its_rows(
         client: httpx.AsyncClient, grants: dict[str, int], sent: list[tuple[str, tuple[Any, ...]]]) -> None:
     body, _ = await gql(client, '{ population(first: 1, purpose: "P-scope") { rowScope nodes { address } } }',
                         Authorization=f"Bearer {token(SCOPED_DEPT)}")
     assert body["data"]["population"]["rowScope"] == ["650100"], body
-    assert _receiving(sent, "650100") == ALL  # 650200 learns that someone reads Urumqi's rows (and whose)
+    # the region's (rows of any division) and Urumqi's; 650200 holds no row of Urumqi's divisions
+    assert _receiving(sent, "650100") == ["650000", "650100"]
 
 
 async def test_entity_keys_reach_every_database(client: httpx.AsyncClient,
