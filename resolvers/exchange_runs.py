@@ -27,6 +27,7 @@ from pathlib import Path
 import asyncpg
 
 from govshare.core.errors import GovshareError, NodeUnavailable
+from govshare.federation.answers import LimitedConnection
 from govshare.federation.nodes import PINNED_SEARCH_PATH, NodePools
 from govshare.policies.decisions import PolicyEngine
 
@@ -278,7 +279,8 @@ def _discard(*paths: Path) -> None:
 async def _connect(pools: NodePools, database: str) -> asyncpg.Connection:
     dsn = pools.topology.node(database).dsn
     try:
-        return await asyncpg.connect(dsn, timeout=pools.timeout,
+        # size-limited as the pools' connections (federation/answers.py): each cursor batch is one answer
+        return await asyncpg.connect(dsn, timeout=pools.timeout, connection_class=LimitedConnection,
                                      server_settings={"application_name": "govshare-exchange",
                                                       "search_path": PINNED_SEARCH_PATH})
     except NODE_FAILURES as exc:

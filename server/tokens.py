@@ -8,6 +8,7 @@ import asyncpg
 
 from govshare.core.errors import BadRequest, ConfigurationError, TopologyError
 from govshare.core.settings import Settings
+from govshare.federation.answers import LimitedConnection
 from govshare.federation.topology import Topology
 from govshare.resolvers.catalog import HOSTED_DEPARTMENTS
 
@@ -50,13 +51,14 @@ async def _listed(dsn: str, code: str, hosted: list[str]) -> bool | None:
     try:
         # search_path pinned as on the service's pools: operators resolve in pg_catalog first, whatever
         # the node's owner sets for the login (the row is still checked here after it is read)
-        conn = await asyncpg.connect(dsn, timeout=CATALOG_TIMEOUT, server_settings=SERVER_SETTINGS)
+        conn = await asyncpg.connect(dsn, timeout=CATALOG_TIMEOUT, server_settings=SERVER_SETTINGS,
+                                     connection_class=LimitedConnection)  # a node's answer, size-limited
     except (OSError, TimeoutError, asyncpg.PostgresError):
         return None
     try:
         node = await conn.fetchval(SELECT_DEPARTMENT, code, hosted, [n + "-" for n in hosted])
         return node in hosted and code[:6] in hosted
-    except asyncpg.PostgresError:
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):  # incl. an answer over the size limit
         return None
     finally:
         await conn.close()

@@ -9,6 +9,7 @@ import pytest
 
 from govshare.core.errors import BadRequest, UnknownDepartment
 from govshare.core.settings import Settings
+from govshare.federation import answers
 from govshare.server.cli import main
 from govshare.server.databases import SERVICE_LOGIN
 from govshare.server.departments import KnownDepartments
@@ -109,3 +110,16 @@ async def test_a_prefecture_server_cannot_make_its_filter_pass_every_code(cluste
             await conn.execute(sql)
         await conn.close()
     assert not minted
+
+
+async def test_the_command_reads_a_catalog_through_a_size_limited_connection(
+        cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command's own connection counts the server's messages as the service's pools do
+    (federation/answers.py): a message over the limit closes it, and the catalog counts as not answering
+    (the code's format only, said in the note), never a stack trace. The limit is lowered to below the
+    answer's row description so that an ordinary answer is over it."""
+    settings = _settings(cluster)
+    assert await check_department(settings, "650100-MZ") is None
+    monkeypatch.setattr(answers, "MAX_MESSAGE_BYTES", 8)
+    note = await check_department(settings, "650100-MZ")
+    assert note is not None and "format only" in note
