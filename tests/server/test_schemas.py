@@ -162,13 +162,19 @@ async def test_a_rebuild_of_hundreds_of_entries_does_not_hold_the_event_loop(
     """A node publishing 200 more entries (and changing one each second) makes every refresh a full
     rebuild: ~10 ms of CPU per entry. The authority and the build run in a worker thread: the loop's
     thread spends little CPU between two of its turns (per-turn ticker, thread CPU time as in
-    tests/server/test_event_loop.py). Before: one refresh held the loop ~1.3 s in one turn."""
+    tests/server/test_event_loop.py). Before: one refresh held the loop ~1.3 s in one turn. The thread's CPU
+    is still the worker's: the next refresh starts no sooner than that CPU (REBUILD_SPACING) after the last
+    ended, so rebuilds take at most half a core. Before: at once."""
     holder = client.app.state.schemas  # type: ignore[attr-defined]
     pools = client.app.state.pools  # type: ignore[attr-defined]
     saved = holder.current
     real = schemas.load_catalogs
+    loop = asyncio.get_running_loop()
+    reads: list[float] = []
+    monkeypatch.setattr(holder, "_next_at", 0.0)  # restored after: the spacing left by this test's refreshes
 
     async def flooded(p: NodePools) -> tuple[dict[str, list[DataResourceSpec]], list[str]]:
+        reads.append(loop.time())
         catalogs, failed = await real(p)
         base = next(s for specs in catalogs.values() for s in specs)
         catalogs["650200"] = [*catalogs.get("650200", []), *(
@@ -177,7 +183,6 @@ async def test_a_rebuild_of_hundreds_of_entries_does_not_hold_the_event_loop(
         return catalogs, failed
 
     monkeypatch.setattr(schemas, "load_catalogs", flooded)
-    loop = asyncio.get_running_loop()
     worst, last = 0.0, time.thread_time()
     done = asyncio.Event()
 
@@ -193,7 +198,9 @@ async def test_a_rebuild_of_hundreds_of_entries_does_not_hold_the_event_loop(
         started = time.process_time()
         assert await holder.refresh(pools)
         spent = time.process_time() - started
+        ended = loop.time()
         built = {s.api_name for s in holder.current.specs}
+        assert not await holder.refresh(pools)  # the same catalogs: read again, not rebuilt
     finally:
         done.set()
         await asyncio.sleep(0)
@@ -201,3 +208,4 @@ async def test_a_rebuild_of_hundreds_of_entries_does_not_hold_the_event_loop(
     assert {f"flood{i}x" for i in range(200)} <= built, "the flood was not built: the test did not exercise it"
     assert spent > 0.5, f"the rebuild cost only {spent:.2f} s of CPU: too cheap to show a stall"
     assert worst < 0.05, f"one turn of the event loop took {worst:.3f} s of CPU during a rebuild"
+    assert reads[1] - ended > 0.6 * spent, f"a refresh started {reads[1] - ended:.2f} s after a {spent:.2f} s rebuild"
