@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import httpx
@@ -271,20 +271,20 @@ async def test_a_node_that_could_hold_the_key_and_does_not_answer_refuses_the_ve
 
 
 @asynccontextmanager
-async def equality_passing_everything(cluster: Cluster, database: str) -> AsyncIterator[None]:
-    """``database``'s owner makes ``bpchar = bpchar`` true for any two values, and drops the indexes that
-    would still compare citizen ids honestly: a lookup by citizen_id returns any row."""
+async def _bpchar_equality(cluster: Cluster, database: str, function: str, body: str) -> AsyncIterator[None]:
+    """``database``'s owner makes ``bpchar = bpchar`` run ``body`` (the primary key and the citizen_id indexes
+    dropped, so that a lookup by citizen_id uses the operator), and puts everything back afterwards."""
     conn = await cluster.connect(database)
     honest = await conn.fetchval(f"select oprcode::oid from pg_operator where {BPCHAR_EQ}")
     indexes = await conn.fetch("select indexname, indexdef from pg_indexes where tablename = 'population' "
                                "and indexdef like '%citizen_id%' and indexname <> 'population_pkey'")
     try:
-        await conn.execute("create function public.hostile_true(bpchar, bpchar) returns boolean language sql "
-                           "immutable as 'select true'")
+        await conn.execute(f"create function public.{function}(bpchar, bpchar) returns boolean language sql "
+                           f"immutable as '{body}'")
         await conn.execute("alter table population drop constraint population_pkey")
         for index in indexes:
             await conn.execute(f'drop index "{index["indexname"]}"')
-        lie = await conn.fetchval("select 'public.hostile_true(bpchar, bpchar)'::regprocedure::oid")
+        lie = await conn.fetchval(f"select 'public.{function}(bpchar, bpchar)'::regprocedure::oid")
         await conn.execute(f"update pg_operator set oprcode = $1::oid::regproc where {BPCHAR_EQ}", lie)
         try:
             yield
@@ -294,36 +294,18 @@ async def equality_passing_everything(cluster: Cluster, database: str) -> AsyncI
         await conn.execute("alter table population add primary key (citizen_id)")
         for index in indexes:
             await conn.execute(index["indexdef"])
-        await conn.execute("drop function if exists public.hostile_true(bpchar, bpchar)")
+        await conn.execute(f"drop function if exists public.{function}(bpchar, bpchar)")
         await conn.close()
 
 
-@asynccontextmanager
-async def equality_ignoring_case(cluster: Cluster, database: str) -> AsyncIterator[None]:
-    """``database``'s owner makes ``bpchar = bpchar`` compare upper-cased values (the primary key dropped, so
-    that the lookup uses the operator)."""
-    conn = await cluster.connect(database)
-    honest = await conn.fetchval(f"select oprcode::oid from pg_operator where {BPCHAR_EQ}")
-    indexes = await conn.fetch("select indexname, indexdef from pg_indexes where tablename = 'population' "
-                               "and indexdef like '%citizen_id%' and indexname <> 'population_pkey'")
-    try:
-        await conn.execute("create function public.hostile_upper(bpchar, bpchar) returns boolean language sql "
-                           "immutable as 'select upper($1::text) = upper($2::text)'")
-        await conn.execute("alter table population drop constraint population_pkey")
-        for index in indexes:
-            await conn.execute(f'drop index "{index["indexname"]}"')
-        lie = await conn.fetchval("select 'public.hostile_upper(bpchar, bpchar)'::regprocedure::oid")
-        await conn.execute(f"update pg_operator set oprcode = $1::oid::regproc where {BPCHAR_EQ}", lie)
-        try:
-            yield
-        finally:
-            await conn.execute(f"update pg_operator set oprcode = $1::oid::regproc where {BPCHAR_EQ}", honest)
-    finally:
-        await conn.execute("alter table population add primary key (citizen_id)")
-        for index in indexes:
-            await conn.execute(index["indexdef"])
-        await conn.execute("drop function if exists public.hostile_upper(bpchar, bpchar)")
-        await conn.close()
+def equality_passing_everything(cluster: Cluster, database: str) -> AbstractAsyncContextManager[None]:
+    """``bpchar = bpchar`` true for any two values: a lookup by citizen_id returns any row."""
+    return _bpchar_equality(cluster, database, "hostile_true", "select true")
+
+
+def equality_ignoring_case(cluster: Cluster, database: str) -> AbstractAsyncContextManager[None]:
+    """``bpchar = bpchar`` compares upper-cased values."""
+    return _bpchar_equality(cluster, database, "hostile_upper", "select upper($1::text) = upper($2::text)")
 
 
 async def test_a_row_that_is_not_of_the_key_refuses_the_verification(
