@@ -39,9 +39,15 @@ class Topology:
     nodes: tuple[Node, ...]
     timeout_seconds: float = 2.0
     by_code: Mapping[str, Node] = field(init=False, repr=False)
+    # hosted_on is asked once for every row a node database returns (resolvers/hosting.py): made once here
+    hosting: Mapping[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_code", {node.code: node for node in self.nodes})
+        hosting: dict[str, list[str]] = {}
+        for node in self.nodes:
+            hosting.setdefault(node.database_node, []).append(node.code)
+        object.__setattr__(self, "hosting", {db: tuple(codes) for db, codes in hosting.items()})
 
     @property
     def region(self) -> Node:
@@ -60,7 +66,7 @@ class Topology:
 
     def hosted_on(self, database_node: str) -> tuple[str, ...]:
         """Every node code whose rows live in ``database_node``'s database (itself first)."""
-        return tuple(n.code for n in self.nodes if n.database_node == database_node)
+        return self.hosting.get(database_node, ())
 
     def with_dsns(self, dsns: Mapping[str, str]) -> Topology:
         """The same topology with these DSNs; one for a node that is unknown or hosted is refused
