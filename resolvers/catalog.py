@@ -101,8 +101,13 @@ SELECT_DEPARTMENT_PAGE = f"select {DEPARTMENT_COLUMNS} from departments where "
 # <node>-C<letter>-<kind> county, others prefecture), whatever its row's ``level`` says: the same expression
 # in SQL ({} is the region's code, a parameter), so a ``levels`` filter agrees with what is served. Checked
 # again in the service (``department_page``): the server evaluating it is the one distrusted.
-CODE_LEVEL = ("case when left(code, 6) = {} then 'region' when cardinality(string_to_array(code, '-')) >= 3 "
-              "and split_part(code, '-', 2) <> 'JG' then 'county' else 'prefecture' end")
+# A resource's provider level is its provider's code's, by the same expression over ``provider_code``
+# (PROVIDER_LEVEL): the row's ``provider_level`` column is the node's word, and a prefecture could say
+# region there. Checked again in the service too (``resource_page``).
+CODE_LEVEL_OF = ("case when left({0}, 6) = {{}} then 'region' when cardinality(string_to_array({0}, '-')) >= 3 "
+                 "and split_part({0}, '-', 2) <> 'JG' then 'county' else 'prefecture' end")
+CODE_LEVEL = CODE_LEVEL_OF.format("code")
+PROVIDER_LEVEL = CODE_LEVEL_OF.format("provider_code")
 
 SHARING_CLASSES = ["UNCONDITIONAL", "CONDITIONAL"]
 CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff]+")
@@ -204,9 +209,11 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def resource_where(flt: ResourceFilter, after: str | None, hosted: Sequence[str]) -> Where:
+def resource_where(flt: ResourceFilter, after: str | None, hosted: Sequence[str], region: str | None = None
+                   ) -> Where:
     """The filter's conditions on one database, which hosts the nodes ``hosted`` (its rows naming a code or
-    provider of any other node are not served)."""
+    provider of any other node are not served); ``region``, the region node's code, is needed by a
+    ``provider_levels`` filter (the level is the provider code's, PROVIDER_LEVEL)."""
     where = Where()
     where.add(HOSTED_NODES, list(hosted))
     where.add(HOSTED_PREFIXES, [node + "-" for node in hosted])
@@ -215,7 +222,9 @@ def resource_where(flt: ResourceFilter, after: str | None, hosted: Sequence[str]
     if flt.providers:
         where.add("provider_code = any({}::text[])", flt.providers)
     if flt.provider_levels:
-        where.add("provider_level = any({}::text[])", flt.provider_levels)
+        if region is None:
+            raise ValueError("a provider_levels filter needs the region's code")
+        where.add(PROVIDER_LEVEL.format(where.param(region)) + " = any({}::text[])", flt.provider_levels)
     if flt.classifications:
         where.add("classification = any({}::text[])", flt.classifications)
     share_classes = flt.share_classes
@@ -346,7 +355,7 @@ async def resource_page(pools: NodePools, flt: ResourceFilter, first: int, after
 
     def statement(database: str, position: str | None) -> tuple[str, list[Any]]:
         hosted = pools.topology.hosted_on(database)
-        where = resource_where(flt, position, hosted)
+        where = resource_where(flt, position, hosted, pools.topology.region.code)
         select = head
         if inline is not None:
             related_sql = inline.sql(where.param(list(hosted)) if inline.provider is not None else "")
@@ -357,10 +366,26 @@ async def resource_page(pools: NodePools, flt: ResourceFilter, first: int, after
     # A keyword's pattern decides whether the trigram or bigram index pays: planned for each search.
     results = await _fetch_from_positions(pools, databases, "resources.page", after, statement,
                                           custom_plans=flt.keyword is not None)
-    page = _merged_page(pools, results, after, first, own_resource)
+    page = _merged_page(pools, results, after, first, own_resource if not flt.provider_levels else
+                        _of_provider_levels(flt.provider_levels, pools.topology.region.code))
     if related:
         await _attach_related(pools, page, related, databases[0] if inline is not None else None)
     return page
+
+
+def _of_provider_levels(levels: Sequence[str], region: str) -> Callable[[NodePools, str, asyncpg.Record], bool]:
+    """``own_resource``, and of a provider level asked for by its provider's code (a server that let another
+    through lied about its own SQL, PROVIDER_LEVEL: its page is left out as one with rows it does not host)."""
+    def own(pools: NodePools, database: str, row: asyncpg.Record) -> bool:
+        if not own_resource(pools, database, row):
+            return False
+        if facts_from_code(row["provider_code"], region).level not in levels:
+            logger.warning("database %s answered resource %s, whose provider %s's level is not one of %s: its "
+                           "page is left out", database, row["code"], row["provider_code"], levels)
+            return False
+        return True
+
+    return own
 
 
 def _own_provider(pools: NodePools, database: str, provider_code: str, names: Sequence[str],
@@ -414,7 +439,7 @@ async def _attach_related(pools: NodePools, page: Page, related: RelatedColumns,
 
 async def resource_count(pools: NodePools, flt: ResourceFilter) -> tuple[int, list[NodeUnavailable]]:
     def statement(database: str) -> tuple[str, list[Any]]:
-        where = resource_where(flt, None, pools.topology.hosted_on(database))
+        where = resource_where(flt, None, pools.topology.hosted_on(database), pools.topology.region.code)
         return COUNT_RESOURCES + where.sql(), where.args
 
     results = await fetch_each_own(pools, databases_for(pools, flt.nodes), "resources.count", statement,

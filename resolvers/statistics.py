@@ -24,16 +24,20 @@ from govshare.core.errors import BadRequest, Forbidden, NodeUnavailable
 from govshare.federation.nodes import NodePools
 from govshare.federation.topology import Topology
 from govshare.policies.authority import Action, Authority
+from govshare.policies.groups import facts_from_code
 from govshare.policies.workdays import china_date
 
 from . import audit, hosting
 from .catalog import HOSTED_LOOKUP, group_by_database, rows_by_code
 
-# Group-by dimensions: a fixed map from the API's enum to SQL expressions (never caller text).
+# Group-by dimensions: a fixed map from the API's enum to SQL expressions (never caller text). LEVEL is read
+# as the provider's code and made its level in the service (``_keys``: policies.groups.facts_from_code, as
+# Resource.providerLevel and the access rules take it): the rows' provider_level column is the node's word,
+# and a prefecture could count its resources as region-level there.
 DIMENSIONS: dict[str, str] = {
     "NODE": "r.node_code",
     "PROVIDER": "r.provider_code",
-    "LEVEL": "r.provider_level",
+    "LEVEL": "r.provider_code",
     "CLASSIFICATION": "r.classification",
     "SHARE_CLASS": "r.share_class",
     "SHARE_MODE": "m.share_mode",
@@ -143,9 +147,15 @@ def _owned(topology: Topology, database: str, nodes: list[str], group_by: Sequen
     """Whether a group of counts read from ``database`` counts only rows the catalog would serve from it: of
     the nodes asked of it, codes and providers of nodes it hosts (and so is its PROVIDER key)."""
     hosted = topology.hosted_on(database)
-    provider = row["k" + str(group_by.index("PROVIDER"))] if "PROVIDER" in group_by else None
+    providers = [row["k" + str(group_by.index(d))] for d in ("PROVIDER", "LEVEL") if d in group_by]
     return (row["owner_node"] in nodes and all(hosting.belongs(row[k], hosted) for k in OWNER_PREFIXES)
-            and (provider is None or hosting.belongs(provider, hosted)))
+            and all(hosting.belongs(provider, hosted) for provider in providers))
+
+
+def _keys(group_by: Sequence[str], row: asyncpg.Record, region: str) -> tuple[str | None, ...]:
+    """A group's key: its dimensions' values, LEVEL's being its provider code's level (DIMENSIONS)."""
+    return tuple(facts_from_code(row["k" + str(n)], region).level if dimension == "LEVEL" else row["k" + str(n)]
+                 for n, dimension in enumerate(group_by))
 
 
 def permitted_nodes(authority: Authority, pools: NodePools, nodes: Sequence[str] | None) -> list[str]:
@@ -218,7 +228,7 @@ async def catalog_counts(pools: NodePools, group_by: Sequence[str], nodes: Seque
             unavailable.extend(targets[db])
             continue
         for row in rows:
-            key = tuple(row["k" + str(n)] for n in range(len(group_by)))
+            key = _keys(group_by, row, topology.region.code)
             sums = merged.setdefault(key, dict.fromkeys(MEASURES, 0))
             for measure in MEASURES:
                 sums[measure] += int(row[measure])

@@ -186,6 +186,21 @@ def coded_levels(rows: Sequence[Any], region: str) -> list[Any]:
     return coded
 
 
+def coded_provider_levels(rows: Sequence[Any], region: str) -> list[Any]:
+    """Resource rows whose ``provider_level`` is their provider's code's (``coded_levels``), whatever the
+    node's row says: a prefecture's entry saying its provider is region-level is served with its code's
+    level. Rows read without their provider level are as they were."""
+    coded: list[Any] = []
+    for row in rows:
+        said = row.get("provider_level")
+        if said is not None:
+            level = facts_from_code(row["provider_code"], region).level
+            if said != level:
+                row = {**dict(row.items()), "provider_level": level}
+        coded.append(row)
+    return coded
+
+
 async def departments(context: Context, rows: list[Any], selection: Tree, lang: str) -> list[Department]:
     if "level" in selection:
         rows = coded_levels(rows, context.pools.topology.region.code)
@@ -234,6 +249,8 @@ async def resources(context: Context, rows: list[Any], selection: Tree, lang: st
     """Resources from rows; their providers and items from ``page.related`` (read with the page) where the
     page has them, else through the request's loaders (one statement per node per level)."""
     specs = [(attr, convert) for name, (attr, _, convert) in RESOURCE_FIELDS.items() if name in selection]
+    if "providerLevel" in selection:
+        rows = coded_provider_levels(rows, context.pools.topology.region.code)
     built = _instances(Resource, rows, specs, lang)
     jobs = []
     if "provider" in selection:
@@ -338,6 +355,8 @@ async def resource_with_details(context: Context, details: catalog.ResourceDetai
                                 lang: str) -> Resource:
     """One resource from a row read with its provider and items (``catalog.resource_details``)."""
     row = details.row
+    if "providerLevel" in selection:
+        row = coded_provider_levels([row], context.pools.topology.region.code)[0]
     built = _instance(Resource, {attr: convert(row, lang) for name, (attr, _, convert) in RESOURCE_FIELDS.items()
                                  if name in selection})
     if "provider" in selection:

@@ -485,6 +485,8 @@ class CatalogRead:
         items = shape.items
         item_shape = None if items is None else items.for_lang(lang) if items.positional else items.by_name
         item_names = builders.item_columns(items.tree, lang) if items is not None else ()
+        if "providerLevel" in shape.tree:  # its provider code's, as builders.resources serves it
+            rows = builders.coded_provider_levels(rows, region)
         shaped = []
         for row in rows:
             related = page.related.get(row["code"])
@@ -528,6 +530,8 @@ class CatalogRead:
                     builders.coded_levels([department], context.pools.topology.region.code)[0], lang)
             shaped_items = [] if details is None or shape.items is None else \
                 [shape.items.by_name(i, lang) for i in details.items or []]
+            if "providerLevel" in shape.tree:  # its provider code's, as builders serves it
+                row = builders.coded_provider_levels([row], context.pools.topology.region.code)[0]
             value = shape.shape(row, lang, answer, shaped_items)
         except Exception:
             if details is not None:  # graphql-core answers, from the loaders' caches

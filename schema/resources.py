@@ -51,7 +51,10 @@ class Resource:
     classification: Classification
     category: str
     provider_code: str
-    provider_level: Level
+    provider_level: Level = strawberry.field(description=(
+        "The level its provider's code says (the region node's codes REGION, <node>-C<letter>-<kind> COUNTY, "
+        "others PREFECTURE), as Department.level and the access rules' level: groups, whatever the node's "
+        "catalog row says."))
     format: str
     update_cycle: UpdateCycle
     share_class: ShareClass
@@ -105,7 +108,8 @@ async def resource_total(context: Context, flt: catalog.ResourceFilter | None) -
 class ResourceFilter:
     nodes: list[str] | None = None
     providers: list[str] | None = None
-    provider_levels: list[Level] | None = None
+    provider_levels: list[Level] | None = strawberry.field(
+        default=None, description="Levels of the providers' codes, as Resource.providerLevel says them.")
     classifications: list[Classification] | None = None
     share_classes: list[ShareClass] | None = None
     share_modes: list[ShareMode] | None = None

@@ -34,7 +34,8 @@ class CatalogDimension(Enum):
 class CatalogCountRow:
     node: str | None
     provider: str | None
-    level: str | None
+    level: str | None = strawberry.field(
+        description="The providers' level (region, prefecture, county) their codes say, as Resource.providerLevel.")
     classification: str | None
     share_class: str | None
     share_mode: str | None = strawberry.field(
