@@ -55,6 +55,12 @@ class BadRequest(GovshareError):
     code = "BAD_USER_INPUT"
 
 
+class MalformedRequest(GovshareError):
+    """A request the GraphQL endpoint cannot read as GraphQL over HTTP (a body that is not JSON)."""
+
+    code = "BAD_REQUEST"
+
+
 class LimitExceeded(BadRequest):
     """A request beyond one of the configured bounds on work per request."""
 

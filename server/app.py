@@ -37,7 +37,7 @@ from govshare.resolvers.groups import load_memberships
 
 from .access_sweeps import AccessSweeper
 from .admission import Admission, AdmissionMiddleware
-from .assets import static_files
+from .assets import favicon, static_files
 from .checkpoints import Checkpointer, audit_key, checkpoint_file, seal_audit_trail
 from .console import console_page
 from .departments import KnownDepartments
@@ -273,6 +273,7 @@ def create_app(settings: Settings, topology: Topology) -> Service:
                   methods=["GET"]),
             Mount("/static", static_files(), name="static"),
             Route("/console", console_page),
+            Route("/favicon.ico", favicon),
         ],
         lifespan=lifespan,
         middleware=middleware,

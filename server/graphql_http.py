@@ -46,6 +46,7 @@ from govshare.resolvers.context import Context, language_from_header
 from govshare.schema.documents import parse_document, validate_ahead
 from govshare.schema.plans import execute_planned
 
+from . import payloads
 from .assets import graphiql_page
 from .departments import KnownDepartments
 from .graphql_responses import GRAPHQL_RESPONSE, JSON, format_error, negotiate
@@ -266,6 +267,10 @@ class GraphQLEndpoint:
     def _bad_request(self, message: str, media: str, code: str = "BAD_REQUEST") -> Answer:
         return self._json({"errors": [{"message": message, "extensions": {"code": code}}]}, 400, media)
 
+    def _undecodable(self, error: GovshareError, media: str) -> Answer:
+        """A payload that cannot be decoded: 400 whatever the media type, as no GraphQL request was read."""
+        return self._json({"errors": [{"message": error.message, "extensions": error.extensions}]}, 400, media)
+
     def _too_large(self, media: str) -> Answer:
         error = LimitExceeded(f"the request is larger than {self._limits.body_bytes} bytes",
                               limit="maxBodyBytes", maximum=self._limits.body_bytes)
@@ -294,8 +299,8 @@ class GraphQLEndpoint:
                 if isinstance(raw.get(name), str) and raw[name] != "":
                     try:
                         raw[name] = orjson.loads(raw[name])
-                    except orjson.JSONDecodeError:
-                        return self._bad_request(f"'{name}' is not valid JSON", media)
+                    except orjson.JSONDecodeError as exc:
+                        return self._undecodable(payloads.refusal(raw[name], f"'{name}'", str(exc)), media)
                 elif raw.get(name) == "":
                     raw[name] = None
         else:
@@ -313,8 +318,8 @@ class GraphQLEndpoint:
                 return self._too_large(media)
             try:
                 raw = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                return self._bad_request("the request body is not valid JSON", media)
+            except orjson.JSONDecodeError as exc:
+                return self._undecodable(payloads.refusal(body, "the request body", str(exc)), media)
             if not isinstance(raw, dict):
                 return self._bad_request("the request body must be a JSON object", media)
         query, variables = raw.get("query"), raw.get("variables")

@@ -39,7 +39,10 @@
       defaultQuery: examples.length ? examples[0].query : undefined,
       plugins: [examplesPlugin(examples)],
       visiblePlugin: examples.length ? "README examples" : undefined,
-    }, React.createElement(GraphiQL.Logo, null, "govshare", signOutButton)));
+    // The name and the button are separate elements with a space between them: GraphiQL's `all: unset` on
+    // its buttons would otherwise leave them touching ("govshareSign out"), in the header and in its text.
+    }, React.createElement(GraphiQL.Logo, null,
+      React.createElement("span", { className: "govshare-brand" }, "govshare"), " ", signOutButton)));
   }
 
   // A sidebar panel listing the README's samples by title; a click opens one in a new tab.

@@ -38,7 +38,8 @@ async def test_page_references_only_its_own_files(client: httpx.AsyncClient) -> 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "script-src 'self'" in response.headers["content-security-policy"]
-    references = re.findall(r'(?:src|href)="([^"]+)"', response.text)
+    icon, *references = re.findall(r'(?:src|href)="([^"]+)"', response.text)
+    assert icon == "/favicon.ico"
     assert len(references) == 6
     assert all(ref.startswith("/static/") for ref in references), references
     assert "//" not in response.text.replace("<!doctype", "")
@@ -50,6 +51,19 @@ async def test_page_references_only_its_own_files(client: httpx.AsyncClient) -> 
         assert asset.headers["x-content-type-options"] == "nosniff"
         immutable = "immutable" in asset.headers["cache-control"]
         assert immutable == ref.startswith("/static/vendor/"), ref
+
+
+async def test_the_tab_icon_is_served_here(client: httpx.AsyncClient) -> None:
+    # Browsers ask every origin for /favicon.ico (a 404 was the console's one error in the browser).
+    response = await client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/svg+xml"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.text.startswith('<svg xmlns="http://www.w3.org/2000/svg"') and response.text.endswith("</svg>")
+    assert "script" not in response.text and "href" not in response.text  # nothing it could load or run
+    for page in ("/graphql", "/console"):
+        html = (await client.get(page, headers=BROWSER_HTML)).text
+        assert '<link rel="icon" href="/favicon.ico" type="image/svg+xml">' in html, page
 
 
 async def test_assets_outside_the_folder_are_not_served(client: httpx.AsyncClient) -> None:
@@ -71,6 +85,7 @@ def test_examples_are_the_readme_samples() -> None:
 async def test_graphiql_runs_a_sample_offline_with_a_session_token(live_root: str) -> None:
     blocked: list[str] = []
     graphql_requests: list[tuple[str, str | None]] = []
+    console_errors: list[str] = []
 
     async def only_localhost(route: Route) -> None:
         if urlsplit(route.request.url).hostname == "127.0.0.1":
@@ -92,6 +107,8 @@ async def test_graphiql_runs_a_sample_offline_with_a_session_token(live_root: st
             await context.route("**/*", only_localhost)
             page = await context.new_page()
             page.on("request", seen)
+            page.on("console", lambda message: console_errors.append(message.text) if message.type == "error"
+                    else None)
             await page.goto(f"{live_root}/graphql")
             await page.locator("#token").wait_for(state="visible", timeout=10_000)
             assert graphql_requests == []  # no schema fetch before there is a token
@@ -106,6 +123,13 @@ async def test_graphiql_runs_a_sample_offline_with_a_session_token(live_root: st
                 await page.click(".graphiql-execute-button")
             body = await (await answer.value).json()
             assert body["data"]["nodes"], body
+            # The header: the name, then the sign-out button apart from it (GraphiQL's `all: unset` on buttons
+            # once erased the margin, and the text read "govshareSign out").
+            assert await page.locator(".graphiql-logo").inner_text() == "govshare Sign out"
+            brand = await page.locator(".govshare-brand").bounding_box()
+            button = await page.locator(".govshare-sign-out").bounding_box()
+            assert brand is not None and button is not None
+            assert button["x"] - (brand["x"] + brand["width"]) >= 8
             result = page.locator(".result-window")
             # CodeMirror renders only the lines in view: the answer begins with data.resources.
             await result.get_by_text('"resources"').wait_for(timeout=10_000)
@@ -130,5 +154,6 @@ async def test_graphiql_runs_a_sample_offline_with_a_session_token(live_root: st
     assert stored[0] == bearer
     assert bearer not in stored[1]
     assert blocked == []
+    assert console_errors == []  # a missing /favicon.ico used to be one
     assert len(graphql_requests) >= 2  # the schema, then the sample
     assert all(url == f"{live_root}/graphql" and auth == f"Bearer {bearer}" for url, auth in graphql_requests)

@@ -51,6 +51,19 @@ def number(text: str) -> int:
     return int(text.replace(",", ""))
 
 
+async def header_reads_apart(page: Page) -> None:
+    """The header's name and sign-out button stand apart, on screen and in its text (an outside tester read
+    "govshareSign out" in GraphiQL's header, tests/server/test_assets.py)."""
+    brand, button = page.locator("#brand"), page.locator("#sign-out")
+    assert await button.is_visible()
+    left, right = await brand.bounding_box(), await button.bounding_box()
+    assert left is not None and right is not None
+    assert right["x"] - (left["x"] + left["width"]) >= 8  # ltr: the button after the name, with room between
+    text = await page.inner_text("header#top")
+    assert re.search(r"govshare\s", text) and re.search(r"\sSign out$", text), text
+    assert "govshareSign out" not in text
+
+
 async def test_sign_in_keeps_the_token_in_the_tab_and_talks_to_graphql_only(browser: Browser,
                                                                             live_root: str) -> None:
     bearer = demo_token("supervisor.region")
@@ -61,6 +74,7 @@ async def test_sign_in_keeps_the_token_in_the_tab_and_talks_to_graphql_only(brow
         assert stored[0] == bearer
         assert bearer not in stored[1]
         assert await tab.page.inner_text("#who") == "supervisor.region · 650000-ZW (supervisor@650000, developer@650000)"
+        await header_reads_apart(tab.page)
         await tab.page.click("#sign-out")
         await tab.page.locator("#token").wait_for(state="visible")
         assert await tab.page.evaluate("() => sessionStorage.getItem('govshare.token')") is None
@@ -223,7 +237,7 @@ async def test_console_page_and_modules_come_from_this_server_only(client: httpx
     assert "script-src 'self'" in response.headers["content-security-policy"]
     assert "connect-src 'self'" in response.headers["content-security-policy"]
     references = re.findall(r'(?:src|href)="([^"]+)"', response.text)
-    assert references == ["/static/console.css", "/static/console-app.js"]
+    assert references == ["/favicon.ico", "/static/console.css", "/static/console-app.js"]
     # Every module the console imports, followed through their imports, is served from /static.
     pending, seen = ["/static/console-app.js"], set()
     while pending:
