@@ -1,5 +1,5 @@
 """Audit appends per second: ``python -m benchmarks.audit_appends [--writers 1,8,32,64] [--seconds 5]
-[--processes 2 --lanes same,own]``.
+[--processes 2 --lanes same,own] [--before 36 --rounds 3 --records 300000]``.
 
 Starts one PostgreSQL server (fsync on, as in production: every record is durable before its answer
 leaves), migrates a region database, then runs N concurrent writers, each appending one record at a
@@ -10,6 +10,13 @@ With ``--processes P``, P processes (as ``govshare serve --workers P``) each run
 all on lane 0 (``same``: the one chain they shared before migration 0028) or each on the lane it leases
 (``own``), and the table adds the batches, how many were rechained (found another writer's head first)
 and the records per batch.
+
+With ``--before V``, an A/B run on the same server in the same minute: one region database migrated up to
+migration V and one migrated fully, loaded in interleaved rounds (``--rounds``), each row with
+PostgreSQL's CPU per append (postmaster and every backend, from /proc) and its WAL bytes per append. A
+CHECKPOINT starts every run, so the full-page images a trail writes after each checkpoint are counted;
+``--records N`` first fills each database with N records (in batches of 500, each lane 1 chain), so that
+its indexes are as large as a trail's in service.
 """
 
 from __future__ import annotations
@@ -29,9 +36,11 @@ import asyncpg
 from govshare.core.errors import AuditUnavailable
 from govshare.federation.nodes import NodePools
 from govshare.federation.topology import Node, Topology
-from govshare.migrations.runner import migrate
+from govshare.migrations.runner import discover, migrate
 from govshare.resolvers import audit, audit_verdicts
 from govshare.server.postgres import LocalPostgres
+
+from .measure import tree_cpu_ms
 
 KEY = b"benchmark-audit-key-0123456789-abcdef"
 
@@ -122,12 +131,107 @@ async def check(dsn: str) -> str:
         await conn.close()
 
 
-async def main(writer_counts: list[int], seconds: float, processes: int = 1, lanes: list[str] | None = None) -> None:
+def postmaster(server: LocalPostgres) -> int:
+    return int((server.pgdata / "postmaster.pid").read_text().split()[0])
+
+
+async def fill(dsn: str, records: int) -> None:
+    """``records`` records on lane 1, appended as a service would under load (batches of MAX_BATCH)."""
+    topology = Topology((Node("650000", "region", {"zh": "区"}, None, dsn),))
+    pools = NodePools(topology, timeout=60, max_size=2)
+    await pools.open()
+    trail = audit.AuditTrail(pools, KEY, 1)
+    try:
+        for start in range(0, records, audit.MAX_BATCH):
+            batch = [audit.AuditRecord(f"fill-{n}", "bench", f"650000-D{n % 40:02d}", "read", "benchmark",
+                                       f"650100-B01-{n % 3000:06d}", grant_ids=[1 + n % 50], row_count=1)
+                     for n in range(start, min(records, start + audit.MAX_BATCH))]
+            written = await trail._write(batch, None)
+            assert not isinstance(written, audit.AccessChanged)
+    finally:
+        await pools.close()
+
+
+async def measured(server: LocalPostgres, dsn: str, writers: int, seconds: float) -> tuple[float, float, float]:
+    """(appends/s, PostgreSQL CPU ms per append, WAL bytes per append) of one run after a checkpoint."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("checkpoint")
+        lsn = await conn.fetchval("select pg_current_wal_lsn()")
+    finally:
+        await conn.close()
+    pm = postmaster(server)
+    cpu = tree_cpu_ms(pm)
+    topology = Topology((Node("650000", "region", {"zh": "区"}, None, dsn),))
+    pools = NodePools(topology, timeout=30, max_size=10)
+    await pools.open()
+    trail = audit.install(pools, KEY)
+    done = 0
+    deadline = time.monotonic() + seconds
+
+    async def writer(number: int) -> None:
+        nonlocal done
+        while time.monotonic() < deadline:
+            await audit.append(pools, audit.AuditRecord(f"bench-{number}-{done}", "bench", "650000-GA", "read",
+                                                         "benchmark", "650000-B01-000001", grant_ids=[3],
+                                                         items_returned=["citizen_id", "name", "sex"],
+                                                         row_count=1))
+            done += 1
+
+    started = time.monotonic()
+    await asyncio.gather(*(writer(n) for n in range(writers)))
+    elapsed = time.monotonic() - started
+    await trail.close()
+    await pools.close()
+    cpu = tree_cpu_ms(pm) - cpu
+    conn = await asyncpg.connect(dsn)
+    try:
+        wal = await conn.fetchval("select pg_wal_lsn_diff(pg_current_wal_lsn(), $1)", lsn)
+    finally:
+        await conn.close()
+    return done / elapsed, cpu / max(done, 1), float(wal) / max(done, 1)
+
+
+async def compare(server: LocalPostgres, before: int, writer_counts: list[int], seconds: float, rounds: int,
+                  records: int) -> None:
+    """Migrated up to ``before`` (A) against fully migrated (B), interleaved: one row per run."""
+    dsns = {}
+    for name, migrations in (("A", [m for m in discover() if m.version <= before]), ("B", None)):
+        conn = await asyncpg.connect(server.dsn())
+        try:
+            await conn.execute(f"create database bench_{name.lower()}")
+        finally:
+            await conn.close()
+        dsns[name] = server.dsn(f"bench_{name.lower()}")
+        conn = await asyncpg.connect(dsns[name])
+        try:
+            await migrate(conn, migrations)
+        finally:
+            await conn.close()
+        if records:
+            await fill(dsns[name], records)
+    print(f"A: migrations up to {before:04d}; B: all. Each run after a CHECKPOINT; "
+          f"{records:,} records in the trail first.\n")
+    print("| writers | round | variant | appends/s | PostgreSQL CPU ms/append | WAL bytes/append | chain |\n"
+          "|---|---|---|---|---|---|---|")
+    for writers in writer_counts:
+        for number in range(rounds):
+            for name in ("A", "B") if number % 2 == 0 else ("B", "A"):
+                rate, cpu, wal = await measured(server, dsns[name], writers, seconds)
+                print(f"| {writers} | {number + 1} | {name} | {rate:,.0f} | {cpu:.3f} | {wal:,.0f} "
+                      f"| {await check(dsns[name])} |", flush=True)
+
+
+async def main(writer_counts: list[int], seconds: float, processes: int = 1, lanes: list[str] | None = None,
+               before: int | None = None, rounds: int = 3, records: int = 0) -> None:
     root = Path(tempfile.mkdtemp(prefix="govshare-audit-bench-", dir="/tmp"))
     server = LocalPostgres(root / "pg", fsync=True)
     server.init()
     server.start()
     try:
+        if before is not None:
+            await compare(server, before, writer_counts, seconds, rounds, records)
+            return
         conn = await asyncpg.connect(server.dsn())
         await migrate(conn)
         await conn.close()
@@ -157,5 +261,9 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--processes", type=int, default=1, help="writer processes at once (as serve --workers)")
     parser.add_argument("--lanes", default="same,own", help="with --processes: same (all on lane 0), own (leased)")
+    parser.add_argument("--before", type=int, help="A/B: migrated up to this migration against fully migrated")
+    parser.add_argument("--rounds", type=int, default=3, help="with --before: interleaved rounds")
+    parser.add_argument("--records", type=int, default=0, help="with --before: records in each trail first")
     args = parser.parse_args()
-    asyncio.run(main([int(n) for n in args.writers.split(",")], args.seconds, args.processes, args.lanes.split(",")))
+    asyncio.run(main([int(n) for n in args.writers.split(",")], args.seconds, args.processes, args.lanes.split(","),
+                     args.before, args.rounds, args.records))

@@ -5,12 +5,14 @@ lanes (audit_head, audit_append_batch) read and write lane 0."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import asyncpg
 import pytest
 
+from ..audit_databases import fresh_region
 from ..conftest import Cluster
 
 LANE = 60  # no server process leases it in the suite's run
@@ -120,3 +122,27 @@ async def test_a_batch_with_a_broken_link_is_refused_whole(region: asyncpg.Conne
     with pytest.raises(asyncpg.InvalidParameterValueError, match=f"does not continue lane {LANE} at {seq + at}"):
         await region.fetchrow(APPEND, seq, head, json.dumps(records), LANE, None)
     assert await _written(region, seq) == 0
+
+
+
+async def test_an_append_that_waited_for_the_lane_reads_the_head_written_meanwhile(cluster: Cluster) -> None:
+    """Holds since 0037, which reads the head in the statement after the lane's lock: an append that waited
+    for another one on its lane sees what that one committed (the head it read before the lock would be
+    stale: the batch would come back as a unique violation instead of a rechain)."""
+    async with fresh_region(cluster) as dsn:
+        first, second = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+        try:
+            seq, head = await first.fetchrow(HEAD, LANE)
+            records = _records(seq, head, 2, "w1")
+            async with first.transaction():
+                assert (await first.fetchrow(APPEND, seq, head, json.dumps(records), LANE, None))["appended"]
+                waiting = asyncio.create_task(second.fetchrow(
+                    APPEND, seq, head, json.dumps(_records(seq, head, 1, "w2")), LANE, None))
+                await asyncio.sleep(0.3)
+                assert not waiting.done()  # the lane's lock
+            # the head the first append wrote comes back, and nothing more is written
+            assert tuple(await asyncio.wait_for(waiting, 10)) == (seq + 2, records[-1]["hash"], False, [])
+            assert await _written(first, seq) == 2
+        finally:
+            await first.close()
+            await second.close()
