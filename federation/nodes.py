@@ -29,6 +29,9 @@ from .answers import LimitedConnection
 from .deadlines import RequestDeadlines, request_deadlines
 from .topology import Topology
 
+_PROXY: Any = getattr(asyncpg.pool, "PoolConnectionProxy", type(None))  # what asyncpg's pools hand out
+_POOL: Any = asyncpg.Pool
+
 logger = logging.getLogger("govshare.nodes")
 T = TypeVar("T")
 
@@ -222,13 +225,18 @@ class NodePools:
         whose sessions force generic plans when ``generic``)."""
         deadline, deadlines = self._deadline(database_node, timeout)
         pool = self._generic.get(database_node) if generic else None
-        if pool is None or (pool.get_idle_size() == 0 and pool.get_size() >= pool.get_max_size()):
-            pool = self._pools[database_node]
         conn: Any = None
+        if pool is not None:
+            conn = _acquired_now(pool)
+            if conn is None and pool.get_idle_size() == 0 and pool.get_size() >= pool.get_max_size():
+                pool = None  # all of its connections are busy: overflow to the usual pool, never queue
+        if pool is None:
+            pool = self._pools[database_node]
         started = time.perf_counter()
         try:
             async with asyncio.timeout_at(deadline):
-                conn = await pool.acquire()
+                if conn is None:
+                    conn = _acquired_now(pool) or await pool.acquire()
                 result = await operation(conn)
         except BaseException as exc:
             if conn is not None:
@@ -247,7 +255,7 @@ class NodePools:
                 deadlines.end(database_node)
         if self.observer is not None:
             self.observer(database_node, time.perf_counter() - started, True)
-        if not await _released_now(conn):
+        if not _released_now(conn):
             self._release_later(pool, conn)
         return result
 
@@ -352,26 +360,60 @@ class NodePools:
         }
 
 
-async def _released_now(conn: Any) -> bool:
+def _acquired_now(pool: Any) -> Any:
+    """An idle, connected connection of ``pool``, taken as asyncpg's Pool.acquire takes it (its holder out
+    of the pool's queue, its inactivity timer stopped, a new proxy, the in-use future that the pool's close
+    waits on), without the acquire's three coroutines and the queue's getter (a statement's acquire and
+    release cost twice its own execution in CPU). None, with nothing changed, when no connection is idle
+    and connected or this asyncpg does not look as expected: the caller then acquires through the pool,
+    which connects or queues."""
+    if type(pool) is not _POOL or not pool._initialized or pool._closing or pool._closed:
+        return None
+    queue = pool._queue
+    if queue.empty():
+        return None
+    holder = queue.get_nowait()
+    con = holder._con
+    if con is None or con.is_closed() or holder._in_use is not None or holder._setup is not None \
+            or holder._generation != pool._generation or holder._pool is not pool:
+        queue.put_nowait(holder)  # back on top: the pool's own acquire takes it next and connects it
+        return None
+    holder._maybe_cancel_inactive_callback()
+    holder._proxy = proxy = _PROXY(holder, con)
+    holder._in_use = pool._loop.create_future()
+    holder._timeout = None
+    return proxy
+
+
+def _released_now(conn: Any) -> bool:
     """Hand an idle connection back at once, when releasing it needs no round trip: what asyncpg's
-    Pool.release does (the connection's release hook, then its holder's release with our no-op reset),
-    without the two tasks and the timer of a background release (~25 us per statement, 36 statements in a
-    federated catalog page). False (nothing done) when it would wait on the server (a transaction to roll
-    back, a cancel in flight) or when this asyncpg does not look as expected: the caller then releases
-    in the background as before."""
+    Pool.release does (the connection's release hook, its reset, which our keep_session makes a check
+    only, the holder's release and its inactivity timer rearmed), without the two tasks and the timer of a
+    background release (~25 us per statement, 36 statements in a federated catalog page) and without the
+    timeout, the timer and the coroutines of asyncpg's release, all there for a reset that would wait on the
+    server. False (nothing done) when it would wait on the server (a transaction to roll back, a cancel in
+    flight) or when this asyncpg does not look as expected: the caller then releases in the background as
+    before."""
     con = getattr(conn, "_con", None)
     holder = getattr(conn, "_holder", None)
     protocol = getattr(con, "_protocol", None)
     pool = getattr(holder, "_pool", None)
-    if con is None or holder is None or protocol is None or pool is None or con.is_closed() \
+    if con is None or holder is None or protocol is None or pool is None or type(conn) is not _PROXY \
+            or getattr(pool, "_reset", None) is not keep_session or con.is_closed() or holder._in_use is None \
             or conn.is_in_transaction() or getattr(con, "_top_xact", None) is not None \
             or protocol._is_cancelling() or protocol.queries_count >= holder._max_queries \
             or holder._generation != pool._generation:  # the last two close the connection: a round trip
         return False
     try:
         con._on_release()
-        await holder.release(RELEASE_TIMEOUT)  # no await inside suspends for an idle connection (keep_session)
-    except Exception:  # asyncpg has terminated it already; never reuse a connection in an unknown state
+        holder._timeout = None
+        # Connection._reset without its awaits: nothing to roll back (checked above); listeners dropped.
+        con._check_open()
+        con._listeners.clear()
+        con._log_listeners.clear()
+        holder._release()
+        holder._setup_inactive_callback()
+    except Exception:  # never reuse a connection in an unknown state
         with contextlib.suppress(Exception):
             con.terminate()
     return True

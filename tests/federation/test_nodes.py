@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -74,3 +75,53 @@ async def test_an_idle_connection_is_back_in_its_pool_when_the_statement_returns
         assert (await pools.fetch(region, "test.one", "select 1 as one"))[0]["one"] == 1
         # released on the spot (no background task to wait for), and reusable at once
         assert pool.get_idle_size() == 1 and not pools._releases
+
+
+async def test_statements_take_and_return_connections_as_the_pool_does(cluster: Cluster, pools: NodePools) -> None:
+    """The pools' own acquire and release are bypassed for idle connections (nodes._acquired_now and
+    _released_now): the connection, its holder and its inactivity timer end up as asyncpg leaves them."""
+    region = cluster.topology.region.code
+    pool = pools.pool(region)
+    pids = {(await pools.fetch(region, "test.pid", "select pg_backend_pid() as pid"))[0]["pid"] for _ in range(5)}
+    assert len(pids) == 1 and pool.get_size() == 1 and pool.get_idle_size() == 1
+    (holder,) = pool._holders  # type: ignore[attr-defined]
+    assert holder._in_use is None and holder._proxy is None and holder._inactive_callback is not None
+    # asyncpg's own acquire still gets the same connection, and a proxy handed back cannot be used again
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("select pg_backend_pid()") in pids
+        assert holder._inactive_callback is None
+    with pytest.raises(asyncpg.InterfaceError):
+        await conn.fetchval("select 1")
+
+
+async def test_a_busy_pool_is_waited_for_through_asyncpg(cluster: Cluster, pools: NodePools) -> None:
+    """With its only connection taken, a statement queues in asyncpg's pool and runs once it is back."""
+    region = cluster.topology.region.code
+    pool = pools.pool(region)
+    held = await pool.acquire()
+    waiting = asyncio.ensure_future(pools.fetch(region, "test.one", "select 1 as one"))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    await pool.release(held)
+    assert (await waiting)[0]["one"] == 1 and pool.get_idle_size() == 1
+
+
+async def test_a_connection_in_a_transaction_is_released_through_asyncpg(cluster: Cluster, pools: NodePools) -> None:
+    """A statement that leaves its connection in a transaction is not handed back on the spot: asyncpg's
+    release rolls it back first (in the background)."""
+    region = cluster.topology.region.code
+    await pools._run(region, "test.begin", lambda conn: conn.execute("begin"), None)
+    assert pools._releases  # the background release
+    await asyncio.gather(*pools._releases)
+    async with pools.pool(region).acquire() as conn:
+        assert not conn.is_in_transaction()
+
+
+async def test_pools_close_after_statements_on_the_fast_path(cluster: Cluster) -> None:
+    opened = NodePools(cluster.topology, min_size=0, max_size=2)
+    await opened.open()
+    region = cluster.topology.region.code
+    await asyncio.gather(*(opened.fetch(region, "test.one", "select 1 as one") for _ in range(4)))
+    pool = opened.pool(region)
+    await asyncio.wait_for(opened.close(), 5)
+    assert pool.is_closing()
