@@ -16,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
 from govshare.core.errors import AmbiguousSource, BadRequest, NodeUnavailable, RateLimited
+from govshare.core.identifiers import is_valid_citizen_id, is_valid_uscc
 from govshare.policies.ratelimits import SharedRateLimiter
 
 from . import audit
@@ -36,6 +38,14 @@ MAX_ITEMS = 20
 # X, typed x or full-width by people and OCR) and GB 32100 unified social credit code (upper-case letters).
 # They are asked, and rows' keys compared, in their canonical form: NFKC (full-width to ASCII), upper case.
 CANONICAL_KEYS = frozenset({"citizen_id", "uscc"})
+# Their check characters: a key whose last character does not follow from its first 17 (in canonical form)
+# names nobody. It is refused before any node is asked (it would go to every database holding the register),
+# as BAD_USER_INPUT with reason INVALID_KEY, and audited as a refusal.
+KEY_STANDARDS: dict[str, tuple[str, Callable[[str], bool]]] = {
+    "citizen_id": ("GB 11643-1999", is_valid_citizen_id),
+    "uscc": ("GB 32100-2015", is_valid_uscc),
+}
+INVALID_KEY = "INVALID_KEY"
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,13 @@ async def _verify(caller: Caller, spec: DataResourceSpec, key: str, values: dict
     if wait is not None:
         raise RateLimited(f"verification limit reached for {caller.department}; retry in {wait:.0f} s",
                           retryAfterSeconds=round(wait, 1))
+    standard = invalid_key(spec.key, key)
+    if standard is not None:
+        await audit.append(caller.pools, audit.AuditRecord(
+            caller.request_id, caller.user, caller.department, "verify", purpose, spec.code, outcome="refused",
+            client_request_id=caller.client_request_id, detail={"reason": INVALID_KEY, "standard": standard}))
+        raise BadRequest(f"the key is not a valid {spec.key} ({standard}: its check character does not follow "
+                         "from the others)", reason=INVALID_KEY, item=spec.key, standard=standard)
     # Decided again (not charged again) when rules or grants change under it.
     return await decided_again(caller.decider, lambda: _compare(caller, spec, key, values, purpose))
 
@@ -144,6 +161,15 @@ async def _compare(caller: Caller, spec: DataResourceSpec, key: str, values: dic
     record.access_version = caller.decider.version
     await audit.append(caller.pools, record)
     return found is not None, [outcomes[n] for n in values]
+
+
+def invalid_key(item: str, key: str) -> str | None:
+    """The standard ``key`` (of key item ``item``, in canonical form) breaks, or None: it is well formed with
+    the right check character, or ``item`` follows no standard checked here."""
+    checked = KEY_STANDARDS.get(item)
+    if checked is None or checked[1](canonical_key(item, key)):
+        return None
+    return checked[0]
 
 
 def canonical_key(item: str, key: str) -> str:

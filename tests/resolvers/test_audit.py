@@ -97,7 +97,7 @@ async def test_a_callers_request_id_is_never_trusted_as_unique(client: httpx.Asy
 
 async def test_verifications_are_recorded(client: httpx.AsyncClient, cluster: Cluster) -> None:
     mine = uuid.uuid4().hex
-    await gql(client, """{ verify(resource: "population", key: "650100190001010000",
+    await gql(client, """{ verify(resource: "population", key: "650100190001010005",
         values: [{item: "name", value: "x"}, {item: "biometric_template_id", value: "y"}]) { found } }""",
               **{"X-Request-Id": mine})
     [record] = await _records(cluster, mine)

@@ -179,7 +179,7 @@ async def test_verification_answers_without_disclosing(client: httpx.AsyncClient
         {"item": "name", "outcome": "MATCH", "reason": None},
         {"item": "birth_date", "outcome": "MISMATCH", "reason": None}]}
     assert person["birthDate"] not in json.dumps(body)
-    body, _ = await gql(client, query, {"k": "650100190001010000", "v": values}, **NOGRANT)
+    body, _ = await gql(client, query, {"k": "650100190001010005", "v": values}, **NOGRANT)
     assert body["data"]["verify"]["found"] is False
     assert {i["outcome"] for i in body["data"]["verify"]["items"]} == {"NOT_FOUND"}
     body, _ = await gql(client, query, {"k": person["citizenId"], "v": [{"item": "birth_date", "value": "May 1"}]},
@@ -195,7 +195,7 @@ async def test_verification_answers_without_disclosing(client: httpx.AsyncClient
 async def test_verification_is_rate_limited_per_department(client: httpx.AsyncClient) -> None:
     limiter = client.app.state.limiter  # type: ignore[attr-defined]
     headers = {"Authorization": f"Bearer {token('650200-CA-MZ')}"}
-    query = """{ verify(resource: "population", key: "650100190001010000", values: [{item: "name", value: "x"}]) {
+    query = """{ verify(resource: "population", key: "650100190001010005", values: [{item: "name", value: "x"}]) {
         found } }"""
     outcomes: list[Any] = []
     for _ in range(int(limiter.capacity) + 1):

@@ -3,7 +3,9 @@ review-s6 findings 1-3): every database that could hold the key is asked, whatev
 (a citizen ID's division is where it was issued, not where the person is registered); a node that could hold
 the key and does not answer refuses the verification (NODE_UNAVAILABLE); rows of one key from several nodes
 refuse it (AMBIGUOUS_SOURCE); a row that is not of the key asked for refuses it too. A grant's row scope
-holds as on a data page; citizen IDs are asked and compared in canonical form (upper-case X, ASCII).
+holds as on a data page; citizen IDs are asked and compared in canonical form (upper-case X, ASCII). A
+citizen ID or credit code whose check character is wrong is refused (BAD_USER_INPUT, reason INVALID_KEY),
+audited, and asked of no node.
 
 The attacker owns 650200's PostgreSQL. Every test plants its rows or changes its server and puts
 everything back in ``finally``.
@@ -20,7 +22,7 @@ import httpx
 import pytest
 
 from govshare.resolvers.specs import DataItemSpec, DataResourceSpec
-from govshare.resolvers.verification import canonical_key
+from govshare.resolvers.verification import canonical_key, invalid_key
 
 from ..conftest import Cluster
 from ..helpers import gql, token
@@ -35,7 +37,7 @@ PLANT = """insert into population (citizen_id, node_code, name, sex, birth_date,
     household_type, registered_on) values ($1, $2, $3, '男', '1999-01-01', '汉族', '某地', $2, '城镇', '2000-01-01')"""
 ALL = ["650000", "650100", ATTACKER]  # the test topology's databases
 # Beijing's division: a key that names no node of the topology.
-NOWHERE = "110101199901017777"
+NOWHERE = "110101199901017773"
 BPCHAR_EQ = "oprname = '=' and oprleft = 'bpchar'::regtype and oprright = 'bpchar'::regtype"
 
 
@@ -133,8 +135,8 @@ def _register(key: str) -> DataResourceSpec:
 
 
 def test_citizen_ids_and_credit_codes_are_asked_in_canonical_form() -> None:
-    assert canonical_key("citizen_id", " 65010219990101123x ") == "65010219990101123X"
-    assert canonical_key("citizen_id", "６５０１０２１９９９０１０１１２３Ｘ") == "65010219990101123X"  # full width
+    assert canonical_key("citizen_id", " 65010219990101104x ") == "65010219990101104X"
+    assert canonical_key("citizen_id", "６５０１０２１９９９０１０１１０４Ｘ") == "65010219990101104X"  # full width
     assert canonical_key("uscc", "91650200ma0000000x") == "91650200MA0000000X"
     assert canonical_key("licence_no", "dzzz-x") == "dzzz-x"  # no standard says its case does not matter
 
@@ -167,7 +169,7 @@ async def test_the_node_an_id_names_does_not_answer_for_a_citizen_registered_els
     """review-s6 finding 1 (the reviewer's probe): born in Karamay (650202...), registered in Urumqi. The
     owner of 650200 plants its own row of the key with an impostor's name: the answer is a refusal, not
     MATCH (before: 650200 was asked alone and said MATCH). Without the planted row, Urumqi's answers."""
-    citizen = "650202199901014444"
+    citizen = "650202199901014449"
     async with planted(cluster, ("650100", citizen, "650100", "乌鲁木齐居民")):
         registered = await _verify(client, citizen, "乌鲁木齐居民")
         async with planted(cluster, (ATTACKER, citizen, ATTACKER, "冒名顶替者")):
@@ -194,13 +196,13 @@ async def test_verification_of_another_nodes_citizen_is_not_answered_by_650200(
 
 async def test_a_lower_case_check_character_is_the_same_key(
         client: httpx.AsyncClient, cluster: Cluster, asked: list[str]) -> None:
-    """review-s6 finding 3 (the reviewer's probe): Urumqi holds 65010219990101123X; 650200 plants a row of
+    """review-s6 finding 3 (the reviewer's probe): Urumqi holds 65010219990101104X; 650200 plants a row of
     its own keyed with a lower-case x and an impostor's name. The key typed with x (or full width) is the
     same person's: Urumqi's row decides (before: Urumqi missed it and 650200's row said MATCH)."""
-    real = "65010219990101123X"
+    real = "65010219990101104X"
     async with planted(cluster, ("650100", real, "650100", "真实居民"), (ATTACKER, real.lower(), ATTACKER, "冒名顶替者")):
         body = await _verify(client, real.lower(), "冒名顶替者")
-        wide = await _verify(client, "６５０１０２１９９９０１０１１２３ｘ", "真实居民")
+        wide = await _verify(client, "６５０１０２１９９９０１０１１０４ｘ", "真实居民")
     assert body["data"]["verify"] == {"found": True, "items": [{"item": "name", "outcome": "MISMATCH"}]}, body
     assert wide["data"]["verify"] == {"found": True, "items": [{"item": "name", "outcome": "MATCH"}]}, wide
 
@@ -208,7 +210,7 @@ async def test_a_lower_case_check_character_is_the_same_key(
 async def test_a_row_keyed_with_a_lower_case_x_is_the_keys_row(client: httpx.AsyncClient, cluster: Cluster) -> None:
     """650200's ``=`` ignores case and returns its lower-case-x row for Urumqi's citizen: compared in canonical
     form, that row is of the key, so two nodes hold it: refused (not a MATCH on either row)."""
-    real = "65010219990101124X"
+    real = "65010219990101112X"
     async with planted(cluster, ("650100", real, "650100", "真实居民"), (ATTACKER, real.lower(), ATTACKER, "冒名顶替者")), \
             equality_ignoring_case(cluster, ATTACKER):
         body = await _verify(client, real, "冒名顶替者")
@@ -313,6 +315,73 @@ async def test_a_row_that_is_not_of_the_key_refuses_the_verification(
     """A key no node holds reaches 650200, whose ``=`` says yes to its own rows of other keys: they are its
     own node's rows, but not the key's, and the verification is refused (before: found)."""
     async with equality_passing_everything(cluster, ATTACKER):
-        body = await _verify(client, "650100190001010000", "张三")
+        body = await _verify(client, "650100190001010005", "张三")
     assert _error(body) == "NODE_UNAVAILABLE"
     assert body["errors"][0]["extensions"]["node"] == ATTACKER
+
+
+KEY_CHECKER = "654300-JY"  # verifies nothing elsewhere in the suite: its rate limit is these tests' own
+CHECKED = """query($r: String!, $k: String!, $v: [VerifyValue!]!) { verify(resource: $r, key: $k, values: $v) {
+    found items { item outcome } } }"""
+
+
+def test_keys_are_checked_by_their_standards_check_character() -> None:
+    assert invalid_key("citizen_id", "11010519491231002X") is None  # GB 11643-1999's own example
+    assert invalid_key("citizen_id", " 11010519491231002x ") is None  # canonical form first (x is X)
+    assert invalid_key("citizen_id", "110105194912310021") == "GB 11643-1999"
+    assert invalid_key("citizen_id", "11010519491231002") == "GB 11643-1999"  # 17 characters
+    assert invalid_key("uscc", "91350100M000100Y43") is None  # GB 32100-2015's published example
+    assert invalid_key("uscc", "91350100m000100y43") is None
+    assert invalid_key("uscc", "91350100M000100Y44") == "GB 32100-2015"
+    assert invalid_key("uscc", "91350100M000100Y4I") == "GB 32100-2015"  # I is not in its alphabet
+    assert invalid_key("licence_no", "x") is None  # no check character: any key is asked
+
+
+@pytest.mark.parametrize(("resource", "key", "item", "standard"), [
+    ("population", "650100190001010000", "citizen_id", "GB 11643-1999"),  # 5 is its check digit
+    ("population", "650102199901011041", "citizen_id", "GB 11643-1999"),  # X is its check character
+    ("population", "６５０１００１９０００１０１０００ｘ", "citizen_id", "GB 11643-1999"),  # full width: still wrong
+    ("legalEntities", "91350100M000100Y44", "uscc", "GB 32100-2015"),
+], ids=["citizen id", "digit for X", "full width", "credit code"])
+async def test_a_key_with_a_wrong_check_character_is_refused_audited_and_asked_of_no_node(
+        client: httpx.AsyncClient, cluster: Cluster, resource: str, key: str, item: str, standard: str) -> None:
+    pools = client.app.state.pools  # type: ignore[attr-defined]
+    original, asked = pools.fetch, []
+
+    async def fetch(database: str, name: str, sql: str, *args: Any, **kwargs: Any) -> Any:
+        asked.append((database, name, args))
+        return await original(database, name, sql, *args, **kwargs)
+
+    mine = uuid.uuid4().hex
+    pools.fetch = fetch
+    try:
+        body, _ = await gql(client, CHECKED, {"r": resource, "k": key, "v": [{"item": "name", "value": "张三"}]},
+                            Authorization=f"Bearer {token(KEY_CHECKER)}", **{"X-Request-Id": mine})
+    finally:
+        pools.fetch = original
+    assert body["data"] == {"verify": None}, body
+    [error] = body["errors"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "reason": "INVALID_KEY", "item": item,
+                                   "standard": standard}, error
+    # no node database is asked (the key names nobody): the region's rate limit and audit trail alone
+    assert {name for _, name, _ in asked} <= {"ratelimit.lease", "audit.append"}, asked
+    assert not any(canonical_key(item, key) in repr(args) for _, _, args in asked)
+    conn = await cluster.connect("650000")
+    try:
+        [record] = await conn.fetch("select action, outcome, nodes, row_count, items_returned, items_denied, "
+                                    "resource, detail from audit_log where client_request_id = $1", mine)
+    finally:
+        await conn.close()
+    assert (record["action"], record["outcome"], record["nodes"], record["row_count"], record["items_returned"],
+            record["items_denied"]) == ("verify", "refused", [], 0, [], [])
+    assert record["resource"].startswith("650000-") and '"INVALID_KEY"' in record["detail"], record
+
+
+async def test_a_valid_key_of_either_standard_is_asked(client: httpx.AsyncClient) -> None:
+    """Valid keys no register holds: asked (NOT_FOUND), not refused."""
+    answers = []
+    for resource, key in (("population", "650100190001010005"), ("legalEntities", "91350100M000100Y43")):
+        body, _ = await gql(client, CHECKED, {"r": resource, "k": key, "v": [{"item": "name", "value": "张三"}]},
+                            Authorization=f"Bearer {token(KEY_CHECKER)}")
+        answers.append(body["data"]["verify"])
+    assert answers == [{"found": False, "items": [{"item": "name", "outcome": "NOT_FOUND"}]}] * 2, answers

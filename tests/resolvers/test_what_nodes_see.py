@@ -92,7 +92,7 @@ async def test_a_verified_key_reaches_every_database(
     assert body["data"]["verify"] == {"found": True}, body
     assert _receiving(sent, held) == ALL
     sent.clear()
-    absent = "650100199901016666"
+    absent = "650100199901016665"
     body, _ = await gql(client, query, {"k": absent}, **headers)
     assert body["data"]["verify"] == {"found": False}, body
     assert _receiving(sent, absent) == ALL

@@ -160,7 +160,7 @@ async def test_several_operations_need_an_operation_name(client: httpx.AsyncClie
 
 async def test_a_failed_or_rate_limited_verify_keeps_the_other_root_fields(client: httpx.AsyncClient) -> None:
     query = """{ nodes { code } sharingCatalog(first: 1) { pageInfo { hasNextPage } }
-        verify(resource: "population", key: "650100198001011234", values: [{item: "name", value: "x"}]) { found } }"""
+        verify(resource: "population", key: "650100198001011231", values: [{item: "name", value: "x"}]) { found } }"""
     department = "654300-GA"
     limiter = client.app.state.limiter  # type: ignore[attr-defined]
     while await limiter.take(department) is None:

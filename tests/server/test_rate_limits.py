@@ -17,7 +17,7 @@ from ..conftest import Cluster
 from ..helpers import gql, token
 
 DEPARTMENT = "650100-GA"
-VERIFY = '{ verify(resource: "population", key: "650100190001010000", values: [{item: "name", value: "x"}]) { found } }'
+VERIFY = '{ verify(resource: "population", key: "650100190001010005", values: [{item: "name", value: "x"}]) { found } }'
 CATALOG = '{ resources(first: 1, filter: {nodes: ["650100"]}) { edges { node { code } } } }'
 
 

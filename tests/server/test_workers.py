@@ -27,7 +27,7 @@ from govshare.server.postgres import free_port
 from ..conftest import TOPOLOGY, Cluster
 from ..helpers import SECRET, audit_key_file, token
 
-VERIFY = '{ verify(resource: "population", key: "650100190001010000", values: [{item: "name", value: "x"}]) { found } }'
+VERIFY = '{ verify(resource: "population", key: "650100190001010005", values: [{item: "name", value: "x"}]) { found } }'
 DEPARTMENT = "650200-JY"  # its buckets are emptied before and after the run
 VERIFY_PER_MINUTE = 6  # a block of 1: exact counts
 BUDGET_PER_MINUTE = 40  # blocks of 4
