@@ -22,7 +22,7 @@ from govshare.resolvers.catalog import (
     resource_where,
 )
 from govshare.resolvers.groups import load_memberships
-from govshare.resolvers.hosting import belongs, node_of, own_rows, owns
+from govshare.resolvers.hosting import belongs, foreign_rows, node_of, own_rows, owns
 from govshare.server.databases import SERVICE_LOGIN
 from govshare.server.departments import KnownDepartments
 
@@ -85,6 +85,28 @@ def test_rows_not_owned_are_dropped_and_logged_naming_the_database(
     assert len(warnings) == 3
     assert all("database 650200" in w and "dropped" in w for w in warnings)
     assert "'650000-GA'" in warnings[0] and "'650200-Z-2'" in warnings[1]
+
+
+OWNERSHIP_CASES = [  # (node, code, provider): rows of every kind owns() tells apart, on 650200 and the region
+    ("650200", "650200-Z-1", "650200-GA"), ("650200", "650000-GA", "650200-GA"), ("650200", "650200-Z-1", "650000-GA"),
+    ("650100", "650200-Z-1", "650200-GA"), ("650200", "6502001-Z-1", "650200-GA"), ("650200", "650200-Z-1", "6502001-GA"),
+    ("654300", "654300-B01-1", "650000-GA"), ("650000", "653000-GA", "650000-GA"), ("654300", "650200-B01-1", "654300-GA"),
+    ("654300", "654300-B01-2", "650200-GA"),
+    (None, "650000-GA", "650000-GA"), ("650200", None, "650200-GA"), ("650200", "650200-Z-1", None),
+    (["650200"], "650200-Z-1", "650200-GA"), ("650200", 650200, "650200-GA"), ("650200", "650200", "650200-GA"),
+    ("650200", "\uff16\uff15\uff10\uff12\uff10\uff10-Z-1", "650200-GA"), ("650200", " 650200-Z-1", "650200-GA"),
+]
+
+
+@pytest.mark.parametrize("database", ["650200", REGION])
+def test_a_pages_foreign_rows_are_exactly_those_owns_refuses(topology: Topology, database: str) -> None:
+    rows = [{"node_code": n, "code": c, "provider_code": p} for n, c, p in OWNERSHIP_CASES]
+    with_provider = [r for r in rows if not owns(topology, database, r["node_code"], r["code"], r["provider_code"],
+                                                 with_provider=True)]
+    without = [r for r in rows if not owns(topology, database, r["node_code"], r["code"])]
+    assert foreign_rows(topology, database, rows, provider="provider_code") == with_provider
+    assert foreign_rows(topology, database, rows) == without
+    assert 0 < len(with_provider) < len(rows) and len(without) < len(with_provider)  # the cases tell them apart
 
 
 # --- A dishonest server: 650200's owner makes its own PostgreSQL pass rows the SQL filters refuse ------------
