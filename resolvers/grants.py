@@ -22,7 +22,7 @@ STATES = ("active", "expired", "not_yet_valid", "revoked")
 
 INSERT_GRANT = """insert into grants (grantee_department, resource_code, items, purpose, valid_from, valid_until,
     row_scope, created_by, share_modes, grantee_sector, region_approved_by)
-    values ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11) returning id, created_at"""
+    values ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11) returning id"""
 SET_GRANT_ORIGIN = "update grants set request_id = $2 where id = $1"
 SELECT_GRANT = """select id, grantee_department, resource_code, items, purpose, valid_from, valid_until,
     row_scope, status, revoked_at, revoke_reason, created_at, created_by from grants where id = $1"""
@@ -96,18 +96,30 @@ async def insert(admin: Admin, conn: asyncpg.Connection, checked: validation.Che
     """Store a validated grant and its recorded change inside ``conn``'s region transaction (also used
     by the share-request workflow, whose approval and grant commit together). ``region_approver``: who
     approved an institution's grant for the region (validation.authorise)."""
-    scope = json.dumps({"division_codes": checked.divisions}) if checked.divisions is not None else None
-    row = await conn.fetchrow(INSERT_GRANT, checked.department, checked.resource.code, checked.items,
-                              checked.purpose, checked.valid_from, checked.valid_until, scope, admin.actor.user,
-                              list(checked.share_modes), checked.sector, region_approver)
-    assert row is not None
+    grant_id = await store(conn, checked, admin.actor.user, region_approver)
     if request_id is not None:
-        await conn.execute(SET_GRANT_ORIGIN, row["id"], request_id)
-    created = GrantRow.from_row(await conn.fetchrow(SELECT_GRANT, row["id"]))
+        await conn.execute(SET_GRANT_ORIGIN, grant_id, request_id)
+    created = GrantRow.from_row(await conn.fetchrow(SELECT_GRANT, grant_id))
     change = await recorded(admin, conn, "grant", "create", checked.resource.node, reason=why,
                             resource=checked.resource.code, department=checked.department,
                             after=created.as_dict())
     return created, change
+
+
+async def store(conn: asyncpg.Connection, checked: validation.CheckedGrant, created_by: str,
+                region_approver: str | None = None) -> int:
+    """The row of a validated grant (the id); ``insert`` records it as a change, the demo seed as data."""
+    scope = json.dumps({"division_codes": checked.divisions}) if checked.divisions is not None else None
+    grant_id: int | None = await conn.fetchval(
+        INSERT_GRANT, checked.department, checked.resource.code, checked.items, checked.purpose, checked.valid_from,
+        checked.valid_until, scope, created_by, list(checked.share_modes), checked.sector, region_approver)
+    assert grant_id is not None
+    return grant_id
+
+
+async def mark_revoked(conn: asyncpg.Connection, grant_id: int, why: str, by: str) -> bool:
+    """Revoke an active grant's row; False when it is not active."""
+    return await conn.fetchval(REVOKE_GRANT, grant_id, why, by) is not None
 
 
 async def revoke(admin: Admin, grant_id: int, reason: str, *, reverts: int | None = None
@@ -119,7 +131,7 @@ async def revoke(admin: Admin, grant_id: int, reason: str, *, reverts: int | Non
             raise NotFound(f"no grant {grant_id}", field="id")
         admin.authority.require(Action.GRANT_WRITE, domain_of_code(row["resource_code"]))
         before = GrantRow.from_row(row)
-        if await conn.fetchval(REVOKE_GRANT, grant_id, why, admin.actor.user) is None:
+        if not await mark_revoked(conn, grant_id, why, admin.actor.user):
             raise BadRequest(f"no active grant {grant_id}: it is already revoked", field="id")
         after = GrantRow.from_row(await conn.fetchrow(SELECT_GRANT, grant_id))
         change = await recorded(admin, conn, "grant", "revoke", domain_of_code(before.resource), reason=why,

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from govshare.federation.topology import Node, Topology
+from govshare.resolvers.workflows.catalog_publications import kept_version
+from govshare.resolvers.workflows.catalog_records import live_document
 
 from .vocabulary import (
     BUREAU,
@@ -288,3 +290,19 @@ def catalog_rows(topology: Topology, node: Node, count: int, rng: random.Random,
                           rng.choice(SHARE_CONDITIONS) if item_class == C else None,
                           rng.choice(LEGAL_BASES) if item_class == N else None, position == 0))
         yield row, items
+
+
+def published_versions(batch: list[tuple[tuple[object, ...], list[tuple[object, ...]]]]) -> list[tuple[object, ...]]:
+    """The stored first version of every published (or since retired) entry of ``batch``: its live document as
+    the catalog workflow reads it (catalog_records.live_document) and keeps it (catalog_publications), so
+    ``versions`` of a seeded entry is what a new version drafted from it would have kept."""
+    kept = []
+    for row, items in batch:
+        live = dict(zip(RESOURCE_COLUMNS, row, strict=True))
+        if live["status"] not in ("published", "retired"):
+            continue
+        document = live_document(live, [dict(zip(ITEM_COLUMNS, item, strict=True)) for item in items])
+        published_on = live["published_on"]
+        assert isinstance(published_on, date) and isinstance(live["version"], int)
+        kept.append(kept_version(str(live["code"]), live["version"], published_on, document))
+    return kept

@@ -10,13 +10,15 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from govshare.federation.nodes import NodePools
 from govshare.federation.topology import Node, Topology
+from govshare.resolvers.workflows import catalog_publications as publications
 
 from . import catalog, registers
+from .grants import seed_grants
 from .roles import seed_roles
 
 CHUNK = 20_000
@@ -24,12 +26,9 @@ SEED_KEY = "seed"
 SELECT_SEED = "select value from govshare_meta where key = $1"
 UPSERT_META = """insert into govshare_meta (key, value) values ($1, $2::jsonb)
                  on conflict (key) do update set value = excluded.value, updated_at = now()"""
-TRUNCATE = """truncate departments, resources, data_items, population, legal_entities, business_licences,
-              grants restart identity cascade"""
+TRUNCATE = """truncate departments, resources, data_items, catalog_versions, population, legal_entities,
+              business_licences, grants restart identity cascade"""
 DELETE_SEED = "delete from govshare_meta where key = $1"
-INSERT_GRANT = """insert into grants (grantee_department, resource_code, items, purpose, valid_from, valid_until,
-                                      row_scope, status, revoked_at, revoke_reason, created_by, share_modes)
-                  values ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, 'seed', $11)"""
 
 
 @dataclass(frozen=True)
@@ -99,40 +98,19 @@ async def deferred_indexes(conn: asyncpg.Connection, tables: list[str]) -> Async
         await conn.execute(definition)
 
 
-def _demo_grants(now: datetime) -> list[tuple[object, ...]]:
-    year = timedelta(days=365)
-    population = "650000-B01-000001"
-    interface = ["interface"]
-    grants: list[tuple[object, ...]] = [
-        ("650100-MZ", population, ["citizen_id", "birth_date", "address", "ethnicity", "phone"],
-         "最低生活保障资格审核", now - timedelta(days=30), now + year,
-         json.dumps({"division_codes": ["650100"]}), "active", None, None),
-        ("650000-RS", population, ["citizen_id", "birth_date", "ethnicity", "address", "phone"],
-         "社会保险参保资格核验", now - timedelta(days=30), now + year, None, "active", None, None),
-        ("650200-MZ", population, ["citizen_id", "birth_date"], "最低生活保障资格审核",
-         now - 2 * year, now - timedelta(days=1), None, "active", None, None),
-        ("653100-GA", population, ["citizen_id", "address"], "治安管理", now - year, now + year, None,
-         "revoked", now - timedelta(days=3), "使用部门超出申请用途使用数据"),
-        ("650000-SW", "650000-B02-000001", ["legal_rep_citizen_id"], "纳税人身份核验",
-         now - timedelta(days=10), now + year, None, "active", None, None),
-    ]
-    # Grant 6: Urumqi's civil affairs bureau takes ids and birth dates in bulk (data exchange) and through
-    # authorised access to the provider's (the region's) database.
-    bulk = ("650100-MZ", population, ["citizen_id", "birth_date"], "低保对象年度复核", now - timedelta(days=30),
-            now + year, None, "active", None, None)
-    return [(*g, interface) for g in grants] + [(*bulk, ["exchange", "database"])]
-
-
 async def _copy_catalog(conn: asyncpg.Connection, topology: Topology, database: str, nodes: list[Node],
                         options: SeedOptions, progress: Progress) -> dict[str, int]:
     """The data resources (on the region) and the generated catalog entries of ``nodes``."""
-    counts = {"resources": 0, "data_items": 0}
+    counts = {"resources": 0, "data_items": 0, "catalog_versions": 0}
 
     async def flush(batch: list[tuple[tuple[object, ...], list[tuple[object, ...]]]]) -> None:
         counts["resources"] += await _copy(conn, "resources", catalog.RESOURCE_COLUMNS, (r for r, _ in batch),
                                            progress)
         counts["data_items"] += await _copy(conn, "data_items", catalog.ITEM_COLUMNS,
                                             (item for _, items in batch for item in items), progress)
+        kept = catalog.published_versions(batch)
+        await publications.keep_versions(conn, kept)
+        counts["catalog_versions"] += len(kept)
 
     if database == topology.region.code:
         await flush(list(catalog.data_resource_rows(topology, random.Random(f"{options.seed}:catalog:{database}"))))
@@ -183,10 +161,7 @@ async def seed_database(conn: asyncpg.Connection, topology: Topology, database: 
                                                   (e for e, _ in pairs), progress)
             rows["business_licences"] += await _copy(conn, "business_licences", registers.LICENCE_COLUMNS,
                                                      (lic for _, lic in pairs), progress)
-        if database == topology.region.code:
-            grants = _demo_grants(datetime.now(UTC).replace(microsecond=0))
-            await conn.executemany(INSERT_GRANT, grants)
-            rows["grants"] = len(grants)
+        if database == topology.region.code:  # the demo grants: seed_all, once every database is seeded
             rows["role_assignments"] = await seed_roles(conn, set(topology.by_code))
         await conn.execute(UPSERT_META, SEED_KEY, json.dumps({**asdict(options), "rows": rows}))
     await conn.execute("analyze")
@@ -202,4 +177,16 @@ async def seed_all(dsns: Mapping[str, str], topology: Topology, options: SeedOpt
         finally:
             await conn.close()
 
-    return list(await asyncio.gather(*(one(db, dsn) for db, dsn in dsns.items())))
+    reports = list(await asyncio.gather(*(one(db, dsn) for db, dsn in dsns.items())))
+    region = topology.region.code
+    if region in dsns:
+        # Through the grant validation, which reads the grantees' departments from their own databases.
+        pools = NodePools(topology.with_dsns(dsns), max_size=2)
+        try:
+            await pools.open()
+            written = await seed_grants(pools)
+        finally:
+            await pools.close()
+        if written:
+            next(r for r in reports if r.database == region).rows["grants"] = written
+    return reports

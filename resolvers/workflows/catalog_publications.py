@@ -15,7 +15,7 @@ import asyncpg
 
 from ..specs import PLATFORM_TABLES
 from .catalog_records import SELECT_LIVE, Entry
-from .documents import Violation, violations
+from .documents import Document, Violation, violations
 
 SELECT_COLUMNS = """select column_name from information_schema.columns
     where table_schema = 'public' and table_name = $1"""
@@ -83,14 +83,25 @@ async def write_live(conn: asyncpg.Connection, entry: Entry, level: str, today: 
     await conn.execute(FULFIL_DUTY_CHANGES, code, entry.version)
 
 
+def kept_version(code: str, version: int, published_on: date | None, document: Document) -> tuple[object, ...]:
+    """INSERT_VERSION's parameters keeping a live entry published outside this workflow (the demo seed's)
+    as the version it is: published by "catalog" on its day."""
+    published = datetime.combine(published_on, datetime.min.time()).astimezone() if published_on else None
+    return code, version, "catalog", published, json.dumps(document.as_json(), ensure_ascii=False)
+
+
+async def keep_versions(conn: asyncpg.Connection, kept: list[tuple[object, ...]]) -> None:
+    """Store ``kept_version`` rows (one that is already stored stays as it is)."""
+    await conn.executemany(INSERT_VERSION, kept)
+
+
 async def keep_seeded_version(conn: asyncpg.Connection, entry: Entry, hosted: list[str]) -> None:
-    """A resource published before this workflow has no stored version: keep the live entry as the
-    version it was, before its next version is drafted (``hosted``: the nodes of the entry's database)."""
+    """A resource published before this workflow (or seeded before the seed kept versions) has no stored
+    version: keep the live entry as the version it was, before its next version is drafted (``hosted``: the
+    nodes of the entry's database)."""
     live = await conn.fetchrow(SELECT_LIVE, entry.code, hosted)
-    published = datetime.combine(live["published_on"], datetime.min.time()).astimezone() \
-        if live is not None and live["published_on"] else None
-    await conn.execute(INSERT_VERSION, entry.code, entry.version, "catalog", published,
-                       json.dumps(entry.document.as_json(), ensure_ascii=False))
+    await keep_versions(conn, [kept_version(entry.code, entry.version, live["published_on"] if live else None,
+                                            entry.document)])
 
 
 async def retire_live(conn: asyncpg.Connection, code: str) -> None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import random
 
+import httpx
+
 from govshare.seed import ids, registers
 from govshare.seed.catalog import catalog_rows, department_rows
 
 from ..conftest import SCALE, Cluster
+from ..helpers import gql
 
 
 async def _all(cluster: Cluster, sql: str) -> list[tuple[str, object]]:
@@ -98,3 +101,32 @@ def test_catalog_covers_every_classification() -> None:
     rows = [r for r, _ in catalog_rows(topology, topology.node("650100"), 200, random.Random(3))]
     assert {r[2] for r in rows} == {"theme", "department"}
     assert {r[16] for r in rows} == {"UNCONDITIONAL", "CONDITIONAL", "NOT_SHARED"}
+
+
+async def test_every_published_seeded_entry_has_its_version_stored(cluster: Cluster) -> None:
+    # Workflow tests publish entries of their own (-WFnn-) and versions of their own: the seed's are "catalog"'s.
+    live = await _all(cluster, "select code, version from resources where status in ('published', 'retired') "
+                               "and code !~ '-WF[0-9]{2}-'")
+    kept = await _all(cluster, "select code, version from catalog_versions where published_by = 'catalog'")
+    assert len(live) > 100
+    assert {(db, r["code"], r["version"]) for db, r in live} <= {  # type: ignore[index]
+        (db, r["code"], r["version"]) for db, r in kept}  # type: ignore[index]
+    unpublished = await _all(cluster, "select code from resources where status in ('draft', 'submitted') and "
+                                      "code in (select code from catalog_versions)")
+    assert unpublished == []
+
+
+ENTRY = """query($code: String!) { catalogEntry(code: $code) { state revision version
+  document { names { zh } summaries { en } shareModes dataTable apiName items { name shareClass isKey } }
+  versions { version publishedBy publishedAt
+    document { names { zh } summaries { en } shareModes dataTable apiName items { name shareClass isKey } } } } }"""
+
+
+async def test_a_seeded_entry_shows_its_first_version_as_the_workflow_keeps_it(client: httpx.AsyncClient) -> None:
+    body, _ = await gql(client, ENTRY, {"code": "650000-B02-000001"})
+    entry = body["data"]["catalogEntry"]
+    assert (entry["state"], entry["revision"], entry["version"]) == ("PUBLISHED", 0, 1)
+    assert [(v["version"], v["publishedBy"]) for v in entry["versions"]] == [(1, "catalog")]
+    assert entry["versions"][0]["document"] == entry["document"]
+    assert entry["document"]["dataTable"] == "legal_entities" and entry["document"]["items"]
+    assert entry["versions"][0]["publishedAt"].startswith("2024-01-1")  # its published_on, 2024-01-15
