@@ -61,6 +61,21 @@ async def read_grants(pools: NodePools, department: str, resources: Sequence[str
 _PERCENT_ENCODED = re.compile(r"(?:[\x20-\x24\x26-\x7e]|%[0-9A-Fa-f]{2})*")
 
 
+class _GrantReader:
+    """A request's grants: from the process's cache when there is one, else read from the region."""
+
+    __slots__ = ("cache", "pools")
+
+    def __init__(self, cache: CachedGrants | None, pools: NodePools) -> None:
+        self.cache = cache
+        self.pools = pools
+
+    async def __call__(self, department: str, resource: str, known: int) -> tuple[int, list[Grant]]:
+        if self.cache is not None:
+            return await self.cache.get(department, resource, known)
+        return grants_at(await read_grants(self.pools, department, [resource]))
+
+
 @dataclass
 class Context:
     caller: Caller
@@ -131,14 +146,11 @@ class Context:
     @property
     def decider(self) -> AccessDecider:
         if self._decider is None:
-            self._decider = AccessDecider(self.engine, self.caller.department, self._grants, self.now,
-                                          self.engines)
+            # The grants source holds the cache and the pools, not this context: the decider it keeps would
+            # otherwise make a reference cycle of every request's state, freed only by the garbage collector.
+            self._decider = AccessDecider(self.engine, self.caller.department,
+                                          _GrantReader(self.grant_cache, self.pools), self.now, self.engines)
         return self._decider
-
-    async def _grants(self, department: str, resource: str, known: int) -> tuple[int, list[Grant]]:
-        if self.grant_cache is not None:
-            return await self.grant_cache.get(department, resource, known)
-        return grants_at(await read_grants(self.pools, department, [resource]))
 
     def data_caller(self) -> DataCaller:
         return DataCaller(self.request_id, self.caller.user, self.caller.department, self.decider, self.pools,

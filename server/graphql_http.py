@@ -80,7 +80,7 @@ class Exchange:
     """One request as the endpoint reads it: method, headers (the first of each name, as starlette's
     ``Headers.get``), and what the metrics want to know of its answer."""
 
-    __slots__ = ("context", "errors", "headers", "method", "receive", "scope")
+    __slots__ = ("context", "errors", "headers", "method", "pending", "receive", "scope")
 
     def __init__(self, scope: Scope, receive: Any) -> None:
         self.scope = scope
@@ -94,6 +94,7 @@ class Exchange:
         self.headers = headers
         self.context: Context | None = None
         self.errors: list[dict[str, Any]] = []
+        self.pending: dict[str, Any] | None = None  # a message read ahead of stream()
 
     def query_params(self) -> QueryParams:
         return QueryParams(self.scope["query_string"])
@@ -101,7 +102,7 @@ class Exchange:
     async def stream(self) -> Any:
         """The body's chunks, as starlette's ``Request.stream`` yields them (a disconnect raises)."""
         while True:
-            message = await self.receive()
+            message, self.pending = self.pending or await self.receive(), None
             if message["type"] == "http.request":
                 body = message.get("body", b"")
                 if body:
@@ -133,6 +134,7 @@ def _document_problem(limits: Limits, schema: Schema, query: str, operation_name
 
 
 
+_UNCHECKED: Any = object()  # a document not checked yet (None is "checked: no problem")
 _CONTENT_TYPES = {media: f"{media}; charset=utf-8".encode("latin-1") for media in (GRAPHQL_RESPONSE, JSON)}
 
 
@@ -215,7 +217,12 @@ class GraphQLEndpoint:
         except GovshareError as exc:
             return self._refused(exc, media)
         schema = self._schema_source()
-        problem = await self._document_problem(schema, query, operation_name)
+        key = (id(schema), query, operation_name)
+        problem = self._checked.get(key, _UNCHECKED)
+        if problem is _UNCHECKED:
+            problem = await self._document_problem(schema, query, operation_name)
+        else:
+            self._checked.move_to_end(key)
         if problem is not None:
             return self._refused(problem, media)
         # The request id is ours (unique); a caller's X-Request-Id is kept beside it for correlation only,
@@ -247,12 +254,9 @@ class GraphQLEndpoint:
 
     async def _document_problem(self, schema: Schema, query: str, operation_name: str | None
                                 ) -> GovshareError | None:
-        """A document seen before is answered from memory; a new one is parsed, checked and validated
-        in a worker thread, so that its cost (up to ~80 ms for 4,000 tokens) never holds the loop."""
+        """A new document is parsed, checked and validated in a worker thread, so that its cost (up to ~80 ms
+        for 4,000 tokens) never holds the loop (one seen before is answered from memory, in ``handle``)."""
         key = (id(schema), query, operation_name)
-        if key in self._checked:
-            self._checked.move_to_end(key)
-            return self._checked[key]
         problem = await asyncio.to_thread(_document_problem, self._limits, schema, query, operation_name)
         self._checked[key] = problem
         if len(self._checked) > CHECKED_DOCUMENTS:
@@ -281,6 +285,11 @@ class GraphQLEndpoint:
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self._limits.body_bytes:
             return None
+        message = await request.receive()  # most bodies come whole in the first message
+        if message["type"] == "http.request" and not message.get("more_body", False):
+            body: bytes = message.get("body", b"")
+            return None if len(body) > self._limits.body_bytes else body
+        request.pending = message
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import jwt
+import orjson
 import pytest
 import uvicorn
 
@@ -172,3 +173,32 @@ async def test_a_failed_or_rate_limited_verify_keeps_the_other_root_fields(clien
     body, _ = await gql(client, query.replace('"population"', '"nothing"'))
     assert body["data"]["verify"] is None and len(body["data"]["nodes"]) == 5
     assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"]
+
+
+async def test_a_body_in_several_messages_is_read_whole(client: httpx.AsyncClient) -> None:
+    """A body that does not come in one ASGI message (a streaming client, no Content-Length) is read
+    chunk by chunk, as one that does is taken from its first message."""
+    document = orjson.dumps({"query": "{ __typename }"})
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(document), 5):
+            yield document[start:start + 5]
+
+    streamed = await client.post("/graphql", content=chunks(), headers={"Content-Type": "application/json"})
+    whole = await client.post("/graphql", content=document, headers={"Content-Type": "application/json"})
+    assert streamed.status_code == whole.status_code == 200
+    assert streamed.json() == whole.json() == {"data": {"__typename": "Query"}}
+
+
+async def test_a_streamed_body_over_the_limit_is_413(client: httpx.AsyncClient) -> None:
+    limit = Settings().max_body_bytes
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"query": "{ __typename }", "variables": {"p": "'
+        for _ in range(limit // 65536 + 2):
+            yield b"x" * 65536
+        yield b'"}}'
+
+    response = await client.post("/graphql", content=chunks(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["errors"][0]["extensions"]["limit"] == "maxBodyBytes"
