@@ -161,7 +161,8 @@ def _demo(settings: Settings, args: argparse.Namespace, sock: socket.socket) -> 
               f'  {{"Authorization": "Bearer {token}"}}\nSample query:\n{SAMPLE_QUERY}\n'
               f"Shared data under this department's demo grant (denied fields come back null with one "
               f"FIELD_FORBIDDEN error each):\n{SAMPLE_DATA_QUERY}\n"
-              f"Demo users, one per role (role, user, department, domain, token):\n{demo_tokens(settings)}\n"
+              f"Demo users, one per role (role, user, department, domain, token), for GraphiQL or the web console "
+              f"at http://{settings.host}:{settings.port}/console:\n{demo_tokens(settings)}\n"
               f"Other departments: ./dev token <department code>   Stop: Ctrl-C\n", flush=True)
         steps.step(f"starting the service ({args.workers} process{'es' if args.workers > 1 else ''})")
         _serve(settings, topology, args.workers, sock)

@@ -32,7 +32,10 @@ export function showErrors(form, errors) {
     const ext = error.extensions || {};
     const slot = ext.field && form.querySelector(`[data-error-for="${CSS.escape(ext.field)}"]`);
     if (slot) {
-      const accepted = Array.isArray(ext.accepted) && ext.accepted.length ? ` (${ext.accepted.join(", ")})` : "";
+      // The accepted values, unless the message lists them already (an unknown item names the resource's items).
+      const listed = Array.isArray(ext.accepted) && ext.accepted.every((value) => error.message.includes(value));
+      const accepted = Array.isArray(ext.accepted) && ext.accepted.length && !listed
+        ? ` (${ext.accepted.join(", ")})` : "";
       slot.textContent = error.message + accepted;
       form.querySelector(`[data-field="${CSS.escape(ext.field)}"]`).setAttribute("aria-invalid", "true");
     } else {

@@ -196,6 +196,14 @@ async def test_a_developer_is_offered_no_supervision_or_admin_pages(browser: Bro
         assert await department.input_value() == "650100-MZ"
         assert await department.get_attribute("readonly") is not None
         await tab.screenshot("console-developer")
+        # An unknown item: the message names the resource's items, shown once (not again as "accepted").
+        form = tab.page.locator("#explain-form")
+        await form.locator("[data-field=resource]").fill("650000-B01-000001")
+        await form.locator("[data-field=item]").fill("nosuch")
+        await tab.page.click("#explain-ask")
+        error = form.locator("[data-error-for=item]")
+        await error.get_by_text("has no item 'nosuch'").wait_for(timeout=10_000)
+        assert (await error.inner_text()).count("birth_date") == 1
     finally:
         await tab.context.close()
     assert tab.console_errors == []
