@@ -64,6 +64,9 @@ def demo_grants(topology: Topology) -> list[DemoGrant]:
 
 async def seed_grants(pools: NodePools, now: datetime | None = None) -> int:
     """Write the demo grants into the region database unless the seed already did; how many were written."""
+    region = pools.topology.region.code
+    if (await pools.fetch(region, "seed.grants", SELECT_SEEDED, SEEDED_BY))[0][0]:
+        return 0  # a later start of the demo: nothing to check (nor any other database to ask)
     moment = now or datetime.now(UTC)
     today = moment.astimezone(validation.CST).date()
     checked = []
@@ -73,10 +76,9 @@ async def seed_grants(pools: NodePools, now: datetime | None = None) -> int:
                                       list(demo.divisions) if demo.divisions is not None else None, demo.modes)
         # A grant that has ended is checked as on its first day, when it was made.
         checked.append((demo, await validation.grant(pools, given, now=_start(first) if last < today else moment)))
-    region = pools.topology.region.code
     async with pools.pool(region).acquire() as proxy, proxy.transaction():
         conn = cast(asyncpg.Connection, proxy)  # a pool's connection proxy behaves as a Connection
-        if await conn.fetchval(SELECT_SEEDED, SEEDED_BY):
+        if await conn.fetchval(SELECT_SEEDED, SEEDED_BY):  # another seed was quicker
             return 0
         for demo, grant in checked:
             grant_id = await grants.store(conn, grant, SEEDED_BY)
