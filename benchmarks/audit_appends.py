@@ -1,5 +1,5 @@
 """Audit appends per second: ``python -m benchmarks.audit_appends [--writers 1,8,32,64] [--seconds 5]
-[--processes 2 --lanes same,own] [--before 36 --rounds 3 --records 300000]``.
+[--processes 2 --lanes same,own] [--before 36,37 --rounds 3 --records 300000]``.
 
 Starts one PostgreSQL server (fsync on, as in production: every record is durable before its answer
 leaves), migrates a region database, then runs N concurrent writers, each appending one record at a
@@ -11,8 +11,8 @@ all on lane 0 (``same``: the one chain they shared before migration 0028) or eac
 (``own``), and the table adds the batches, how many were rechained (found another writer's head first)
 and the records per batch.
 
-With ``--before V``, an A/B run on the same server in the same minute: one region database migrated up to
-migration V and one migrated fully, loaded in interleaved rounds (``--rounds``), each row with
+With ``--before V[,W...]``, an A/B run on the same server in the same minute: region databases migrated up
+to migration V (A), W (B), ... and one migrated fully (the last), loaded in interleaved rounds (``--rounds``), each row with
 PostgreSQL's CPU per append (postmaster and every backend, from /proc) and its WAL bytes per append. A
 CHECKPOINT starts every run, so the full-page images a trail writes after each checkpoint are counted;
 ``--records N`` first fills each database with N records (in batches of 500, each lane 1 chain), so that
@@ -36,7 +36,7 @@ import asyncpg
 from govshare.core.errors import AuditUnavailable
 from govshare.federation.nodes import NodePools
 from govshare.federation.topology import Node, Topology
-from govshare.migrations.runner import discover, migrate
+from govshare.migrations.runner import Migration, discover, migrate
 from govshare.resolvers import audit, audit_verdicts
 from govshare.server.postgres import LocalPostgres
 
@@ -192,11 +192,14 @@ async def measured(server: LocalPostgres, dsn: str, writers: int, seconds: float
     return done / elapsed, cpu / max(done, 1), float(wal) / max(done, 1)
 
 
-async def compare(server: LocalPostgres, before: int, writer_counts: list[int], seconds: float, rounds: int,
+async def compare(server: LocalPostgres, before: list[int], writer_counts: list[int], seconds: float, rounds: int,
                   records: int) -> None:
-    """Migrated up to ``before`` (A) against fully migrated (B), interleaved: one row per run."""
+    """Migrated up to each of ``before`` (A, B, ...) and fully (the last variant), interleaved: one row per run."""
+    variants: dict[str, list[Migration] | None] = {
+        chr(ord("A") + n): [m for m in discover() if m.version <= version] for n, version in enumerate(before)}
+    variants[chr(ord("A") + len(before))] = None
     dsns = {}
-    for name, migrations in (("A", [m for m in discover() if m.version <= before]), ("B", None)):
+    for name, migrations in variants.items():
         conn = await asyncpg.connect(server.dsn())
         try:
             await conn.execute(f"create database bench_{name.lower()}")
@@ -210,26 +213,27 @@ async def compare(server: LocalPostgres, before: int, writer_counts: list[int], 
             await conn.close()
         if records:
             await fill(dsns[name], records)
-    print(f"A: migrations up to {before:04d}; B: all. Each run after a CHECKPOINT; "
-          f"{records:,} records in the trail first.\n")
+    names = list(variants)
+    print(", ".join(f"{name}: migrations up to {version:04d}" for name, version in zip(names, before, strict=False))
+          + f", {names[-1]}: all. Each run after a CHECKPOINT; {records:,} records in the trail first.\n")
     print("| writers | round | variant | appends/s | PostgreSQL CPU ms/append | WAL bytes/append | chain |\n"
           "|---|---|---|---|---|---|---|")
     for writers in writer_counts:
         for number in range(rounds):
-            for name in ("A", "B") if number % 2 == 0 else ("B", "A"):
+            for name in names if number % 2 == 0 else names[::-1]:
                 rate, cpu, wal = await measured(server, dsns[name], writers, seconds)
                 print(f"| {writers} | {number + 1} | {name} | {rate:,.0f} | {cpu:.3f} | {wal:,.0f} "
                       f"| {await check(dsns[name])} |", flush=True)
 
 
 async def main(writer_counts: list[int], seconds: float, processes: int = 1, lanes: list[str] | None = None,
-               before: int | None = None, rounds: int = 3, records: int = 0) -> None:
+               before: list[int] | None = None, rounds: int = 3, records: int = 0) -> None:
     root = Path(tempfile.mkdtemp(prefix="govshare-audit-bench-", dir="/tmp"))
     server = LocalPostgres(root / "pg", fsync=True)
     server.init()
     server.start()
     try:
-        if before is not None:
+        if before:
             await compare(server, before, writer_counts, seconds, rounds, records)
             return
         conn = await asyncpg.connect(server.dsn())
@@ -261,9 +265,9 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--processes", type=int, default=1, help="writer processes at once (as serve --workers)")
     parser.add_argument("--lanes", default="same,own", help="with --processes: same (all on lane 0), own (leased)")
-    parser.add_argument("--before", type=int, help="A/B: migrated up to this migration against fully migrated")
+    parser.add_argument("--before", default="", help="A/B: migrated up to these migrations (36,37) against fully")
     parser.add_argument("--rounds", type=int, default=3, help="with --before: interleaved rounds")
     parser.add_argument("--records", type=int, default=0, help="with --before: records in each trail first")
     args = parser.parse_args()
     asyncio.run(main([int(n) for n in args.writers.split(",")], args.seconds, args.processes, args.lanes.split(","),
-                     args.before, args.rounds, args.records))
+                     [int(v) for v in args.before.split(",") if v], args.rounds, args.records))
