@@ -12,6 +12,7 @@ import asyncpg
 
 from govshare.core.errors import ConfigurationError
 
+from .answers import LimitedConnection
 from .topology import Topology
 
 # Answers that no retry will change: the DSN itself is wrong.
@@ -34,7 +35,8 @@ async def check_nodes(topology: Topology, timeout: float) -> dict[str, str]:
     """
     async def one(code: str, dsn: str) -> tuple[str, str | None]:
         try:
-            conn = await asyncpg.connect(dsn, timeout=timeout)
+            # as the pools connect (federation/answers.py), though it is closed right after the startup
+            conn = await asyncpg.connect(dsn, timeout=timeout, connection_class=LimitedConnection)
         except MISCONFIGURED as exc:
             raise ConfigurationError(f"GOVSHARE_DSN_{code} (node {code}): {_first_line(exc)}") from exc
         except Exception as exc:

@@ -138,7 +138,14 @@ def read_checkpoint_file(file: Path, chain: str) -> list[Checkpoint]:
     return found
 
 
+# Checkpoints read per round trip: each batch is one answer, so a node's copy of a long-running region's
+# checkpoints is read whole however many there are, while any one answer stays far below the size limit
+# of what a node may send (federation/answers.py: `audit verify` reads every node's copy through it).
+CHECKPOINT_BATCH = 2000
+
+
 async def read_checkpoints(conn: asyncpg.Connection, chain: str, source: str) -> list[Checkpoint]:
-    """The checkpoints of region ``chain``'s lanes held in the database of ``conn``."""
-    return [Checkpoint(r["chain"], int(r["seq"]), r["hash"], r["at"], r["mac"], source)
-            for r in await conn.fetch(SELECT_CHECKPOINTS, chain)]
+    """The checkpoints of region ``chain``'s lanes held in the database of ``conn``, read in batches."""
+    async with conn.transaction():
+        return [Checkpoint(r["chain"], int(r["seq"]), r["hash"], r["at"], r["mac"], source)
+                async for r in conn.cursor(SELECT_CHECKPOINTS, chain, prefetch=CHECKPOINT_BATCH)]

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 
 import asyncpg
 
+from govshare.federation.answers import LimitedConnection
 from govshare.federation.nodes import NodePools
 from govshare.federation.topology import Node, Topology
 from govshare.resolvers.workflows import catalog_publications as publications
@@ -176,7 +177,7 @@ async def seed_database(conn: asyncpg.Connection, topology: Topology, database: 
 async def seed_all(dsns: Mapping[str, str], topology: Topology, options: SeedOptions, *, force: bool = False,
                    progress: Progress = _ignore) -> list[SeedReport]:
     async def one(database: str, dsn: str) -> SeedReport:
-        conn = await asyncpg.connect(dsn)
+        conn = await asyncpg.connect(dsn, connection_class=LimitedConnection)  # a node's answers, size-limited
         try:
             return await seed_database(conn, topology, database, options, force=force, progress=progress)
         finally:

@@ -9,13 +9,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from typing import TYPE_CHECKING
 
 import asyncpg
 
 from govshare.core.settings import Settings
+from govshare.federation.answers import LimitedConnection
+from govshare.federation.topology import Topology
 
 from .databases import resolve as _resolve
 from .policy_commands import Group
+
+if TYPE_CHECKING:
+    from govshare.resolvers.audit_checkpoints import Checkpoint
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], group: Group) -> None:
@@ -25,8 +31,34 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], group: 
     verify.add_argument("--json", action="store_true", help="print the verdict as JSON")
 
 
+async def node_checkpoints(topology: Topology) -> list[Checkpoint]:
+    """The copies of the region's checkpoints held in every other node database. Each is read through the
+    size limit of whatever a node's server sends (federation/answers.py: a prefecture's owner controls its
+    server); a node that cannot be read, or whose answer goes over the limit, is a warning and its copy is
+    not used (the region's own checkpoints and the file are still checked)."""
+    from govshare.resolvers.audit_checkpoints import read_checkpoints
+
+    region = topology.region
+    found: list[Checkpoint] = []
+    for node in topology.databases:
+        if node.code == region.database_node:
+            continue
+        try:
+            other = await asyncpg.connect(node.dsn or "", timeout=10, connection_class=LimitedConnection)
+        except (OSError, asyncpg.PostgresError) as exc:
+            print(f"warning: checkpoints of node {node.code} not read: {type(exc).__name__}")
+            continue
+        try:
+            found += await read_checkpoints(other, region.code, f"node {node.code}")
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            print(f"warning: checkpoints of node {node.code} not read: {type(exc).__name__}")
+        finally:
+            other.terminate()  # read only: no goodbye round trip (and none to a connection the limit closed)
+    return found
+
+
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    from govshare.resolvers.audit_checkpoints import read_checkpoint_file, read_checkpoints
+    from govshare.resolvers.audit_checkpoints import read_checkpoint_file
     from govshare.resolvers.audit_verdicts import verify_chain
 
     from .checkpoints import audit_key, checkpoint_file
@@ -38,20 +70,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         region = topology.region
         try:
             file = checkpoint_file(settings)
-            checkpoints = read_checkpoint_file(file, region.code)
-            for node in topology.databases:
-                if node.code == region.database_node:
-                    continue
-                try:
-                    other = await asyncpg.connect(node.dsn or "", timeout=10)
-                except (OSError, asyncpg.PostgresError) as exc:
-                    print(f"warning: checkpoints of node {node.code} not read: {type(exc).__name__}")
-                    continue
-                try:
-                    checkpoints += await read_checkpoints(other, region.code, f"node {node.code}")
-                finally:
-                    await other.close()
-            conn = await asyncpg.connect(region.dsn or "", timeout=10)
+            checkpoints = read_checkpoint_file(file, region.code) + await node_checkpoints(topology)
+            conn = await asyncpg.connect(region.dsn or "", timeout=10, connection_class=LimitedConnection)
             try:
                 verdict = await verify_chain(conn, key, checkpoints)
             finally:

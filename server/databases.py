@@ -11,6 +11,7 @@ import asyncpg
 
 from govshare.core.errors import GovshareError, MigrationError, NodeUnavailable
 from govshare.core.settings import Settings
+from govshare.federation.answers import LimitedConnection
 from govshare.federation.topology import Topology
 from govshare.migrations.runner import migrate
 from govshare.policies.adapter import bootstrap
@@ -39,7 +40,7 @@ async def provision_embedded(data_dir: Path, topology: Topology) -> tuple[LocalP
     """
     server = LocalPostgres(data_dir / "postgres")
     started = await asyncio.to_thread(server.ensure_started)
-    conn = await asyncpg.connect(server.dsn())
+    conn = await asyncpg.connect(server.dsn(), connection_class=LimitedConnection)
     try:
         for node in topology.databases:
             name = database_name(node.code)
@@ -56,7 +57,8 @@ async def migrate_all(topology: Topology) -> dict[str, list[int]]:
     """Apply pending migrations to every node database concurrently."""
     async def one(code: str, dsn: str) -> tuple[str, list[int]]:
         try:
-            conn = await asyncpg.connect(dsn, timeout=10)
+            # a node's server answers within the size limits of federation/answers.py, as to the service
+            conn = await asyncpg.connect(dsn, timeout=10, connection_class=LimitedConnection)
         except (OSError, asyncpg.PostgresError) as exc:
             raise NodeUnavailable(code, f"cannot connect to migrate: {exc}") from exc
         try:
@@ -75,7 +77,7 @@ async def migrate_all(topology: Topology) -> dict[str, list[int]]:
             raise MigrationError(f"node {code}: the login of GOVSHARE_DSN_{code} may not change the database "
                                  f"({exc}): migrate and seed need the owner's login, serve the service's",
                                  node=code) from exc
-        except asyncpg.PostgresError as exc:
+        except asyncpg.PostgresError as exc:  # the connection lost too (or closed by the size limit)
             raise MigrationError(f"node {code}: cannot migrate: {exc}", node=code) from exc
         finally:
             await conn.close()
@@ -121,7 +123,7 @@ async def service_topology(data_dir: Path, topology: Topology) -> Topology:
             out.write(secrets.token_urlsafe(24))
     password = path.read_text().strip()
     server = LocalPostgres(data_dir / "postgres")
-    conn = await asyncpg.connect(server.dsn())
+    conn = await asyncpg.connect(server.dsn(), connection_class=LimitedConnection)
     try:
         await ensure_service_login(conn, SERVICE_LOGIN, password)
     except asyncpg.UndefinedObjectError as exc:  # the role govshare_service comes with migration 0007
