@@ -107,6 +107,12 @@ def test_a_pages_foreign_rows_are_exactly_those_owns_refuses(topology: Topology,
     assert foreign_rows(topology, database, rows, provider="provider_code") == with_provider
     assert foreign_rows(topology, database, rows) == without
     assert 0 < len(with_provider) < len(rows) and len(without) < len(with_provider)  # the cases tell them apart
+    own = [r for r in rows if r not in with_provider]
+    assert own and foreign_rows(topology, database, own, provider="provider_code") == []
+    for row in with_provider:  # one row not its own among its own is found wherever it stands
+        for at in (0, len(own)):
+            page = [*own[:at], row, *own[at:]]
+            assert foreign_rows(topology, database, page, provider="provider_code") == [row]
 
 
 # --- A dishonest server: 650200's owner makes its own PostgreSQL pass rows the SQL filters refuse ------------
