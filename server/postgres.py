@@ -159,10 +159,15 @@ class LocalPostgres:
         password_file = self.data_dir / PASSWORD_FILE
         if self.initialized:
             if not password_file.exists():
+                # As root the cluster lives outside data_dir, keyed by its path: a checkout removed and cloned
+                # again at the same path finds the old cluster without its password (as one made by an older
+                # govshare, without a password, is found). Removing data_dir alone does not help then.
+                remove = f"{self.server_dir} and {self.data_dir}" if self.server_dir != self.data_dir \
+                    else str(self.data_dir)
                 raise EmbeddedPostgresError(
-                    f"the embedded PostgreSQL in {self.server_dir} was created without a password (trust "
-                    f"authentication) by an older govshare: remove {self.data_dir} and start again (the demo "
-                    "data is seeded again)")
+                    f"the embedded PostgreSQL in {self.server_dir} has no password in {self.data_dir} (its "
+                    "checkout was removed and made again at this path, or an older govshare made it without "
+                    f"one): remove {remove} and start again (the demo data is seeded again)")
             return False
         if not password_file.exists():
             fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
