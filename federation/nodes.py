@@ -68,7 +68,9 @@ class StatementLog:
         self.entries.append((database_node, name))
 
     def count(self, name: str | None = None) -> int:
-        return sum(1 for _, n in self.entries if name is None or n == name)
+        if name is None:
+            return len(self.entries)
+        return sum(1 for _, n in self.entries if n == name)
 
 
 statement_log: contextvars.ContextVar[StatementLog | None] = contextvars.ContextVar(
@@ -302,20 +304,21 @@ class NodePools:
 
         heavy = _list_values(args) >= HEAVY_ARGUMENT_VALUES
 
+        if custom_plans:
+            async def custom(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+                async with conn.transaction(readonly=True):
+                    await conn.execute(CUSTOM_PLANS)
+                    if heavy:
+                        await self.turns.take()
+                    return await conn.fetch(sql, *args)
+
+            return await self._run(database_node, name, custom, timeout)
+
         async def statement(conn: asyncpg.Connection) -> list[asyncpg.Record]:
             if heavy:
                 await self.turns.take()  # encoding the lists is this step's work (once prepared here)
             return await conn.fetch(sql, *args)
 
-        async def custom(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-            async with conn.transaction(readonly=True):
-                await conn.execute(CUSTOM_PLANS)
-                if heavy:
-                    await self.turns.take()
-                return await conn.fetch(sql, *args)
-
-        if custom_plans:
-            return await self._run(database_node, name, custom, timeout)
         return await self._run(database_node, name, statement, timeout, name in GENERIC_PLANS)
 
     async def fetch_each(self, databases: Sequence[str], name: str, sql: str, *args: Any,
@@ -440,4 +443,8 @@ def _forget(tasks: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], No
 
 def _list_values(args: tuple[Any, ...]) -> int:
     """How many values a statement's list arguments hold."""
-    return sum(len(arg) for arg in args if isinstance(arg, list | tuple))
+    values = 0
+    for arg in args:
+        if isinstance(arg, list | tuple):
+            values += len(arg)
+    return values

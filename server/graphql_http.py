@@ -18,7 +18,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 import orjson
@@ -135,6 +135,29 @@ def _document_problem(limits: Limits, schema: Schema, query: str, operation_name
 
 
 _UNCHECKED: Any = object()  # a document not checked yet (None is "checked: no problem")
+GET_OPERATIONS = frozenset({OperationType.QUERY})
+POST_OPERATIONS = frozenset({OperationType.QUERY, OperationType.MUTATION})
+# Content-Type values that are application/json in UTF-8 as they stand (anything else is parsed)
+PLAIN_JSON = frozenset({JSON, f"{JSON}; charset=utf-8", f"{JSON};charset=utf-8", f"{JSON}; charset=UTF-8"})
+# Accept and Accept-Language values seen, with what they come to (both pure functions of the header): a
+# client sends the same ones with every request. Cleared when full, so a client varying them costs memory
+# of at most this many entries.
+HEADER_MEMO = 256
+_NEGOTIATED: dict[str | None, str | None] = {}
+_LANGUAGES: dict[str | None, str] = {}
+T = TypeVar("T")
+
+
+def _memo(memo: dict[str | None, T], work: Callable[[str | None], T], header: str | None) -> T:
+    found = memo.get(header, _UNCHECKED)
+    if found is _UNCHECKED:
+        found = work(header)
+        if len(memo) >= HEADER_MEMO:
+            memo.clear()
+        memo[header] = found
+    return found  # type: ignore[no-any-return]
+
+
 _CONTENT_TYPES = {media: f"{media}; charset=utf-8".encode("latin-1") for media in (GRAPHQL_RESPONSE, JSON)}
 
 
@@ -181,7 +204,7 @@ class GraphQLEndpoint:
         accept = request.headers.get("accept")
         if request.method == "GET" and accept and "text/html" in accept and not request.query_params():
             return graphiql_page()
-        media = negotiate(accept)
+        media = _memo(_NEGOTIATED, negotiate, accept)
         if media is None:
             return self._json({"errors": [{"message": f"cannot answer in {accept}; accept "
                                            f"{GRAPHQL_RESPONSE} or {JSON}",
@@ -229,14 +252,13 @@ class GraphQLEndpoint:
         # when it is a plain token: it goes into the audit trail and the logs.
         offered = request.headers.get("x-request-id", "")
         request_id = current_request_id.get() or os.urandom(16).hex()  # the id of this request's log lines
-        lang = language_from_header(request.headers.get("accept-language"))
+        lang = _memo(_LANGUAGES, language_from_header, request.headers.get("accept-language"))
         context = self._context_factory(caller, request_id)
-        context.client_request_id = offered if REQUEST_ID.fullmatch(offered) else None
+        context.client_request_id = offered if offered and REQUEST_ID.fullmatch(offered) else None
         request.context = context
         context.lang = lang
         context.purpose_header = purpose_header
-        allowed = {OperationType.QUERY} if request.method == "GET" else \
-            {OperationType.QUERY, OperationType.MUTATION}
+        allowed = GET_OPERATIONS if request.method == "GET" else POST_OPERATIONS
         token = statement_log.set(context.statements)
         try:
             result = await execute_planned(
@@ -314,14 +336,15 @@ class GraphQLEndpoint:
                     raw[name] = None
         else:
             content_type = request.headers.get("content-type", "")
-            mime, *ct_params = (p.strip().lower() for p in content_type.split(";"))
-            if mime != JSON:
-                return self._json({"errors": [{"message": "POST bodies must be application/json",
-                                               "extensions": {"code": "UNSUPPORTED_MEDIA_TYPE"}}]}, 415, media)
-            charset = next((p.partition("=")[2] for p in ct_params if p.startswith("charset=")), "utf-8")
-            if charset.strip('"') not in ("utf-8", "utf8"):
-                return self._json({"errors": [{"message": "only utf-8 request bodies are supported",
-                                               "extensions": {"code": "UNSUPPORTED_MEDIA_TYPE"}}]}, 415, media)
+            if content_type not in PLAIN_JSON:  # the usual values need no parsing
+                mime, *ct_params = (p.strip().lower() for p in content_type.split(";"))
+                if mime != JSON:
+                    return self._json({"errors": [{"message": "POST bodies must be application/json",
+                                                   "extensions": {"code": "UNSUPPORTED_MEDIA_TYPE"}}]}, 415, media)
+                charset = next((p.partition("=")[2] for p in ct_params if p.startswith("charset=")), "utf-8")
+                if charset.strip('"') not in ("utf-8", "utf8"):
+                    return self._json({"errors": [{"message": "only utf-8 request bodies are supported",
+                                                   "extensions": {"code": "UNSUPPORTED_MEDIA_TYPE"}}]}, 415, media)
             body = await self._body(request)
             if body is None:
                 return self._too_large(media)
@@ -352,6 +375,8 @@ class GraphQLEndpoint:
     @staticmethod
     def _node_errors(context: Context, errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """One NODE_UNAVAILABLE error per node whose data is missing from the answer."""
+        if not context.node_failures:
+            return []
         reported = {e["extensions"].get("node") for e in errors
                     if e.get("extensions", {}).get("code") == "NODE_UNAVAILABLE"}
         extra: list[dict[str, Any]] = []

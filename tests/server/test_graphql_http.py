@@ -202,3 +202,36 @@ async def test_a_streamed_body_over_the_limit_is_413(client: httpx.AsyncClient) 
     response = await client.post("/graphql", content=chunks(), headers={"Content-Type": "application/json"})
     assert response.status_code == 413
     assert response.json()["errors"][0]["extensions"]["limit"] == "maxBodyBytes"
+
+
+def test_accept_headers_are_negotiated_once_each_and_the_memo_stays_bounded() -> None:
+    """The endpoint remembers what each Accept and Accept-Language value comes to (a client sends the same
+    ones every time); a client varying them gets the same answers and costs at most HEADER_MEMO entries."""
+    from govshare.resolvers.context import language_from_header
+    from govshare.server import graphql_http
+    from govshare.server.graphql_responses import negotiate
+
+    for i in range(2 * graphql_http.HEADER_MEMO + 3):
+        accept = f"application/json;q=0.{i % 9 + 1}, text/x-{i}" if i % 3 else f"text/x-{i}"
+        language = f"en;q=0.{i % 9 + 1}, zh;q=0.5" if i % 2 else f"fr-{i}"
+        for _ in range(2):
+            assert graphql_http._memo(graphql_http._NEGOTIATED, negotiate, accept) == negotiate(accept)
+            assert graphql_http._memo(graphql_http._LANGUAGES, language_from_header, language) == \
+                language_from_header(language)
+        assert len(graphql_http._NEGOTIATED) <= graphql_http.HEADER_MEMO
+        assert len(graphql_http._LANGUAGES) <= graphql_http.HEADER_MEMO
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=UTF-8",
+                                          "Application/JSON ; Charset=\"utf8\""])
+async def test_json_bodies_are_accepted_in_each_spelling(client: httpx.AsyncClient, content_type: str) -> None:
+    response = await client.post("/graphql", content=orjson.dumps({"query": "{ __typename }"}),
+                                 headers={"Content-Type": content_type})
+    assert response.status_code == 200 and response.json() == {"data": {"__typename": "Query"}}
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=latin-1", "text/plain", ""])
+async def test_other_bodies_are_415(client: httpx.AsyncClient, content_type: str) -> None:
+    response = await client.post("/graphql", content=orjson.dumps({"query": "{ __typename }"}),
+                                 headers={"Content-Type": content_type})
+    assert response.status_code == 415
