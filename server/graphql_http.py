@@ -139,22 +139,25 @@ GET_OPERATIONS = frozenset({OperationType.QUERY})
 POST_OPERATIONS = frozenset({OperationType.QUERY, OperationType.MUTATION})
 # Content-Type values that are application/json in UTF-8 as they stand (anything else is parsed)
 PLAIN_JSON = frozenset({JSON, f"{JSON}; charset=utf-8", f"{JSON};charset=utf-8", f"{JSON}; charset=UTF-8"})
-# Accept and Accept-Language values seen, with what they come to (both pure functions of the header): a
-# client sends the same ones with every request. Cleared when full, so a client varying them costs memory
-# of at most this many entries.
+# Accept and Accept-Language values seen by an endpoint, with what they come to (both pure functions of the
+# header): a client sends the same ones with every request. Cleared when full, so a client varying them
+# costs memory of at most this many entries.
 HEADER_MEMO = 256
-_NEGOTIATED: dict[str | None, str | None] = {}
-_LANGUAGES: dict[str | None, str] = {}
 T = TypeVar("T")
 
 
-def _memo(memo: dict[str | None, T], work: Callable[[str | None], T], header: str | None) -> T:
-    found = memo.get(header, _UNCHECKED)
+Memo = dict[tuple[Callable[[str | None], T], str | None], T]
+
+
+def _memo(memo: Memo[T], work: Callable[[str | None], T], header: str | None) -> T:
+    """``work(header)``, remembered per function and header value."""
+    key = (work, header)
+    found = memo.get(key, _UNCHECKED)
     if found is _UNCHECKED:
         found = work(header)
         if len(memo) >= HEADER_MEMO:
             memo.clear()
-        memo[header] = found
+        memo[key] = found
     return found  # type: ignore[no-any-return]
 
 
@@ -171,6 +174,8 @@ class GraphQLEndpoint:
         self._budget = budget  # the per-department query budget (GOVSHARE_QUERY_BUDGET_PER_MINUTE)
         self._departments = departments
         self._checked: OrderedDict[tuple[int, str, str | None], GovshareError | None] = OrderedDict()
+        self._negotiated: Memo[str | None] = {}
+        self._languages: Memo[str] = {}
         self._schema_source = schema_source
         self._authenticator = authenticator
         self._context_factory = context_factory
@@ -204,7 +209,7 @@ class GraphQLEndpoint:
         accept = request.headers.get("accept")
         if request.method == "GET" and accept and "text/html" in accept and not request.query_params():
             return graphiql_page()
-        media = _memo(_NEGOTIATED, negotiate, accept)
+        media = _memo(self._negotiated, negotiate, accept)
         if media is None:
             return self._json({"errors": [{"message": f"cannot answer in {accept}; accept "
                                            f"{GRAPHQL_RESPONSE} or {JSON}",
@@ -252,7 +257,7 @@ class GraphQLEndpoint:
         # when it is a plain token: it goes into the audit trail and the logs.
         offered = request.headers.get("x-request-id", "")
         request_id = current_request_id.get() or os.urandom(16).hex()  # the id of this request's log lines
-        lang = _memo(_LANGUAGES, language_from_header, request.headers.get("accept-language"))
+        lang = _memo(self._languages, language_from_header, request.headers.get("accept-language"))
         context = self._context_factory(caller, request_id)
         context.client_request_id = offered if offered and REQUEST_ID.fullmatch(offered) else None
         request.context = context

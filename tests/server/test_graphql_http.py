@@ -211,15 +211,15 @@ def test_accept_headers_are_negotiated_once_each_and_the_memo_stays_bounded() ->
     from govshare.server import graphql_http
     from govshare.server.graphql_responses import negotiate
 
+    negotiated: graphql_http.Memo[str | None] = {}
+    languages: graphql_http.Memo[str] = {}
     for i in range(2 * graphql_http.HEADER_MEMO + 3):
         accept = f"application/json;q=0.{i % 9 + 1}, text/x-{i}" if i % 3 else f"text/x-{i}"
         language = f"en;q=0.{i % 9 + 1}, zh;q=0.5" if i % 2 else f"fr-{i}"
         for _ in range(2):
-            assert graphql_http._memo(graphql_http._NEGOTIATED, negotiate, accept) == negotiate(accept)
-            assert graphql_http._memo(graphql_http._LANGUAGES, language_from_header, language) == \
-                language_from_header(language)
-        assert len(graphql_http._NEGOTIATED) <= graphql_http.HEADER_MEMO
-        assert len(graphql_http._LANGUAGES) <= graphql_http.HEADER_MEMO
+            assert graphql_http._memo(negotiated, negotiate, accept) == negotiate(accept)
+            assert graphql_http._memo(languages, language_from_header, language) == language_from_header(language)
+        assert 0 < len(negotiated) <= graphql_http.HEADER_MEMO and 0 < len(languages) <= graphql_http.HEADER_MEMO
 
 
 @pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=UTF-8",
