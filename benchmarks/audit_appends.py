@@ -13,7 +13,8 @@ and the records per batch.
 
 With ``--before V[,W...]``, an A/B run on the same server in the same minute: region databases migrated up
 to migration V (A), W (B), ... and one migrated fully (the last), loaded in interleaved rounds (``--rounds``), each row with
-PostgreSQL's CPU per append (postmaster and every backend, from /proc) and its WAL bytes per append. A
+PostgreSQL's CPU per append (postmaster and every backend, from /proc), the benchmark process's own CPU
+per append (the service's side: records, HMACs, the statement) and the WAL bytes per append. A
 CHECKPOINT starts every run, so the full-page images a trail writes after each checkpoint are counted;
 ``--records N`` first fills each database with N records (in batches of 500, each lane 1 chain), so that
 its indexes are as large as a trail's in service.
@@ -152,8 +153,10 @@ async def fill(dsn: str, records: int) -> None:
         await pools.close()
 
 
-async def measured(server: LocalPostgres, dsn: str, writers: int, seconds: float) -> tuple[float, float, float]:
-    """(appends/s, PostgreSQL CPU ms per append, WAL bytes per append) of one run after a checkpoint."""
+async def measured(server: LocalPostgres, dsn: str, writers: int,
+                   seconds: float) -> tuple[float, float, float, float]:
+    """(appends/s, PostgreSQL CPU ms per append, WAL bytes per append, this process's CPU ms per append:
+    the service's side of the append) of one run after a checkpoint."""
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute("checkpoint")
@@ -178,9 +181,9 @@ async def measured(server: LocalPostgres, dsn: str, writers: int, seconds: float
                                                          row_count=1))
             done += 1
 
-    started = time.monotonic()
+    started, own = time.monotonic(), time.process_time()
     await asyncio.gather(*(writer(n) for n in range(writers)))
-    elapsed = time.monotonic() - started
+    elapsed, own = time.monotonic() - started, time.process_time() - own
     await trail.close()
     await pools.close()
     cpu = tree_cpu_ms(pm) - cpu
@@ -189,7 +192,7 @@ async def measured(server: LocalPostgres, dsn: str, writers: int, seconds: float
         wal = await conn.fetchval("select pg_wal_lsn_diff(pg_current_wal_lsn(), $1)", lsn)
     finally:
         await conn.close()
-    return done / elapsed, cpu / max(done, 1), float(wal) / max(done, 1)
+    return done / elapsed, cpu / max(done, 1), float(wal) / max(done, 1), own * 1000 / max(done, 1)
 
 
 async def compare(server: LocalPostgres, before: list[int], writer_counts: list[int], seconds: float, rounds: int,
@@ -216,13 +219,13 @@ async def compare(server: LocalPostgres, before: list[int], writer_counts: list[
     names = list(variants)
     print(", ".join(f"{name}: migrations up to {version:04d}" for name, version in zip(names, before, strict=False))
           + f", {names[-1]}: all. Each run after a CHECKPOINT; {records:,} records in the trail first.\n")
-    print("| writers | round | variant | appends/s | PostgreSQL CPU ms/append | WAL bytes/append | chain |\n"
-          "|---|---|---|---|---|---|---|")
+    print("| writers | round | variant | appends/s | PostgreSQL CPU ms/append | service CPU ms/append "
+          "| WAL bytes/append | chain |\n|---|---|---|---|---|---|---|---|")
     for writers in writer_counts:
         for number in range(rounds):
             for name in names if number % 2 == 0 else names[::-1]:
-                rate, cpu, wal = await measured(server, dsns[name], writers, seconds)
-                print(f"| {writers} | {number + 1} | {name} | {rate:,.0f} | {cpu:.3f} | {wal:,.0f} "
+                rate, cpu, wal, own = await measured(server, dsns[name], writers, seconds)
+                print(f"| {writers} | {number + 1} | {name} | {rate:,.0f} | {cpu:.3f} | {own:.3f} | {wal:,.0f} "
                       f"| {await check(dsns[name])} |", flush=True)
 
 
