@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import asyncpg
 
@@ -56,6 +56,28 @@ RETRYABLE: tuple[type[BaseException], ...] = (*NODE_ERRORS, TimeoutError, asyncp
 RELEASE_TIMEOUT = 1.0
 # Readiness: a real statement on the table every catalog request reads (a lock on it blocks it).
 READINESS = "select count(*) from (select 1 from resources limit 1) as probe"
+
+
+class NodeObserver(Protocol):
+    """Told of every exchange with a database; ``cause`` says why one failed (``failure_cause``)."""
+
+    def __call__(self, database: str, seconds: float, answered: bool, cause: str | None = None) -> None: ...
+
+
+def failure_cause(exc: BaseException, failure: NodeUnavailable | None = None) -> str:
+    """One line for an operator: the exception's class, PostgreSQL's SQLSTATE and message (never the DSN:
+    asyncpg puts no password in its messages, PostgreSQL names at most the role and the database)."""
+    if isinstance(exc, TimeoutError) and failure is not None:
+        return str(failure.extensions["reason"])  # "no answer within its timeout" or the request's
+    name = type(exc).__name__
+    if isinstance(exc, asyncpg.PostgresError):
+        sqlstate = getattr(exc, "sqlstate", None)
+        message = getattr(exc, "message", None) or str(exc)
+        text = f"{name} (SQLSTATE {sqlstate}): {message}" if sqlstate else f"{name}: {message}"
+    else:
+        text = f"{name}: {exc}" if str(exc) else name
+    text = " ".join(text.split())  # one log line
+    return text if len(text) <= 300 else text[:299] + "…"
 
 
 @dataclass
@@ -127,7 +149,7 @@ class NodePools:
         self._generic: dict[str, asyncpg.Pool] = {}  # the same databases, for GENERIC_PLANS statements
         self._releases: set[asyncio.Task[None]] = set()
         # Told of every exchange with a database: (database, seconds, answered); the app's metrics.
-        self.observer: Callable[[str, float, bool], None] | None = None
+        self.observer: NodeObserver | None = None
         # Heavy steps of every request in this process take turns of the loop (core/turns.py).
         self.turns = Turns()
 
@@ -246,9 +268,9 @@ class NodePools:
                 _terminate(conn)
             if not isinstance(exc, Exception):
                 raise  # cancellation of the request itself
-            if self.observer is not None:
-                self.observer(database_node, time.perf_counter() - started, False)
             failure = self._failure(database_node, name, exc, deadline, deadlines)
+            if self.observer is not None:
+                self.observer(database_node, time.perf_counter() - started, False, failure_cause(exc, failure))
             if deadlines is not None:
                 deadlines.failed[database_node] = failure
             raise failure from exc
@@ -270,7 +292,11 @@ class NodePools:
             return NodeUnavailable(database_node, "no answer within its timeout")
         if isinstance(exc, NodeUnavailable):
             return exc
-        if not isinstance(exc, NODE_ERRORS):
+        if isinstance(exc, asyncpg.PostgresError) and not isinstance(exc, NODE_ERRORS):
+            # PostgreSQL refused the statement (privileges still being granted during a restore, a value it
+            # cannot take): its SQLSTATE and message say why, a Python traceback would add nothing.
+            logger.warning("node %s failed on %s: %s", database_node, name, failure_cause(exc))
+        elif not isinstance(exc, NODE_ERRORS):
             # Not a known outage: still only this node's rows are lost, but a human should look.
             logger.warning("node %s failed on %s with an unexpected error", database_node, name, exc_info=exc)
         return NodeUnavailable(database_node, type(exc).__name__)

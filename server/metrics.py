@@ -164,8 +164,8 @@ class Metrics:
                 if extensions.get("code") == "FIELD_FORBIDDEN":
                     pending[(self.denials, (str(extensions.get("reason")),))] += 1
 
-    def node_observed(self, database: str, seconds: float, answered: bool) -> None:
-        """``NodePools.observer``: every exchange with a node database."""
+    def node_observed(self, database: str, seconds: float, answered: bool, cause: str | None = None) -> None:
+        """``NodePools.observer``: every exchange with a node database (``cause``: why one failed)."""
         if answered:
             buckets = self._node_latency.get(database)
             if buckets is None:
@@ -177,8 +177,9 @@ class Metrics:
         if was is not answered:
             # Only the changes: an operator tailing the log sees a node go and come back, once each time.
             if not answered:
-                logger.warning("node database %s stopped answering: its rows are left out of answers until "
-                               "it answers again", database)
+                # The cause (a refused connection's SQLSTATE, say) spares the operator PostgreSQL's own log.
+                logger.warning("node database %s stopped answering%s: its rows are left out of answers until "
+                               "it answers again", database, f" ({cause})" if cause else "")
             elif was is False:
                 logger.warning("node database %s answers again", database)
         self._node_up[database] = answered

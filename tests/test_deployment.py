@@ -4,6 +4,7 @@ runs gives the same GraphQL answers; the systemd unit and the compose file start
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import shlex
@@ -15,12 +16,14 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 
 from govshare.core.settings import Settings
 from govshare.federation.topology import Topology
 from govshare.seed.writer import SeedOptions, seed_all
 from govshare.server.app import create_app
 from govshare.server.databases import migrate_all
+from govshare.server.metrics import Metrics
 
 from .conftest import DATABASE, TOPOLOGY, Cluster
 from .helpers import gql, token
@@ -166,3 +169,21 @@ def test_the_systemd_unit_and_the_compose_file_run_the_same_command() -> None:
     assert Path(unit[0]).name == compose_argv[0] == "govshare"
     assert unit[1:] == compose_argv[1:]
     assert "serve" in unit and "--workers" in unit
+
+
+def test_the_connection_formula_is_per_node_database_and_its_examples_add_up(
+        caplog: pytest.LogCaptureFixture) -> None:
+    guide = " ".join(GUIDE.read_text().split())
+    pool = Settings().pool_max_size
+    per_worker = pool * 3 // 2 + 1  # federation/nodes.py: the pool, half again forcing generic plans, LISTEN
+    assert "Per node database: connections needed = workers × (GOVSHARE_POOL_SIZE × 3/2 + 1)" in guide
+    assert f"With 4 workers and the default pool that is {4 * per_worker} connections per node database " \
+           f"({4 * (per_worker + 1)} on the region's)" in guide
+    # a server holding several node databases multiplies it (trial-s7 F8: 11 on one server)
+    assert f"need 11 × {3 * per_worker} + 3 = {11 * 3 * per_worker + 3} connections" in guide
+    # the warning quoted is the one the service logs
+    quoted = re.search(r"e\.g\. `(node database 650100 stopped answering \((.*)\): its rows [^`]*)`", guide)
+    assert quoted is not None
+    with caplog.at_level(logging.WARNING, logger="govshare.nodes"):
+        Metrics().node_observed("650100", 0.01, False, quoted.group(2))
+    assert [r.getMessage() for r in caplog.records] == [quoted.group(1)]

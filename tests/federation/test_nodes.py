@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 
+from govshare.core.errors import NodeUnavailable
 from govshare.federation.nodes import NodePools
+from govshare.server.metrics import Metrics
 
 from ..conftest import Cluster
 
@@ -125,3 +129,70 @@ async def test_pools_close_after_statements_on_the_fast_path(cluster: Cluster) -
     pool = opened.pool(region)
     await asyncio.wait_for(opened.close(), 5)
     assert pool.is_closing()
+
+
+async def _login(cluster: Cluster, node: str, role: str, password: str, limit: int) -> str:
+    """A login role of the test (no privileges but CONNECT) on ``node``'s server; its DSN."""
+    admin = await cluster.connect(node)
+    try:
+        await admin.execute(f"drop role if exists {role}")
+        await admin.execute(f"create role {role} login password '{password}' connection limit {limit}")
+        await admin.execute(f"grant connect on database {admin._params.database} to {role}")
+    finally:
+        await admin.close()
+    server = urlsplit(cluster.dsn(node))
+    return f"postgresql://{role}:{password}@{server.hostname}:{server.port}{server.path}"
+
+
+async def test_a_refused_connection_names_its_cause_in_the_warning(cluster: Cluster,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """DEPLOYMENT's connection formula exceeded: PostgreSQL refuses the connection (too many connections,
+    SQLSTATE 53300), and the one warning says so, without the password."""
+    region = cluster.topology.region.code
+    password = "fixops-secret-pw"
+    dsn = await _login(cluster, region, "govshare_test_no_slots", password, 0)
+    pools = NodePools(cluster.topology.with_dsns({region: dsn}), min_size=0, max_size=1)
+    metrics = Metrics()
+    pools.observer = metrics.node_observed
+    await pools.open()
+    try:
+        with caplog.at_level(logging.INFO, logger="govshare.nodes"):
+            for _ in range(2):
+                with pytest.raises(NodeUnavailable):
+                    await pools.fetch(region, "test.one", "select 1 as one")
+    finally:
+        await pools.close()
+    stopped = [r.getMessage() for r in caplog.records if "stopped answering" in r.getMessage()]
+    assert stopped == [
+        f"node database {region} stopped answering (TooManyConnectionsError (SQLSTATE 53300): too many connections "
+        f'for role "govshare_test_no_slots"): its rows are left out of answers until it answers again']
+    assert all(password not in r.getMessage() for r in caplog.records)
+
+
+async def test_a_refusal_by_postgresql_is_one_line_and_a_python_bug_a_traceback(
+        cluster: Cluster, caplog: pytest.LogCaptureFixture) -> None:
+    """A restore still granting privileges (InsufficientPrivilegeError) is expected and transient: one
+    line with its SQLSTATE; an error of ours keeps its traceback."""
+    region = cluster.topology.region.code
+    dsn = await _login(cluster, region, "govshare_test_unprivileged", "fixops-pw", -1)
+    pools = NodePools(cluster.topology.with_dsns({region: dsn}), min_size=0, max_size=1)
+    await pools.open()
+
+    async def bug(conn: asyncpg.Connection) -> None:
+        raise KeyError("no such column in our own mapping")
+
+    try:
+        with caplog.at_level(logging.INFO, logger="govshare.nodes"):
+            with pytest.raises(NodeUnavailable, match="InsufficientPrivilegeError"):
+                await pools.fetch(region, "data.page", "select count(*) from audit_log")
+            with pytest.raises(NodeUnavailable, match="KeyError"):
+                await pools._run(region, "test.bug", bug, None)
+    finally:
+        await pools.close()
+    refused, failed = [r for r in caplog.records if r.name == "govshare.nodes" and "failed on" in r.getMessage()
+                       and "probe" not in r.getMessage()]  # open()'s probe is refused the same way
+    assert refused.getMessage() == (f"node {region} failed on data.page: InsufficientPrivilegeError "
+                                    "(SQLSTATE 42501): permission denied for table audit_log")
+    assert refused.exc_info is None and refused.levelname == "WARNING"
+    assert failed.getMessage() == f"node {region} failed on test.bug with an unexpected error"
+    assert failed.exc_info is not None and failed.exc_info[0] is KeyError
