@@ -41,13 +41,16 @@ REINSTATE_GRANT = """update grants set status = 'active', revoked_at = null, rev
     where id = $1 and status = 'revoked' returning id"""
 
 
+MAX_CHANGES = 500  # changes in one answer
+
+
 async def changes(admin: Admin, resource: str | None = None, department: str | None = None,
                   since: datetime | None = None, until: datetime | None = None, kind: str | None = None,
                   first: int = 50, before_id: int | None = None) -> list[Change]:
     if kind is not None and kind not in KINDS:
         raise BadRequest(f"kind {kind!r} is not one of {', '.join(KINDS)}", field="kind", accepted=list(KINDS))
-    if not 1 <= first <= 500:
-        raise BadRequest("first must be between 1 and 500", field="first")
+    if not 1 <= first <= MAX_CHANGES:
+        raise BadRequest(f"first must be between 1 and {MAX_CHANGES}", field="first")
     domains = None if admin.authority.everywhere(Action.POLICY_READ) else admin.authority.domains(Action.POLICY_READ)
     if domains == []:
         admin.authority.require(Action.POLICY_READ, admin.region)

@@ -62,12 +62,23 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], group: 
     changes = policy.add_parser("history", help="policy changes, newest first")
     changes.add_argument("--resource", default=None, help="only changes of this resource")
     changes.add_argument("--department", default=None, help="only changes naming this department")
-    changes.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
+    changes.add_argument("--limit", type=_limit, default=20, help="at most this many (default 20)")
     revert = policy.add_parser("revert", help="revert a change (a new change, recorded)")
     revert.add_argument("id", type=int, help="change id (see policy history)")
     revert.add_argument("--reason", required=True, help="why (recorded)")
     for parser in (listing, add, remove, reclassify, explain, changes, revert):
         parser.add_argument("--by", default=OPERATOR, help=BY_HELP)
+
+
+def _limit(text: str) -> int:
+    """--limit checked here, so that its error names the option (the API's names the argument 'first')."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 1 <= value <= history.MAX_CHANGES:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {history.MAX_CHANGES}, got {value}")
+    return value
 
 
 def run(settings: Settings, args: argparse.Namespace, admin_factory: AdminFactory) -> int:

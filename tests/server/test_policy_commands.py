@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import httpx
+import pytest
+
+from govshare.server.cli import main
 
 from ..admin_helpers import run_govshare, until
 from ..conftest import Cluster
@@ -88,3 +91,16 @@ async def test_by_acts_with_the_roles_that_user_holds(cluster: Cluster) -> None:
     removed = await run_govshare(cluster, "policy", "remove", added.stdout.split()[1], "--reason", "over",
                                  "--by", "admin.urumqi")
     assert removed.returncode == 0, removed.stderr
+
+
+@pytest.mark.parametrize(("limit", "problem"), [("0", "must be between 1 and 500, got 0"),
+                                                ("-1", "must be between 1 and 500, got -1"),
+                                                ("501", "must be between 1 and 500, got 501"),
+                                                ("ten", "not an integer: 'ten'")])
+def test_a_bad_limit_names_the_option_not_the_apis_argument(capsys: pytest.CaptureFixture[str], limit: str,
+                                                            problem: str) -> None:
+    with pytest.raises(SystemExit) as exited:  # refused by the parser: no database is opened
+        main(["policy", "history", "--limit", limit])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and err.endswith(f"argument --limit: {problem}\n"), err
+    assert "first" not in err
