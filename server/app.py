@@ -52,8 +52,10 @@ from .schemas import SchemaHolder
 
 logger = logging.getLogger("govshare.app")
 GC_YOUNG_THRESHOLD = 20_000
-# The methods the /graphql route accepts (HEAD comes with GET): those go straight to the endpoint.
-GRAPHQL_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
+# The methods the /graphql route accepts (HEAD comes with GET): those go straight to the endpoint, which
+# serves GET and POST and refuses the others with its own 405 naming only those two (OPTIONS included: a
+# CORS preflight, when origins are configured, is answered by the CORS layer before the endpoint).
+GRAPHQL_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class Service(Starlette):
@@ -265,7 +267,7 @@ def create_app(settings: Settings, topology: Topology) -> Service:
     app = Service(
         routes=[
             Route("/", root),
-            Route("/graphql", endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+            Route("/graphql", endpoint, methods=sorted(GRAPHQL_METHODS)),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics.endpoint),
