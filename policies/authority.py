@@ -122,10 +122,13 @@ class AuthorityModel:
 class Authority:
     """The authority of one caller, for one request."""
 
-    def __init__(self, model: AuthorityModel, user: str, department: str) -> None:
+    def __init__(self, model: AuthorityModel, user: str, department: str, home: str | None = None) -> None:
         self.model = model
         self.user = user
         self.department = department
+        # The node of the implicit developer role: the department's (the command line, acting for a user
+        # without their token, names the department the API last saw them under; "" when it never did).
+        self.home = department[:6] if home is None else home
 
     @property
     def region(self) -> str:
@@ -140,12 +143,17 @@ class Authority:
             raise Forbidden(
                 f"{action.value} in domain {domain} needs one of the roles {', '.join(roles)} held in "
                 f"domain {domain if domain == self.region else domain + ' or ' + self.region}; {self.user} holds "
-                f"{', '.join(f'{a.role}@{a.domain}' for a in self.roles()) or 'none'}",
+                f"{', '.join(self._held()) or 'none'}",
                 action=action.value, domain=domain, requiredRoles=roles)
+
+    def _held(self) -> list[str]:
+        held = [f"{a.role}@{a.domain}" for a in self.roles()]
+        return held if self.home else [*held, f"{DEFAULT_ROLE} (in their department's node)"]
 
     def roles(self) -> list[RoleAssignment]:
         """Assigned roles plus the default developer role in the caller's own node."""
-        return [*self.model.roles_of(self.user), RoleAssignment(self.user, DEFAULT_ROLE, self.department[:6])]
+        implicit = [RoleAssignment(self.user, DEFAULT_ROLE, self.home)] if self.home else []
+        return [*self.model.roles_of(self.user), *implicit]
 
     def domains(self, action: Action) -> list[str]:
         """Domains where the caller may perform ``action`` (the region's code stands for all)."""

@@ -78,7 +78,25 @@ async def _admin(settings: Settings, by: str) -> tuple[Admin, NodePools, LocalPo
         if server is not None:
             server.stop()
         raise
-    return Admin(pools, Authority(model, by, "cli"), f"cli-{uuid.uuid4().hex}"), pools, server
+    # The user's implicit developer role is in their department's node, as the API (reading the token)
+    # would show it: the department the audit trail last recorded for them (the command line has no token).
+    home = "" if by == OPERATOR else await _last_node(pools, region, by)
+    return Admin(pools, Authority(model, by, "cli", home=home), f"cli-{uuid.uuid4().hex}"), pools, server
+
+
+# The newest record is found by walking the primary key backwards (the trail has no index by user); the
+# command line's own records name the department "cli".
+LAST_DEPARTMENT = """select department from audit_log where user_id = $1 and department ~ '^[0-9]{6}-'
+    order by seq desc limit 1"""
+
+
+async def _last_node(pools: NodePools, region: str, user: str) -> str:
+    """The node of the department the API last served ``user`` for; "" if none is known (or in time)."""
+    try:
+        rows = await pools.fetch(region, "cli.last_department", LAST_DEPARTMENT, user)
+    except NodeUnavailable:
+        return ""
+    return str(rows[0]["department"])[:6] if rows else ""
 
 
 def cmd_policy(settings: Settings, args: argparse.Namespace) -> int:

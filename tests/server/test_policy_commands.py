@@ -6,10 +6,11 @@ import httpx
 import pytest
 
 from govshare.server.cli import main
+from govshare.server.identity import mint_demo_token
 
 from ..admin_helpers import run_govshare, until
 from ..conftest import Cluster
-from ..helpers import gql, token
+from ..helpers import SECRET, gql, token
 
 POPULATION = "650000-B01-000001"
 
@@ -73,7 +74,9 @@ async def test_by_acts_with_the_roles_that_user_holds(cluster: Cluster) -> None:
         (["policy", "add", "--subject", "650200-RS", "--resource", local["code"], "--item", local["name"],
           "--effect", "deny", "--reason", "r", "--by", "developer.urumqi"], "developer.urumqi holds"),
         (["role", "assign", "mallory", "policy_admin", "--domain", "650000", "--reason", "r", "--by", "mallory"],
-         "needs one of the roles policy_admin held in domain 650000; mallory holds developer@cli"),
+         # never served by the API: no department known, and none invented (trial-s7 F6: "developer@cli")
+         "needs one of the roles policy_admin held in domain 650000; mallory holds developer (in their department's "
+         "node)"),
     ]
     for args, message in refusals:
         done = await run_govshare(cluster, *args)
@@ -104,3 +107,25 @@ def test_a_bad_limit_names_the_option_not_the_apis_argument(capsys: pytest.Captu
     err = capsys.readouterr().err
     assert exited.value.code == 2 and err.endswith(f"argument --limit: {problem}\n"), err
     assert "first" not in err
+
+
+async def test_a_users_implicit_role_is_in_the_node_the_api_served_them_for(client: httpx.AsyncClient,
+                                                                          cluster: Cluster) -> None:
+    """--by without a token: the implicit developer role is shown in the node of the department the API last
+    served that user for (as `me { roles }` shows it), never in a domain 'cli'."""
+    user = "trial.developer"
+    body, _ = await gql(client, "{ population(first: 1) { nodes { name } } }",
+                        Authorization=f"Bearer {mint_demo_token(SECRET, '650200-RS', user=user)}")
+    assert "data" in body
+    region = await cluster.connect(cluster.topology.region.code)
+    try:
+        async def recorded() -> bool:
+            return bool(await region.fetchval("select count(*) from audit_log where user_id = $1", user))
+
+        assert await until(recorded)
+    finally:
+        await region.close()
+    done = await run_govshare(cluster, "role", "assign", "mallory", "supervisor", "--domain", "650000",
+                              "--reason", "r", "--by", user)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.endswith(f"; {user} holds developer@650200\n"), done.stderr
