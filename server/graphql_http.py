@@ -273,8 +273,8 @@ class GraphQLEndpoint:
             return self._json({"errors": [{"message": "mutations are only accepted with POST",
                                            "extensions": {"code": "METHOD_NOT_ALLOWED"}}]},
                               405, media, {"Allow": "POST"})
-        except CannotGetOperationTypeError as exc:
-            return self._bad_request(exc.as_http_error_reason(), media)
+        except CannotGetOperationTypeError as exc:  # an unknown operationName: a request error like a missing one
+            return self._refused(GovshareError(exc.as_http_error_reason(), code="BAD_REQUEST"), media)
         finally:
             statement_log.reset(token)
         return self._result_response(request, result, media, request_id, context)

@@ -165,6 +165,29 @@ async def test_several_operations_need_an_operation_name(client: httpx.AsyncClie
     assert named.json() == {"data": {"sharingCatalog": {"pageInfo": {"hasNextPage": True}}}}
 
 
+async def test_a_missing_or_unknown_operation_name_is_one_request_error_per_media_type(
+        client: httpx.AsyncClient) -> None:
+    """Both are GraphQL request errors: 400 under graphql-response+json, 200 under application/json (the
+    default), the same body (trial-s7 F4: an unknown name was 400 under application/json)."""
+    document = "query A { nodes { code } } query B { sharingCatalog(first: 1) { pageInfo { hasNextPage } } }"
+    for accept, status in (("application/graphql-response+json", 400), ("application/json", 200), ("*/*", 200),
+                           (None, 200)):
+        for name in (None, "C"):
+            payload: dict[str, str] = {"query": document, **({"operationName": name} if name else {})}
+            response = await client.post("/graphql", json=payload, headers={"Accept": accept} if accept else {})
+            assert response.status_code == status, (accept, name)
+            body = response.json()
+            assert "data" not in body and [e["extensions"]["code"] for e in body["errors"]] == ["BAD_REQUEST"]
+            expected = "several operations" if name is None else 'Unknown operation named "C"'
+            assert expected in body["errors"][0]["message"], body
+
+
+def test_the_readme_says_which_status_a_missing_operation_name_gets() -> None:
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
+    assert ("with status 400 under `Accept: application/graphql-response+json` and 200 under `application/json` "
+            "(also with no `Accept` or `*/*`)") in readme
+
+
 async def test_a_failed_or_rate_limited_verify_keeps_the_other_root_fields(client: httpx.AsyncClient) -> None:
     query = """{ nodes { code } sharingCatalog(first: 1) { pageInfo { hasNextPage } }
         verify(resource: "population", key: "650100198001011231", values: [{item: "name", value: "x"}]) { found } }"""
