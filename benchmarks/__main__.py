@@ -82,20 +82,23 @@ def catalog_scenario(topology: Topology, duration: float, rounds: int, levels: l
         edges = lambda a: a["data"]["resources"]["edges"]  # noqa: E731
         compare({"govshare": ours, "raw": theirs}, {"govshare": edges, "raw": edges})
         table: dict[tuple[str, int], list[measure.Result]] = {}
+        loads: list[float] = []  # the 1-minute load average after each run: how busy the machine was
         for _ in range(rounds):
             for connections in levels:
                 table.setdefault(("govshare", connections), []).append(
                     measure.run_wrk(gov.url, connections, duration, gov.pid, "POST", body, headers, db_pid))
                 table.setdefault(("raw", connections), []).append(
                     measure.run_wrk(base.url + "/page", connections, duration, base.pid, db_pid=db_pid))
+                loads.append(os.getloadavg()[0])
     finally:
         gov.stop()
         base.stop()
     return report("Catalog page: 50 resources with provider and items over "
-                  f"{len(topology.nodes)} nodes ({len(topology.databases)} databases)", table, levels)
+                  f"{len(topology.nodes)} nodes ({len(topology.databases)} databases)", table, levels, loads)
 
 
-def report(title: str, table: dict[tuple[str, int], list[measure.Result]], levels: list[int]) -> str:
+def report(title: str, table: dict[tuple[str, int], list[measure.Result]], levels: list[int],
+           loads: list[float] | None = None) -> str:
     def med(name: str, c: int, attr: str) -> float:
         return statistics.median(getattr(r, attr) for r in table[(name, c)])
 
@@ -107,6 +110,9 @@ def report(title: str, table: dict[tuple[str, int], list[measure.Result]], level
             lines.append(f"| {name} | {c} | {med(name, c, 'p50_ms'):.1f} | {med(name, c, 'p99_ms'):.1f} | "
                          f"{med(name, c, 'rps'):.0f} | {med(name, c, 'cpu_per_request_ms'):.2f} | "
                          f"{med(name, c, 'db_cpu_per_request_ms'):.2f} | {med(name, c, 'p50_ms') / base:.2f}x |")
+    if loads:
+        lines += ["", f"1-minute load average after each run: {min(loads):.1f}-{max(loads):.1f} "
+                      f"(median {statistics.median(loads):.1f}) on {os.cpu_count()} cores."]
     return "\n".join(lines) + "\n"
 
 
