@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
+import threading
 import uuid
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from govshare.core.errors import (
     CannotListen,
@@ -229,6 +232,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if usage_of is not None and getattr(args, args.subcommand_dest) is None:
         usage_of.print_help(sys.stderr)
         return EXIT_USAGE
+    previous: Callable[[int, FrameType | None], Any] | int | None = None
+    if threading.current_thread() is threading.main_thread():
+        # kill, timeout, systemd and docker stop send SIGTERM, whose default ends the process on the spot:
+        # the embedded PostgreSQL a command started (demo, serve, migrate, seed) would be left running.
+        # Taken as Ctrl-C, it unwinds through the same ``finally`` blocks that stop that server.
+        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         settings = Settings.from_env()
         return COMMANDS[args.command](settings, args)
@@ -237,6 +246,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_code(exc)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    finally:
+        if previous is not None:  # main() called in-process (tests) leaves the caller's handler as it was
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

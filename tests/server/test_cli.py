@@ -56,8 +56,8 @@ def _token_from(output: str) -> str:
     return line.split("Bearer ")[1].split('"')[0]
 
 
-def _interrupt(process: subprocess.Popen[str]) -> str:
-    process.send_signal(signal.SIGINT)
+def _interrupt(process: subprocess.Popen[str], sig: signal.Signals = signal.SIGINT) -> str:
+    process.send_signal(sig)
     out, _ = process.communicate(timeout=60)
     return out
 
@@ -93,8 +93,11 @@ def test_demo_starts_serves_reuses_and_stops_cleanly(demo_dir: Path) -> None:
         # answers do not name the server's stack
         assert "server" not in httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10).headers
     finally:
-        out2 = _interrupt(second)
+        out2 = _interrupt(second, signal.SIGTERM)  # kill, systemd, docker stop: stops like Ctrl-C
     assert "already present: reusing it" in out2
+    assert second.returncode == 0, out2
+    assert "stopping embedded PostgreSQL" in out2
+    assert not LocalPostgres(data_dir / "postgres").is_running()
     query = {"query": '{ resource(code: "650000-B01-000001", lang: EN) { name } }'}
     # two worker processes behind one port, each building the app from the environment
     third = _start_demo(data_dir, port, "--workers", "2")
