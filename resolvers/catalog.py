@@ -16,7 +16,7 @@ from govshare.federation.nodes import NodePools
 from govshare.federation.pagination import Positions, Resumable, encode_positions, merge_resumable
 from govshare.policies.groups import facts_from_code
 
-from . import hosting
+from . import hosting, row_values
 from .sql import Where
 
 logger = logging.getLogger("govshare.catalog")
@@ -309,8 +309,11 @@ async def fetch_each_own(pools: NodePools, databases: list[str], name: str,
             rows = await pools.fetch(db, name, sql, *args, custom_plans=custom_plans)
         except NodeUnavailable as exc:
             return exc
-        if check is not None and not check(db, rows):
-            return NodeUnavailable(db, UNHOSTED_ROWS)
+        try:
+            if check is not None and not check(db, rows):
+                return NodeUnavailable(db, UNHOSTED_ROWS)
+        except NodeUnavailable as exc:  # refused for another reason (row_values.INVALID_ROWS)
+            return exc
         return rows
 
     results = await asyncio.gather(*(one(db) for db in databases))
@@ -395,9 +398,13 @@ async def resource_page(pools: NodePools, flt: ResourceFilter, first: int, after
 
     def check(database: str, rows: list[asyncpg.Record]) -> bool:
         if not flt.provider_levels:
-            return own_resource_page(pools, database, rows)
-        own = _of_provider_levels(flt.provider_levels, pools.topology.region.code)
-        return all([own(pools, database, row) for row in rows])  # a list: every row refused is logged
+            owned = own_resource_page(pools, database, rows)
+        else:
+            own = _of_provider_levels(flt.provider_levels, pools.topology.region.code)
+            owned = all([own(pools, database, row) for row in rows])  # a list: every row refused is logged
+        if owned and not row_values.servable_resources(database, rows):
+            raise NodeUnavailable(database, row_values.INVALID_ROWS)
+        return owned
 
     # A keyword's pattern decides whether the trigram or bigram index pays: planned for each search.
     results = await _fetch_from_positions(pools, databases, "resources.page", after, statement, check,
@@ -737,7 +744,10 @@ async def department_page(pools: NodePools, nodes: list[str] | None, levels: lis
         return True
 
     def own_page(database: str, rows: list[asyncpg.Record]) -> bool:
-        return all([own(pools, database, row) for row in rows])  # a list: every row not hosted is logged
+        owned = all([own(pools, database, row) for row in rows])  # a list: every row not hosted is logged
+        if owned and not row_values.servable_departments(database, rows):
+            raise NodeUnavailable(database, row_values.INVALID_ROWS)
+        return owned
 
     results = await _fetch_from_positions(pools, databases_for(pools, nodes), "departments.page", after, statement,
                                           own_page)

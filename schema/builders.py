@@ -171,14 +171,18 @@ def department_columns(selection: Tree, lang: str | None = None) -> tuple[str, .
     return tuple(columns)
 
 
+_UNREAD = object()  # a row read without the column (a NULL in it is None, and coded like any other value)
+
+
 def coded_levels(rows: Sequence[Any], region: str) -> list[Any]:
     """Departments rows whose ``level`` is their code's (policies.groups.facts_from_code, the access rules'
-    ``level:`` group), whatever the row says; a row that says otherwise is served with its code's level.
-    Rows read without their level are as they were."""
+    ``level:`` group), whatever the row says, NULL or a value outside the enum included (a node's owner can
+    drop the column's constraints): a row that says otherwise is served with its code's level. Rows read
+    without their level are as they were."""
     coded: list[Any] = []
     for row in rows:
-        said = row.get("level")
-        if said is not None:
+        said = row.get("level", _UNREAD)
+        if said is not _UNREAD:
             level = facts_from_code(row["code"], region).level
             if said != level:
                 row = {**dict(row.items()), "level": level}
@@ -188,12 +192,12 @@ def coded_levels(rows: Sequence[Any], region: str) -> list[Any]:
 
 def coded_provider_levels(rows: Sequence[Any], region: str) -> list[Any]:
     """Resource rows whose ``provider_level`` is their provider's code's (``coded_levels``), whatever the
-    node's row says: a prefecture's entry saying its provider is region-level is served with its code's
-    level. Rows read without their provider level are as they were."""
+    node's row says, NULL included: a prefecture's entry saying its provider is region-level is served with
+    its code's level. Rows read without their provider level are as they were."""
     coded: list[Any] = []
     for row in rows:
-        said = row.get("provider_level")
-        if said is not None:
+        said = row.get("provider_level", _UNREAD)
+        if said is not _UNREAD:
             level = facts_from_code(row["provider_code"], region).level
             if said != level:
                 row = {**dict(row.items()), "provider_level": level}

@@ -241,7 +241,9 @@ async def test_an_entry_naming_a_provider_on_another_database_is_not_served(clie
 async def test_a_value_the_lane_does_not_shape_is_answered_by_graphql_core_without_reading_again(
         client: httpx.AsyncClient, cluster: Cluster) -> None:
     # A classification the schema has no member for (its check constraint dropped for the test): the
-    # builders refuse it, so graphql-core reports it; the lane hands the page it read to graphql-core.
+    # builders refuse it, so graphql-core reports it; the lane hands the row it read to graphql-core. A page
+    # holding it is refused as it arrives (resolvers/row_values.py: its node left out, review-s7 finding 1),
+    # so the lane answers the page itself, as graphql-core does.
     code = "650200-Z97-000001"
     conn = await cluster.connect("650200")
     constraint = await conn.fetchval("""select conname from pg_constraint where conrelid = 'resources'::regclass
@@ -258,17 +260,20 @@ async def test_a_value_the_lane_does_not_shape_is_answered_by_graphql_core_witho
                provider_level, format, update_cycle, share_class, open_attribute, status)
                values ($1, '650200', 'other', 'test', '未知分类', '650200-X', 'prefecture', 'database',
                        'daily', 'UNCONDITIONAL', 'open', 'published')""", code)
-        for document in (query, lookup):
+        for document, handed, error in ((query, False, {"code": "NODE_UNAVAILABLE", "node": "650200",
+                                                         "reason": "InvalidRows"}),
+                                        (lookup, True, {"code": "INTERNAL"})):
             await gql(client, document, None)
             plan = _plan(client, document)
             assert plan is not None and isinstance(plan.direct, CatalogRead)
             answered = plan.direct.answered
             lane = await client.post("/graphql", json={"query": document})
             core = await client.post("/graphql", json={"query": document + "\n# graphql-core"})
-            assert plan.direct.answered == answered  # handed to graphql-core
+            assert plan.direct.answered == answered + (0 if handed else 1)  # handed to graphql-core, or not
             assert _stable(lane.content) == _stable(core.content)
             assert lane.headers["x-govshare-statements"] == core.headers["x-govshare-statements"] == "1"
-            assert json.loads(lane.content)["errors"][0]["extensions"]["code"] == "INTERNAL"
+            extensions = json.loads(lane.content)["errors"][0]["extensions"]
+            assert {k: extensions[k] for k in error} == error
     finally:
         await conn.execute("delete from resources where code = $1", code)
         await conn.execute(f"alter table resources add constraint {constraint} {definition}")
