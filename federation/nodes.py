@@ -31,6 +31,35 @@ from .topology import Topology
 
 _PROXY: Any = getattr(asyncpg.pool, "PoolConnectionProxy", type(None))  # what asyncpg's pools hand out
 _POOL: Any = asyncpg.Pool
+# What _acquired_now and _released_now use of asyncpg's private layout (that of 0.32, pinned in pyproject).
+_HOLDER_USES = ("_con", "_in_use", "_setup", "_generation", "_pool", "_maybe_cancel_inactive_callback", "_proxy",
+                "_timeout", "_release", "_setup_inactive_callback", "_max_queries")
+_POOL_USES = ("_queue", "_initialized", "_closing", "_closed", "_generation", "_loop", "_reset")
+_CONNECTION_USES = ("_on_release", "_check_open", "_listeners", "_log_listeners", "_top_xact", "_protocol")
+_PROXY_USES = ("_con", "_holder")
+
+
+def _fits_fast_paths() -> bool:
+    """Whether this asyncpg is the one the fast paths were written for (0.32) and has what they use: if not,
+    every statement acquires and releases through asyncpg's own pool calls (checked once, at import)."""
+    holder = getattr(asyncpg.pool, "PoolConnectionHolder", None)
+    version = getattr(asyncpg, "__version__", "")
+    return (version == "0.32" or version.startswith("0.32.")) and holder is not None \
+        and _PROXY is not type(None) \
+        and all(hasattr(holder, name) for name in _HOLDER_USES) and all(hasattr(_POOL, n) for n in _POOL_USES) \
+        and all(hasattr(asyncpg.Connection, n) for n in _CONNECTION_USES) \
+        and all(hasattr(_PROXY, n) for n in _PROXY_USES)
+
+
+_fast = _fits_fast_paths()  # turned off for good, and logged, the first time a fast path meets the unexpected
+
+
+def _unexpected(what: str, exc: Exception) -> None:
+    global _fast
+    if _fast:
+        logger.warning("asyncpg is not laid out as federation/nodes.py expects (%s): statements acquire and "
+                       "release through its pool from now on", what, exc_info=exc)
+    _fast = False
 
 logger = logging.getLogger("govshare.nodes")
 T = TypeVar("T")
@@ -250,14 +279,14 @@ class NodePools:
         deadline, deadlines = self._deadline(database_node, timeout)
         pool = self._generic.get(database_node) if generic else None
         conn: Any = None
-        if pool is not None:
-            conn = _acquired_now(pool)
-            if conn is None and pool.get_idle_size() == 0 and pool.get_size() >= pool.get_max_size():
-                pool = None  # all of its connections are busy: overflow to the usual pool, never queue
-        if pool is None:
-            pool = self._pools[database_node]
         started = time.perf_counter()
         try:
+            if pool is not None:  # within the try: whatever it raises is this node's failure
+                conn = _acquired_now(pool)
+                if conn is None and pool.get_idle_size() == 0 and pool.get_size() >= pool.get_max_size():
+                    pool = None  # all of its connections are busy: overflow to the usual pool, never queue
+            if pool is None:
+                pool = self._pools[database_node]
             async with asyncio.timeout_at(deadline):
                 if conn is None:
                     conn = _acquired_now(pool) or await pool.acquire()
@@ -396,21 +425,34 @@ def _acquired_now(pool: Any) -> Any:
     release cost twice its own execution in CPU). None, with nothing changed, when no connection is idle
     and connected or this asyncpg does not look as expected: the caller then acquires through the pool,
     which connects or queues."""
-    if type(pool) is not _POOL or not pool._initialized or pool._closing or pool._closed:
+    if not _fast or type(pool) is not _POOL:
         return None
-    queue = pool._queue
-    if queue.empty():
+    try:
+        if not pool._initialized or pool._closing or pool._closed:
+            return None
+        queue = pool._queue
+        if queue.empty():
+            return None
+    except Exception as exc:
+        _unexpected("its pool", exc)
         return None
     holder = queue.get_nowait()
-    con = holder._con
-    if con is None or con.is_closed() or holder._in_use is not None or holder._setup is not None \
-            or holder._generation != pool._generation or holder._pool is not pool:
-        queue.put_nowait(holder)  # back on top: the pool's own acquire takes it next and connects it
+    try:
+        con = holder._con
+        if con is None or con.is_closed() or holder._in_use is not None or holder._setup is not None \
+                or holder._generation != pool._generation or holder._pool is not pool:
+            queue.put_nowait(holder)  # back on top: the pool's own acquire takes it next and connects it
+            return None
+        holder._maybe_cancel_inactive_callback()
+        proxy = _PROXY(holder, con)
+        in_use = pool._loop.create_future()
+        holder._proxy, holder._in_use, holder._timeout = proxy, in_use, None
+    except Exception as exc:  # never lose the holder: back in the queue, as it was, for the pool's acquire
+        with contextlib.suppress(Exception):
+            holder._proxy = holder._in_use = None
+        queue.put_nowait(holder)
+        _unexpected("a connection's holder", exc)
         return None
-    holder._maybe_cancel_inactive_callback()
-    holder._proxy = proxy = _PROXY(holder, con)
-    holder._in_use = pool._loop.create_future()
-    holder._timeout = None
     return proxy
 
 
@@ -423,15 +465,21 @@ def _released_now(conn: Any) -> bool:
     server. False (nothing done) when it would wait on the server (a transaction to roll back, a cancel in
     flight) or when this asyncpg does not look as expected: the caller then releases in the background as
     before."""
-    con = getattr(conn, "_con", None)
-    holder = getattr(conn, "_holder", None)
-    protocol = getattr(con, "_protocol", None)
-    pool = getattr(holder, "_pool", None)
-    if con is None or holder is None or protocol is None or pool is None or type(conn) is not _PROXY \
-            or getattr(pool, "_reset", None) is not keep_session or con.is_closed() or holder._in_use is None \
-            or conn.is_in_transaction() or getattr(con, "_top_xact", None) is not None \
-            or protocol._is_cancelling() or protocol.queries_count >= holder._max_queries \
-            or holder._generation != pool._generation:  # the last two close the connection: a round trip
+    if not _fast or type(conn) is not _PROXY:
+        return False
+    try:
+        con = getattr(conn, "_con", None)
+        holder = getattr(conn, "_holder", None)
+        protocol = getattr(con, "_protocol", None)
+        pool = getattr(holder, "_pool", None)
+        if con is None or holder is None or protocol is None or pool is None \
+                or getattr(pool, "_reset", None) is not keep_session or con.is_closed() or holder._in_use is None \
+                or conn.is_in_transaction() or getattr(con, "_top_xact", None) is not None \
+                or protocol._is_cancelling() or protocol.queries_count >= holder._max_queries \
+                or holder._generation != pool._generation:  # the last two close the connection: a round trip
+            return False
+    except Exception as exc:  # nothing changed yet: the pool's own release hands it back
+        _unexpected("a connection's release", exc)
         return False
     try:
         con._on_release()
@@ -442,9 +490,13 @@ def _released_now(conn: Any) -> bool:
         con._log_listeners.clear()
         holder._release()
         holder._setup_inactive_callback()
-    except Exception:  # never reuse a connection in an unknown state
+    except Exception as exc:  # never reuse a connection in an unknown state: closed, and back to the pool
+        _unexpected("a connection's release", exc)
         with contextlib.suppress(Exception):
             con.terminate()
+        # Not yet handed back: the pool's own release takes a closed connection's holder back (and
+        # connects it again when next acquired), so the pool never has one connection less.
+        return getattr(holder, "_in_use", None) is None
     return True
 
 

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
+import tomllib
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
+import asyncpg.pool
 import pytest
 
 from govshare.core.errors import NodeUnavailable
+from govshare.federation import nodes
 from govshare.federation.nodes import NodePools
 from govshare.server.metrics import Metrics
 
@@ -196,3 +202,86 @@ async def test_a_refusal_by_postgresql_is_one_line_and_a_python_bug_a_traceback(
     assert refused.exc_info is None and refused.levelname == "WARNING"
     assert failed.getMessage() == f"node {region} failed on test.bug with an unexpected error"
     assert failed.exc_info is not None and failed.exc_info[0] is KeyError
+class _Renamed:
+    """A PoolConnectionHolder attribute as a differently laid out asyncpg would have it: asyncpg's own code
+    still reads it, federation/nodes.py (which reaches into asyncpg's private layout) finds it missing."""
+
+    def __init__(self, slot: Any, name: str) -> None:
+        self.slot, self.name = slot, name
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        if sys._getframe(1).f_globals.get("__name__") == nodes.__name__:
+            raise AttributeError(f"'PoolConnectionHolder' object has no attribute '{self.name}'")
+        return self.slot.__get__(obj, owner)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        self.slot.__set__(obj, value)
+
+
+def _renamed(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    holder = asyncpg.pool.PoolConnectionHolder
+    monkeypatch.setattr(nodes, "_fast", True)  # put back as it was when the test ends (it turns them off)
+    monkeypatch.setattr(holder, name, _Renamed(holder.__dict__[name], name))
+
+
+@pytest.mark.parametrize("name", ["_setup", "_max_queries", "_setup_inactive_callback"])
+async def test_an_asyncpg_laid_out_otherwise_falls_back_to_its_pool_and_loses_no_connection(
+        cluster: Cluster, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, name: str) -> None:
+    """One holder attribute the fast paths read missing (acquire: _setup; release: _max_queries before
+    anything is changed, _setup_inactive_callback after the holder is released): the statement is answered
+    through asyncpg's own acquire and release, the fast paths are off from then on (logged once), and the
+    pool of one connection keeps it (review-s7 findings 2-3)."""
+    opened = NodePools(cluster.topology, min_size=0, max_size=1)
+    await opened.open()
+    region = cluster.topology.region.code
+    pool = opened.pool(region)
+    try:
+        await opened.fetch(region, "warm", "select 1 as one")  # one idle, connected connection
+        _renamed(monkeypatch, name)
+        with caplog.at_level(logging.WARNING, logger="govshare.nodes"):
+            for _ in range(3):
+                assert (await opened.fetch(region, "one", "select 1 as one", timeout=2))[0]["one"] == 1
+        assert nodes._fast is False
+        warnings = [r for r in caplog.records if "not laid out as federation/nodes.py expects" in r.getMessage()]
+        assert len(warnings) == 1
+        monkeypatch.undo()
+        for _ in range(3):  # the same asyncpg as the suite's again: the pool has its connection
+            assert (await opened.fetch(region, "two", "select 1 as one", timeout=1))[0]["one"] == 1
+        await asyncio.sleep(0.1)  # a background release, when one ran
+        assert pool.get_size() == 1 and pool._queue.qsize() == 1  # type: ignore[attr-defined]
+    finally:
+        await asyncio.wait_for(opened.close(timeout=2), 10)
+
+
+async def test_generic_plan_statements_of_an_asyncpg_laid_out_otherwise_are_that_node_s_rows(
+        cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The generic-plans pool's fast acquire runs within the statement's try: the node's rows, never a raw
+    error leaving fetch_each, and the request deadline's begin() matched by end()."""
+    opened = NodePools(cluster.topology, min_size=0, max_size=2)  # a generic pool of one connection
+    await opened.open()
+    region = cluster.topology.region.code
+    try:
+        await opened.fetch(region, "data.count", "select 1 as one")
+        _renamed(monkeypatch, "_setup")
+        results = await opened.fetch_each([region], "data.count", "select 1 as one")
+        assert not isinstance(results[region], Exception), results
+        assert results[region][0]["one"] == 1
+    finally:
+        monkeypatch.undo()
+        await asyncio.wait_for(opened.close(timeout=2), 10)
+
+
+def test_the_fast_paths_are_on_for_the_asyncpg_pyproject_pins() -> None:
+    """pyproject pins the asyncpg whose layout the fast paths use (0.32: init_size too), and at import
+    they found it as expected; an asyncpg of another version, or missing an attribute, turns them off."""
+    deps = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    assert "asyncpg>=0.32,<0.33" in deps["project"]["dependencies"]
+    assert asyncpg.__version__.startswith("0.32.") and nodes._fits_fast_paths()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(asyncpg, "__version__", "0.33.0")
+        assert not nodes._fits_fast_paths()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delattr(asyncpg.pool.PoolConnectionHolder, "_setup")
+        assert not nodes._fits_fast_paths()
