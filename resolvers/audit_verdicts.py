@@ -68,6 +68,9 @@ class Problem:
     # The first record affected as the chain names it: its lane_seq in ``lane`` (the first missing one where
     # records are missing); None only for a checkpoint that names no lane.
     lane_seq: int | None = None
+    # Where the checkpoints that show it are held (the file, "node 650100", ...): a finding shown by many
+    # checkpoints and their copies is one problem (truncated and rewritten ones), not one per copy.
+    places: tuple[str, ...] = ()
 
 
 @dataclass
@@ -200,9 +203,11 @@ async def verify_chain(conn: asyncpg.Connection, key: bytes, checkpoints: Sequen
             f"{zero.last_lane_seq}, of before migration 8): start the service once after upgrading, it seals the "
             "unkeyed records with a keyed 'audit.seal' record; until then records can be added after it without "
             "the audit key", 0, zero.last_lane_seq))
+    held_from = len(verdict.problems)
     for checkpoint in sorted(checkpoints, key=lambda c: (c.lane, c.seq)):
         verdict.checkpoints += 1
         _hold(verdict, checkpoints, checkpoint, key, lanes)
+    verdict.problems[held_from:] = _merged(verdict.problems[held_from:])
     # Lane by lane, in chain order: a global order of the problems would need seqs that missing records lack.
     verdict.problems.sort(key=lambda p: (p.lane, -1 if p.lane_seq is None else p.lane_seq))
     return verdict
@@ -275,14 +280,44 @@ def _hold(verdict: Verdict, checkpoints: Sequence[Checkpoint], checkpoint: Check
         verdict.problems.append(Problem(
             "truncated", None,
             f"{missing}: {checkpoint.source} holds a checkpoint of lane_seq {checkpoint.seq} taken at "
-            f"{utc_text(checkpoint.at)}", checkpoint.lane, lane.last_lane_seq + 1))
+            f"{utc_text(checkpoint.at)}", checkpoint.lane, lane.last_lane_seq + 1, (checkpoint.source,)))
     elif checkpoint.seq > 0 and lane.hashes.get(checkpoint.seq) != checkpoint.hash:
         first_lane_seq, first_seq = _first_after(verdict, checkpoints, checkpoint, lane)
         verdict.problems.append(Problem(
             "rewritten", first_seq,
             f"record {lane.seqs.get(checkpoint.seq)} (lane {checkpoint.lane}, lane_seq {checkpoint.seq}) differs from the "
             f"checkpoint in {checkpoint.source} taken at {utc_text(checkpoint.at)}: the chain was rewritten",
-            checkpoint.lane, first_lane_seq))
+            checkpoint.lane, first_lane_seq, (checkpoint.source,)))
+
+
+# Findings of the checkpoints that are the same finding however many checkpoints (and copies) show it.
+MERGED_KINDS = ("truncated", "rewritten")
+
+
+def _merged(problems: list[Problem]) -> list[Problem]:
+    """One problem per distinct finding of the checkpoints (kind, lane, first record affected), with every
+    place that shows it: each checkpoint is copied to every node, so one lost tail would otherwise be
+    reported once per checkpoint per place. Told with the newest checkpoint that shows a truncation (the
+    most records it proves lost), and the oldest that shows a rewrite (the earliest evidence)."""
+    groups: dict[tuple[str, int, int | None], tuple[int, list[Problem]]] = {}
+    merged: list[Problem] = []
+    for problem in problems:
+        if problem.kind not in MERGED_KINDS:
+            merged.append(problem)
+            continue
+        key = (problem.kind, problem.lane, problem.lane_seq)
+        if key not in groups:
+            groups[key] = (len(merged), [])
+            merged.append(problem)  # its place in the list; replaced below
+        groups[key][1].append(problem)
+    for at, group in groups.values():
+        told = group[-1] if group[0].kind == "truncated" else group[0]
+        places = tuple(dict.fromkeys(place for p in group for place in p.places))
+        detail = told.detail
+        if len(group) > 1:
+            detail += f"; {len(group)} checkpoints in {len(places)} place(s) show it: {', '.join(places)}"
+        merged[at] = replace(told, detail=detail, places=places)
+    return merged
 
 
 def _first_after(verdict: Verdict, checkpoints: Sequence[Checkpoint], broken: Checkpoint,

@@ -3,6 +3,7 @@ lane's newest records deleted, a forged checkpoint of a lane; each named by lane
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -270,3 +271,42 @@ async def test_an_xact_moved_back_onto_its_lane_predecessors_transaction_is_foun
             await conn.close()
     assert [(p.kind, p.lane, p.lane_seq, p.first_seq) for p in verdict.problems] == [("renumbered", 2, 2, hidden[1])]
     assert "appended at another time" in verdict.problems[0].detail
+
+
+async def test_one_finding_shown_by_many_checkpoint_copies_is_reported_once(client: httpx.AsyncClient,
+                                                                             region: asyncpg.Connection) -> None:
+    """Every checkpoint is copied to every node: a lost tail (or a rewrite) shown by two checkpoints in three
+    places is one problem naming the places, not six (trial-s7 F3: 26 identical truncations)."""
+    rows = await _lane(client, region, 43, 3)
+    chain, at = audit_checkpoints.chain_name("650000", 43), datetime.now(UTC)
+    places = ("/var/lib/govshare/audit-checkpoints.jsonl", "node 650100", "node 650200")
+
+    def copies(lane_seq: int, hash_: str) -> list[Checkpoint]:
+        return [Checkpoint(chain, lane_seq, hash_, at, Checkpoint.mac_of(KEY, chain, lane_seq, hash_, at), place)
+                for place in places]
+
+    held = copies(rows[1]["lane_seq"], rows[1]["hash"]) + copies(rows[2]["lane_seq"], rows[2]["hash"])
+    try:
+        async with region.transaction():
+            await region.execute(GLASS_OFF)
+            await region.execute("delete from audit_log where lane = 43 and lane_seq >= $1", rows[1]["lane_seq"])
+            await region.execute(GLASS_ON)
+        verdict = await audit_verdicts.verify_chain(region, KEY, held)
+        [truncated] = verdict.problems
+        assert (truncated.kind, truncated.lane, truncated.lane_seq) == ("truncated", 43, rows[1]["lane_seq"])
+        assert truncated.places == places and verdict.checkpoints == 6
+        # told with the newest checkpoint (the most records it proves lost), then every place
+        assert truncated.detail.startswith(
+            f"records after seq {rows[0]['seq']} are missing (lane 43, after lane_seq {rows[0]['lane_seq']}): "
+            f"{places[2]} holds a checkpoint of lane_seq {rows[2]['lane_seq']} taken at ")
+        assert truncated.detail.endswith(f"; 6 checkpoints in 3 place(s) show it: {', '.join(places)}")
+        assert json.loads(json.dumps(audit_verdicts.Verdict(problems=[truncated]).as_json()))["problems"][0][
+            "places"] == list(places)  # what --json prints
+    finally:
+        await _restore(region, 43, rows)
+    assert (await audit_verdicts.verify_chain(region, KEY, held)).problems == []
+    # a rewrite shown by the three copies of one checkpoint: one problem too
+    verdict = await audit_verdicts.verify_chain(region, KEY, copies(rows[1]["lane_seq"], "f" * 64))
+    [rewritten] = verdict.problems
+    assert (rewritten.kind, rewritten.lane, rewritten.places) == ("rewritten", 43, places)
+    assert rewritten.detail.endswith(f"; 3 checkpoints in 3 place(s) show it: {', '.join(places)}")
