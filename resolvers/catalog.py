@@ -479,7 +479,8 @@ async def _attach_related(pools: NodePools, page: Page, related: RelatedColumns,
         else:
             pending.append(row["code"])
     if own:
-        page.related.update(_related_of(pools, own, read_on or "", related))
+        page.related.update(_servable_related(page, read_on or "", related, _related_of(pools, own, read_on or "",
+                                                                                         related)))
     if not pending:
         return
     groups = group_by_database(pools, pending)
@@ -492,7 +493,22 @@ async def _attach_related(pools: NodePools, page: Page, related: RelatedColumns,
             page.related_failures.append((result, codes))
             continue
         # rows already checked on the page; their related rows only from their database
-        page.related.update(_related_of(pools, result, database, related, set(codes)))
+        page.related.update(_servable_related(page, database, related,
+                                              _related_of(pools, result, database, related, set(codes))))
+
+
+def _servable_related(page: Page, database: str, related: RelatedColumns, found: dict[str, Related]
+                      ) -> dict[str, Related]:
+    """``found`` without the resources whose items the catalog cannot serve (row_values): each is noted as a
+    failure of ``database`` (InvalidRows), as a related read that failed is, never the whole page's."""
+    if related.items is None:
+        return found
+    names = related.items
+    refused = [code for code, rel in found.items() if not row_values.servable_items(database, code, names, rel.items)]
+    for code in refused:
+        del found[code]
+        page.related_failures.append((NodeUnavailable(database, row_values.INVALID_ROWS), [code]))
+    return found
 
 
 async def resource_count(pools: NodePools, flt: ResourceFilter) -> tuple[int, list[NodeUnavailable]]:

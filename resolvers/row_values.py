@@ -40,6 +40,8 @@ RESOURCE_REQUIRED = ("code", "node_code", "category", "name_zh", "summary_zh", "
 # Columns of non-null lists of non-null texts.
 RESOURCE_TEXT_LISTS = ("related_codes",)
 DEPARTMENT_REQUIRED = ("code", "node_code", "name_zh", "division_code")
+ITEM_CHOICES: dict[str, frozenset[str]] = {"share_class": RESOURCE_CHOICES["share_class"]}
+ITEM_REQUIRED = ("name", "title_zh", "data_type", "is_key")
 
 
 def _keys(row: Row) -> Iterable[str]:
@@ -78,6 +80,7 @@ def _tests(choices: Mapping[str, frozenset[str]], lists: Mapping[str, frozenset[
 
 _RESOURCE_TESTS = _tests(RESOURCE_CHOICES, RESOURCE_CHOICE_LISTS, RESOURCE_REQUIRED, RESOURCE_TEXT_LISTS)
 _DEPARTMENT_TESTS = _tests({}, {}, DEPARTMENT_REQUIRED)
+_ITEM_TESTS = _tests(ITEM_CHOICES, {}, ITEM_REQUIRED)
 
 
 def _unservable(rows: Sequence[Row], tests: Mapping[str, Any]) -> list[tuple[Row, str]]:
@@ -109,3 +112,17 @@ def servable_resources(database: str, rows: Sequence[Row]) -> bool:
 def servable_departments(database: str, rows: Sequence[Row]) -> bool:
     """As ``servable_resources``, for a page of departments."""
     return _servable(database, rows, _DEPARTMENT_TESTS, "department")
+
+
+def servable_items(database: str, code: str, names: Sequence[str], items: Iterable[Sequence[Any]]) -> bool:
+    """Whether every data item of resource ``code`` read beside a page from ``database`` (records of the
+    columns ``names``) can be served; each value that cannot is logged."""
+    tests = [(n, column, test) for n, column in enumerate(names) if (test := _ITEM_TESTS.get(column)) is not None]
+    servable = True
+    for item in items:
+        for n, column, test in tests:
+            if not test(item[n]):
+                servable = False
+                logger.warning("database %s returned a data item of resource %r whose %s is %r, which the catalog "
+                               "cannot serve: the resource's items are left out", database, code, column, item[n])
+    return servable

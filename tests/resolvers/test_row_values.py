@@ -135,3 +135,48 @@ async def test_a_value_outside_its_enum_costs_only_its_node_s_page(client: httpx
                             for w in warnings)
     for body in await _both_lanes(client, query):  # and once it holds a value of the enum, it is served again
         assert body == before[0]
+
+
+def test_an_item_the_schema_cannot_serve_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    names = ("name", "share_class", "title_zh")
+    with caplog.at_level(logging.WARNING, logger="govshare.row_values"):
+        assert row_values.servable_items(NODE, ODD, names, [("a", "CONDITIONAL", "甲"), ("b", "NOT_SHARED", "乙")])
+        assert not row_values.servable_items(NODE, ODD, names, [("a", "WEIRD", "甲"), ("b", "NOT_SHARED", None)])
+    assert [r.getMessage().split(" whose ")[1] for r in caplog.records] == [
+        "share_class is 'WEIRD', which the catalog cannot serve: the resource's items are left out",
+        "title_zh is None, which the catalog cannot serve: the resource's items are left out"]
+
+
+async def test_an_item_outside_its_enum_costs_only_its_resource_s_items(client: httpx.AsyncClient,
+                                                                        cluster: Cluster) -> None:
+    """An item's share class outside the enum (its CHECK dropped): the page is answered, the resource's items
+    are left out and its node reported (NODE_UNAVAILABLE, InvalidRows); every other resource keeps its items."""
+    conn = await cluster.connect(NODE)
+    code = await conn.fetchval("select min(resource_code) from data_items")
+    name = await conn.fetchval("select min(name) from data_items where resource_code = $1", code)
+    was = await conn.fetchval("select share_class from data_items where resource_code = $1 and name = $2", code, name)
+    checks = await conn.fetch("select conname, pg_get_constraintdef(oid) as def from pg_constraint "
+                              "where conrelid = 'data_items'::regclass and contype = 'c' "
+                              "and pg_get_constraintdef(oid) like '%share_class%'")
+    query = ('{ resources(first: 50, filter: {nodes: ["650200"]}) '
+             '{ edges { node { code dataItems { name shareClass } } } unavailableNodes } }')
+    before = await _both_lanes(client, query)
+    try:
+        for check in checks:
+            await conn.execute(f'alter table data_items drop constraint "{check["conname"]}"')
+        await conn.execute("update data_items set share_class = 'WEIRD' where resource_code = $1 and name = $2",
+                           code, name)
+        answers = await _both_lanes(client, query)
+    finally:
+        await conn.execute("update data_items set share_class = $3 where resource_code = $1 and name = $2",
+                           code, name, was)
+        for check in checks:
+            await conn.execute(f'alter table data_items add constraint "{check["conname"]}" {check["def"]}')
+        await conn.close()
+    edges = before[0]["data"]["resources"]["edges"]
+    assert any(e["node"]["code"] == code and e["node"]["dataItems"] for e in edges)
+    expected = [{"node": {"code": e["node"]["code"], "dataItems": [] if e["node"]["code"] == code
+                          else e["node"]["dataItems"]}} for e in edges]
+    for body in answers:
+        assert body["data"]["resources"]["edges"] == expected, body
+        assert [e["extensions"] for e in body["errors"]] == [LEFT_OUT], body
