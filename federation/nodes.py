@@ -298,7 +298,7 @@ class NodePools:
             if not isinstance(exc, Exception):
                 raise  # cancellation of the request itself
             failure = self._failure(database_node, name, exc, deadline, deadlines)
-            if self.observer is not None:
+            if self.observer is not None and not _unsendable(exc):
                 self.observer(database_node, time.perf_counter() - started, False, failure_cause(exc, failure))
             if deadlines is not None:
                 deadlines.failed[database_node] = failure
@@ -321,6 +321,10 @@ class NodePools:
             return NodeUnavailable(database_node, "no answer within its timeout")
         if isinstance(exc, NodeUnavailable):
             return exc
+        if _unsendable(exc):
+            # A check before the statement missed this value: a human should look, at the input's checks.
+            logger.warning("a value of %s could not be sent to node %s", name, database_node, exc_info=exc)
+            return NodeUnavailable(database_node, "a value of the request could not be sent to it (DataError)")
         if isinstance(exc, asyncpg.PostgresError) and not isinstance(exc, NODE_ERRORS):
             # PostgreSQL refused the statement (privileges still being granted during a restore, a value it
             # cannot take): its SQLSTATE and message say why, a Python traceback would add nothing.
@@ -416,6 +420,14 @@ class NodePools:
                                   by_db[node.database_node].error)
             for node in self.topology.nodes
         }
+
+
+def _unsendable(exc: BaseException) -> bool:
+    """A value asyncpg could not encode for the statement (e.g. a date-time beyond year 9999 in UTC): its
+    DataError raised before anything is sent (a server's data exception carries the server's severity). The
+    request's fault, not the node's: the node is not counted as failing (no govshare_node_up 0, no "stopped
+    answering"), and the request still loses only that node's rows."""
+    return isinstance(exc, asyncpg.DataError) and getattr(exc, "severity", None) is None
 
 
 def _acquired_now(pool: Any) -> Any:

@@ -6,6 +6,9 @@ share-request workflow. Every refusal is a BadRequest (``BAD_USER_INPUT``) whose
 
 Grant validity is given in calendar days of China Standard Time (UTC+8): ``valid_from`` starts at
 00:00 CST of its day, ``valid_until`` includes that whole day (the grant ends at 00:00 CST of the next).
+A grant starts today or later (a backdated one would make reads before it existed look authorised, in
+``policyAt`` and to an auditor) and ends within MAX_VALIDITY_YEARS of today (a purpose-bound grant is
+renewed, not made for ever: a longer need is a new request, reviewed again).
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
+from govshare.core.dates import day_out_of_range
 from govshare.core.errors import BadRequest, Forbidden
+from govshare.core.identifiers import KeyFault, canonical_key, key_fault
 from govshare.federation.nodes import NodePools
 from govshare.policies.authority import Action, Authority
 from govshare.policies.grants import normalise_purpose
@@ -26,6 +31,7 @@ from .groups import existing_departments
 CST = timezone(timedelta(hours=8), "CST")
 MAX_PURPOSE = 500
 MAX_ITEMS = 200
+MAX_VALIDITY_YEARS = 5  # our choice: the specification and the seed name no longest validity
 SCOPE_ITEM = "division_code"
 # A node's catalog is trusted only about its own database: an entry naming another node or provider, or a
 # department row naming another node, is unknown here as in the catalog (catalog.HOSTED_LOOKUP,
@@ -35,8 +41,9 @@ SELECT_RESOURCE = f"""select code, node_code, status, provider_code, data_table,
 SELECT_SECTOR = f"""select level, node_code, sector from departments
     where code = $1 and {catalog.HOSTED_DEPARTMENTS.format('$2', '$3')}"""
 SHARE_MODES = ("exchange", "interface", "database")  # seed §5.2: data exchange, interface service, database access
-SELECT_ITEMS = """select name, share_class, share_condition, legal_basis from data_items
+SELECT_ITEMS = """select name, share_class, share_condition, legal_basis, is_key from data_items
     where resource_code = $1 order by position"""
+INVALID_KEY = "INVALID_KEY"
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,7 @@ class CatalogResource:
     has_data: bool
     items: dict[str, CatalogItem]
     share_modes: tuple[str, ...] = ()
+    key: str | None = None  # the item naming a row (as resolvers/specs.py: the first marked, else the first)
 
 
 async def resource(pools: NodePools, code: str, field: str = "resource") -> CatalogResource:
@@ -80,7 +88,8 @@ async def resource(pools: NodePools, code: str, field: str = "resource") -> Cata
                            row["data_table"] is not None,
                            {i["name"]: CatalogItem(i["name"], i["share_class"], i["share_condition"],
                                                    i["legal_basis"]) for i in items},
-                           tuple(row["share_modes"] or ()))
+                           tuple(row["share_modes"] or ()),
+                           next((i["name"] for i in items if i["is_key"]), items[0]["name"] if items else None))
 
 
 def item(found: CatalogResource, name: str, field: str = "item") -> CatalogItem:
@@ -95,6 +104,24 @@ async def department(pools: NodePools, code: str, field: str = "department") -> 
     if not code or code[:6] not in pools.topology.by_code or code not in await existing_departments(pools, [code]):
         raise BadRequest(f"unknown department {code!r}", field=field)
     return code
+
+
+def record_key(found: CatalogResource, text: str, field: str = "key") -> str:
+    """A key naming a row of ``found``, in the register's spelling: a citizen ID or credit code must be well
+    formed with the right check character (the check verify makes), else it names nobody."""
+    if found.key is None:
+        return text
+    fault = key_fault(found.key, text)
+    if fault is not None:
+        raise invalid_key_error(found.key, fault, field)
+    return canonical_key(found.key, text)
+
+
+def invalid_key_error(item: str, fault: KeyFault, field: str | None = None) -> BadRequest:
+    """The refusal of a key that names nobody (verify, raiseObjection): which standard, and why."""
+    extensions = {"field": field} if field is not None else {}
+    return BadRequest(f"the key is not a valid {item} ({fault.standard}: {fault.why})", reason=INVALID_KEY,
+                      item=item, standard=fault.standard, fault=fault.fault, **extensions)
 
 
 def share_class(value: str, field: str = "shareClass") -> str:
@@ -124,13 +151,24 @@ def divisions(pools: NodePools, codes: list[str] | None, found: CatalogResource,
 
 def calendar_day(text: str | date, field: str) -> date:
     if isinstance(text, date):
-        return text
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError as exc:
-        raise BadRequest(f"{field} {text!r} is not an ISO date (YYYY-MM-DD, a calendar day in China Standard "
-                         "Time)",
-                         field=field) from exc
+        day = text
+    else:
+        try:
+            day = date.fromisoformat(text.strip())
+        except ValueError as exc:
+            raise BadRequest(f"{field} {text!r} is not an ISO date (YYYY-MM-DD, a calendar day in China Standard "
+                             "Time)",
+                             field=field) from exc
+    refusal = day_out_of_range(day)  # the rule the Date and DateTime scalars apply (core/dates.py)
+    if refusal is not None:
+        raise BadRequest(f"{field} {day}: {refusal}", field=field)
+    return day
+
+
+def latest_until(today: date) -> date:
+    """The last day a grant made ``today`` may include: MAX_VALIDITY_YEARS on (29 February: the 28th)."""
+    year = today.year + MAX_VALIDITY_YEARS
+    return today.replace(year=year, day=28) if (today.month, today.day) == (2, 29) else today.replace(year=year)
 
 
 def validity(valid_from: str | date | None, until: str | date, now: datetime | None = None
@@ -141,8 +179,16 @@ def validity(valid_from: str | date | None, until: str | date, now: datetime | N
     last = calendar_day(until, "until")
     if last < first:
         raise BadRequest(f"until ({last}) is before from ({first}): the range must not be empty", field="until")
+    if first < today:
+        raise BadRequest(f"from ({first}) is in the past (today is {today} in China Standard Time): a grant "
+                         "cannot be backdated", field="from")
     if last < today:
         raise BadRequest(f"until ({last}) is in the past (today is {today} in China Standard Time)", field="until")
+    latest = latest_until(today)
+    if last > latest:
+        raise BadRequest(f"until ({last}) is more than {MAX_VALIDITY_YEARS} years away: a grant may last until "
+                         f"{latest} at the latest (renew it by a new request when it ends)", field="until",
+                         latest=latest.isoformat())
     start = datetime.combine(first, time(0), CST)
     end = datetime.combine(last + timedelta(days=1), time(0), CST)
     return start, end

@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
 from govshare.core.errors import AmbiguousSource, BadRequest, NodeUnavailable, RateLimited
-from govshare.core.identifiers import is_valid_citizen_id, is_valid_uscc
+from govshare.core.identifiers import canonical_key, key_fault
 from govshare.policies.ratelimits import SharedRateLimiter
 
-from . import audit
+from . import audit, validation
 from .data_plans import _apply_scopes, _q, _targets
 from .data_requests import SCOPE_ITEM, DataRequest
 from .shared_data import Caller, _Expected, _own_rows, decided_again, denial_reason, typed_value
@@ -34,18 +32,10 @@ from .specs import DataResourceSpec
 
 logger = logging.getLogger(__name__)
 MAX_ITEMS = 20
-# Keys whose letters are one character whatever their case or width: GB 11643 citizen ID (check character
-# X, typed x or full-width by people and OCR) and GB 32100 unified social credit code (upper-case letters).
-# They are asked, and rows' keys compared, in their canonical form: NFKC (full-width to ASCII), upper case.
-CANONICAL_KEYS = frozenset({"citizen_id", "uscc"})
-# Their check characters: a key whose last character does not follow from its first 17 (in canonical form)
-# names nobody. It is refused before any node is asked (it would go to every database holding the register),
-# as BAD_USER_INPUT with reason INVALID_KEY, and audited as a refusal.
-KEY_STANDARDS: dict[str, tuple[str, Callable[[str], bool]]] = {
-    "citizen_id": ("GB 11643-1999", is_valid_citizen_id),
-    "uscc": ("GB 32100-2015", is_valid_uscc),
-}
-INVALID_KEY = "INVALID_KEY"
+# Key items with a standard (core/identifiers.py KEY_STANDARDS: citizen ID, credit code) are asked and
+# compared in canonical form; a key of the wrong length, characters or check character names nobody. It is
+# refused before any node is asked (it would go to every database holding the register), as BAD_USER_INPUT
+# with reason INVALID_KEY and the fault, and audited as a refusal.
 
 
 @dataclass(frozen=True)
@@ -75,13 +65,12 @@ async def _verify(caller: Caller, spec: DataResourceSpec, key: str, values: dict
     if wait is not None:
         raise RateLimited(f"verification limit reached for {caller.department}; retry in {wait:.0f} s",
                           retryAfterSeconds=round(wait, 1))
-    standard = invalid_key(spec.key, key)
-    if standard is not None:
+    fault = key_fault(spec.key, key)
+    if fault is not None:
         await audit.append(caller.pools, audit.AuditRecord(
             caller.request_id, caller.user, caller.department, "verify", purpose, spec.code, outcome="refused",
-            client_request_id=caller.client_request_id, detail={"reason": INVALID_KEY, "standard": standard}))
-        raise BadRequest(f"the key is not a valid {spec.key} ({standard}: its check character does not follow "
-                         "from the others)", reason=INVALID_KEY, item=spec.key, standard=standard)
+            client_request_id=caller.client_request_id, detail={"reason": validation.INVALID_KEY, "standard": fault.standard}))
+        raise validation.invalid_key_error(spec.key, fault)
     # Decided again (not charged again) when rules or grants change under it.
     return await decided_again(caller.decider, lambda: _compare(caller, spec, key, values, purpose))
 
@@ -166,18 +155,8 @@ async def _compare(caller: Caller, spec: DataResourceSpec, key: str, values: dic
 def invalid_key(item: str, key: str) -> str | None:
     """The standard ``key`` (of key item ``item``, in canonical form) breaks, or None: it is well formed with
     the right check character, or ``item`` follows no standard checked here."""
-    checked = KEY_STANDARDS.get(item)
-    if checked is None or checked[1](canonical_key(item, key)):
-        return None
-    return checked[0]
-
-
-def canonical_key(item: str, key: str) -> str:
-    """The key as the register spells it: for a citizen ID or credit code, full-width characters as ASCII
-    and letters upper-case (``x`` is the check character X); any other key as given."""
-    if item not in CANONICAL_KEYS:
-        return key
-    return unicodedata.normalize("NFKC", key).strip().upper()
+    fault = key_fault(item, key)
+    return None if fault is None else fault.standard
 
 
 async def _source(caller: Caller, sql: str, params: list[object], key_item: str, key: Any,

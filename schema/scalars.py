@@ -1,5 +1,6 @@
-"""Scalars whose default parsing is not safe here: a DateTime must say which instant it means, and a
-PostgreSQL bigint does not fit GraphQL's Int (32 bits) nor, past 2^53, a JavaScript number."""
+"""Scalars whose default parsing is not safe here: a DateTime must say which instant it means, a Date or a
+DateTime must lie in the days core/dates.py accepts, and a PostgreSQL bigint does not fit GraphQL's Int
+(32 bits) nor, past 2^53, a JavaScript number."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Final, NewType
 from strawberry.schema.types.base_scalars import wrap_parser
 from strawberry.types.scalar import ScalarDefinition
 
+from govshare.core.dates import RANGE, day_out_of_range
+
 
 def _aware(value: str) -> dt.datetime:
     # A time without an offset is ambiguous (the platform runs on China Standard Time, clients and
@@ -18,17 +21,41 @@ def _aware(value: str) -> dt.datetime:
     parsed = dt.datetime.fromisoformat(value)  # ISO 8601 as Python 3.11 reads it, 'Z' included
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValueError("It needs a UTC offset, e.g. 2026-11-28T08:00:00+08:00 or 2026-11-28T00:00:00Z.")
+    _in_range(parsed)
     return parsed
+
+
+def _day(value: str) -> dt.date:
+    parsed = dt.date.fromisoformat(value)  # as strawberry's own Date reads it
+    _in_range(parsed)
+    return parsed
+
+
+def _in_range(day: dt.date) -> None:
+    # Checked here, before any resolver converts, adds days or binds it (core/dates.py says why).
+    refusal = day_out_of_range(day)
+    if refusal is not None:
+        raise ValueError(refusal)
 
 
 AWARE_DATETIME: Final = ScalarDefinition(
     name="DateTime",
-    description="Date with time and UTC offset (ISO 8601), e.g. 2026-11-28T08:00:00+08:00",
+    description=f"Date with time and UTC offset (ISO 8601), e.g. 2026-11-28T08:00:00+08:00, its day {RANGE}",
     specified_by_url=None,
     serialize=dt.datetime.isoformat,
     parse_value=wrap_parser(_aware, "DateTime"),
     parse_literal=None,
     origin=dt.datetime,
+)
+
+DATE: Final = ScalarDefinition(
+    name="Date",
+    description=f"A calendar day (ISO 8601, YYYY-MM-DD) {RANGE}",
+    specified_by_url=None,
+    serialize=dt.date.isoformat,
+    parse_value=wrap_parser(_day, "Date"),
+    parse_literal=None,
+    origin=dt.date,
 )
 
 # A PostgreSQL bigint (e.g. an audit record's lane_seq). GraphQL's Int is 32 bits (a value past 2^31 - 1 fails
@@ -65,4 +92,4 @@ BIG_INT: Final = ScalarDefinition(
     origin=BigInt,
 )
 
-SCALAR_OVERRIDES: Final = {dt.datetime: AWARE_DATETIME, BigInt: BIG_INT}
+SCALAR_OVERRIDES: Final = {dt.datetime: AWARE_DATETIME, dt.date: DATE, BigInt: BIG_INT}

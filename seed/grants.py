@@ -74,8 +74,9 @@ async def seed_grants(pools: NodePools, now: datetime | None = None) -> int:
         first, last = today + timedelta(days=demo.first_day), today + timedelta(days=demo.last_day)
         given = validation.GrantInput(demo.department, demo.resource, list(demo.items), demo.purpose, last, first,
                                       list(demo.divisions) if demo.divisions is not None else None, demo.modes)
-        # A grant that has ended is checked as on its first day, when it was made.
-        checked.append((demo, await validation.grant(pools, given, now=_start(first) if last < today else moment)))
+        # A grant that started before today is checked as on its first day, when it was made (a grant made
+        # today may not start in the past).
+        checked.append((demo, await validation.grant(pools, given, now=_start(first) if first < today else moment)))
     async with pools.pool(region).acquire() as proxy, proxy.transaction():
         conn = cast(asyncpg.Connection, proxy)  # a pool's connection proxy behaves as a Connection
         if await conn.fetchval(SELECT_SEEDED, SEEDED_BY):  # another seed was quicker

@@ -6,6 +6,7 @@ import contextlib
 import os
 import tempfile
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,9 @@ import httpx
 from govshare.server.identity import mint_demo_token
 
 SECRET = "test-secret-not-for-production-0123456789"
+# A grant's last day a year from now: within the longest validity (resolvers/validation.py MAX_VALIDITY_YEARS)
+# whatever day the tests run on.
+GRANT_UNTIL = (datetime.now(UTC) + timedelta(days=365)).date().isoformat()
 AUDIT_KEY = "test-audit-key-not-for-production-0123456789"
 _AUDIT_KEY_FILE = Path(tempfile.gettempdir()) / f"govshare-test-audit-key-{os.getuid()}"
 

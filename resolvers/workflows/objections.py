@@ -78,6 +78,8 @@ async def raise_objection(step: Step, resource: str, key: str, item: str, expect
     found = await validation.resource(step.admin.pools, resource)
     if found.status != "published":
         raise BadRequest(f"resource {found.code} is {found.status}", field="resource")
+    # A key that names nobody (the check verify makes) would start the provider's deadline for nothing.
+    record_key = validation.record_key(found, record_key)
     if validation.item(found, item).share_class == "NOT_SHARED":
         # A NOT_SHARED value never reaches a consumer, so no consumer can dispute it (found from outside:
         # such objections started the provider's deadline for nothing).

@@ -7,6 +7,7 @@ import logging
 import sys
 import tomllib
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -202,6 +203,8 @@ async def test_a_refusal_by_postgresql_is_one_line_and_a_python_bug_a_traceback(
     assert refused.exc_info is None and refused.levelname == "WARNING"
     assert failed.getMessage() == f"node {region} failed on test.bug with an unexpected error"
     assert failed.exc_info is not None and failed.exc_info[0] is KeyError
+
+
 class _Renamed:
     """A PoolConnectionHolder attribute as a differently laid out asyncpg would have it: asyncpg's own code
     still reads it, federation/nodes.py (which reaches into asyncpg's private layout) finds it missing."""
@@ -285,3 +288,26 @@ def test_the_fast_paths_are_on_for_the_asyncpg_pyproject_pins() -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.delattr(asyncpg.pool.PoolConnectionHolder, "_setup")
         assert not nodes._fits_fast_paths()
+
+
+async def test_a_value_the_driver_cannot_send_does_not_count_as_the_node_failing(
+        cluster: Cluster, pools: NodePools, caplog: pytest.LogCaptureFixture) -> None:
+    """trial-s7 F13: a date-time beyond year 9999 in UTC fails in asyncpg's encoder (a DataError) before
+    anything is sent. Only this statement fails: the node is not reported down
+    (govshare_node_up, "stopped answering"), and it answers the next statement."""
+    region = cluster.topology.region.code
+    seen: list[tuple[str, bool]] = []
+    pools.observer = lambda database, _seconds, answered, *_cause: seen.append((database, answered))
+    beyond = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-12)))
+    with caplog.at_level(logging.WARNING, logger="govshare.nodes"), pytest.raises(NodeUnavailable) as raised:
+        await pools.fetch(region, "test.beyond", "select $1::timestamptz as at", beyond)
+    assert isinstance(raised.value.__cause__, asyncpg.DataError)
+    assert raised.value.extensions["reason"] == "a value of the request could not be sent to it (DataError)"
+    assert seen == []  # no failure observed
+    assert "could not be sent to node" in caplog.text and "unexpected error" not in caplog.text
+    assert (await pools.fetch(region, "test.after", "select 1 as one"))[0]["one"] == 1
+    assert seen == [(region, True)]
+    # a data exception of the server's own is still the node's failure, as before
+    with pytest.raises(NodeUnavailable):
+        await pools.fetch(region, "test.server", "select 1 / (random() * 0)::int as zero")
+    assert seen[-1] == (region, False)

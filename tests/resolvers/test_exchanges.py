@@ -24,7 +24,7 @@ from govshare.resolvers.exchange_runs import RunEnv
 
 from ..admin_helpers import until
 from ..conftest import Cluster
-from ..helpers import AUDIT_KEY, gql, token
+from ..helpers import AUDIT_KEY, GRANT_UNTIL, gql, token
 
 POPULATION = "650000-B01-000001"
 DEPT = "650200-SW"          # holds the exchange grants of these tests
@@ -369,7 +369,7 @@ async def test_create_grant_takes_share_modes_the_resource_offers(client: httpx.
 
     create = """mutation($resource: String!, $items: [String!]!, $modes: [ShareMode!]) {
       createGrant(grant: {department: "650200-SW", resource: $resource, items: $items, purpose: "P-created",
-                          until: "2099-12-31", shareModes: $modes}, reason: "test") { grant { id } } }"""
+                          until: "UNTIL", shareModes: $modes}, reason: "test") { grant { id } } }""".replace("UNTIL", GRANT_UNTIL)
     body, _ = await gql(client, create, {"resource": POPULATION, "items": ["birth_date"],
                                          "modes": ["EXCHANGE", "DATABASE"]}, **as_user("admin.region"))
     assert "errors" not in body, body

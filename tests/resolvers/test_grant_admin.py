@@ -3,16 +3,18 @@ and refused callers, calendar days in China Standard Time, effective state and f
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
-from govshare.resolvers.validation import CST, validity
+from govshare.core.errors import BadRequest
+from govshare.resolvers.validation import CST, latest_until, validity
 
 from ..admin_helpers import as_user, run_govshare
 from ..conftest import Cluster
-from ..helpers import gql, token
+from ..helpers import GRANT_UNTIL, gql, token
 
 POPULATION = "650000-B01-000001"
 CREATE = """mutation($g: GrantCreateInput!, $reason: String!) {
@@ -25,7 +27,7 @@ GRANTS = """query($d: String, $r: String, $s: GrantEffectiveState) { grants(depa
 
 def _grant(**change: Any) -> dict[str, Any]:
     return {"department": "650200-CA-MZ", "resource": POPULATION, "items": ["phone"], "purpose": "低保复核",
-            "until": "2099-12-31", **change}
+            "until": GRANT_UNTIL, **change}
 
 
 def test_until_includes_its_whole_day_in_china_standard_time() -> None:
@@ -41,7 +43,7 @@ async def test_create_use_list_and_revoke(client: httpx.AsyncClient) -> None:
     created = body["data"]["createGrant"]
     grant_id = created["grant"]["id"]
     assert created["grant"]["state"] == "ACTIVE" and created["grant"]["divisions"] == ["650200"]
-    assert created["grant"]["validUntil"] == "2099-12-31T16:00:00+00:00"  # 2100-01-01 00:00 CST
+    assert created["grant"]["validUntil"] == f"{GRANT_UNTIL}T16:00:00+00:00"  # 00:00 CST of the next day
     assert created["change"]["after"]["id"] == grant_id
     headers = {"Authorization": f"Bearer {token('650200-CA-MZ')}"}
     data, _ = await gql(client, '{ population(first: 3, purpose: "低保复核") { rowScope nodes { phone } } }',
@@ -98,7 +100,7 @@ async def test_validation(client: httpx.AsyncClient) -> None:
 
 
 async def test_cli_validates_and_lists_effective_state(cluster: Cluster) -> None:
-    base = ["grant", "create", "--resource", POPULATION, "--purpose", "测试", "--until", "2099-01-01", "--reason", "r"]
+    base = ["grant", "create", "--resource", POPULATION, "--purpose", "测试", "--until", GRANT_UNTIL, "--reason", "r"]
     bad = [
         (["--department", "650200-XX", "--items", "phone"], "unknown department '650200-XX'"),
         (["--department", "650200-GA", "--items", "phnoe"], "has no item 'phnoe'; its items: citizen_id"),
@@ -125,3 +127,47 @@ async def test_cli_validates_and_lists_effective_state(cluster: Cluster) -> None
     only_active = await run_govshare(cluster, "grant", "list", "--state", "active", "--resource", POPULATION)
     assert str(expired) not in [x.split()[0] for x in only_active.stdout.splitlines()]
     assert all(x.split()[1] == "active" for x in only_active.stdout.splitlines())
+
+
+def test_a_grant_starts_today_or_later_and_ends_within_five_years() -> None:
+    """Our choice (resolvers/validation.py MAX_VALIDITY_YEARS): no backdated grant, none past 5 years; days
+    outside core/dates.py's range are refused before any date arithmetic (trial-s7 F1: OverflowError)."""
+    now = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)  # 12:00 on 28 November in CST
+    start, end = validity("2026-11-28", "2031-11-28", now)  # the last day allowed
+    assert (start, end) == (datetime(2026, 11, 28, tzinfo=CST), datetime(2031, 11, 29, tzinfo=CST))
+    refused = [
+        ("2026-11-27", "2027-01-01", "from", "cannot be backdated"),
+        ("0001-01-01", "2027-01-01", "from", "between 1800-01-01 and 2999-12-31"),
+        (None, "2031-11-29", "until", "a grant may last until 2031-11-28 at the latest"),
+        (None, "9999-12-31", "until", "between 1800-01-01 and 2999-12-31"),
+        ("2027-01-01", "2999-12-31", "until", "more than 5 years away"),
+    ]
+    for valid_from, until, field, message in refused:
+        with pytest.raises(BadRequest) as raised:
+            validity(valid_from, until, now)
+        assert raised.value.extensions["field"] == field and message in raised.value.message, raised.value.message
+    # 29 February: five years on is the 28th
+    assert latest_until(date(2028, 2, 29)) == date(2033, 2, 28)
+    assert validity(None, "2033-02-28", datetime(2028, 2, 29, 4, tzinfo=UTC))[1] == datetime(2033, 3, 1, tzinfo=CST)
+
+
+async def test_a_grant_beyond_five_years_or_backdated_is_bad_input(client: httpx.AsyncClient) -> None:
+    today = datetime.now(CST).date()
+    for change, field in (({"until": latest_until(today + timedelta(days=2)).isoformat()}, "until"),
+                          ({"validFrom": (today - timedelta(days=2)).isoformat()}, "from")):
+        body, _ = await gql(client, CREATE, {"g": _grant(**change), "reason": "r"}, **as_user("admin.region"))
+        [error] = body["errors"]
+        assert (error["extensions"]["code"], error["extensions"]["field"]) == ("BAD_USER_INPUT", field), body
+
+
+async def test_cli_far_days_exit_2_with_one_line(cluster: Cluster) -> None:
+    """trial-s7 F1: --until 9999-12-31 was an OverflowError traceback (exit 1), --from 0001-01-01 asyncpg's."""
+    base = ["grant", "create", "--department", "650200-GA", "--resource", POPULATION, "--items", "phone",
+            "--purpose", "测试", "--reason", "r"]
+    for extra, message in ((["--until", "9999-12-31"], "until 9999-12-31: It must lie between 1800-01-01 and 2999-12-31"),
+                           (["--until", GRANT_UNTIL, "--from", "0001-01-01"], "from 0001-01-01: It must lie between"),
+                           (["--until", "2999-12-31"], "more than 5 years away")):
+        done = await run_govshare(cluster, *base, *extra)
+        assert done.returncode == 2, (extra, done.stderr)
+        assert message in done.stderr and "Traceback" not in done.stderr, (extra, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr

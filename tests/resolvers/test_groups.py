@@ -18,7 +18,7 @@ from govshare.server.identity import mint_demo_token
 
 from ..admin_helpers import as_user
 from ..conftest import Cluster
-from ..helpers import SECRET, gql
+from ..helpers import GRANT_UNTIL, SECRET, gql
 
 HOSPITAL = "650100-JG-YY"  # the seeded institution of node 650100
 COUNTY = "650200-CA-MZ"    # a seeded county bureau of node 650200
@@ -90,8 +90,8 @@ async def test_an_institution_whose_row_says_government_stays_an_institution(cli
         read, _ = await gql(client, """{ population(first: 2, purpose: "机构核验") { nodes { name } } }""", None,
                             Authorization=f"Bearer {mint_demo_token(SECRET, HOSPITAL, user='inst.user')}")
         grant, _ = await gql(client, """mutation($r: String!, $i: [String!]!) { createGrant(grant: {department:
-            "650100-JG-YY", resource: $r, items: $i, purpose: "机构核验", until: "2099-01-01"}, reason: "测试")
-            { grant { id } } }""", {"r": resource["code"], "i": [resource["name"]]}, **as_user("admin.urumqi"))
+            "650100-JG-YY", resource: $r, items: $i, purpose: "机构核验", until: "UNTIL"}, reason: "测试")
+            { grant { id } } }""".replace("UNTIL", GRANT_UNTIL), {"r": resource["code"], "i": [resource["name"]]}, **as_user("admin.urumqi"))
     finally:
         region = await cluster.connect("650000")
         try:

@@ -13,7 +13,7 @@ from govshare.server.identity import mint_demo_token
 
 from ..admin_helpers import as_user
 from ..conftest import Cluster
-from ..helpers import SECRET, gql
+from ..helpers import GRANT_UNTIL, SECRET, gql
 
 PLANTED_IN = "650200"
 FOREIGN_NODE = "650200-Z92-000001"  # 650200's code naming node 650100
@@ -123,8 +123,8 @@ async def test_objections_and_grants_refuse_a_resource_the_catalog_does_not_serv
                               Authorization=f"Bearer {mint_demo_token(SECRET, '650000-GA')}")
         # Urumqi's policy admin (650100 only) on 650200's resource whose row says 650100
         grant, _ = await gql(client, """mutation($c: String!) { createGrant(grant: {department: "650100-MZ",
-            resource: $c, items: ["plate"], purpose: "跨节点授权", until: "2099-01-01"}, reason: "测试")
-            { grant { id } } }""", {"c": code}, **as_user("admin.urumqi"))
+            resource: $c, items: ["plate"], purpose: "跨节点授权", until: "UNTIL"}, reason: "测试")
+            { grant { id } } }""".replace("UNTIL", GRANT_UNTIL), {"c": code}, **as_user("admin.urumqi"))
     finally:
         await conn.execute("delete from resources where code = $1", code)
         await conn.close()

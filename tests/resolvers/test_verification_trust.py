@@ -362,7 +362,8 @@ async def test_a_key_with_a_wrong_check_character_is_refused_audited_and_asked_o
     assert body["data"] == {"verify": None}, body
     [error] = body["errors"]
     assert error["extensions"] == {"code": "BAD_USER_INPUT", "reason": "INVALID_KEY", "item": item,
-                                   "standard": standard}, error
+                                   "standard": standard, "fault": "CHECK_CHARACTER"}, error
+    assert error["message"].endswith(f"({standard}: its check character does not follow from the others)")
     # no node database is asked (the key names nobody): the region's rate limit and audit trail alone
     assert {name for _, name, _ in asked} <= {"ratelimit.lease", "audit.append"}, asked
     assert not any(canonical_key(item, key) in repr(args) for _, _, args in asked)
@@ -385,3 +386,20 @@ async def test_a_valid_key_of_either_standard_is_asked(client: httpx.AsyncClient
                             Authorization=f"Bearer {token(KEY_CHECKER)}")
         answers.append(body["data"]["verify"])
     assert answers == [{"found": False, "items": [{"item": "name", "outcome": "NOT_FOUND"}]}] * 2, answers
+
+
+@pytest.mark.parametrize(("key", "fault", "why"), [
+    ("", "LENGTH", "it has 0 characters, not 18"),
+    ("abc", "LENGTH", "it has 3 characters, not 18"),
+    ("6501001995042905", "LENGTH", "it has 16 characters, not 18"),
+    ("65010019950429050Y", "CHARACTERS", "it must be 17 digits then a digit or X"),
+], ids=["empty", "letters", "16 digits", "Y"])
+async def test_an_invalid_key_is_refused_with_its_real_fault(client: httpx.AsyncClient, key: str, fault: str,
+                                                            why: str) -> None:
+    """trial-s7 F5: a key of the wrong length or characters was said to have a wrong check character."""
+    body, _ = await gql(client, CHECKED, {"r": "population", "k": key, "v": [{"item": "name", "value": "张三"}]},
+                        Authorization=f"Bearer {token(KEY_CHECKER)}")
+    [error] = body["errors"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "reason": "INVALID_KEY", "item": "citizen_id",
+                                   "standard": "GB 11643-1999", "fault": fault}, error
+    assert error["message"] == f"the key is not a valid citizen_id (GB 11643-1999: {why})"

@@ -9,7 +9,7 @@ import sys
 import httpx
 
 from ..conftest import TOPOLOGY, Cluster
-from ..helpers import audit_key_file, gql, token
+from ..helpers import GRANT_UNTIL, audit_key_file, gql, token
 
 
 def _govshare(cluster: Cluster, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
@@ -30,7 +30,7 @@ async def test_grant_create_and_revoke_change_what_is_readable(client: httpx.Asy
     assert body["errors"][0]["extensions"]["reason"] == "NO_GRANT"
 
     created = _govshare(cluster, "grant", "create", "--department", department, "--resource", "650000-B01-000001",
-                        "--items", "phone", "--purpose", "治安巡查核验", "--until", "2099-01-01", "--reason", "申请已批准")
+                        "--items", "phone", "--purpose", "治安巡查核验", "--until", GRANT_UNTIL, "--reason", "申请已批准")
     assert created.returncode == 0, created.stderr
     grant_id = int(created.stdout.split()[1])
     body, _ = await gql(client, query, **headers)
@@ -54,5 +54,5 @@ def test_bad_dates_are_clear_errors(cluster: Cluster) -> None:
 
 def test_a_grant_needs_a_reason(cluster: Cluster) -> None:
     result = _govshare(cluster, "grant", "create", "--department", "650200-GA", "--resource", "650000-B01-000001",
-                       "--items", "phone", "--purpose", "p", "--until", "2099-01-01")
+                       "--items", "phone", "--purpose", "p", "--until", GRANT_UNTIL)
     assert result.returncode == 2 and "the following arguments are required: --reason" in result.stderr
