@@ -179,28 +179,24 @@ def coded_levels(rows: Sequence[Any], region: str) -> list[Any]:
     ``level:`` group), whatever the row says, NULL or a value outside the enum included (a node's owner can
     drop the column's constraints): a row that says otherwise is served with its code's level. Rows read
     without their level are as they were."""
-    coded: list[Any] = []
-    for row in rows:
-        said = row.get("level", _UNREAD)
-        if said is not _UNREAD:
-            level = facts_from_code(row["code"], region).level
-            if said != level:
-                row = {**dict(row.items()), "level": level}
-        coded.append(row)
-    return coded
+    return _coded(rows, region, "level", "code")
 
 
 def coded_provider_levels(rows: Sequence[Any], region: str) -> list[Any]:
     """Resource rows whose ``provider_level`` is their provider's code's (``coded_levels``), whatever the
     node's row says, NULL included: a prefecture's entry saying its provider is region-level is served with
     its code's level. Rows read without their provider level are as they were."""
+    return _coded(rows, region, "provider_level", "provider_code")
+
+
+def _coded(rows: Sequence[Any], region: str, column: str, code_column: str) -> list[Any]:
     coded: list[Any] = []
     for row in rows:
-        said = row.get("provider_level", _UNREAD)
+        said = row.get(column, _UNREAD)
         if said is not _UNREAD:
-            level = facts_from_code(row["provider_code"], region).level
+            level = facts_from_code(row[code_column], region).level
             if said != level:
-                row = {**dict(row.items()), "provider_level": level}
+                row = {**dict(row.items()), column: level}
         coded.append(row)
     return coded
 
