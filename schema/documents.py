@@ -19,6 +19,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
 from .limits import LIMIT_RULES
+from .literal_refusals import naming_literal_refusals
 
 MAX_TOKENS = 4000
 # The rules strawberry validates with once AddValidationRules(LIMIT_RULES) has run (schema/__init__.py).
@@ -34,7 +35,8 @@ def parse_document(query: str) -> DocumentNode:
 @lru_cache(maxsize=512)
 def validated(schema: GraphQLSchema, document: DocumentNode,
               rules: tuple[type[ASTValidationRule], ...]) -> list[GraphQLError]:
-    return validate_document(schema, document, rules)
+    # Only on a cache miss: a literal's refused scalar named like a variable's (literal_refusals.py).
+    return validate_document(schema, document, naming_literal_refusals(rules))
 
 
 def validate_ahead(schema: Schema, document: DocumentNode) -> None:

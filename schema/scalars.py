@@ -6,12 +6,37 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from typing import Final, NewType
 
+from graphql import Node
+from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.schema.types.base_scalars import wrap_parser
 from strawberry.types.scalar import ScalarDefinition
 
 from govshare.core.dates import RANGE, day_out_of_range
+
+
+class InputRefusal(StrawberryInputCoercionError):
+    """A value of the right kind (a string) that one of these scalars refuses: the input's fault, so
+    BAD_USER_INPUT wherever it is written. In a variable graphql-core wraps it ("Variable '$since' has
+    invalid value: ..."); in a literal schema/literal_refusals.py names the argument, as validation
+    otherwise reports it bare and with no code of its own (GRAPHQL_VALIDATION_FAILED)."""
+
+    def __init__(self, message: str, nodes: list[Node] | None = None) -> None:
+        super().__init__(message, nodes, extensions={"code": "BAD_USER_INPUT"})
+
+
+def _refusing(parser: Callable[[str], object], name: str) -> Callable[[object], object]:
+    parse = wrap_parser(parser, name)
+
+    def parse_value(value: object) -> object:
+        try:
+            return parse(value)
+        except StrawberryInputCoercionError as exc:
+            raise InputRefusal(exc.message) from None
+
+    return parse_value
 
 
 def _aware(value: str) -> dt.datetime:
@@ -43,7 +68,7 @@ AWARE_DATETIME: Final = ScalarDefinition(
     description=f"Date with time and UTC offset (ISO 8601), e.g. 2026-11-28T08:00:00+08:00, its day {RANGE}",
     specified_by_url=None,
     serialize=dt.datetime.isoformat,
-    parse_value=wrap_parser(_aware, "DateTime"),
+    parse_value=_refusing(_aware, "DateTime"),
     parse_literal=None,
     origin=dt.datetime,
 )
@@ -53,7 +78,7 @@ DATE: Final = ScalarDefinition(
     description=f"A calendar day (ISO 8601, YYYY-MM-DD) {RANGE}",
     specified_by_url=None,
     serialize=dt.date.isoformat,
-    parse_value=wrap_parser(_day, "Date"),
+    parse_value=_refusing(_day, "Date"),
     parse_literal=None,
     origin=dt.date,
 )
@@ -87,7 +112,7 @@ BIG_INT: Final = ScalarDefinition(
                 "GraphQL's Int stops at 2^31 - 1 and JavaScript numbers are exact only up to 2^53.",
     specified_by_url=None,
     serialize=_big_text,
-    parse_value=wrap_parser(_big_int, "BigInt"),
+    parse_value=_refusing(_big_int, "BigInt"),
     parse_literal=None,
     origin=BigInt,
 )
