@@ -171,10 +171,24 @@ def latest_until(today: date) -> date:
     return today.replace(year=year, day=28) if (today.month, today.day) == (2, 29) else today.replace(year=year)
 
 
+def _today(now: datetime | None) -> date:
+    return (now or datetime.now(UTC)).astimezone(CST).date()
+
+
+def clipped_until(until: date, now: datetime | None = None) -> date:
+    """``until``, or the latest day a grant made ``now`` may include (latest_until) when ``until`` is past it.
+
+    For an approval that takes the requested validity as it is: a request checked by validity() when it was
+    submitted stays within the latest day (which only moves later), but one stored before the 5-year rule
+    (or under a clock that was ahead) may not. The reviewer did not choose that day, so the grant is made as
+    long as allowed, and the approval says so, rather than refused for a date nobody typed."""
+    return min(until, latest_until(_today(now)))
+
+
 def validity(valid_from: str | date | None, until: str | date, now: datetime | None = None
              ) -> tuple[datetime, datetime]:
     """[start, end) of a grant valid from the start of ``valid_from`` to the end of ``until``, in CST."""
-    today = (now or datetime.now(UTC)).astimezone(CST).date()
+    today = _today(now)
     first = calendar_day(valid_from, "from") if valid_from is not None else today
     last = calendar_day(until, "until")
     if last < first:

@@ -228,15 +228,20 @@ async def approve(step: Step, request_id: int, revision: int, items: list[str] |
         if not chosen or extra:
             raise BadRequest(f"approve some or all of the requested items ({', '.join(offered)})",
                              field="items", accepted=offered)
-        last = until or ceiling
-        if last > ceiling:
+        if until is not None and until > ceiling:
             raise BadRequest(f"the validity may be shortened, not extended beyond {ceiling}", field="until")
+        # A day the reviewer typed is checked as typed (validity() refuses it past the latest day, naming
+        # that day); the requested day taken as it is is clipped to the latest day, and the approval says so.
+        last = until if until is not None else validation.clipped_until(ceiling, step.now)
+        clipping = (f"validity clipped to {last} (requested until {ceiling}): a grant lasts at most "
+                    f"{validation.MAX_VALIDITY_YEARS} years from its approval" if last < ceiling and until is None
+                    else None)
         # The one grant validator (also used by grant create and the CLI), then the grant itself, in this
         # transaction: the approval and its grant commit together.
         checked = await validation.grant(step.admin.pools, validation.GrantInput(
             request.applicant, request.resource, chosen, request.purpose, last, None, divisions,
             tuple(request.share_modes)), step.now)
-        note = " ".join((opinion or "").split()) or None
+        note = "; ".join(part for part in (" ".join((opinion or "").split()), clipping) if part) or None
         if checked.sector == "institution" and not step.admin.authority.allows(Action.GRANT_WRITE, region):
             step.admin.authority.require(Action.GRANT_WRITE, request.node)
             return await _update(step, conn, request, "approve", "awaiting_region", due=request.due_on,

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from govshare.policies.workdays import WorkCalendar, china_date
+from govshare.resolvers.validation import CST, clipped_until, latest_until, validity
 
 from ...conftest import Cluster
 from .conftest import call, code_of
@@ -222,3 +223,45 @@ async def test_a_grant_for_exchange_only_does_not_open_queries(client: httpx.Asy
     body = await call(client, "wf.applicant", """query($p: String!) { population(first: 1, purpose: $p) {
         nodes { ethnicity } } }""", p=purpose)
     assert denied(body) == {"ethnicity": "NO_GRANT"}
+
+
+def test_the_longest_requested_validity_still_fits_an_approval_days_later() -> None:
+    """The latest allowed day only moves later: a request submitted with the longest `until` passes the one
+    grant validation at any later approval (closing7 "Left" feared otherwise)."""
+    submitted_at = datetime(2026, 11, 28, 10, tzinfo=UTC)
+    longest = latest_until(china_date(submitted_at))
+    validity(None, longest, submitted_at)
+    for days in (1, 3, 14):
+        _start, end = validity(None, longest, submitted_at + timedelta(days=days))
+        assert end.date() == longest + timedelta(days=1)
+        assert clipped_until(longest, submitted_at + timedelta(days=days)) == longest
+
+
+async def test_an_approval_clips_a_requested_validity_past_the_latest_day(client: httpx.AsyncClient,
+                                                                          cluster: Cluster) -> None:
+    """A request whose `until` lies past today's latest day (stored before the 5-year rule, or under a clock
+    that was ahead): a day the reviewer types past it is refused naming the latest day; taking the request
+    as it is makes the grant as long as allowed and says so."""
+    request = await submitted(client, "低保审核-五年上限")
+    latest = latest_until(china_date(datetime.now(UTC)))
+    conn = await cluster.connect("650000")
+    try:
+        await conn.execute("update share_requests set requested_until = $2 where id = $1", request["id"],
+                           latest + timedelta(days=3))
+        body = await call(client, "wf.region.reviewer", APPROVE, id=request["id"], revision=1,
+                          until=(latest + timedelta(days=1)).isoformat())
+        [error] = body["errors"]
+        assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "until",
+                                       "latest": latest.isoformat()}, error
+        body = await call(client, "wf.region.reviewer", APPROVE, id=request["id"], revision=1)
+        assert "errors" not in body, body
+        approved = body["data"]["approveShareRequest"]
+        assert approved["state"] == "APPROVED" and approved["approvedUntil"] == latest.isoformat()
+        clipped = (f"validity clipped to {latest} (requested until {latest + timedelta(days=3)}): a grant lasts at "
+                   "most 5 years from its approval")
+        assert approved["decisionReason"] == f"同意; {clipped}"
+        assert approved["history"][-1]["note"] == f"grant {approved['grantId']}: 同意; {clipped}"
+        valid_until = await conn.fetchval("select valid_until from grants where id = $1", approved["grantId"])
+        assert valid_until == datetime.combine(latest + timedelta(days=1), datetime.min.time(), CST)
+    finally:
+        await conn.close()
