@@ -45,6 +45,15 @@ class NodeUnavailable(GovshareError):
         self.node = node
 
 
+class InvalidRows(NodeUnavailable):
+    """Rows a database returned under ``codes`` that the catalog cannot serve (resolvers/row_values.py): left
+    out, and their nodes reported as NODE_UNAVAILABLE, reason InvalidRows, as a database that did not answer."""
+
+    def __init__(self, database: str, codes: list[str]) -> None:
+        super().__init__(database, "InvalidRows")
+        self.codes = codes
+
+
 class AmbiguousSource(GovshareError):
     """Rows of one key from several nodes (or rows that disagree): no node's answer is taken over another's."""
 

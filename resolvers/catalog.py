@@ -11,7 +11,7 @@ from typing import Any, overload
 
 import asyncpg
 
-from govshare.core.errors import BadRequest, NodeUnavailable
+from govshare.core.errors import BadRequest, InvalidRows, NodeUnavailable
 from govshare.federation.nodes import NodePools
 from govshare.federation.pagination import Positions, Resumable, encode_positions, merge_resumable
 from govshare.policies.groups import facts_from_code
@@ -467,6 +467,7 @@ def _related_of(pools: NodePools, rows: Iterable[asyncpg.Record], database: str,
     return found
 
 
+
 async def _attach_related(pools: NodePools, page: Page, related: RelatedColumns, read_on: str | None) -> None:
     """Fill ``page.related``: from the page's own rows where they were read on the database that owns them
     (``read_on``), else with one SELECT_RELATED per database owning any of the rows. A database trusts
@@ -499,12 +500,24 @@ async def _attach_related(pools: NodePools, page: Page, related: RelatedColumns,
 
 def _servable_related(page: Page, database: str, related: RelatedColumns, found: dict[str, Related]
                       ) -> dict[str, Related]:
-    """``found`` without the resources whose items the catalog cannot serve (row_values): each is noted as a
-    failure of ``database`` (InvalidRows), as a related read that failed is, never the whole page's."""
+    """``found`` without the resources whose items the catalog cannot serve, and without the providers it
+    cannot serve (row_values: a provider is then one not found): each is noted as a failure of ``database``
+    (InvalidRows), as a related read that failed is, never the whole page's."""
+    if related.provider is not None:
+        providers = {rel.provider[related.provider.index("code")]: rel.provider for rel in found.values()
+                     if rel.provider is not None}
+        refused_providers = row_values.invalid_providers(database, related.provider, providers) if providers else ()
+        if refused_providers:
+            code_at = related.provider.index("code")
+            for code, rel in found.items():
+                if rel.provider is not None and rel.provider[code_at] in refused_providers:
+                    found[code] = Related(None, rel.provider_known, rel.items)
+            page.related_failures.append((InvalidRows(database, sorted(refused_providers)),
+                                          sorted(refused_providers)))
     if related.items is None:
         return found
     names = related.items
-    refused = [code for code, rel in found.items() if not row_values.servable_items(database, code, names, rel.items)]
+    refused = row_values.invalid_item_lists(database, names, {code: rel.items for code, rel in found.items()})
     for code in refused:
         del found[code]
         page.related_failures.append((NodeUnavailable(database, row_values.INVALID_ROWS), [code]))
@@ -540,11 +553,13 @@ def group_by_database(pools: NodePools, codes: list[str]) -> dict[str, list[str]
 
 
 async def rows_by_code(pools: NodePools, name: str, sql: str, codes: list[str], key: str = "code",
-                       hosted: bool = False, own: Callable[[NodePools, str, asyncpg.Record], bool] | None = None
+                       hosted: bool = False, own: Callable[[NodePools, str, asyncpg.Record], bool] | None = None,
+                       invalid: Callable[[str, list[asyncpg.Record]], set[str]] | None = None
                        ) -> tuple[dict[str, asyncpg.Record], list[NodeUnavailable]]:
     """One statement per database holding any of ``codes`` (``hosted``: with that database's hosted node
     codes as the second argument); with ``own``, only the rows it finds their database's own (e.g.
-    ``own_resource``). Only rows under a code asked of that database are kept."""
+    ``own_resource``). Only rows under a code asked of that database are kept; with ``invalid``, not those
+    whose values it refuses either (``row_values``: each such database is an InvalidRows failure)."""
     found: dict[str, asyncpg.Record] = {}
     failures: list[NodeUnavailable] = []
     groups = group_by_database(pools, codes)
@@ -554,9 +569,12 @@ async def rows_by_code(pools: NodePools, name: str, sql: str, codes: list[str], 
             failures.append(result)
             continue
         wanted = set(asked)
-        for row in result:
-            if row[key] in wanted and (own is None or own(pools, database, row)):
-                found[row[key]] = row
+        kept = [row for row in result if row[key] in wanted and (own is None or own(pools, database, row))]
+        refused = invalid(database, kept) if invalid is not None and kept else None
+        if refused:
+            failures.append(InvalidRows(database, sorted(refused)))
+            kept = [row for row in kept if row[key] not in refused]
+        found.update((row[key], row) for row in kept)
     return found, failures
 
 
@@ -619,17 +637,29 @@ async def resource_details(pools: NodePools, codes: list[str], provider: bool, i
             failures.append(result)
             continue
         asked = set(groups[database])
-        for row in result:
-            if row["code"] not in asked or not own_resource(pools, database, row):
+        rows = [row for row in result if row["code"] in asked and own_resource(pools, database, row)]
+        refused = row_values.invalid_resources(database, rows) if rows else set()
+        for row in rows:
+            if row["code"] in refused:
                 continue
             department = row["provider_row"]
             if department is not None and not _own_provider(pools, database, row["provider_code"],
                                                             DEPARTMENT_NAMES, department):
                 department = None
+            if department is not None and row_values.invalid_providers(database, DEPARTMENT_NAMES,
+                                                                        {row["provider_code"]: department}):
+                refused.add(row["provider_code"])
+                department = None
+            item_rows = row["item_rows"] if items else None
+            if item_rows and not row_values.servable_items(database, row["code"], ITEM_NAMES, item_rows):
+                refused.add(row["code"])
+                item_rows = []
             found[row["code"]] = ResourceDetails(
                 row, dict(zip(DEPARTMENT_NAMES, department, strict=True)) if department is not None else None,
                 provider and database_of(pools, row["provider_code"]) == database,
-                [dict(zip(ITEM_NAMES, i, strict=True)) for i in row["item_rows"]] if items else None)
+                [dict(zip(ITEM_NAMES, i, strict=True)) for i in item_rows] if item_rows is not None else None)
+        if refused:  # rows, providers or items left out: their nodes reported
+            failures.append(InvalidRows(database, sorted(refused)))
     return found, failures
 
 
@@ -649,6 +679,12 @@ async def items_by_resource(pools: NodePools, codes: list[str]
                 grouped[row["resource_code"]].append(row)
             else:
                 hosting.dropped(database, "item of resource", row["resource_code"], None)
+        # a resource with an item the catalog cannot serve loses its items, as beside a page
+        refused = row_values.invalid_items(database, [row for row in result if row["resource_code"] in wanted])
+        if refused:
+            failures.append(InvalidRows(database, sorted(refused)))
+            for code in refused:
+                grouped[code] = []
     return grouped, failures
 
 
@@ -664,16 +700,24 @@ async def resources_by_provider(pools: NodePools, providers: list[str], first: i
             failures.append(result)
             continue
         wanted = set(asked)
-        for row in result:
-            if row["provider"] in wanted and row["provider_code"] == row["provider"] \
-                    and own_resource(pools, database, row):
+        kept = [row for row in result if row["provider"] in wanted and row["provider_code"] == row["provider"]
+                and own_resource(pools, database, row)]
+        # A provider whose list holds a row the catalog cannot serve loses its list from this database, as a
+        # page does (dropping the row alone would let the next take its place and bend hasNextPage).
+        invalid = row_values.invalid_resources(database, kept) if kept else set()
+        refused = {row["provider"] for row in kept if row["code"] in invalid}
+        if refused:
+            failures.append(InvalidRows(database, sorted(refused)))
+        for row in kept:
+            if row["provider"] not in refused:
                 grouped[row["provider"]].append(row)
     return grouped, failures
 
 
-async def departments_by_code(pools: NodePools, name: str, codes: list[str]
+async def departments_by_code(pools: NodePools, name: str, codes: list[str], checked: bool = False
                               ) -> tuple[dict[str, asyncpg.Record], list[NodeUnavailable]]:
-    """Departments by code, each asked of the database hosting its code's node (HOSTED_DEPARTMENTS)."""
+    """Departments by code, each asked of the database hosting its code's node (HOSTED_DEPARTMENTS); with
+    ``checked``, not those whose values the catalog cannot serve (``row_values``: an InvalidRows failure)."""
     found: dict[str, asyncpg.Record] = {}
     failures: list[NodeUnavailable] = []
     groups = group_by_database(pools, codes)
@@ -683,8 +727,12 @@ async def departments_by_code(pools: NodePools, name: str, codes: list[str]
             failures.append(result)
             continue
         wanted = set(asked)
-        found.update((row["code"], row) for row in result
-                     if row["code"] in wanted and own_department(pools, database, row))
+        kept = [row for row in result if row["code"] in wanted and own_department(pools, database, row)]
+        refused = row_values.invalid_departments(database, kept) if checked and kept else None
+        if refused:
+            failures.append(InvalidRows(database, sorted(refused)))
+            kept = [row for row in kept if row["code"] not in refused]
+        found.update((row["code"], row) for row in kept)
     return found, failures
 
 
@@ -706,8 +754,14 @@ async def children_of(pools: NodePools, parents: list[str]
     for database, result in results.items():
         if isinstance(result, NodeUnavailable):
             continue
-        for row in result:
-            if row["parent_code"] in grouped and own_department(pools, database, row):
+        kept = [row for row in result if row["parent_code"] in grouped and own_department(pools, database, row)]
+        # as a provider's resources: a parent whose children here hold a row that cannot be served loses them
+        invalid = row_values.invalid_departments(database, kept) if kept else set()
+        refused = {row["parent_code"] for row in kept if row["code"] in invalid}
+        if refused:
+            failures.append(InvalidRows(database, sorted(invalid)))
+        for row in kept:
+            if row["parent_code"] not in refused:
                 grouped[row["parent_code"]].append(row)
     for rows in grouped.values():
         rows.sort(key=lambda r: r["code"])

@@ -9,11 +9,11 @@ from typing import Any, Protocol
 import asyncpg
 from aiodataloader import DataLoader
 
-from govshare.core.errors import NodeUnavailable
+from govshare.core.errors import InvalidRows, NodeUnavailable
 from govshare.federation.nodes import NodePools
 from govshare.federation.topology import Topology
 
-from . import catalog
+from . import catalog, row_values
 
 
 class LoaderContext(Protocol):
@@ -36,11 +36,12 @@ class _Loader(DataLoader[Any, Any]):
 
     def note(self, failures: Sequence[NodeUnavailable], codes: Sequence[str] | None = None) -> None:
         """Record the nodes whose rows are missing: those of ``codes`` on a failed database
-        (or, without codes, every node that database holds)."""
+        (or, without codes, every node that database holds); rows left out as invalid, those of their codes."""
         topology = self.context.topology
         for failure in failures:
             hosted = topology.hosted_on(failure.node)
-            nodes = hosted if codes is None else sorted({c[:6] for c in codes if c[:6] in hosted})
+            named = failure.codes if isinstance(failure, InvalidRows) else codes
+            nodes = hosted if named is None else sorted({c[:6] for c in named if c[:6] in hosted})
             for node in nodes:
                 self.context.node_failures.setdefault(node, failure.extensions["reason"])
 
@@ -49,7 +50,7 @@ class ResourceByCode(_Loader):
     async def batch_load_fn(self, codes: list[str]) -> list[asyncpg.Record | None]:
         found, failures = await catalog.rows_by_code(self.context.pools, "resources.by_code",
                                                      catalog.SELECT_RESOURCES_BY_CODE, list(codes), hosted=True,
-                                                     own=catalog.own_resource)
+                                                     own=catalog.own_resource, invalid=row_values.invalid_resources)
         self.note(failures, codes)
         return [found.get(code) for code in codes]
 
@@ -71,7 +72,8 @@ class ResourceDetailsByCode(_Loader):
 
 class DepartmentByCode(_Loader):
     async def batch_load_fn(self, codes: list[str]) -> list[asyncpg.Record | None]:
-        found, failures = await catalog.departments_by_code(self.context.pools, "departments.by_code", list(codes))
+        found, failures = await catalog.departments_by_code(self.context.pools, "departments.by_code", list(codes),
+                                                            checked=True)
         self.note(failures, codes)
         return [found.get(code) for code in codes]
 

@@ -1,13 +1,27 @@
 """Whether the values of catalog rows read from a node database are ones the catalog can serve.
 
-A node's server holds its own catalog, and its owner can drop a column's NOT NULL or CHECK, or answer
-through a view: a row may then hold a NULL where the schema's field is non-null, or a value that is not one
-of its enum's (``update_cycle = 'hourly'``). Served, such a value fails the field it sits in, and GraphQL
-nulls the nearest nullable parent: the whole federated page, every other node's rows with it. So every
-page read is checked here as it arrives, and a database whose page holds such a row is left out of that
-page as one that did not answer (NODE_UNAVAILABLE, reason InvalidRows, each row logged), as one returning
-rows it does not host is (``catalog.UNHOSTED_ROWS``). ``provider_level`` and a department's ``level`` are
-not checked: they are served as their code's level, whatever the row holds (schema/builders.py).
+A node's server holds its own catalog, and its owner can drop a column's NOT NULL or CHECK, alter its type,
+or answer through a view: a row may then hold a NULL where the schema's field is non-null, a value that is
+not one of its enum's (``update_cycle = 'hourly'``), a text where an Int is expected, a number beyond Int's
+range, a day outside the service's range, or a code far longer than any code. Served,
+such a value fails the field it sits in, and GraphQL nulls the nearest nullable parent: the whole federated
+page, every other node's rows with it. So every row read is checked here as it arrives: a database whose
+page holds such a row is left out of that page as one that did not answer (NODE_UNAVAILABLE, reason
+InvalidRows, each row logged), as one returning rows it does not host is (``catalog.UNHOSTED_ROWS``); a row
+read by code (a lookup, a provider, children, a provider's resources) or a resource's items cost only
+themselves, reported the same way. ``provider_level`` and a department's ``level`` are not checked: they are
+served as their code's level, whatever the row holds (schema/builders.py).
+
+What is checked, per column read (``COLUMNS``): the Python type asyncpg decoded (one type per column of a
+statement's result, so a column altered to another type fails on every row: a text, a bigint or numeric
+``version``, a timestamp ``published_on``), NULL only where the field is nullable, an enum's values, a list's
+elements, Int's range (and ``version >= 1``), the service's range of days (core/dates.py), and codes'
+length: at most CODE_LENGTH characters (they are keys, cursors and log lines). Other texts' lengths are not
+checked: any length can be served, a long one costs only size, and the node's answer is bounded already
+(federation/answers.py: MAX_MESSAGE_BYTES, MAX_ANSWER_BYTES); a pass over every text cost a third of the
+check. A column is checked with C-level passes over
+its values (``set(map(type, ...))``, ``max(map(len, ...))``, set inclusion): no Python call per value; row by
+row only once a column has failed, to name its rows.
 
 The choices are the migrations' CHECKs, which are the schema's enums' values (tests/resolvers/
 test_row_values.py compares them with schema/common.py).
@@ -15,16 +29,24 @@ test_row_values.py compares them with schema/common.py).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-from collections.abc import Iterable, Mapping, Sequence
-from operator import itemgetter
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from itertools import chain
+from operator import is_not, itemgetter
 from typing import Any
 
-from govshare.resolvers.hosting import Row
+from govshare.core.dates import EARLIEST, LATEST
+
+from .hosting import Row
 
 logger = logging.getLogger("govshare.row_values")
 
-INVALID_ROWS = "InvalidRows"  # the reason a database's page is left out: it holds a row the catalog cannot serve
+INVALID_ROWS = "InvalidRows"  # the reason a database's rows are left out: it holds a row the catalog cannot serve
+CODE_LENGTH = 128  # as resolvers/entities.MAX_KEY_LENGTH: a longer code could not even be asked for by key
+INT_MAX = 2**31 - 1  # GraphQL's Int
 
 RESOURCE_CHOICES: dict[str, frozenset[str]] = {
     "classification": frozenset(("basic", "theme", "department")),
@@ -42,6 +64,77 @@ RESOURCE_TEXT_LISTS = ("related_codes",)
 DEPARTMENT_REQUIRED = ("code", "node_code", "name_zh", "division_code")
 ITEM_CHOICES: dict[str, frozenset[str]] = {"share_class": RESOURCE_CHOICES["share_class"]}
 ITEM_REQUIRED = ("name", "title_zh", "data_type", "is_key")
+CODES = frozenset(("code", "node_code", "provider_code", "parent_code", "division_code", "resource_code",
+                   "related_codes"))
+
+_present = partial(filter, partial(is_not, None))  # a column's values without its NULLs (C-level)
+
+
+@dataclass(frozen=True)
+class Column:
+    """What a column's values may be: of ``kinds`` (NoneType among them where the field is nullable); a list
+    column's elements non-null texts; texts (or a list's elements) of ``choices`` or at most ``longest``
+    characters; numbers and days within ``low``..``high``."""
+
+    kinds: frozenset[type]
+    choices: frozenset[str] | None = None
+    listed: bool = False
+    longest: int | None = None
+    low: Any = None
+    high: Any = None
+
+    def servable(self, values: Sequence[Any]) -> bool:
+        """Whether every one of ``values`` (one column of a result) can be served: C-level passes only."""
+        kinds = set(map(type, values))
+        if not kinds <= self.kinds:
+            return False
+        present: Iterable[Any] = _present(values) if type(None) in kinds else values
+        if self.listed:
+            elements = list(chain.from_iterable(present))
+            if not set(map(type, elements)) <= {str}:
+                return False
+            present = elements
+        if self.choices is not None:
+            return set(present) <= self.choices
+        if self.longest is not None:
+            return max(map(len, present), default=0) <= self.longest
+        if self.low is not None:
+            present = list(present)
+            return not present or (self.low <= min(present) and max(present) <= self.high)
+        return True
+
+
+def _text(column: str, nullable: bool) -> Column:
+    return Column(frozenset((str, type(None)) if nullable else (str,)), longest=CODE_LENGTH if column in CODES else None)
+
+
+def _columns(choices: Mapping[str, frozenset[str]], lists: Mapping[str, frozenset[str]], required: Sequence[str],
+             texts: Collection[str], nullable: Sequence[str] = ()) -> dict[str, Column]:
+    """The checks of a table's columns: ``required`` non-null texts, ``nullable`` texts, ``texts`` lists of
+    texts, ``choices`` and ``lists`` (of choices) enums."""
+    columns = {column: _text(column, False) for column in required}
+    columns.update({column: _text(column, True) for column in nullable})
+    columns.update({column: Column(frozenset((list,)), listed=True, longest=CODE_LENGTH) for column in texts})
+    columns.update({column: Column(frozenset((str,)), allowed) for column, allowed in choices.items()})
+    columns.update({column: Column(frozenset((list,)), allowed, listed=True) for column, allowed in lists.items()})
+    return columns
+
+
+_LANGUAGES = ("ug", "kk", "en")
+RESOURCE_COLUMNS: dict[str, Column] = {
+    **_columns(RESOURCE_CHOICES, RESOURCE_CHOICE_LISTS, RESOURCE_REQUIRED, RESOURCE_TEXT_LISTS,
+               (*(f"{p}_{lang}" for p in ("name", "summary") for lang in _LANGUAGES), "share_conditions",
+                "legal_basis", "data_table", "data_scope", "api_name")),
+    "version": Column(frozenset((int,)), low=1, high=INT_MAX),
+    "published_on": Column(frozenset((dt.date, type(None))), low=EARLIEST, high=LATEST),
+}
+DEPARTMENT_COLUMNS: dict[str, Column] = _columns(
+    {}, {}, DEPARTMENT_REQUIRED, (), ("parent_code", *(f"name_{lang}" for lang in _LANGUAGES)))
+ITEM_COLUMNS: dict[str, Column] = {
+    **_columns(ITEM_CHOICES, {}, ("resource_code", "name", "title_zh", "data_type"), (),
+               (*(f"title_{lang}" for lang in _LANGUAGES), "share_condition", "legal_basis")),
+    "is_key": Column(frozenset((bool,))),
+}
 
 
 def _keys(row: Row) -> Iterable[str]:
@@ -49,80 +142,222 @@ def _keys(row: Row) -> Iterable[str]:
     return keys
 
 
-def _choice_list(allowed: frozenset[str]) -> Any:
-    def servable(value: Any) -> bool:
-        return isinstance(value, list | tuple) and all(isinstance(v, str) and v in allowed for v in value)
-    return servable
+_NONE = type(None)
+MAX_PLANS = 256  # result shapes remembered per table (cleared when full)
+MAX_KINDS = 64  # type tuples remembered as servable per plan (cleared when full)
 
 
-def _choice(allowed: frozenset[str]) -> Any:
-    def servable(value: Any) -> bool:
-        return isinstance(value, str) and value in allowed
-    return servable
+def _getter(keys: Sequence[Any]) -> Callable[[Any], tuple[Any, ...]]:
+    """A row's values at ``keys`` as a tuple (itemgetter answers one key with the bare value)."""
+    if len(keys) == 1:
+        key = keys[0]
+        return lambda row: (row[key],)
+    return itemgetter(*keys)
 
 
-def _not_null(value: Any) -> bool:
-    return value is not None
+class _Plan:
+    """How one result shape (its checked columns, by name or position) is checked as a whole, with a few
+    C-level passes however many columns it has: the value types (a NULL is NoneType, so the non-null
+    columns' NULLs are found there too) against the types seen servable; every text's length in one pass,
+    codes in another; each enum's values as a set; each list's elements; each range's minimum and maximum.
+    Rows of a statement's own columns (``uniform``) hold one type per column (asyncpg decodes a column with
+    the one codec of its type, whatever the server sends), so their types are those of the first row, with
+    one pass for NULLs in the non-null columns and one per nullable column that is NULL in the first row;
+    records read as anonymous ``row(...)`` values name each value's type themselves and are typed row by
+    row. Anything the passes do not expect (a TypeError) fails the plan, and ``Column.servable`` decides:
+    the plan only ever passes what the columns' own checks pass (tests/resolvers/test_row_values.py)."""
+
+    def __init__(self, names: Sequence[str], keys: Sequence[Any], columns: Mapping[str, Column],
+                 uniform: bool) -> None:
+        checked = [(name, key, columns[name]) for name, key in zip(names, keys, strict=True) if name in columns]
+        self.empty = not checked
+        self.uniform = uniform
+        self.kinds = tuple(column.kinds for _, _, column in checked)
+        self.types = _getter([key for _, key, _ in checked])
+        self.keys = [key for _, key, _ in checked]
+        required = [key for _, key, column in checked if _NONE not in column.kinds]
+        self.required = _getter(required) if required else None
+        self.servable_types: set[tuple[type, ...]] = set()
+        plain = [(key, column) for _, key, column in checked if not column.listed and column.choices is None]
+        self.texts = [(_getter([k for k, c in plain if c.longest == longest]), longest)
+                      for longest in sorted({c.longest for _, c in plain if c.longest is not None})]
+        self.choices = [(key, column.choices) for _, key, column in checked
+                        if column.choices is not None and not column.listed]
+        self.lists = [(key, column) for _, key, column in checked if column.listed]
+        self.ranges = [(key, column.low, column.high) for _, key, column in checked if column.low is not None]
+
+    def _types(self, kinds: tuple[type, ...]) -> bool:
+        if kinds in self.servable_types:
+            return True
+        if not all(kind in allowed for kind, allowed in zip(kinds, self.kinds, strict=True)):
+            return False
+        if len(self.servable_types) >= MAX_KINDS:
+            self.servable_types.clear()
+        self.servable_types.add(kinds)
+        return True
+
+    def _uniform_types(self, rows: Sequence[Any]) -> bool:
+        first = tuple(map(type, self.types(rows[0])))
+        if not self._types(first):
+            return False
+        if len(rows) == 1:
+            return True
+        if self.required is not None and None in chain.from_iterable(map(self.required, rows)):
+            return False
+        for n, kind in enumerate(first):
+            if kind is _NONE and not set(map(type, map(itemgetter(self.keys[n]), rows))) <= self.kinds[n]:
+                return False
+        return True
+
+    def servable(self, rows: Sequence[Any]) -> bool:
+        if self.empty:
+            return True
+        try:
+            return self._servable(rows)
+        except TypeError:  # a value of a type no pass expects: the columns' own checks decide
+            return False
+
+    def _servable(self, rows: Sequence[Any]) -> bool:
+        if self.uniform:
+            if not self._uniform_types(rows):
+                return False
+        elif not all(map(self._types, set(map(tuple, map(partial(map, type), map(self.types, rows)))))):
+            return False
+        for texts, longest in self.texts:
+            if max(map(len, _present(chain.from_iterable(map(texts, rows)))), default=0) > longest:
+                return False
+        for key, choices in self.choices:
+            if not set(map(itemgetter(key), rows)) <= choices:
+                return False
+        for key, column in self.lists:
+            if not column.servable(list(map(itemgetter(key), rows))):
+                return False
+        for key, low, high in self.ranges:
+            values = list(_present(map(itemgetter(key), rows)))
+            if values and not (low <= min(values) and max(values) <= high):
+                return False
+        return True
 
 
-def _texts(value: Any) -> bool:
-    return isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+_plans: dict[tuple[int, tuple[str, ...], bool], _Plan] = {}
 
 
-def _tests(choices: Mapping[str, frozenset[str]], lists: Mapping[str, frozenset[str]],
-           required: Sequence[str], texts: Sequence[str] = ()) -> dict[str, Any]:
-    tests: dict[str, Any] = {column: _not_null for column in required}
-    tests.update({column: _texts for column in texts})
-    tests.update({column: _choice(allowed) for column, allowed in choices.items()})
-    tests.update({column: _choice_list(allowed) for column, allowed in lists.items()})
-    return tests
+def _plan(names: tuple[str, ...], columns: Mapping[str, Column], by_position: bool) -> _Plan:
+    key = (id(columns), names, by_position)
+    plan = _plans.get(key)
+    if plan is None:
+        if len(_plans) >= MAX_PLANS:
+            _plans.clear()
+        plan = _plans[key] = _Plan(names, range(len(names)) if by_position else names, columns, not by_position)
+    return plan
 
 
-_RESOURCE_TESTS = _tests(RESOURCE_CHOICES, RESOURCE_CHOICE_LISTS, RESOURCE_REQUIRED, RESOURCE_TEXT_LISTS)
-_DEPARTMENT_TESTS = _tests({}, {}, DEPARTMENT_REQUIRED)
-_ITEM_TESTS = _tests(ITEM_CHOICES, {}, ITEM_REQUIRED)
-
-
-def _unservable(rows: Sequence[Row], tests: Mapping[str, Any]) -> list[tuple[Row, str]]:
+def _unservable(rows: Sequence[Row], columns: Mapping[str, Column]) -> list[tuple[Row, str]]:
     """Each row (with the column) holding a value that cannot be served, among the columns the rows have.
-    A page is checked column by column with C-level loops (all, map); row by row only when one fails."""
+    The rows are checked as a whole (``_Plan``), then column by column and row by row only when they fail."""
     if not rows:
         return []
-    present = [(column, test) for column in _keys(rows[0]) if (test := tests.get(column)) is not None]
+    names = tuple(_keys(rows[0]))
+    if _plan(names, columns, False).servable(rows):
+        return []
     found: list[tuple[Row, str]] = []
-    for column, test in present:
-        if not all(map(test, map(itemgetter(column), rows))):
-            found.extend((row, column) for row in rows if not test(row[column]))
+    for name in names:
+        column = columns.get(name)
+        if column is not None and not column.servable(list(map(itemgetter(name), rows))):
+            found.extend((row, name) for row in rows if not column.servable([row[name]]))
     return found
 
 
-def _servable(database: str, rows: Sequence[Row], tests: Mapping[str, Any], what: str) -> bool:
-    found = _unservable(rows, tests)
+def _shown(value: Any) -> str:
+    """A value as logged: a text cut short (an over-long one is the fault, not the content)."""
+    shown = repr(value)
+    return shown if len(shown) <= 80 else f"{shown[:60]}... ({len(shown)} characters)"
+
+
+def _invalid(database: str, rows: Sequence[Row], columns: Mapping[str, Column], what: str, outcome: str,
+             key: str = "code") -> set[str]:
+    """The ``key`` of each row that cannot be served, each value logged with ``outcome``."""
+    found = _unservable(rows, columns)
     for row, column in found:
-        logger.warning("database %s returned %s %r whose %s is %r, which the catalog cannot serve: its page is "
-                       "left out", database, what, row["code"], column, row[column])
-    return not found
+        logger.warning("database %s returned %s %s whose %s is %s, which the catalog cannot serve: %s",
+                       database, what, _shown(row[key]), column, _shown(row[column]), outcome)
+    return {row[key] for row, _ in found}
+
+
+def _servable(database: str, rows: Sequence[Row], columns: Mapping[str, Column], what: str) -> bool:
+    return not _invalid(database, rows, columns, what, "its page is left out")
 
 
 def servable_resources(database: str, rows: Sequence[Row]) -> bool:
     """Whether every resource row of a page read from ``database`` can be served; each that cannot is logged."""
-    return _servable(database, rows, _RESOURCE_TESTS, "resource")
+    return _servable(database, rows, RESOURCE_COLUMNS, "resource")
 
 
 def servable_departments(database: str, rows: Sequence[Row]) -> bool:
     """As ``servable_resources``, for a page of departments."""
-    return _servable(database, rows, _DEPARTMENT_TESTS, "department")
+    return _servable(database, rows, DEPARTMENT_COLUMNS, "department")
 
 
-def servable_items(database: str, code: str, names: Sequence[str], items: Iterable[Sequence[Any]]) -> bool:
+def invalid_resources(database: str, rows: Sequence[Row]) -> set[str]:
+    """The codes of the resource rows read by code from ``database`` that cannot be served (each logged):
+    they are left out, the others served."""
+    return _invalid(database, rows, RESOURCE_COLUMNS, "resource", "the row is left out")
+
+
+def invalid_departments(database: str, rows: Sequence[Row]) -> set[str]:
+    """As ``invalid_resources``, for departments rows."""
+    return _invalid(database, rows, DEPARTMENT_COLUMNS, "department", "the row is left out")
+
+
+def invalid_items(database: str, rows: Sequence[Row]) -> set[str]:
+    """The resources (``resource_code``) among data item rows read from ``database`` whose items cannot all be
+    served (each value logged): those resources' items are left out."""
+    return _invalid(database, rows, ITEM_COLUMNS, "a data item of resource", "the resource's items are left out",
+                    "resource_code")
+
+
+def _invalid_records(database: str, names: Sequence[str], records: Sequence[Sequence[Any]],
+                     columns: Mapping[str, Column]) -> list[tuple[int, str, Any]]:
+    """(index of the record, column, value) of each value that cannot be served among ``records`` (tuples of
+    the columns ``names``), checked column by column as ``_unservable`` checks rows."""
+    found: list[tuple[int, str, Any]] = []
+    if not records or _plan(tuple(names), columns, True).servable(records):
+        return found
+    for n, values in enumerate(zip(*records, strict=True)):
+        column = columns.get(names[n])
+        if column is not None and not column.servable(values):
+            found.extend((index, names[n], value) for index, value in enumerate(values)
+                         if not column.servable([value]))
+    return found
+
+
+def servable_items(database: str, code: str, names: Sequence[str], items: Sequence[Sequence[Any]]) -> bool:
     """Whether every data item of resource ``code`` read beside a page from ``database`` (records of the
     columns ``names``) can be served; each value that cannot is logged."""
-    tests = [(n, column, test) for n, column in enumerate(names) if (test := _ITEM_TESTS.get(column)) is not None]
-    servable = True
-    for item in items:
-        for n, column, test in tests:
-            if not test(item[n]):
-                servable = False
-                logger.warning("database %s returned a data item of resource %r whose %s is %r, which the catalog "
-                               "cannot serve: the resource's items are left out", database, code, column, item[n])
-    return servable
+    found = _invalid_records(database, names, items, ITEM_COLUMNS)
+    for _, column, value in found:
+        logger.warning("database %s returned a data item of resource %s whose %s is %s, which the catalog "
+                       "cannot serve: the resource's items are left out", database, _shown(code), column,
+                       _shown(value))
+    return not found
+
+
+def invalid_item_lists(database: str, names: Sequence[str], items: Mapping[str, Sequence[Sequence[Any]]]
+                       ) -> list[str]:
+    """The resources among ``items`` (code -> its items, records of the columns ``names``, read beside a page
+    from ``database``) whose items cannot all be served, each value logged: all of a page's items are
+    checked at once, resource by resource only when one fails."""
+    if not _invalid_records(database, names, list(chain.from_iterable(items.values())), ITEM_COLUMNS):
+        return []
+    return [code for code, listed in items.items() if not servable_items(database, code, names, listed)]
+
+
+def invalid_providers(database: str, names: Sequence[str], providers: Mapping[str, Sequence[Any]]) -> set[str]:
+    """The codes among ``providers`` (provider code -> its departments row, a record of the columns ``names``,
+    read beside a page from ``database``) whose row cannot be served, each value logged."""
+    codes = list(providers)
+    found = _invalid_records(database, names, [providers[code] for code in codes], DEPARTMENT_COLUMNS)
+    for index, column, value in found:
+        logger.warning("database %s returned provider %s whose %s is %s, which the catalog cannot serve: the "
+                       "provider is left out", database, _shown(codes[index]), column, _shown(value))
+    return {codes[index] for index, _, _ in found}

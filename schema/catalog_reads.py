@@ -55,6 +55,7 @@ from strawberry import Schema
 from strawberry.types import ExecutionResult
 from strawberry.types.field import StrawberryField
 
+from govshare.core.errors import InvalidRows
 from govshare.resolvers import catalog
 from govshare.resolvers.context import Context
 from govshare.resolvers.selection import Tree
@@ -551,7 +552,8 @@ class _Details:
     async def load(self, key: tuple[str, bool, bool]) -> catalog.ResourceDetails | None:
         code, provider, items = key
         found, failures = await catalog.resource_details(self._context.pools, [code], provider, items)
-        builders.note_failures(self._context, [(failure, [code]) for failure in failures])
+        builders.note_failures(self._context, [(failure, failure.codes if isinstance(failure, InvalidRows) else [code])
+                                               for failure in failures])
         return found.get(code)
 
 
