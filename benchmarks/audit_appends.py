@@ -30,20 +30,67 @@ import shutil
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
+import orjson
 
 from govshare.core.errors import AuditUnavailable
 from govshare.federation.nodes import NodePools
 from govshare.federation.topology import Node, Topology
 from govshare.migrations.runner import Migration, discover, migrate
-from govshare.resolvers import audit, audit_verdicts
+from govshare.resolvers import audit, audit_records, audit_verdicts
 from govshare.server.postgres import LocalPostgres
 
 from .measure import tree_cpu_ms
 
 KEY = b"benchmark-audit-key-0123456789-abcdef"
+# The first migration whose append the trail calls now (audit_append_entries); variants migrated below it
+# append as the trail did before (JSON to audit_append_lane), with JsonTrail.
+ENTRIES = 40
+
+
+class JsonTrail(audit.AuditTrail):
+    """The trail as it appended before migration 0040: the batch as JSON text to audit_append_lane (jsonb)."""
+
+    async def _write(self, records: list[audit.AuditRecord],
+                     version: int | None) -> list[audit.AuditRef] | audit.AccessChanged:
+        lane = self.lane
+        head = self.head or await self._read_head(lane)
+        for _attempt in range(audit.RETRIES):
+            at = datetime.now(UTC)
+            at_text = audit_records.utc_text(at)
+            rows = []
+            prev = head.hash
+            for offset, record in enumerate(records):
+                fields = audit_records.record_fields(record)
+                lane_seq = head.seq + 1 + offset
+                digest = audit_records.chain_hash(self.key, prev, audit_records.payload(lane_seq, at_text, fields, lane))
+                rows.append({**fields, "lane_seq": lane_seq, "at": at_text, "prev_hash": prev, "hash": digest})
+                prev = digest
+            result = await self.pools.fetch(self.database, "audit.append", audit.APPEND_BATCH, lane, head.seq,
+                                            head.hash, orjson.dumps(rows).decode(), version)
+            row = result[0]
+            head = audit.Head(int(row["last_seq"]), str(row["last_hash"]), at)
+            self.head = head
+            if version is not None and int(row["access_version"]) != version:
+                return audit.AccessChanged(int(row["access_version"]))
+            if row["appended"]:
+                self.batches += 1
+                return [audit.AuditRef(int(seq), lane, int(r["lane_seq"]), str(r["hash"]))
+                        for seq, r in zip(row["seqs"], rows, strict=True)]
+            self.rechains += 1
+        raise AuditUnavailable("the audit chain is too busy; try again")
+
+
+def trail_for(pools: NodePools, version: int | None, lane: int = 0) -> audit.AuditTrail:
+    """The trail that appends as a service of migration ``version`` (None: the latest) would."""
+    if version is None or version >= ENTRIES:
+        return audit.install(pools, KEY, lane)
+    trail = JsonTrail(pools, KEY, lane)
+    audit._trails[pools] = trail
+    return trail
 
 
 async def run(dsn: str, writers: int, seconds: float) -> float:
@@ -136,12 +183,12 @@ def postmaster(server: LocalPostgres) -> int:
     return int((server.pgdata / "postmaster.pid").read_text().split()[0])
 
 
-async def fill(dsn: str, records: int) -> None:
+async def fill(dsn: str, records: int, version: int | None = None) -> None:
     """``records`` records on lane 1, appended as a service would under load (batches of MAX_BATCH)."""
     topology = Topology((Node("650000", "region", {"zh": "区"}, None, dsn),))
     pools = NodePools(topology, timeout=60, max_size=2)
     await pools.open()
-    trail = audit.AuditTrail(pools, KEY, 1)
+    trail = trail_for(pools, version, 1)
     try:
         for start in range(0, records, audit.MAX_BATCH):
             batch = [audit.AuditRecord(f"fill-{n}", "bench", f"650000-D{n % 40:02d}", "read", "benchmark",
@@ -153,8 +200,8 @@ async def fill(dsn: str, records: int) -> None:
         await pools.close()
 
 
-async def measured(server: LocalPostgres, dsn: str, writers: int,
-                   seconds: float) -> tuple[float, float, float, float]:
+async def measured(server: LocalPostgres, dsn: str, writers: int, seconds: float,
+                   version: int | None = None) -> tuple[float, float, float, float]:
     """(appends/s, PostgreSQL CPU ms per append, WAL bytes per append, this process's CPU ms per append:
     the service's side of the append) of one run after a checkpoint."""
     conn = await asyncpg.connect(dsn)
@@ -168,7 +215,7 @@ async def measured(server: LocalPostgres, dsn: str, writers: int,
     topology = Topology((Node("650000", "region", {"zh": "区"}, None, dsn),))
     pools = NodePools(topology, timeout=30, max_size=10)
     await pools.open()
-    trail = audit.install(pools, KEY)
+    trail = trail_for(pools, version)
     done = 0
     deadline = time.monotonic() + seconds
 
@@ -201,6 +248,8 @@ async def compare(server: LocalPostgres, before: list[int], writer_counts: list[
     variants: dict[str, list[Migration] | None] = {
         chr(ord("A") + n): [m for m in discover() if m.version <= version] for n, version in enumerate(before)}
     variants[chr(ord("A") + len(before))] = None
+    versions: dict[str, int | None] = {chr(ord("A") + n): version for n, version in enumerate(before)}
+    versions[chr(ord("A") + len(before))] = None
     dsns = {}
     for name, migrations in variants.items():
         conn = await asyncpg.connect(server.dsn())
@@ -215,7 +264,7 @@ async def compare(server: LocalPostgres, before: list[int], writer_counts: list[
         finally:
             await conn.close()
         if records:
-            await fill(dsns[name], records)
+            await fill(dsns[name], records, versions[name])
     names = list(variants)
     print(", ".join(f"{name}: migrations up to {version:04d}" for name, version in zip(names, before, strict=False))
           + f", {names[-1]}: all. Each run after a CHECKPOINT; {records:,} records in the trail first.\n")
@@ -224,7 +273,7 @@ async def compare(server: LocalPostgres, before: list[int], writer_counts: list[
     for writers in writer_counts:
         for number in range(rounds):
             for name in names if number % 2 == 0 else names[::-1]:
-                rate, cpu, wal, own = await measured(server, dsns[name], writers, seconds)
+                rate, cpu, wal, own = await measured(server, dsns[name], writers, seconds, versions[name])
                 print(f"| {writers} | {number + 1} | {name} | {rate:,.0f} | {cpu:.3f} | {own:.3f} | {wal:,.0f} "
                       f"| {await check(dsns[name])} |", flush=True)
 

@@ -34,12 +34,20 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 import asyncpg
-import orjson
 
 from govshare.core.errors import AuditUnavailable, GovshareError, NodeUnavailable
 from govshare.federation.nodes import NodePools, statement_log
 
-from .audit_records import LANES, AccessChanged, AuditRecord, chain_hash, payload, record_fields, utc_text
+from .audit_records import (
+    LANES,
+    AccessChanged,
+    AuditRecord,
+    chain_hash,
+    entry,
+    payload,
+    record_fields,
+    utc_text,
+)
 
 # Requests import the record types from here, next to the append they hand them to.
 __all__ = ["MAX_BATCH", "MAX_GATHER", "RETRIES", "AccessChanged", "AuditRecord", "AuditRef", "AuditTrail", "Head",
@@ -60,6 +68,9 @@ HEAD = "select seq, hash from audit_head($1::integer)"
 # no check. seqs: the global seqs the database gave the records.
 APPEND_BATCH = """select last_seq, last_hash, appended, access_version, seqs
     from audit_append_lane($1, $2, $3, $4::jsonb, $5)"""
+# The same over the records in binary (audit_records.entry, migration 0040): what the trail sends.
+APPEND_ENTRIES = """select last_seq, last_hash, appended, access_version, seqs
+    from audit_append_entries($1, $2, $3, $4::audit_entry[], $5)"""
 
 
 @dataclass(frozen=True)
@@ -238,13 +249,12 @@ class AuditTrail:
                 fields = record_fields(record)
                 lane_seq = head.seq + 1 + offset
                 digest = chain_hash(self.key, prev, payload(lane_seq, at_text, fields, lane))
-                rows.append({**fields, "lane_seq": lane_seq, "at": at_text, "prev_hash": prev, "hash": digest})
+                rows.append(entry(fields, lane_seq, at, prev, digest))
                 prev = digest
             started = time.perf_counter()
             try:
-                # Only the transport: the HMAC covers payload()'s canonical bytes, not these.
-                result = await self.pools.fetch(self.database, "audit.append", APPEND_BATCH, lane, head.seq,
-                                                head.hash, orjson.dumps(rows).decode(), version)
+                result = await self.pools.fetch(self.database, "audit.append", APPEND_ENTRIES, lane, head.seq,
+                                                head.hash, rows, version)
             except BaseException:
                 self.head = None  # unknown whether it committed: read the head next time
                 raise
@@ -258,8 +268,7 @@ class AuditTrail:
             if row["appended"]:
                 self._keep(lane, head)
                 self.batches += 1
-                return [AuditRef(int(seq), lane, int(r["lane_seq"]), str(r["hash"]))
-                        for seq, r in zip(row["seqs"], rows, strict=True)]
+                return [AuditRef(int(seq), lane, r[0], r[16]) for seq, r in zip(row["seqs"], rows, strict=True)]
             # Another writer on this lane appended first: rechain the batch onto the head the database returned.
             self.rechains += 1
         self.head = None

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 ZERO_HASH = "0" * 64
 KEYED = "hmac-sha256"
 # Lanes 0..63 (migration 0028): one chain per writer process; 0 is the CLI's and any unleased writer's.
@@ -91,6 +93,21 @@ def record_fields(record: AuditRecord) -> dict[str, Any]:
             "items_returned": list(record.items_returned), "items_denied": list(record.items_denied),
             "row_count": record.row_count, "nodes": list(record.nodes), "outcome": record.outcome,
             "detail": _detail(record)}
+
+
+# One record as the append takes it (migration 0040's audit_entry, in its attributes' order): sent in binary,
+# so the region's server converts no text. Only the transport: the HMAC covers payload()'s canonical bytes.
+Entry = tuple[int, datetime, str, str | None, str, str, str, str | None, list[int], str, list[str], list[str], int,
+              list[str], str, str, str, str | None]
+
+
+def entry(fields: dict[str, Any], lane_seq: int, at: datetime, prev_hash: str, hash_: str) -> Entry:
+    """The audit_entry of a record (``fields`` as record_fields gives them)."""
+    detail = fields["detail"]
+    return (lane_seq, at, fields["request_id"], fields["client_request_id"], fields["user_id"], fields["department"],
+            fields["action"], fields["purpose"], fields["grant_ids"], fields["resource"], fields["items_returned"],
+            fields["items_denied"], fields["row_count"], fields["nodes"], fields["outcome"], prev_hash, hash_,
+            None if detail is None else orjson.dumps(detail).decode())
 
 
 def _detail(record: AuditRecord) -> dict[str, Any] | None:
