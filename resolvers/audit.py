@@ -10,7 +10,9 @@ Gathering: a request says it will append soon (``expecting``) while its nodes an
 be written waits for such requests, at most about one batch's round trip: each of them would otherwise
 wait for this batch to commit and then for a commit of its own, and every commit costs the region's
 server (function call, chain head, WAL flush) and this process (a statement) the same whatever its size.
-Nothing waits when no request is reading (one request at a time: no added latency).
+Nothing waits when no request is reading (one request at a time: no added latency); a record that finds
+no batch in flight, none waiting and no request reading is written by its request directly (the same
+batch of one, without the flusher task).
 
 Lanes (migration 0028): each server process appends to a chain of its own (the lane it leased, see
 audit_lanes), so worker processes do not rechain onto each other's heads; without a lease, lane 0.
@@ -36,6 +38,7 @@ from typing import TypeVar
 import asyncpg
 
 from govshare.core.errors import AuditUnavailable, GovshareError, NodeUnavailable
+from govshare.federation.deadlines import request_deadlines
 from govshare.federation.nodes import NodePools, statement_log
 
 from .audit_records import (
@@ -104,6 +107,7 @@ class AuditTrail:
         self.head: Head | None = None  # of self.lane, as last written or read by this process
         self._pending: list[tuple[AuditRecord, asyncio.Future[AuditRef]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._direct = False  # a request is writing its own record (see append_ref)
         self._coming = 0  # requests that will append soon (reading their nodes now)
         self._arrival: asyncio.Future[None] | None = None  # the flusher waiting for one of them
         self._round_trip = GATHER_START  # recent batches' write time (seconds, moving average)
@@ -122,12 +126,44 @@ class AuditTrail:
         log = statement_log.get()
         if log is not None:
             log.record(self.database, "audit.append")
+        if self._alone():
+            # A request that starts reading in this turn of the loop still joins the batch (as it would
+            # join the flusher's, which starts in the next turn).
+            await asyncio.sleep(0)
         future: asyncio.Future[AuditRef] = asyncio.get_running_loop().create_future()
+        if self._alone():
+            # Alone: no batch in flight, none waiting, no request reading that would join one. The request
+            # writes its record itself, the batch of one the flusher would write, without a task of its own
+            # and the loop turn to wake this request. Records arriving meanwhile wait for the next batch, as
+            # they would behind the flusher.
+            self._direct = True
+            # As the flusher: none of the request's statements, nor its node deadlines.
+            log_token = statement_log.set(None)
+            deadlines_token = request_deadlines.set(None)
+            try:
+                await self._flush_batch([(record, future)], record.access_version)
+            finally:
+                request_deadlines.reset(deadlines_token)
+                statement_log.reset(log_token)
+                self._direct = False
+                if self._pending:
+                    self._start_flusher()
+            return await future  # settled or failed above: this does not wait
         self._pending.append((record, future))
-        if self._flusher is None or self._flusher.done():
-            # A context of its own: the flush serves many requests and must not count as any one's statement.
-            self._flusher = asyncio.create_task(self._flush(), context=contextvars.Context())
+        if not self._writing():
+            self._start_flusher()
         return await future
+
+    def _alone(self) -> bool:
+        return self._coming <= 0 and not self._pending and not self._writing()
+
+    def _writing(self) -> bool:
+        """A batch is being written (one flush at a time per lane)."""
+        return self._direct or (self._flusher is not None and not self._flusher.done())
+
+    def _start_flusher(self) -> None:
+        # A context of its own: the flush serves many requests and must not count as any one's statement.
+        self._flusher = asyncio.create_task(self._flush(), context=contextvars.Context())
 
     @contextmanager
     def expecting(self) -> Iterator[None]:
@@ -180,30 +216,36 @@ class AuditTrail:
         while self._pending:
             await self._gather()
             batch, version = self._next_batch()
-            try:
-                last = await self._write([record for record, _ in batch], version)
-            except Exception as exc:
-                if _database_error(exc) is None:  # whatever failed, the data must not leave without a record
-                    self._fail(batch, type(exc).__name__)
-                    continue
-                if len(batch) == 1:
-                    self._fail(batch, "rejected by the database")
-                    continue
-                # One record the database refuses must not cost the others theirs: one by one.
-                for single in batch:
-                    try:
-                        written = await self._write([single[0]], single[0].access_version)
-                        if isinstance(written, AccessChanged):
-                            self._stale([single], written)
-                        else:
-                            self._settle([single], written)
-                    except Exception:  # each record fails closed on its own
-                        self._fail([single], "rejected by the database")
-                continue
-            if isinstance(last, AccessChanged):
-                self._stale(batch, last)
-            else:
-                self._settle(batch, last)
+            await self._flush_batch(batch, version)
+
+    async def _flush_batch(self, batch: list[tuple[AuditRecord, asyncio.Future[AuditRef]]],
+                           version: int | None) -> None:
+        """Write one batch; each of its futures is settled or failed (or, for a record made before an
+        access change without a version, queued again)."""
+        try:
+            last = await self._write([record for record, _ in batch], version)
+        except Exception as exc:
+            if _database_error(exc) is None:  # whatever failed, the data must not leave without a record
+                self._fail(batch, type(exc).__name__)
+                return
+            if len(batch) == 1:
+                self._fail(batch, "rejected by the database")
+                return
+            # One record the database refuses must not cost the others theirs: one by one.
+            for single in batch:
+                try:
+                    written = await self._write([single[0]], single[0].access_version)
+                    if isinstance(written, AccessChanged):
+                        self._stale([single], written)
+                    else:
+                        self._settle([single], written)
+                except Exception:  # each record fails closed on its own
+                    self._fail([single], "rejected by the database")
+            return
+        if isinstance(last, AccessChanged):
+            self._stale(batch, last)
+        else:
+            self._settle(batch, last)
 
     def _stale(self, batch: list[tuple[AuditRecord, asyncio.Future[AuditRef]]], changed: AccessChanged) -> None:
         """Nothing of the batch was written: records made under the old version go back to their

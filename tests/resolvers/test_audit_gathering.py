@@ -10,9 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
+from govshare.federation.nodes import StatementLog, statement_log
 from govshare.resolvers import audit, shared_data
 
-from ..audit_databases import fresh_region, record, region_pools
+from ..audit_databases import REGION, fresh_region, record, region_pools
 from ..conftest import Cluster
 from ..helpers import AUDIT_KEY, gql
 
@@ -37,6 +38,44 @@ async def test_a_batch_waits_for_a_request_still_reading(cluster: Cluster) -> No
         # Without a request reading, a record is written at once (one record per batch, nothing waited for).
         await trail.append(record("alone"))
         assert trail.batches - before == 2
+        await trail.close()
+
+
+async def test_a_lone_record_is_written_by_its_request_one_flush_at_a_time(cluster: Cluster) -> None:
+    async with fresh_region(cluster) as dsn, region_pools(dsn) as pools:
+        trail = audit.AuditTrail(pools, KEY, 1)
+        in_flight, most = 0, 0
+        fetch = pools.fetch
+
+        async def counted(database_node: str, name: str, sql: str, *args: Any, **kwargs: Any) -> Any:
+            nonlocal in_flight, most
+            in_flight += 1
+            most = max(most, in_flight)
+            try:
+                return await fetch(database_node, name, sql, *args, **kwargs)
+            finally:
+                in_flight -= 1
+
+        pools.fetch = counted  # type: ignore[method-assign]
+        log = StatementLog()
+        token = statement_log.set(log)
+        try:
+            warm = await trail.append(record("warm"))  # reads the head too: neither counts as the request's
+        finally:
+            statement_log.reset(token)
+        assert log.entries == [(REGION, "audit.append")], "the request's statements as behind the flusher"
+        assert trail._flusher is None, "a record alone is written without the flusher task"
+        before = trail.batches
+
+        async def arriving() -> tuple[int, int]:
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # the lone record's statement is on its way
+            return await asyncio.gather(trail.append(record("second")), trail.append(record("third")))
+
+        lone, (second, third) = await asyncio.gather(trail.append(record("lone")), arriving())
+        assert trail._flusher is not None, "records arriving meanwhile are the flusher's next batch"
+        assert trail.batches - before == 2 and most == 1, "one flush at a time"
+        assert (lone, second, third) == (warm + 1, warm + 2, warm + 3)
         await trail.close()
 
 
