@@ -9,6 +9,7 @@ stack trace or SQL."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -254,25 +255,25 @@ async def test_a_column_altered_to_text_is_refused_not_served(client: httpx.Asyn
                       dt.datetime(2020, 1, 1)]),
     ("code", ["650200-A", "6" * 128, "6" * 129, None, 5]),
     ("update_cycle", ["daily", "hourly", None, ["daily"]]),
-    ("share_modes", [[], ["exchange"], ["fax"], [None], None, "exchange"]),
+    ("share_modes", [[], ["exchange"], ["fax"], [None], None, "exchange", ["exchange", "daily"]]),
     ("related_codes", [[], ["650000-A"], ["6" * 129], [5], None]),
     ("name_en", [None, "x", 5]),
 ])
 def test_the_whole_result_check_finds_what_the_column_checks_find(column: str, values: list[Any]) -> None:
-    """Every pair of values, as two rows of one result: the whole-result pass (``_Plan``) refuses exactly the
-    results the per-value checks refuse. Rows by name are a statement's own columns, one type per column
+    """Every pair of values, as rows of one result: the compiled row test and the whole-result passes
+    (``_Plan``) refuse exactly the results the per-value checks refuse. Rows by name are a statement's own columns, one type per column
     (asyncpg decodes a column with one codec): pairs of one type, or a NULL; records by position (anonymous
     ``row(...)`` values) any pair."""
     spec = row_values.RESOURCE_COLUMNS[column]
-    for first in values:
-        for second in values:
-            by_value = spec.servable([first]) and spec.servable([second])
-            records = [(first,), (second,)]
-            assert bool(row_values._invalid_records(NODE, (column,), records, row_values.RESOURCE_COLUMNS)) \
-                is not by_value, (first, second)
-            if first is not None and second is not None and type(first) is not type(second):
-                continue
-            rows = [{"code": "650200-A", column: first}, {"code": "650200-B", column: second}]
-            if column == "code":
-                rows = [{"code": first}, {"code": second}]
-            assert bool(row_values._unservable(rows, row_values.RESOURCE_COLUMNS)) is not by_value, (first, second)
+    for first, second, times in itertools.product(values, values, (1, row_values.FEW_ROWS)):
+        by_value = spec.servable([first]) and spec.servable([second])
+        records = [(first,), (second,)] * times
+        assert bool(row_values._invalid_records(NODE, (column,), records, row_values.RESOURCE_COLUMNS)) \
+            is not by_value, (first, second, times)
+        if first is not None and second is not None and type(first) is not type(second):
+            continue
+        rows = [{"code": "650200-A", column: first}, {"code": "650200-B", column: second}] * times
+        if column == "code":
+            rows = [{"code": first}, {"code": second}] * times
+        # 2 rows: one compiled test each; 2 * FEW_ROWS: the whole-result passes
+        assert bool(row_values._unservable(rows, row_values.RESOURCE_COLUMNS)) is not by_value, (first, second, times)
