@@ -31,12 +31,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from govshare.core.errors import BadRequest, Forbidden, NodeUnavailable
 from govshare.federation.nodes import NodePools
 from govshare.policies.authority import Action, Authority, domain_of_code
-from govshare.policies.workdays import WorkCalendar
+from govshare.policies.workdays import WorkCalendar, china_date
 
 from .statistics import CatalogCounts, catalog_counts, permitted_nodes
 from .statistics_requests import RequestCounts, request_counts
@@ -132,6 +132,13 @@ async def assessment(pools: NodePools, authority: Authority, calendar: WorkCalen
                      until: datetime, now: datetime) -> Assessment:
     if until <= since:
         raise BadRequest("'until' must be after 'since'")
+    # Timeliness counts working days, known from the first year any calendar source covers (chinese-calendar:
+    # 2004): an earlier period is refused as such, not as a calendar the operator should add for it.
+    earliest = date(calendar.covered_years()[0], 1, 1)
+    if china_date(since) < earliest:
+        raise BadRequest(f"the period starts on {china_date(since)} (since; default: a year before until): an "
+                         f"assessment starts no earlier than {earliest}, the first day whose working days are "
+                         "known", field="since", earliest=earliest.isoformat())
     if departments is not None and len(departments) > MAX_DEPARTMENTS:
         raise BadRequest(f"at most {MAX_DEPARTMENTS} departments")
     wanted, chosen = _scope(pools, authority, departments, nodes)

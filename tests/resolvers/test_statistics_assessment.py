@@ -169,3 +169,24 @@ async def test_who_sees_which_scores(client: httpx.AsyncClient, user: str, depar
         assert seen and {d[:6] for d in seen} == {"650100"}
     else:
         assert seen == sees
+
+
+@pytest.mark.parametrize("arguments", ['since: "2003-06-01T00:00:00+08:00", until: "2004-06-01T00:00:00+08:00"',
+                                       'until: "2004-06-01T00:00:00+08:00"',  # since: a year before, 2003
+                                       'since: "1800-01-01T00:00:00Z"'])
+async def test_a_period_before_2004_says_no_earlier_than_2004(client: httpx.AsyncClient, arguments: str) -> None:
+    """Working days are known from 2004 (chinese-calendar): an earlier period is refused as such, not as a
+    missing calendar of that year (CALENDAR_NOT_CONFIGURED, closing7 "Left")."""
+    body, response = await gql(client, "{ assessment(" + arguments + ") { rows { department } } }",
+                               **as_user("reviewer.region"))
+    assert body["data"] == {"assessment": None}, body
+    [error] = body["errors"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "since", "earliest": "2004-01-01"}, error
+    assert "no earlier than 2004-01-01" in error["message"] and "calendar" not in error["message"], error
+    assert response.headers.get("X-Govshare-Statements") in (None, "0"), response.headers
+
+
+async def test_a_period_from_2004_is_answered(client: httpx.AsyncClient) -> None:
+    body, _ = await gql(client, '{ assessment(since: "2004-01-01T00:00:00+08:00") { rows { department } } }',
+                        **as_user("reviewer.region"))
+    assert "errors" not in body, body
