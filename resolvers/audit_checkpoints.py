@@ -21,6 +21,8 @@ from pathlib import Path
 
 import asyncpg
 
+from govshare.core.errors import LimitExceeded
+
 from .audit import AuditTrail, Head
 from .audit_records import LANES, utc_text
 
@@ -144,8 +146,14 @@ def read_checkpoint_file(file: Path, chain: str) -> list[Checkpoint]:
 CHECKPOINT_BATCH = 2000
 
 
-async def read_checkpoints(conn: asyncpg.Connection, chain: str, source: str) -> list[Checkpoint]:
-    """The checkpoints of region ``chain``'s lanes held in the database of ``conn``, read in batches."""
+async def read_checkpoints(conn: asyncpg.Connection, chain: str, source: str,
+                           limit: int | None = None) -> list[Checkpoint]:
+    """The checkpoints of region ``chain``'s lanes held in the database of ``conn``, read in batches;
+    LimitExceeded past ``limit`` of them (a node's copy comes from a server its owner controls)."""
+    found: list[Checkpoint] = []
     async with conn.transaction():
-        return [Checkpoint(r["chain"], int(r["seq"]), r["hash"], r["at"], r["mac"], source)
-                async for r in conn.cursor(SELECT_CHECKPOINTS, chain, prefetch=CHECKPOINT_BATCH)]
+        async for r in conn.cursor(SELECT_CHECKPOINTS, chain, prefetch=CHECKPOINT_BATCH):
+            if limit is not None and len(found) >= limit:
+                raise LimitExceeded(f"{source}: more than {limit} checkpoints", limit="checkpoints")
+            found.append(Checkpoint(r["chain"], int(r["seq"]), r["hash"], r["at"], r["mac"], source))
+    return found

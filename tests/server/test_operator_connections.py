@@ -7,15 +7,21 @@ tests/federation/test_answers.py, so that the tests send megabytes."""
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 import httpx
 import pytest
 
 from govshare.core.errors import MigrationError
 from govshare.federation import answers
-from govshare.server.audit_commands import node_checkpoints
+from govshare.federation.topology import Topology
+from govshare.server.audit_commands import UnreadNode, node_checkpoints, node_copies
 from govshare.server.databases import migrate_all
 
 from ..conftest import Cluster
@@ -99,3 +105,61 @@ async def test_migrate_over_a_node_sending_too_much_is_a_migration_error(
         await conn.close()
     assert raised.value.extensions["node"] == NODE
     assert raised.value.message == "node 650200: cannot migrate: connection was closed in the middle of operation"
+
+
+HOSTILE_ROWS = 200_000
+SLOW = """create or replace function hostile.slow(n bigint) returns bigint language plpgsql as
+    $$ begin if n % 200 = 0 then perform pg_sleep(0.04); end if; return n; end $$"""  # 0.4 s a batch of 2,000
+# In seq order from the table's primary key: rows stream out batch by batch, each batch within the statement
+# timeout, with no sort to wait for.
+VIEW = """create or replace view hostile.audit_checkpoints as select '650000'::text as chain, r.seq,
+    repeat('c', 64) as hash, now() as at, repeat('d', 64) as mac from hostile.rows r where {filter}"""
+
+
+@asynccontextmanager
+async def _hostile_copy(cluster: Cluster) -> AsyncIterator[tuple[asyncpg.Connection, Topology]]:
+    """650200's owner puts a view of its own where `audit verify` looks (earlier on the search path of the
+    DSN given for it): as many rows as it likes, as slowly as it likes."""
+    conn = await cluster.connect(NODE)
+    try:
+        await conn.execute("create schema hostile; create table hostile.rows (seq bigint primary key)")
+        await conn.execute("insert into hostile.rows select n from generate_series(1, $1::bigint) as n", HOSTILE_ROWS)
+        await conn.execute(SLOW)
+        await conn.execute(VIEW.format(filter="true"))
+        dsn = cluster.topology.by_code[NODE].dsn or ""
+        # its server's settings: its view first, its rows in order without a sort
+        hostile = dsn + ("&" if "?" in dsn else "?") + "search_path=hostile,public&enable_sort=off"
+        yield conn, cluster.topology.with_dsns({NODE: hostile})
+    finally:
+        await conn.execute("drop schema hostile cascade")
+        await conn.close()
+
+
+async def test_audit_verify_bounds_the_whole_read_of_a_nodes_copy(client: httpx.AsyncClient, cluster: Cluster,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Each statement within the node's timeout did not bound the read of a view streaming rows for ever
+    (read into memory): the whole read of one node is bounded in rows and in time, and the node is listed
+    with its reason (closing7 "Left")."""
+    await _anchored(client)
+    before = await _sources(cluster)
+    async with _hostile_copy(cluster) as (conn, topology):
+        by_rows = await asyncio.wait_for(node_copies(topology, seconds=60, rows=10_000), 30)
+        await conn.execute(VIEW.format(filter="hostile.slow(r.seq) = r.seq"))  # ~40 s to read whole
+        started = time.monotonic()
+        by_time = await asyncio.wait_for(node_copies(topology, seconds=1.5, rows=10 ** 9), 30)
+        elapsed = time.monotonic() - started
+    for copies in (by_rows, by_time):
+        assert {c.source for c in copies.checkpoints} == set(before) - {f"node {NODE}"}
+    assert by_rows.unread == [UnreadNode(NODE, "ROW_LIMIT", "more than 10,000 checkpoints (--node-rows)")]
+    assert by_time.unread == [UnreadNode(NODE, "TIME_LIMIT", "not read whole within 1.5 s (--node-seconds)")]
+    assert elapsed < 1.5 + 3 * cluster.topology.timeout_seconds + 2, elapsed
+    out = capsys.readouterr().out
+    assert f"warning: checkpoints of node {NODE} not read: more than 10,000 checkpoints (--node-rows)" in out
+
+
+def test_audit_verify_refuses_bounds_that_are_not_positive(cluster: Cluster) -> None:
+    for option, value in (("--node-rows", "0"), ("--node-seconds", "-1"), ("--node-seconds", "inf"),
+                          ("--node-rows", "many")):
+        result = subprocess.run([sys.executable, "-m", "govshare.server.cli", "audit", "verify", option, value],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2 and option in result.stderr and "Traceback" not in result.stderr, result
