@@ -3,7 +3,8 @@ statement as grants made over GraphQL or with ``govshare grant create`` (resolve
 whole calendar days of China Standard Time, items in the validator's order, share modes the resource offers.
 
 They are written once every database is seeded (validation reads the grantee's department from its own
-node's database) and only into a region database that holds no grant made by the seed, in one transaction.
+node's database) and only into a region database that holds no grant made by the seed, in one transaction
+that locks the table first (two seeds at once write them once).
 Demo data records no policy change: no administrator made these grants (nor an audit record, which needs the
 service's audit key, unknown to the seed).
 """
@@ -22,6 +23,12 @@ from govshare.resolvers import grants, validation
 
 SEEDED_BY = "seed"
 SELECT_SEEDED = "select exists (select 1 from grants where created_by = $1)"
+# Two seeds at once (two `govshare seed` or `./dev demo` started together) would both find no seeded grant
+# and both write them. SHARE ROW EXCLUSIVE conflicts with itself and with the inserts of any other grant
+# write, so the check and the writes are one step; held until the seed's transaction ends (milliseconds).
+# A table lock rather than an advisory lock: any login can take an advisory lock (and hold it), only one
+# allowed to lock `grants` can take this.
+LOCK_GRANTS = "lock table grants in share row exclusive mode"
 POPULATION = "650000-B01-000001"
 
 
@@ -79,6 +86,7 @@ async def seed_grants(pools: NodePools, now: datetime | None = None) -> int:
         checked.append((demo, await validation.grant(pools, given, now=_start(first) if first < today else moment)))
     async with pools.pool(region).acquire() as proxy, proxy.transaction():
         conn = cast(asyncpg.Connection, proxy)  # a pool's connection proxy behaves as a Connection
+        await conn.execute(LOCK_GRANTS)
         if await conn.fetchval(SELECT_SEEDED, SEEDED_BY):  # another seed was quicker
             return 0
         for demo, grant in checked:

@@ -9,9 +9,11 @@ inside the transition's transaction, so the live catalog and the working copy's 
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 import asyncpg
+
+from govshare.policies.workdays import CST
 
 from ..specs import PLATFORM_TABLES
 from .catalog_records import SELECT_LIVE, Entry
@@ -86,7 +88,9 @@ async def write_live(conn: asyncpg.Connection, entry: Entry, level: str, today: 
 def kept_version(code: str, version: int, published_on: date | None, document: Document) -> tuple[object, ...]:
     """INSERT_VERSION's parameters keeping a live entry published outside this workflow (the demo seed's)
     as the version it is: published by "catalog" on its day."""
-    published = datetime.combine(published_on, datetime.min.time()).astimezone() if published_on else None
+    # published_on is a day of China Standard Time (the workflow writes china_date of the publication): its
+    # start there, not in the server's local zone (a UTC server put it eight hours late).
+    published = datetime.combine(published_on, time(0), CST) if published_on else None
     return code, version, "catalog", published, json.dumps(document.as_json(), ensure_ascii=False)
 
 

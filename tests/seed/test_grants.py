@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -80,3 +82,29 @@ async def test_graphql_shows_a_seeded_grant_as_one_it_made(client: httpx.AsyncCl
     assert grant["validFrom"].endswith("T16:00:00+00:00") and grant["validUntil"].endswith("T16:00:00+00:00")
     assert grant["items"] == ["address", "birth_date", "citizen_id", "ethnicity", "phone"]
     assert grant["state"] == "ACTIVE"
+
+
+async def test_two_seeds_at_once_write_the_demo_grants_once(cluster: Cluster,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both seeds find no seeded grant; without the lock both wrote theirs (closing7 "Left"). Each seed's
+    writes are slowed so that the second checks while the first has not committed."""
+    monkeypatch.setattr(seeded, "DEMO_GRANTS", (DEMO_GRANTS[3],))  # a revoked grant: opens nothing meanwhile
+    monkeypatch.setattr(seeded, "SEEDED_BY", "seed-race")
+    store = seeded.grants.store
+
+    async def slow_store(*args: Any, **kwargs: Any) -> int:
+        await asyncio.sleep(0.5)
+        return await store(*args, **kwargs)
+
+    monkeypatch.setattr(seeded.grants, "store", slow_store)
+    opened = NodePools(cluster.topology, min_size=0, max_size=4)
+    await opened.open()
+    conn = await cluster.connect("650000")
+    try:
+        written = await asyncio.gather(seed_grants(opened), seed_grants(opened))
+        assert sorted(written) == [0, 1]
+        assert await conn.fetchval("select count(*) from grants where created_by = 'seed-race'") == 1
+    finally:
+        await conn.execute("delete from grants where created_by = 'seed-race'")
+        await conn.close()
+        await opened.close()

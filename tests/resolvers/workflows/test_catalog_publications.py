@@ -3,8 +3,16 @@ at publish: the data table is a register with a column per item, never a platfor
 
 from __future__ import annotations
 
+import json
+import time as clock
+from datetime import datetime, time, timedelta
+
 import httpx
 import pytest
+
+from govshare.policies.workdays import CST
+from govshare.resolvers.workflows.catalog_publications import kept_version
+from govshare.resolvers.workflows.documents import Document
 
 from ...conftest import Cluster
 from .conftest import call, code_of
@@ -77,3 +85,31 @@ async def test_the_provider_level_published_is_its_codes(client: httpx.AsyncClie
         await conn.execute("update departments set level = 'prefecture' where code = '650100-GA'")
         await conn.close()
     assert level == "prefecture"
+
+
+async def test_a_kept_version_is_published_at_the_start_of_its_day_in_china_standard_time(
+        cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    """published_on is a day of China Standard Time (README: the platform's days are CST); the version kept
+    for it (the seed's, or a resource published before the workflow) used the server's local zone for its
+    start: eight hours late on a UTC server, a day off west of it (closing7 "Left")."""
+    conn = await cluster.connect("650000")
+    try:
+        rows = await conn.fetch("""select v.code, v.version, v.published_at, v.document::text as document,
+            r.published_on from catalog_versions v join resources r on r.code = v.code and r.version = v.version
+            where v.published_by = 'catalog' order by v.code limit 5""")
+    finally:
+        await conn.close()
+    assert rows, "the seed keeps a version of every published entry"
+    for row in rows:  # as the session's seed stored them
+        assert row["published_at"] == datetime.combine(row["published_on"], time(0), CST), dict(row)
+    monkeypatch.setenv("TZ", "America/New_York")
+    clock.tzset()
+    try:
+        row = rows[0]
+        kept = kept_version(row["code"], row["version"], row["published_on"],
+                            Document.from_json(json.loads(row["document"])))
+    finally:
+        monkeypatch.undo()
+        clock.tzset()
+    assert kept[3] == datetime.combine(row["published_on"], time(0), CST)
+    assert kept[3].utcoffset() == timedelta(hours=8)  # type: ignore[attr-defined]
