@@ -291,7 +291,7 @@ def data_fields(specs: list[Spec], keyed: dict[str, _Generated] | None = None) -
     fields["verify"] = strawberry.field(
         resolver=verify,
         description="Verify values you hold against the source (比对核查): MATCH / MISMATCH / NOT_FOUND per item, "
-                    "never the stored value. Rate-limited per department; every call is audited. A citizen ID or "
+                    "or FORBIDDEN with its reason for an item you may not verify; never the stored value. Rate-limited per department; every call is audited. A citizen ID or "
                     "credit code key of the wrong length, characters or check character is BAD_USER_INPUT "
                     "(reason INVALID_KEY, fault), asked of no node.")
     return fields

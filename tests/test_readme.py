@@ -173,6 +173,16 @@ def test_department_kind_table_is_the_seeds() -> None:
     assert [(c, zh, en.split(" (")[0], levels) for c, zh, en, levels in rows] == expected
 
 
+def test_verify_outcomes_are_the_schemas() -> None:
+    """The README's list of verify outcomes is the schema's (FORBIDDEN was missing: closing7 "Left")."""
+    from govshare.schema.data_inputs import VerificationOutcome
+
+    listed = re.search(r"\*\*Verification\*\* compares inside PostgreSQL and returns ([A-Z_ /\n]+?) per",
+                       (ROOT / "README.md").read_text())
+    assert listed is not None
+    assert listed.group(1).replace("/", " ").split() == [o.value for o in VerificationOutcome]
+
+
 def test_files_the_documents_name_are_in_the_repository() -> None:
     """No reference to files outside the repository: every relative path in a code span or link exists."""
     for doc in DOCUMENTS:
