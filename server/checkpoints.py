@@ -19,6 +19,7 @@ from govshare.core.errors import ConfigurationError
 from govshare.core.settings import Settings
 from govshare.resolvers.audit import AuditTrail
 from govshare.resolvers.audit_checkpoints import read_heads, write_checkpoints
+from govshare.resolvers.audit_homes import record_homes
 from govshare.resolvers.audit_seals import seal_legacy_lane
 
 logger = logging.getLogger("govshare.checkpoints")
@@ -110,6 +111,10 @@ class Checkpointer:
         _, reached = await write_checkpoints(self.trail, self.file, heads)
         if reached:
             self._anchored.update((lane, head.seq) for lane, head in heads.items())
+        try:  # the command line's --by lookup (audit_homes.py): a failure costs it only a longer read
+            await record_homes(self.trail, heads)
+        except Exception as exc:
+            logger.warning("audit user homes not recorded: %s", type(exc).__name__)
 
     async def _run(self) -> None:
         while True:

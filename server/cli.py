@@ -87,19 +87,15 @@ async def _admin(settings: Settings, by: str) -> tuple[Admin, NodePools, LocalPo
     return Admin(pools, Authority(model, by, "cli", home=home), f"cli-{uuid.uuid4().hex}"), pools, server
 
 
-# The newest record is found by walking the primary key backwards (the trail has no index by user); the
-# command line's own records name the department "cli".
-LAST_DEPARTMENT = """select department from audit_log where user_id = $1 and department ~ '^[0-9]{6}-'
-    order by seq desc limit 1"""
-
-
 async def _last_node(pools: NodePools, region: str, user: str) -> str:
     """The node of the department the API last served ``user`` for; "" if none is known (or in time)."""
+    from govshare.resolvers.audit_homes import home_department
+
     try:
-        rows = await pools.fetch(region, "cli.last_department", LAST_DEPARTMENT, user)
+        department = await home_department(pools, region, user)  # no walk of the trail (audit_homes.py)
     except NodeUnavailable:
         return ""
-    return str(rows[0]["department"])[:6] if rows else ""
+    return department[:6] if department else ""
 
 
 def cmd_policy(settings: Settings, args: argparse.Namespace) -> int:

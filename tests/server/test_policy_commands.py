@@ -129,3 +129,47 @@ async def test_a_users_implicit_role_is_in_the_node_the_api_served_them_for(clie
                               "--reason", "r", "--by", user)
     assert done.returncode == 2, done.stderr
     assert done.stderr.endswith(f"; {user} holds developer@650200\n"), done.stderr
+
+
+async def test_the_by_lookup_reads_the_homes_the_checkpointer_keeps(client: httpx.AsyncClient,
+                                                                  cluster: Cluster) -> None:
+    """audit_log has no index by user: the checkpointer keeps each user's home department (audit_user_homes,
+    migration 0041) and --by reads it, plus only the records after what it covers (closing7 "Left")."""
+    user = "trial.homes"
+    body, _ = await gql(client, "{ population(first: 1) { nodes { name } } }",
+                        Authorization=f"Bearer {mint_demo_token(SECRET, '650200-RS', user=user)}")
+    assert "data" in body
+    region = await cluster.connect(cluster.topology.region.code)
+    try:
+        async def recorded() -> bool:
+            return bool(await region.fetchval("select count(*) from audit_log where user_id = $1", user))
+
+        assert await until(recorded)
+        await client.app.state.checkpointer.checkpoint()  # type: ignore[attr-defined]
+        home = await region.fetchrow("select department, seq from audit_user_homes where user_id = $1", user)
+        assert home is not None and home["department"] == "650200-RS", home
+        newest = await region.fetchval("select max(seq) from audit_log where user_id = $1", user)
+        assert home["seq"] == newest
+        covered = dict(await region.fetch("select lane, lane_seq from audit_user_home_lanes"))
+        heads = dict(await region.fetch("select lane, max(lane_seq) from audit_log group by lane"))
+        assert covered == heads  # (no request in between: each lane's coverage is its head)
+        # The table is what the lookup reads for what it covers: a home moved there shows.
+        await region.execute("update audit_user_homes set department = '650100-RS' where user_id = $1", user)
+        done = await run_govshare(cluster, "role", "assign", "mallory", "supervisor", "--domain", "650000",
+                                  "--reason", "r", "--by", user)
+        assert done.stderr.endswith(f"; {user} holds developer@650100\n"), done.stderr
+        # A newer record past the coverage wins over the table.
+        await gql(client, "{ population(first: 1) { nodes { name } } }",
+                  Authorization=f"Bearer {mint_demo_token(SECRET, '653000-SW', user=user)}")
+
+        async def recorded_again() -> bool:
+            return bool(await region.fetchval("select count(*) from audit_log where user_id = $1 and department = "
+                                              "'653000-SW'", user))
+
+        assert await until(recorded_again)
+        done = await run_govshare(cluster, "role", "assign", "mallory", "supervisor", "--domain", "650000",
+                                  "--reason", "r", "--by", user)
+        assert done.stderr.endswith(f"; {user} holds developer@653000\n"), done.stderr
+    finally:
+        await region.execute("delete from audit_user_homes where user_id = $1", user)
+        await region.close()
