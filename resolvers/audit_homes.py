@@ -16,7 +16,8 @@ from govshare.federation.nodes import NodePools
 from .audit import AuditTrail, Head
 from .audit_records import LANES
 
-# The moved lanes' records from where the table's coverage ends up to their heads: the newest department
+# The moved lanes' records (lateral: each a range of the (lane, lane_seq) index) from where the table's
+# coverage ends up to their heads: the newest department
 # (a node's, not "cli") of each user among them, then the coverage moved on; a concurrent round of another
 # process keeps the newer of two.
 RECORD_HOMES: Final = """with moved as (
@@ -25,8 +26,9 @@ RECORD_HOMES: Final = """with moved as (
         left join audit_user_home_lanes p on p.lane = h.lane),
     latest as (
         select distinct on (a.user_id) a.user_id, a.department, a.seq
-        from moved m join audit_log a on a.lane = m.lane and a.lane_seq > m.after and a.lane_seq <= m.head
-        where a.department ~ '^[0-9]{6}-'
+        from moved m cross join lateral (select a.user_id, a.department, a.seq from audit_log a
+            where a.lane = m.lane and a.lane_seq > m.after and a.lane_seq <= m.head
+              and a.department ~ '^[0-9]{6}-') as a
         order by a.user_id, a.seq desc),
     homes as (
         insert into audit_user_homes (user_id, department, seq) select user_id, department, seq from latest
@@ -36,14 +38,18 @@ RECORD_HOMES: Final = """with moved as (
     on conflict (lane) do update set lane_seq = excluded.lane_seq
     where audit_user_home_lanes.lane_seq < excluded.lane_seq"""
 
-# The table's answer and the records past its coverage in every lane, the newest of them.
+# The table's answer and the records past its coverage in every lane, the newest of them. Lateral, so that
+# each lane is a range of the (lane, lane_seq) index: as a plain join the planner scanned the whole trail
+# (500,000 records: 364 ms; lateral 0.37 ms, the old walk by seq for a user not in the trail 1.4 s).
 SELECT_HOME: Final = """select department from (
         select department, seq from audit_user_homes where user_id = $1
         union all
         select a.department, a.seq from generate_series(0, $2::integer - 1) as l(lane)
         left join audit_user_home_lanes p on p.lane = l.lane
-        join audit_log a on a.lane = l.lane and a.lane_seq > coalesce(p.lane_seq, 0)
-        where a.user_id = $1 and a.department ~ '^[0-9]{6}-') as found
+        cross join lateral (select a.department, a.seq from audit_log a
+            where a.lane = l.lane and a.lane_seq > coalesce(p.lane_seq, 0) and a.user_id = $1
+              and a.department ~ '^[0-9]{6}-'
+            order by a.lane_seq desc limit 1) as a) as found
     order by seq desc limit 1"""
 
 
