@@ -148,7 +148,8 @@ GENERIC_MODE = "force_generic_plan"
 # Planning cost the node's server more than running them: ~0.08 ms for a data page, ~0.2 ms for a resource
 # with its provider and items (executing it: 0.06 ms). Only statements whose generic plan was checked are
 # here: others filter with "($n is null or column = $n)", which a generic plan cannot use an index for.
-GENERIC_PLANS = frozenset({"data.page", "data.count", "resources.by_code", "resources.details_by_code"})
+GENERIC_PLANS = frozenset({"data.page", "data.count", "resources.by_code", "resources.details_by_code",
+                           "resources.plain_page"})
 # Binding this many list values costs a millisecond or more (asyncpg checks every element): such a
 # statement's send is a heavy step and takes a turn of the loop (core/turns.py).
 HEAVY_ARGUMENT_VALUES = 500

@@ -34,15 +34,20 @@ COUNT_RESOURCES = "select count(*) from resources where "
 # the node it names, its code's node and its provider's node are all hosted by the database it is read from
 # (``hosted_on``, passed as a text[] parameter; in SQL, so counts, limits and cursors agree with what is
 # served). A code's node is its first 6 characters, before a '-'. Pages and counts test codes with prefixes
-# (``code ^@ 'NNNNNN-'``): PostgreSQL estimates those from the column's statistics, where ``left(code, 6)``
-# got a default 0.5% each and turned a 1,000,000-row page from an index scan (0.1 ms) into a sort (1 s).
+# (``code ^@ 'NNNNNN-'``) inside one ``coalesce(..., false)`` (HOSTED_PREFIXES): the planner then takes
+# the pair for half of the rows (its default for a boolean expression) without estimating it. Estimated from
+# the columns' statistics, as before, each prefix list cost ~40 us of planning per statement, a federated
+# page's 12 statements ~1 ms of PostgreSQL CPU (more than the raw fan-out's whole statements); a generic
+# plan took each for 0.5% of the rows and turned the first page of 1,000,000 rows into a parallel scan (20-30
+# ms; tests/resolvers/test_catalog_resource_plans.py), as ``left(code, 6)`` had turned one into a sort (1
+# s). A row whose test is NULL is left out either way, as before.
 # Lookups by code ask only the code's own database (the code's first 6 characters, when a '-' follows them:
 # ``group_by_database``), so they check the node, the provider and the '-' after the code's node.
 # None of this binds a dishonest server, which evaluates it: every row read is checked again in the service
 # (``hosting``), and one that is not its database's own is dropped and logged. The SQL keeps counts, pages
 # and cursors right for an honest server (and pages on their index).
 HOSTED_NODES = "node_code = any({}::text[])"
-HOSTED_PREFIXES = "code ^@ any({}::text[]) and provider_code ^@ any({}::text[])"
+HOSTED_PREFIXES = "coalesce(code ^@ any({}::text[]) and provider_code ^@ any({}::text[]), false)"
 HOSTED_LOOKUP = ("node_code = any(${0}::text[]) and left(provider_code, 6) = any(${0}::text[])"
                  " and substr(provider_code, 7, 1) = '-' and substr(code, 7, 1) = '-'")
 SELECT_RESOURCES_BY_CODE = f"""select {RESOURCE_COLUMNS} from resources
@@ -293,6 +298,11 @@ def select_resources(columns: list[str] | None) -> str:
         + " from resources where "
 
 
+# The statement name of a resources page filtered by nodes at most (the federated catalog's first and next
+# pages), one of federation.nodes.GENERIC_PLANS: its generic plan is its custom plan's, an index scan in code
+# order, at 1,000,000 rows too (tests/resolvers/test_catalog_resource_plans.py), and planning it at every
+# execution cost more than running it.
+PLAIN_PAGE = "resources.plain_page"
 UNHOSTED_ROWS = "UnhostedRows"  # the reason a database's page is left out: it returned rows it does not host
 
 
@@ -406,8 +416,10 @@ async def resource_page(pools: NodePools, flt: ResourceFilter, first: int, after
             raise NodeUnavailable(database, row_values.INVALID_ROWS)
         return owned
 
-    # A keyword's pattern decides whether the trigram or bigram index pays: planned for each search.
-    results = await _fetch_from_positions(pools, databases, "resources.page", after, statement, check,
+    # A keyword's pattern decides whether the trigram or bigram index pays: planned for each search. A page
+    # filtered by nodes at most, its related rows read apart, is planned once per connection (PLAIN_PAGE).
+    name = PLAIN_PAGE if inline is None and flt == ResourceFilter(nodes=flt.nodes) else "resources.page"
+    results = await _fetch_from_positions(pools, databases, name, after, statement, check,
                                           custom_plans=flt.keyword is not None)
     page = _merged_page(results, after, first)
     if related:

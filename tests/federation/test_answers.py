@@ -73,3 +73,21 @@ def test_the_framing_is_followed_across_reads() -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(answers, "MAX_MESSAGE_BYTES", 63)
         assert not limiter._within(big[:5])  # refused from its header alone
+
+
+def test_each_answer_is_counted_apart_within_one_read() -> None:
+    """Answers end at their ReadyForQuery: two under the limit in one read pass, one over it is refused even
+    when its ReadyForQuery and the next answer come in the same read."""
+    def message(kind: bytes, body: bytes) -> bytes:
+        return kind + (len(body) + 4).to_bytes(4, "big") + body
+
+    row = message(b"D", b"x" * 95)  # 100 bytes
+    ready = message(b"Z", b"I")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(answers, "MAX_ANSWER_BYTES", 300)
+        limiter = answers._Limiter(None, None, "test")  # type: ignore[arg-type]
+        assert limiter._within((row * 3 + ready) * 3) and limiter._answer == 0
+        assert limiter._within(row * 2) and limiter._answer == 200
+        assert not limiter._within(row * 4 + ready + row)  # 400 bytes, then its end and another answer
+        limiter = answers._Limiter(None, None, "test")  # type: ignore[arg-type]
+        assert not limiter._within(row * 3 + row[:5])  # over from the fourth row's header
