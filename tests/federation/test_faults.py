@@ -70,6 +70,9 @@ class BrokenPool:
     async def release(self, conn: BrokenConnection, timeout: float | None = None) -> None:
         await self.pool.release(conn.conn, timeout=timeout)
 
+    def __getattr__(self, name: str) -> Any:  # its sizes (get_idle_size, ...): the real pool's
+        return getattr(self.pool, name)
+
 
 class BrokenConnection:
     def __init__(self, conn: Any) -> None:
@@ -87,7 +90,9 @@ async def test_internal_client_error_costs_only_that_nodes_rows(app_client: AppC
     """asyncpg's own state errors (seen when a server dies mid-statement) are a node failure."""
     async with app_client() as client:
         pools = client.app.state.pools  # type: ignore[attr-defined]
+        # both of the node's pools: the one for generic plans (a plain page's statements) too
         monkeypatch.setitem(pools._pools, "650200", BrokenPool(pools._pools["650200"]))
+        monkeypatch.setitem(pools._generic, "650200", BrokenPool(pools._generic["650200"]))
         body, _ = await timed(client, PAGE, {"first": 100})
         monkeypatch.undo()
     page = body["data"]["resources"]
