@@ -89,6 +89,9 @@ def cluster() -> Iterator[Cluster]:
         for server in servers.values():
             conn = await asyncpg.connect(server.dsn())
             await ensure_service_login(conn, SERVICE_LOGIN, SERVICE_PASSWORD)
+            # The servers run with synchronous_commit off: a fault test's immediate stop would otherwise lose
+            # the fixture's last commits (the login's password among them) still in the WAL buffers.
+            await conn.execute("checkpoint")
             await conn.close()
         return topology
 
