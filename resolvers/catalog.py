@@ -7,6 +7,7 @@ import logging
 import re
 from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, overload
 
 import asyncpg
@@ -358,6 +359,23 @@ def own_department(pools: NodePools, database: str, row: hosting.Row) -> bool:
     return False
 
 
+def text_keys(database: str, rows: Sequence[hosting.Row], what: str, *keys: str) -> bool:
+    """Whether ``keys`` hold a text in every row read from ``database``, tested before any of them is compared
+    with or looked up among the codes asked (or hashed): a node answering through a view can put a list
+    (unhashable) where a code belongs, its own operators in ``public`` making our SQL's ``=`` and ``^@``
+    resolve for it (pg_catalog has none for text[] and text, so the pinned search_path does not stop them).
+    One C-level pass per key; when one fails, one line is logged and the caller leaves out that database's
+    rows of the statement, reported as InvalidRows, as a page is (only that database's rows are lost)."""
+    for key in keys:
+        kinds = set(map(type, map(itemgetter(key), rows)))
+        if not kinds <= {str}:
+            logger.warning("database %s answered %s with a %s that is not a text (%s) in %d rows: its rows are "
+                           "left out", database, what, key, ", ".join(sorted(k.__name__ for k in kinds - {str})),
+                           len(rows))
+            return False
+    return True
+
+
 def own_resource_page(pools: NodePools, database: str, rows: list[asyncpg.Record]) -> bool:
     """Whether every row of a resources page read from ``database`` is its own (``own_resource``, in one
     pass: ``hosting.foreign_rows``); every row that is not is logged."""
@@ -454,10 +472,12 @@ def _own_provider(pools: NodePools, database: str, provider_code: str, names: Se
 
 
 def _related_of(pools: NodePools, rows: Iterable[asyncpg.Record], database: str, related: RelatedColumns,
-                asked: Container[str] | None = None) -> dict[str, Related]:
+                asked: Container[str] | None = None) -> tuple[dict[str, Related], set[str]]:
     """The related rows of resource ``rows`` read on ``database`` (only those of codes ``asked``, when
-    given), by code; a provider only when the provider's code names this database, and its row is its own."""
+    given), by code; a provider only when the provider's code names this database, and its row is its own.
+    Also the provider codes whose row this database answered but does not own (reported, not served)."""
     found: dict[str, Related] = {}
+    unhosted: set[str] = set()
     names = related.provider
     items = related.items is not None
     here: dict[str, bool] = {}  # provider code -> its department is on this database (a few per page)
@@ -474,9 +494,10 @@ def _related_of(pools: NodePools, rows: Iterable[asyncpg.Record], database: str,
             known = on_here
             provider = row["provider_row"] if known else None
             if provider is not None and not _own_provider(pools, database, provider_code, names, provider):
+                unhosted.add(provider_code)
                 provider = None
         found[code] = Related(provider, known, row["item_rows"] if items else [])
-    return found
+    return found, unhosted
 
 
 
@@ -492,8 +513,8 @@ async def _attach_related(pools: NodePools, page: Page, related: RelatedColumns,
         else:
             pending.append(row["code"])
     if own:
-        page.related.update(_servable_related(page, read_on or "", related, _related_of(pools, own, read_on or "",
-                                                                                         related)))
+        page.related.update(_servable_related(page, read_on or "", related,
+                                              *_related_of(pools, own, read_on or "", related)))
     if not pending:
         return
     groups = group_by_database(pools, pending)
@@ -505,16 +526,23 @@ async def _attach_related(pools: NodePools, page: Page, related: RelatedColumns,
         if isinstance(result, NodeUnavailable):
             page.related_failures.append((result, codes))
             continue
+        if not text_keys(database, result, "resources.related", "code", "provider_code"):
+            page.related_failures.append((NodeUnavailable(database, row_values.INVALID_ROWS), codes))
+            continue
         # rows already checked on the page; their related rows only from their database
         page.related.update(_servable_related(page, database, related,
-                                              _related_of(pools, result, database, related, set(codes))))
+                                              *_related_of(pools, result, database, related, set(codes))))
 
 
-def _servable_related(page: Page, database: str, related: RelatedColumns, found: dict[str, Related]
-                      ) -> dict[str, Related]:
+def _servable_related(page: Page, database: str, related: RelatedColumns, found: dict[str, Related],
+                      unhosted: set[str] | None = None) -> dict[str, Related]:
     """``found`` without the resources whose items the catalog cannot serve, and without the providers it
     cannot serve (row_values: a provider is then one not found): each is noted as a failure of ``database``
-    (InvalidRows), as a related read that failed is, never the whole page's."""
+    (InvalidRows), as a related read that failed is, never the whole page's. So are the providers
+    ``unhosted`` (``_related_of``): their database answered a row it does not own where its own belongs,
+    so a client can tell "no provider" from "the node answered a row it could not serve"."""
+    if unhosted:
+        page.related_failures.append((InvalidRows(database, sorted(unhosted)), sorted(unhosted)))
     if related.provider is not None:
         providers = {rel.provider[related.provider.index("code")]: rel.provider for rel in found.values()
                      if rel.provider is not None}
@@ -579,6 +607,9 @@ async def rows_by_code(pools: NodePools, name: str, sql: str, codes: list[str], 
     for (database, asked), result in zip(groups.items(), results, strict=True):
         if isinstance(result, NodeUnavailable):
             failures.append(result)
+            continue
+        if not text_keys(database, result, name, key):
+            failures.append(InvalidRows(database, sorted(asked)))
             continue
         wanted = set(asked)
         kept = [row for row in result if row[key] in wanted and (own is None or own(pools, database, row))]
@@ -648,6 +679,9 @@ async def resource_details(pools: NodePools, codes: list[str], provider: bool, i
         if isinstance(result, NodeUnavailable):
             failures.append(result)
             continue
+        if not text_keys(database, result, "resources.details_by_code", "code"):
+            failures.append(InvalidRows(database, sorted(groups[database])))
+            continue
         asked = set(groups[database])
         rows = [row for row in result if row["code"] in asked and own_resource(pools, database, row)]
         refused = row_values.invalid_resources(database, rows) if rows else set()
@@ -657,6 +691,7 @@ async def resource_details(pools: NodePools, codes: list[str], provider: bool, i
             department = row["provider_row"]
             if department is not None and not _own_provider(pools, database, row["provider_code"],
                                                             DEPARTMENT_NAMES, department):
+                refused.add(row["provider_code"])  # its database answered a row not its own: reported
                 department = None
             if department is not None and row_values.invalid_providers(database, DEPARTMENT_NAMES,
                                                                         {row["provider_code"]: department}):
@@ -685,6 +720,9 @@ async def items_by_resource(pools: NodePools, codes: list[str]
         if isinstance(result, NodeUnavailable):
             failures.append(result)
             continue
+        if not text_keys(database, result, "items.by_resource", "resource_code"):
+            failures.append(InvalidRows(database, sorted(asked)))
+            continue
         wanted = set(asked)  # a resource's items only from the database its code names
         for row in result:
             if row["resource_code"] in wanted:
@@ -710,6 +748,9 @@ async def resources_by_provider(pools: NodePools, providers: list[str], first: i
             hosted=hosted_nodes_and_prefixes), strict=True):
         if isinstance(result, NodeUnavailable):
             failures.append(result)
+            continue
+        if not text_keys(database, result, "resources.by_provider", "provider", "code"):
+            failures.append(InvalidRows(database, sorted(asked)))
             continue
         wanted = set(asked)
         kept = [row for row in result if row["provider"] in wanted and row["provider_code"] == row["provider"]
@@ -738,6 +779,9 @@ async def departments_by_code(pools: NodePools, name: str, codes: list[str], che
         if isinstance(result, NodeUnavailable):
             failures.append(result)
             continue
+        if not text_keys(database, result, name, "code"):
+            failures.append(InvalidRows(database, sorted(asked)))
+            continue
         wanted = set(asked)
         kept = [row for row in result if row["code"] in wanted and own_department(pools, database, row)]
         refused = row_values.invalid_departments(database, kept) if checked and kept else None
@@ -765,6 +809,9 @@ async def children_of(pools: NodePools, parents: list[str]
     failures = [r for r in results.values() if isinstance(r, NodeUnavailable)]
     for database, result in results.items():
         if isinstance(result, NodeUnavailable):
+            continue
+        if not text_keys(database, result, "departments.children", "parent_code", "code"):
+            failures.append(NodeUnavailable(database, row_values.INVALID_ROWS))  # all its nodes' children
             continue
         kept = [row for row in result if row["parent_code"] in grouped and own_department(pools, database, row)]
         # as a provider's resources: a parent whose children here hold a row that cannot be served loses them

@@ -27,7 +27,7 @@ from govshare.federation.nodes import NodePools
 from govshare.federation.topology import Topology
 from govshare.policies.decisions import ItemPolicy
 
-from . import hosting
+from . import catalog, hosting
 
 ALL_NODES = "all_nodes"
 PROVIDER = "provider"
@@ -274,6 +274,11 @@ async def load_catalogs(pools: NodePools) -> tuple[dict[str, list[DataResourceSp
             items = await pools.fetch(db, "specs.items", SELECT_SPEC_ITEMS, [r["code"] for r in rows])
         except NodeUnavailable:
             failed.append(db)
+            del catalogs[db]
+            continue
+        if not (catalog.text_keys(db, rows, "specs.resources", "code")
+                and catalog.text_keys(db, items, "specs.items", "resource_code")):
+            failed.append(db)  # codes compared and hashed below: a list there is that database's failure alone
             del catalogs[db]
             continue
         by_resource: dict[str, list[DataItemSpec]] = {}
