@@ -132,6 +132,38 @@ async def test_a_department_looked_up_by_code_with_a_null_name_is_left_out(clien
     _clean(body)
 
 
+async def test_a_provider_read_beside_a_lookup_or_as_a_child_with_a_null_name_is_left_out(
+        client: httpx.AsyncClient, cluster: Cluster) -> None:
+    """The resource looked up is answered without its provider; a parent's children from the child's database
+    are left out (as a page, so that a dropped row cannot shorten the list unnoticed); InvalidRows each."""
+    code, provider = await _a_resource(cluster)
+    conn = await cluster.connect(NODE)
+    try:
+        parent = await conn.fetchval("select parent_code from departments where code = $1", provider)
+    finally:
+        await conn.close()
+    assert parent is not None
+    lookup = f'{{ resource(code: "{code}") {{ code provider {{ code name }} }} }}'
+    children = f'{{ department(code: "{parent}") {{ code children {{ code name }} }} }}'
+    before = await _send(client, children)
+    assert provider in [c["code"] for c in before["data"]["department"]["children"]], before
+    async with _loosened(cluster, "departments", "name_zh") as conn:
+        was = await conn.fetchval("select name_zh from departments where code = $1", provider)
+        try:
+            await conn.execute("update departments set name_zh = null where code = $1", provider)
+            answers = await _both_lanes(client, lookup)
+            listed = await _send(client, children)
+        finally:
+            await conn.execute("update departments set name_zh = $2 where code = $1", provider, was)
+    for body in answers:
+        assert body["data"] == {"resource": {"code": code, "provider": None}}, body
+        _clean(body)
+    assert listed["data"]["department"] == {
+        "code": parent, "children": [c for c in before["data"]["department"]["children"]
+                                     if not c["code"].startswith(NODE + "-")]}, listed
+    _clean(listed)
+
+
 ENTITIES = """query($r: [_Any!]!) { _entities(representations: $r) {
     __typename ... on Resource { code updateCycle dataItems { name } } ... on Department { code name } } }"""
 
