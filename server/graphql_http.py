@@ -76,6 +76,12 @@ class Answer:
         await send({"type": "http.response.body", "body": self.body})
 
 
+# The request headers the endpoint reads (ASGI servers give names in lower case), by their raw names.
+_READ_HEADERS = {name.encode("latin-1"): name for name in (
+    "accept", "accept-language", "authorization", "content-length", "content-type", "x-govshare-purpose",
+    "x-request-id")}
+
+
 class Exchange:
     """One request as the endpoint reads it: method, headers (the first of each name, as starlette's
     ``Headers.get``), and what the metrics want to know of its answer."""
@@ -87,10 +93,11 @@ class Exchange:
         self.receive = receive
         self.method: str = scope["method"]
         headers: dict[str, str] = {}
-        for name, value in scope["headers"]:
-            key = name.decode("latin-1")
-            if key not in headers:
-                headers[key] = value.decode("latin-1")
+        for name, value in scope["headers"]:  # only the names the endpoint reads are decoded
+            if name in _READ_HEADERS:
+                key = _READ_HEADERS[name]
+                if key not in headers:
+                    headers[key] = value.decode("latin-1")
         self.headers = headers
         self.context: Context | None = None
         self.errors: list[dict[str, Any]] = []
@@ -191,12 +198,17 @@ class GraphQLEndpoint:
         await response(scope, receive, send)
 
     def _json(self, body: Mapping[str, Any], status: int, media: str,
-              headers: Mapping[str, str] | None = None) -> Answer:
+              headers: Mapping[str, str] | None = None, encoded: list[tuple[bytes, bytes]] | None = None
+              ) -> Answer:
+        """``headers`` by name as in the specification; ``encoded`` as ASGI sends them (lower-case names),
+        after ``headers``."""
         # Answers carry personal data: no shared or private cache may keep them (GET is allowed).
         data = orjson.dumps(body)
         raw = [(b"cache-control", b"no-store")]
         if headers:
             raw.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
+        if encoded:
+            raw.extend(encoded)
         raw.append((b"content-length", str(len(data)).encode("latin-1")))
         raw.append((b"content-type", _CONTENT_TYPES.get(media) or f"{media}; charset=utf-8".encode("latin-1")))
         return Answer(data, status, raw)
@@ -393,16 +405,17 @@ class GraphQLEndpoint:
 
     def _result_response(self, request: Exchange, result: ExecutionResult, media: str, request_id: str,
                          context: Context) -> Answer:
-        headers = {"X-Request-Id": request_id,
-                   "X-Govshare-Statements": str(context.statements.count())}
+        headers = [(b"x-request-id", request_id.encode("latin-1")),
+                   (b"x-govshare-statements", str(context.statements.count()).encode("latin-1"))]
         body: dict[str, Any] = {}
         errors = [format_error(e) for e in result.errors or []]
         request_error = result.data is None and bool(errors) and all("path" not in e for e in errors)
         request.errors = errors
         if request_error:
             if any(e["extensions"].get("code") == "OPERATION_NOT_ALLOWED" for e in errors):
-                return self._json({"errors": errors}, 405, media, {**headers, "Allow": "POST"})
-            return self._json({"errors": errors}, 400 if media == GRAPHQL_RESPONSE else 200, media, headers)
+                return self._json({"errors": errors}, 405, media, encoded=[*headers, (b"allow", b"POST")])
+            return self._json({"errors": errors}, 400 if media == GRAPHQL_RESPONSE else 200, media,
+                              encoded=headers)
         body["data"] = result.data
         errors.extend(context.errors)
         errors.extend(self._node_errors(context, errors))
@@ -411,4 +424,4 @@ class GraphQLEndpoint:
             body["errors"] = errors
         if result.extensions:
             body["extensions"] = result.extensions
-        return self._json(body, 200, media, headers)
+        return self._json(body, 200, media, encoded=headers)

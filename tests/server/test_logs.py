@@ -146,3 +146,36 @@ def test_building_an_enforcer_logs_nothing_at_info(caplog: pytest.LogCaptureFixt
     finally:
         for name, level in before.items():
             logging.getLogger(name).setLevel(level)
+
+
+def test_our_json_lines_are_the_librarys_byte_for_byte() -> None:
+    """json_formatter collects fields in its own pass (cheaper); every line must stay what python-json-logger
+    writes: the access line with its extras, a line without extras, an exception's line, a dict message,
+    a record carrying private and non-text attributes."""
+    from pythonjsonlogger.orjson import OrjsonFormatter
+
+    from govshare.server.logs import FIELDS, RENAMED
+
+    ours, theirs = json_formatter(), OrjsonFormatter(list(FIELDS), rename_fields=RENAMED,
+                                                    datefmt="%Y-%m-%dT%H:%M:%S%z")
+    logger = logging.getLogger("govshare.access")
+    try:
+        raise ValueError("boom")
+    except ValueError as exc:
+        error = exc
+    records = [
+        logger.makeRecord("govshare.access", logging.INFO, __file__, 0, "%s %s %d", ("POST", "/graphql", 200),
+                          None, "f", {"method": "POST", "path": "/graphql", "status": 200, "duration_ms": 1.25,
+                                      "client": None, "request_id": "ab" * 16}),
+        logger.makeRecord("govshare.http", logging.WARNING, __file__, 3, "plain %s", ("line",), None),
+        logger.makeRecord("govshare.http", logging.ERROR, __file__, 3, "failed", (),
+                          (type(error), error, error.__traceback__), "f", {"error_id": "e1"}),
+        logger.makeRecord("govshare.http", logging.INFO, __file__, 3, {"a": 1}, (), None),
+    ]
+    odd = logger.makeRecord("govshare.http", logging.INFO, __file__, 3, "odd", (), None, None, {"level": "x"})
+    odd.__dict__["_private"] = 1
+    odd.__dict__[7] = "seven"  # a key that is not text: kept, as the library keeps it
+    records.append(odd)
+    for record in records:
+        first = ours.format(record)
+        assert first == theirs.format(record), record.__dict__
