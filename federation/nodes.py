@@ -481,13 +481,15 @@ def _released_now(conn: Any) -> bool:
     if not _fast or type(conn) is not _PROXY:
         return False
     try:
-        con = getattr(conn, "_con", None)
-        holder = getattr(conn, "_holder", None)
-        protocol = getattr(con, "_protocol", None)
-        pool = getattr(holder, "_pool", None)
-        if con is None or holder is None or protocol is None or pool is None \
-                or getattr(pool, "_reset", None) is not keep_session or con.is_closed() or holder._in_use is None \
-                or conn.is_in_transaction() or getattr(con, "_top_xact", None) is not None \
+        # Attributes read directly, no getattr call for each (12 of a one-row request's Python calls): the
+        # layout was checked at import (_fits_fast_paths); a missing one is the unexpected below.
+        con, holder = conn._con, conn._holder
+        if con is None or holder is None:  # a proxy already detached from its connection
+            return False
+        protocol, pool = con._protocol, holder._pool
+        if protocol is None or pool is None \
+                or pool._reset is not keep_session or con.is_closed() or holder._in_use is None \
+                or conn.is_in_transaction() or con._top_xact is not None \
                 or protocol._is_cancelling() or protocol.queries_count >= holder._max_queries \
                 or holder._generation != pool._generation:  # the last two close the connection: a round trip
             return False

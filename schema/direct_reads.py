@@ -96,16 +96,26 @@ class _RecordShape:
             self._cells.append((response_key(node), item, serialize, text))
             self.keys[name] = response_key(node)
         self._compiled: dict[tuple[int, ...], Shape] = {}
+        # The shape found for a page's columns (item -> position), as they came: the same for every request of
+        # a department under the same decisions, so the cells' positions are not looked up again each time.
+        self._by_columns: dict[tuple[tuple[str, int], ...], Shape] = {}
 
     def for_page(self, page: shared_data.DataPage) -> Shape:
         """The shape of this page's records (denied items are absent from its columns: null)."""
         columns = page.columns
+        key = tuple(columns.items())
+        shape = self._by_columns.get(key)
+        if shape is not None:
+            return shape
         positions = tuple(-1 if item is None else columns.get(item, -1) for _, item, _, _ in self._cells)
         shape = self._compiled.get(positions)
         if shape is None:
             if len(self._compiled) >= MAX_SHAPES:
                 self._compiled.clear()
             shape = self._compiled[positions] = self._compile(positions)
+        if len(self._by_columns) >= MAX_SHAPES:
+            self._by_columns.clear()
+        self._by_columns[key] = shape
         return shape
 
     def shape(self, page: shared_data.DataPage, rows: Sequence[Any], path: list[Any], start: int,
