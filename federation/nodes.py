@@ -534,10 +534,15 @@ def _forget(tasks: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], No
     return done
 
 
+# Argument types that are never lists: told apart by their class alone, without an isinstance call each.
+_SCALARS = frozenset({str, int, float, bool, bytes, type(None)})
+
+
 def _list_values(args: tuple[Any, ...]) -> int:
     """How many values a statement's list arguments hold."""
     values = 0
     for arg in args:
-        if isinstance(arg, list | tuple):
+        kind = arg.__class__
+        if kind is list or kind is tuple or (kind not in _SCALARS and isinstance(arg, list | tuple)):
             values += len(arg)
     return values

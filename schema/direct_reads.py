@@ -58,6 +58,7 @@ MAX_SHAPES = 64  # compiled record shapes kept per selection (one per set of per
 CONNECTION_SCALARS = {"totalCount": "total", "unavailableNodes": "unavailable", "rowScope": "row_scope"}
 
 Shape = Callable[[Any], Any]
+Rows = Callable[[Sequence[Any]], list[dict[str, Any]]]  # a Shape over a list of records
 # A connection field's value from the page, for its rows [start, end) when it is a list; a cell that does
 # not serialise is null with its error added to the list, as graphql-core completes it
 Part = Callable[[shared_data.DataPage, int, int, list[GraphQLError]], Any]
@@ -95,13 +96,14 @@ class _RecordShape:
             serialize, text = _leaf(field.type)
             self._cells.append((response_key(node), item, serialize, text))
             self.keys[name] = response_key(node)
-        self._compiled: dict[tuple[int, ...], Shape] = {}
+        self._compiled: dict[tuple[int, ...], tuple[Shape, Rows]] = {}
         # The shape found for a page's columns (item -> position), as they came: the same for every request of
         # a department under the same decisions, so the cells' positions are not looked up again each time.
-        self._by_columns: dict[tuple[tuple[str, int], ...], Shape] = {}
+        self._by_columns: dict[tuple[tuple[str, int], ...], tuple[Shape, Rows]] = {}
 
-    def for_page(self, page: shared_data.DataPage) -> Shape:
-        """The shape of this page's records (denied items are absent from its columns: null)."""
+    def for_page(self, page: shared_data.DataPage) -> tuple[Shape, Rows]:
+        """The shape of this page's records, of one and of a list of them (denied items are absent from its
+        columns: null)."""
         columns = page.columns
         key = tuple(columns.items())
         shape = self._by_columns.get(key)
@@ -123,9 +125,9 @@ class _RecordShape:
         """The rows shaped; a row with a cell that does not serialise is shaped again cell by cell, that
         cell null with an error at its path (``path`` + the row's index + the cell's key), as graphql-core
         completes a nullable leaf: one bad value costs its cell, not the page."""
-        shape = self.for_page(page)
+        shape, shape_rows = self.for_page(page)
         try:
-            return [shape(r) for r in rows]
+            return shape_rows(rows)
         except Exception:
             pass
         shaped = []
@@ -154,7 +156,7 @@ class _RecordShape:
                 errors.append(located_error(exc, [node], [*path, key]))
         return out
 
-    def _compile(self, positions: tuple[int, ...]) -> Shape:
+    def _compile(self, positions: tuple[int, ...]) -> tuple[Shape, Rows]:
         # Response keys are GraphQL names and positions ints, both written as literals: nothing but
         # record reads and the leaves' own serialize functions runs.
         cells: list[str] = []
@@ -169,9 +171,11 @@ class _RecordShape:
                 cell = (f"(c if (c := r[{position}]).__class__ is str or c is None else s{number}(c))" if text
                         else f"(None if (c := r[{position}]) is None else s{number}(c))")
             cells.append(f"{key!r}: {cell}")
-        source = "def shape(r):\n    return {" + ", ".join(cells) + "}\n"
+        record = "{" + ", ".join(cells) + "}"
+        # The same display for one record and in a comprehension over a page's (no call per row).
+        source = f"def shape(r):\n    return {record}\n\ndef shape_rows(rows):\n    return [{record} for r in rows]\n"
         exec(compile(source, "<direct read shape>", "exec"), namespace)  # literals only, see above
-        return cast("Shape", namespace["shape"])
+        return cast("Shape", namespace["shape"]), cast("Rows", namespace["shape_rows"])
 
 
 class DirectRead:
