@@ -381,6 +381,15 @@ class NodePools:
 
         return await self._run(database_node, name, statement, timeout, name in GENERIC_PLANS)
 
+    async def run(self, database_node: str, name: str, operation: Callable[[asyncpg.Connection], Awaitable[T]],
+                  timeout: float | None = None) -> T:
+        """Run ``operation`` (several statements on one connection, e.g. a transaction) on one database, as
+        one named statement within that node's deadline (its connection never reused if it fails)."""
+        log = statement_log.get()
+        if log is not None:
+            log.record(database_node, name)
+        return await self._run(database_node, name, operation, timeout)
+
     async def fetch_each(self, databases: Sequence[str], name: str, sql: str, *args: Any,
                          custom_plans: bool = False) -> dict[str, list[asyncpg.Record] | NodeUnavailable]:
         """The same statement on several databases at once; a failed node yields its error."""

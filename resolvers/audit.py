@@ -16,7 +16,8 @@ batch of one, without the flusher task).
 
 Lanes (migration 0028): each server process appends to a chain of its own (the lane it leased, see
 audit_lanes), so worker processes do not rechain onto each other's heads; without a lease, lane 0.
-Two writers on one lane are still correct: the append is conditional on the lane's head.
+Two writers on one lane are still correct: the append is conditional on the lane's head; a batch refused
+for that is appended again holding the lane's lock from reading the head to the insert, which cannot lose.
 
 The records and their hashing are in audit_records, anchoring the head in audit_checkpoints and
 checking the chain in audit_verdicts.
@@ -29,7 +30,7 @@ import contextvars
 import logging
 import time
 import weakref
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,6 +46,7 @@ from .audit_records import (
     LANES,
     AccessChanged,
     AuditRecord,
+    Entry,
     chain_hash,
     entry,
     payload,
@@ -74,6 +76,10 @@ APPEND_BATCH = """select last_seq, last_hash, appended, access_version, seqs
 # The same over the records in binary (audit_records.entry, migration 0040): what the trail sends.
 APPEND_ENTRIES = """select last_seq, last_hash, appended, access_version, seqs
     from audit_append_entries($1, $2, $3, $4::audit_entry[], $5)"""
+# The lane's head and the access version, appending nothing (no head is -1), with the lane's row lock kept to
+# the end of the transaction (the function takes it before reading the head): see AuditTrail._locked_append.
+LOCK_HEAD = """select last_seq, last_hash, appended, access_version, seqs
+    from audit_append_entries($1, -1, '', '{}'::audit_entry[], $2)"""
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,7 @@ class AuditTrail:
         self._pending: list[tuple[AuditRecord, asyncio.Future[AuditRef]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._direct = False  # a request is writing its own record (see append_ref)
+        self._direct_done: asyncio.Future[None] | None = None  # close() waiting for that record
         self._coming = 0  # requests that will append soon (reading their nodes now)
         self._arrival: asyncio.Future[None] | None = None  # the flusher waiting for one of them
         self._round_trip = GATHER_START  # recent batches' write time (seconds, moving average)
@@ -148,6 +155,10 @@ class AuditTrail:
                 self._direct = False
                 if self._pending:
                     self._start_flusher()
+                if self._direct_done is not None:  # made only by close(): nothing to pay when not closing
+                    if not self._direct_done.done():
+                        self._direct_done.set_result(None)
+                    self._direct_done = None
             return await future  # settled or failed above: this does not wait
         self._pending.append((record, future))
         if not self._writing():
@@ -282,26 +293,21 @@ class AuditTrail:
         written) when ``version`` is not the current access version."""
         lane = self.lane  # the whole batch goes to one lane, even if the lease moves meanwhile
         head = self.head or await self._read_head(lane)
-        for _attempt in range(RETRIES):
-            at = datetime.now(UTC)
-            at_text = utc_text(at)  # one time for the batch
-            rows = []
-            prev = head.hash
-            for offset, record in enumerate(records):
-                fields = record_fields(record)
-                lane_seq = head.seq + 1 + offset
-                digest = chain_hash(self.key, prev, payload(lane_seq, at_text, fields, lane))
-                rows.append(entry(fields, lane_seq, at, prev, digest))
-                prev = digest
-            started = time.perf_counter()
+        for attempt in range(RETRIES):
             try:
-                result = await self.pools.fetch(self.database, "audit.append", APPEND_ENTRIES, lane, head.seq,
-                                                head.hash, rows, version)
+                if attempt == 0:  # the common case: one statement, conditional on the head this process knows
+                    rows, at = self._rows(records, head, lane)
+                    started = time.perf_counter()
+                    result = await self.pools.fetch(self.database, "audit.append", APPEND_ENTRIES, lane, head.seq,
+                                                    head.hash, rows, version)
+                    self._round_trip = 0.8 * self._round_trip + 0.2 * (time.perf_counter() - started)
+                    row = result[0]
+                else:
+                    row, rows, at = await self.pools.run(self.database, "audit.append.locked",
+                                                         self._locked_append(records, lane, version))
             except BaseException:
                 self.head = None  # unknown whether it committed: read the head next time
                 raise
-            self._round_trip = 0.8 * self._round_trip + 0.2 * (time.perf_counter() - started)
-            row = result[0]
             head = Head(int(row["last_seq"]), str(row["last_hash"]), at)
             current = int(row["access_version"])
             if version is not None and current != version:
@@ -311,10 +317,42 @@ class AuditTrail:
                 self._keep(lane, head)
                 self.batches += 1
                 return [AuditRef(int(seq), lane, r[0], r[16]) for seq, r in zip(row["seqs"], rows, strict=True)]
-            # Another writer on this lane appended first: rechain the batch onto the head the database returned.
+            # Another writer on this lane appended first: rechain the batch, now under the lane's lock.
             self.rechains += 1
         self.head = None
         raise AuditUnavailable("the audit chain is too busy; try again")
+
+    def _rows(self, records: list[AuditRecord], head: Head, lane: int) -> tuple[list[Entry], datetime]:
+        """The records chained onto ``head`` (one time for the batch), as the append takes them."""
+        at = datetime.now(UTC)
+        at_text = utc_text(at)
+        rows = []
+        prev = head.hash
+        for offset, record in enumerate(records):
+            fields = record_fields(record)
+            lane_seq = head.seq + 1 + offset
+            digest = chain_hash(self.key, prev, payload(lane_seq, at_text, fields, lane))
+            rows.append(entry(fields, lane_seq, at, prev, digest))
+            prev = digest
+        return rows, at
+
+    def _locked_append(self, records: list[AuditRecord], lane: int, version: int | None) \
+            -> Callable[[asyncpg.Connection], Awaitable[tuple[asyncpg.Record, list[Entry], datetime]]]:
+        """The append of a batch that lost its lane to another writer: holding the lane's lock from reading
+        its head to the insert (one transaction), so that no writer can append in between. Retried as a
+        conditional append instead, it raced the other writer again and, while that one kept writing, lost
+        every time ("too busy"). Only after a refusal: the common case stays one statement."""
+        async def append(conn: asyncpg.Connection) -> tuple[asyncpg.Record, list[Entry], datetime]:
+            async with conn.transaction():
+                [locked] = await conn.fetch(LOCK_HEAD, lane, version)
+                head = Head(int(locked["last_seq"]), str(locked["last_hash"]), datetime.now(UTC))
+                if version is not None and int(locked["access_version"]) != version:
+                    return locked, [], head.at  # nothing to write under this version
+                rows, at = self._rows(records, head, lane)
+                [row] = await conn.fetch(APPEND_ENTRIES, lane, head.seq, head.hash, rows, version)
+                return row, rows, at
+
+        return append
 
     def _keep(self, lane: int, head: Head) -> None:
         if lane == self.lane:
@@ -326,8 +364,15 @@ class AuditTrail:
         return self.head
 
     async def close(self) -> None:
-        if self._flusher is not None:
-            await asyncio.gather(self._flusher, return_exceptions=True)
+        """Wait for every record being written: the flusher's batches and a record its request is writing
+        itself (the app then anchors the head and closes the pools: a record in flight must be in both)."""
+        while self._writing():
+            if self._direct:
+                if self._direct_done is None:
+                    self._direct_done = asyncio.get_running_loop().create_future()
+                await asyncio.shield(self._direct_done)
+            elif self._flusher is not None:
+                await asyncio.gather(self._flusher, return_exceptions=True)
 
 
 def _wake(arrival: asyncio.Future[None]) -> None:

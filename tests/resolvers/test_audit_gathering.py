@@ -7,6 +7,7 @@ import asyncio
 import time
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -135,3 +136,35 @@ async def test_a_data_query_is_expected_while_its_nodes_answer(
     body, _ = await gql(client, "{ population(first: 1) { nodes { name } } }")
     assert [e["extensions"]["code"] for e in body["errors"]] == ["INTERNAL"]
     assert trail._coming == 0, "a failed read is not waited for"
+
+
+async def test_close_waits_for_a_lone_record_being_written(cluster: Cluster) -> None:
+    """review-s8 finding 4. At shutdown the app closes the trail, anchors the lanes' heads and closes the pools:
+    close() must wait for a record its request is writing itself (no flusher task), as for the flusher's
+    batches, or the final checkpoint misses it and the pools are closed under it."""
+    async with fresh_region(cluster) as dsn, region_pools(dsn) as pools:
+        trail = audit.AuditTrail(pools, KEY, 5)
+        await trail.append(record("warm"))
+        holder = await asyncpg.connect(dsn)
+        try:
+            tx = holder.transaction()
+            await tx.start()
+            await holder.execute("select 1 from audit_lanes where lane = 5 for update")  # the lone write waits
+            lone = asyncio.ensure_future(trail.append(record("lone")))
+            for _ in range(100):
+                if await holder.fetchval("select count(*) from pg_locks where not granted") > 0:
+                    break
+                await asyncio.sleep(0.01)
+            assert trail._direct and trail._flusher is None, "the record is its request's own write, waiting"
+            closing = asyncio.ensure_future(trail.close())
+            await asyncio.sleep(0.1)
+            assert not closing.done(), "close() returned while a record was still being written"
+            await tx.rollback()
+            await asyncio.wait_for(closing, 10)
+            assert lone.done(), "closed once the record was written"
+            written = await lone
+            head = await holder.fetchrow("select seq, hash from audit_head(5)")
+            assert await holder.fetchval("select seq from audit_log where lane = 5 and lane_seq = $1",
+                                         head["seq"]) == written, "the head close() leaves is the lone record's"
+        finally:
+            await holder.close()
