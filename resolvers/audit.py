@@ -48,9 +48,11 @@ from .audit_records import (
     AuditRecord,
     Entry,
     chain_hash,
+    detail_problem,
     entry,
     payload,
     record_fields,
+    refused_value,
     utc_text,
 )
 
@@ -133,6 +135,10 @@ class AuditTrail:
         log = statement_log.get()
         if log is not None:
             log.record(self.database, "audit.append")
+        if record.detail is not None:  # checked when the record was made, but a detail can be changed after
+            problem = detail_problem(record.detail)
+            if problem is not None:
+                raise ValueError(problem)
         if self._alone():
             # A request that starts reading in this turn of the loop still joins the batch (as it would
             # join the flusher's, which starts in the next turn).
@@ -236,27 +242,48 @@ class AuditTrail:
         try:
             last = await self._write([record for record, _ in batch], version)
         except Exception as exc:
-            if _database_error(exc) is None:  # whatever failed, the data must not leave without a record
+            if not _refused_by_the_database(exc):  # whatever failed, the data must not leave without a record
                 self._fail(batch, type(exc).__name__)
                 return
             if len(batch) == 1:
                 self._fail(batch, "rejected by the database")
                 return
-            # One record the database refuses must not cost the others theirs: one by one.
-            for single in batch:
-                try:
-                    written = await self._write([single[0]], single[0].access_version)
-                    if isinstance(written, AccessChanged):
-                        self._stale([single], written)
-                    else:
-                        self._settle([single], written)
-                except Exception:  # each record fails closed on its own
-                    self._fail([single], "rejected by the database")
+            # One record the database refuses must not cost the others theirs, nor one statement each: the
+            # records whose values it refuses fail alone, without a statement; the others are written together,
+            # or (the cause not found) in halves, each half refused split again.
+            refused = [item for item in batch if refused_value(item[0]) is not None]
+            if refused:
+                self._fail(refused, "rejected by the database: " + str(refused_value(refused[0][0])))
+                await self._write_parts([item for item in batch if item not in refused], version, tried=False)
+            else:
+                await self._write_parts(batch, version, tried=True)
             return
         if isinstance(last, AccessChanged):
             self._stale(batch, last)
         else:
             self._settle(batch, last)
+
+    async def _write_parts(self, batch: list[tuple[AuditRecord, asyncio.Future[AuditRef]]], version: int | None,
+                           *, tried: bool) -> None:
+        """Write ``batch`` (already refused as a whole when ``tried``): in halves while refused, so that one
+        record the database refuses costs about 2 log2(n) statements of a batch of n, not n."""
+        if not tried and batch:
+            try:
+                written = await self._write([record for record, _ in batch], version)
+            except Exception as exc:
+                if not _refused_by_the_database(exc) or len(batch) == 1:
+                    self._fail(batch, "rejected by the database" if len(batch) == 1 else type(exc).__name__)
+                    return
+            else:
+                if isinstance(written, AccessChanged):
+                    self._stale(batch, written)
+                else:
+                    self._settle(batch, written)
+                return
+        if len(batch) > 1:
+            middle = len(batch) // 2
+            await self._write_parts(batch[:middle], version, tried=False)
+            await self._write_parts(batch[middle:], version, tried=False)
 
     def _stale(self, batch: list[tuple[AuditRecord, asyncio.Future[AuditRef]]], changed: AccessChanged) -> None:
         """Nothing of the batch was written: records made under the old version go back to their
@@ -385,6 +412,14 @@ def _database_error(exc: BaseException) -> asyncpg.PostgresError | None:
     while exc is not None and not isinstance(exc, asyncpg.PostgresError):
         exc = exc.__cause__  # type: ignore[assignment]
     return exc
+
+
+def _refused_by_the_database(exc: BaseException) -> bool:
+    """The region's server refused a value of the batch (a data exception or a constraint, SQLSTATE classes
+    22 and 23: a broken link is 22023): nothing was written, so its records may be tried again apart. Not
+    after any other failure (a shutdown, a lost connection): the batch may have committed."""
+    error = _database_error(exc)
+    return error is not None and str(error.sqlstate or "")[:2] in ("22", "23")
 
 
 _trails: weakref.WeakKeyDictionary[NodePools, AuditTrail] = weakref.WeakKeyDictionary()

@@ -47,6 +47,11 @@ class AuditRecord:
     # record is written only while it is current. Not part of the record itself.
     access_version: int | None = None
 
+    def __post_init__(self) -> None:
+        problem = None if self.detail is None else detail_problem(self.detail)
+        if problem is not None:
+            raise ValueError(problem)
+
 
 class AccessChanged(Exception):
     """Rules or grants changed after the request decided: its record was not written; decide again."""
@@ -115,3 +120,49 @@ def _detail(record: AuditRecord) -> dict[str, Any] | None:
         return record.detail
     return {**(record.detail or {}), "denied_reasons": list(record.denied_reasons)}
 
+
+INT4 = range(-2**31, 2**31)
+INT8 = range(-2**63, 2**63)
+
+
+def detail_problem(value: object, where: str = "detail") -> str | None:
+    """Why ``value`` cannot be a record's detail, or None. The HMAC covers the detail as json.dumps writes it,
+    and verify hashes it as jsonb gives it back: only strings, integers, booleans, null, lists and objects
+    with string keys come back as they were hashed. A float does not (jsonb keeps numbers as numeric: 1e16
+    comes back as 10000000000000000, -0.0 as -0, NaN is sent as null), so an untouched record would be
+    reported rewritten; a NUL is refused by jsonb, an integer beyond 64 bits by the append's encoding."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):  # orjson (the append's encoding) writes integers of 64 bits only
+        return None if value in INT8 else f"{where} holds an integer beyond 64 bits"
+    if isinstance(value, str):
+        return f"{where} holds a NUL character" if "\x00" in value else None
+    if isinstance(value, dict):
+        for name, inner in value.items():
+            if not isinstance(name, str):
+                return f"{where} has a key that is not a string: {name!r}"
+            problem = detail_problem(inner, f"{where}.{name}")
+            if problem is not None:
+                return problem
+        return None
+    if isinstance(value, (list, tuple)):
+        for n, inner in enumerate(value):
+            problem = detail_problem(inner, f"{where}[{n}]")
+            if problem is not None:
+                return problem
+        return None
+    return (f"{where} holds a {type(value).__name__}: a detail holds strings, integers, booleans, null, lists and "
+            "objects only (jsonb would give anything else back other than it was hashed)")
+
+
+def refused_value(record: AuditRecord) -> str | None:
+    """A value of ``record`` the region's server refuses (a NUL in a text, an integer beyond its column), or
+    None: after a batch was refused, such records are failed alone without a statement of their own."""
+    texts = [record.request_id, record.client_request_id, record.user, record.department, record.action,
+             record.purpose, record.resource, record.outcome, *record.items_returned, *record.items_denied,
+             *record.nodes, *record.denied_reasons]
+    if any(text is not None and "\x00" in text for text in texts):
+        return "a text holds a NUL character"
+    if record.row_count not in INT4 or any(grant not in INT8 for grant in record.grant_ids):
+        return "a number is beyond its column"
+    return None if record.detail is None else detail_problem(record.detail)

@@ -194,3 +194,22 @@ async def test_an_append_that_waited_for_the_lane_reads_the_access_version_chang
         finally:
             await first.close()
             await second.close()
+
+
+@pytest.mark.parametrize("shape", ["[0:1]=", "[2:3]=", "two dimensions"])
+async def test_entries_not_subscripted_from_1_are_refused(region: asyncpg.Connection, shape: str) -> None:
+    """review-s8 (migration 0042): unnest numbers the records from 1 whatever the array's subscripts, while the
+    links check reads the record before by subscript. Sent as '[0:1]={...}' (an insider with the service role),
+    record 2 was checked against itself: a record that does not link to the one before it was appended."""
+    seq, head = await region.fetchrow(HEAD, LANE)
+    records = _records(seq, head, 2, "s1")
+    records[1]["prev_hash"] = records[1]["hash"]  # does not link to record 1: links only to itself
+    entries = [tuple(datetime.fromisoformat(r["at"]) if f == "at" else
+                     (None if r[f] is None else json.dumps(r[f])) if f == "detail" else r[f] for f in FIELDS)
+               for r in records]
+    sent = ("('{' || $3::audit_entry[]::text || '}')::audit_entry[]" if shape == "two dimensions"
+            else f"('{shape}' || $3::audit_entry[]::text)::audit_entry[]")
+    with pytest.raises(asyncpg.InvalidParameterValueError, match="one-dimensional array from subscript 1"):
+        await region.fetchrow(f"select * from audit_append_entries($4, $1, $2, {sent}, $5)", seq, head, entries,
+                              LANE, None)
+    assert await _written(region, seq) == 0
