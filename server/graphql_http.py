@@ -56,7 +56,10 @@ from .logs import request_id as current_request_id
 from .metrics import Metrics
 from .persisted import PersistedDocuments
 
-REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{8,128}")
+# A caller's X-Request-Id lands in its audit records (client_request_id): printable ASCII without spaces
+# (no control character reaches the trail), bounded; one outside the rule is refused, never dropped silently.
+REQUEST_ID = re.compile(r"[!-~]{1,128}")
+REQUEST_ID_RULE = "1 to 128 printable ASCII characters without spaces (! to ~)"
 CHECKED_DOCUMENTS = 512  # documents whose checks are remembered (as many as the parse cache holds)
 Scope = dict[str, Any]
 
@@ -265,13 +268,18 @@ class GraphQLEndpoint:
             self._checked.move_to_end(key)
         if problem is not None:
             return self._refused(problem, media)
-        # The request id is ours (unique); a caller's X-Request-Id is kept beside it for correlation only,
-        # when it is a plain token: it goes into the audit trail and the logs.
-        offered = request.headers.get("x-request-id", "")
+        # The request id is ours (unique); a caller's X-Request-Id is kept beside it for correlation only
+        # (an empty one counts as none). It goes into the audit trail: one outside the rule is refused.
+        offered = request.headers.get("x-request-id") or None
+        if offered is not None and REQUEST_ID.fullmatch(offered) is None:
+            return self._json({"errors": [{"message": f"header X-Request-Id must be {REQUEST_ID_RULE}",
+                                           "extensions": {"code": "BAD_REQUEST", "header": "X-Request-Id",
+                                                          "pattern": REQUEST_ID.pattern, "rule": REQUEST_ID_RULE}}]},
+                              400, media)
         request_id = current_request_id.get() or os.urandom(16).hex()  # the id of this request's log lines
         lang = _memo(self._languages, language_from_header, request.headers.get("accept-language"))
         context = self._context_factory(caller, request_id)
-        context.client_request_id = offered if offered and REQUEST_ID.fullmatch(offered) else None
+        context.client_request_id = offered
         request.context = context
         context.lang = lang
         context.purpose_header = purpose_header

@@ -95,6 +95,37 @@ async def test_a_callers_request_id_is_never_trusted_as_unique(client: httpx.Asy
     assert len(records) == 2 and records[0]["request_id"] != records[1]["request_id"]
 
 
+async def test_a_callers_request_id_of_any_printable_ascii_is_recorded(client: httpx.AsyncClient,
+                                                                      cluster: Cluster) -> None:
+    # trial-s8 F1: a short id (or one with characters beyond [A-Za-z0-9._:-]) was dropped silently
+    tag = uuid.uuid4().hex
+    short, odd, longest = tag[:6], f'{tag[:8]}/"q"\\<x>@#~!', (tag * 4)[:128]
+    for offered in (short, odd, longest, "1"):
+        body, response = await gql(client, "{ population(first: 1) { nodes { name } } }", **{"X-Request-Id": offered})
+        assert response.status_code == 200 and "errors" not in body
+    for offered in (short, odd, longest):
+        [record] = await _records(cluster, offered)
+        assert record["action"] == "read" and record["request_id"] != offered
+
+
+async def test_a_callers_request_id_outside_the_rule_is_refused_not_dropped(client: httpx.AsyncClient,
+                                                                           cluster: Cluster) -> None:
+    tag = uuid.uuid4().hex
+    for offered in (f"{tag} x", f"{tag}\tx", f"{tag}\x7fx", f"{tag}é", "x" * 129, f"{tag}\u00a0"):
+        response = await client.post("/graphql", json={"query": "{ population(first: 1) { nodes { name } } }"},
+                                     headers={"X-Request-Id": offered.encode("latin-1")})
+        assert response.status_code == 400, offered
+        [error] = response.json()["errors"]
+        assert error["extensions"] == {"code": "BAD_REQUEST", "header": "X-Request-Id", "pattern": "[!-~]{1,128}",
+                                       "rule": "1 to 128 printable ASCII characters without spaces (! to ~)"}
+        assert "X-Request-Id" in error["message"] and "data" not in response.json()
+        assert response.headers["x-request-id"] != offered  # the answer carries the server's own id
+        assert await _records(cluster, offered) == []  # refused before anything ran: no data, no record
+    # an empty header is no id (nothing to keep): the query is answered, its record has none
+    body, response = await gql(client, "{ population(first: 1) { nodes { name } } }", **{"X-Request-Id": ""})
+    assert response.status_code == 200 and len(body["data"]["population"]["nodes"]) == 1
+
+
 async def test_verifications_are_recorded(client: httpx.AsyncClient, cluster: Cluster) -> None:
     mine = uuid.uuid4().hex
     await gql(client, """{ verify(resource: "population", key: "650100190001010005",
