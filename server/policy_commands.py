@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from govshare.core.settings import Settings
@@ -24,6 +25,12 @@ BY_HELP = f"act as this user, with the roles they hold (default {OPERATOR}: the 
 
 AdminFactory = Callable[[Settings, str], Awaitable[tuple[Admin, Any, Any]]]
 Group = Callable[..., "argparse._SubParsersAction[argparse.ArgumentParser]"]
+
+
+def utc_moment(value: datetime) -> str:
+    """A moment as the command line prints it: ISO 8601 in UTC with its zone, as `audit verify` does (grant
+    validity beside it is in China Standard Time days: an unlabelled time read as either was a day off)."""
+    return f"{value.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], group: Group) -> None:
@@ -138,7 +145,7 @@ async def _command(admin: Admin, engine: PolicyEngine, args: argparse.Namespace)
         return lines
     if command == "history":
         found_changes = await history.changes(admin, args.resource, args.department, first=args.limit)
-        return [f"{c.id:>5}  {c.at:%Y-%m-%d %H:%M:%S}  {c.actor:<16} {c.kind}.{c.operation:<10} domain={c.domain}  "
+        return [f"{c.id:>5}  {utc_moment(c.at)}  {c.actor:<16} {c.kind}.{c.operation:<10} domain={c.domain}  "
                 f"{c.reason}" + (f"  (reverts {c.reverts})" if c.reverts else "")
                 + f"\n       before={json.dumps(c.before, ensure_ascii=False)}"
                 f"  after={json.dumps(c.after, ensure_ascii=False)}" for c in found_changes]

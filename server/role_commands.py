@@ -8,7 +8,7 @@ import asyncio
 
 from govshare.core.settings import Settings
 
-from .policy_commands import BY_HELP, OPERATOR, AdminFactory, Group
+from .policy_commands import BY_HELP, OPERATOR, AdminFactory, Group, utc_moment
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], group: Group) -> None:
@@ -33,7 +33,7 @@ def run(settings: Settings, args: argparse.Namespace, admin_factory: AdminFactor
         try:
             if args.role_command == "list":
                 for row in await roles.live(admin, args.user):
-                    print(f"{row.user:<24} {row.role:<17} {row.domain}  since {row.created_at:%Y-%m-%d %H:%M} "
+                    print(f"{row.user:<24} {row.role:<17} {row.domain}  since {utc_moment(row.created_at)} "
                           f"by {row.created_by}")
                 return 0
             operation = roles.assign if args.role_command == "assign" else roles.revoke

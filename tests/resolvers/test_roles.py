@@ -4,6 +4,7 @@ history and audit records, and the new role taking effect without a restart."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -99,6 +100,10 @@ async def test_cli_bootstrap_assigns_the_first_admin(client: httpx.AsyncClient, 
     assert f"{user} now holds policy_admin in domain 650000" in done.stdout
     listing = await run_govshare(cluster, "role", "list", "--user", user)
     assert listing.stdout.split()[:3] == [user, "policy_admin", "650000"]
+    # trial-s8 F4: the time carries its zone (UTC), as ISO 8601: it was printed bare beside CST grant days
+    since = listing.stdout.split()[4]
+    assert listing.stdout.split()[3] == "since" and since.endswith("Z")
+    assert abs(datetime.fromisoformat(since) - datetime.now(UTC)) < timedelta(minutes=10)
     bad = await run_govshare(cluster, "role", "assign", user, "root", "--domain", "650000",
                                   "--reason", "x")
     assert bad.returncode == 2 and "unknown role 'root'; accepted: policy_admin" in bad.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import httpx
 import pytest
 
@@ -35,6 +37,9 @@ async def test_add_explain_history_revert(client: httpx.AsyncClient, cluster: Cl
     assert str(rule_id) in [line.split()[0] for line in listed.stdout.splitlines()]
     changes = await run_govshare(cluster, "policy", "history", "--resource", POPULATION, "--limit", "3")
     assert f"{change_id:>5}" in changes.stdout and "cli-operator" in changes.stdout and "rule.add" in changes.stdout
+    # trial-s8 F4: each change's time carries its zone (UTC), as ISO 8601: it was printed bare beside CST days
+    [at] = [line.split()[1] for line in changes.stdout.splitlines() if line.split()[0] == str(change_id)]
+    assert at.endswith("Z") and abs(datetime.fromisoformat(at) - datetime.now(UTC)) < timedelta(minutes=10)
     reverted = await run_govshare(cluster, "policy", "revert", str(change_id), "--reason", "cli test over")
     assert reverted.returncode == 0 and "(rule.remove)" in reverted.stdout, reverted.stderr
 
