@@ -161,7 +161,8 @@ def calendar_day(text: str | date, field: str) -> date:
                              field=field) from exc
     refusal = day_out_of_range(day)  # the rule the Date and DateTime scalars apply (core/dates.py)
     if refusal is not None:
-        raise BadRequest(f"{field} {day}: {refusal}", field=field)
+        # the scalars' sentence ("It must lie ...") continued after a colon
+        raise BadRequest(f"{field} {day}: {refusal[:1].lower()}{refusal[1:]}", field=field)
     return day
 
 

@@ -42,16 +42,21 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], group: 
 
 def run(settings: Settings, args: argparse.Namespace, admin_factory: AdminFactory) -> int:
     """Grants through the same validation and history as the GraphQL mutations (resolvers/grants.py)."""
+    from govshare.core.errors import BadRequest
     from govshare.resolvers import grants
-    from govshare.resolvers.validation import GrantInput
+    from govshare.resolvers.validation import SHARE_MODES, GrantInput
 
     async def run() -> int:
         admin, pools, server = await admin_factory(settings, args.by)
         try:
             if args.grant_command == "create":
+                modes = _names(args.modes.lower())  # checked here to name the option (the API names shareModes)
+                if not modes or any(m not in SHARE_MODES for m in modes):
+                    raise BadRequest(f"--modes {args.modes!r}: comma-separated, each one of {', '.join(SHARE_MODES)}",
+                                     field="--modes", accepted=list(SHARE_MODES))
                 given = GrantInput(args.department, args.resource, _names(args.items), args.purpose, args.until,
                                    args.valid_from, _names(args.divisions) if args.divisions else None,
-                                   tuple(_names(args.modes)))
+                                   tuple(modes))
                 row, change = await grants.create(admin, given, args.reason)
                 print(f"grant {row.id} created (change {change.id}): {row.department} may read "
                       f"{','.join(row.items)} of {row.resource} for {row.purpose!r} from "

@@ -52,6 +52,17 @@ def test_bad_dates_are_clear_errors(cluster: Cluster) -> None:
     assert result.returncode == 2 and "not an ISO date" in result.stderr
 
 
+def test_cli_messages_name_the_option_and_read_as_one_sentence(cluster: Cluster) -> None:
+    # trial-s8: "--modes FAX" was refused naming the API's shareModes; a day out of range read ": It must lie"
+    base = ["grant", "create", "--department", "650200-GA", "--resource", "650000-B01-000001", "--items", "phone",
+            "--purpose", "p", "--reason", "r"]
+    result = _govshare(cluster, *base, "--until", GRANT_UNTIL, "--modes", "FAX")
+    assert result.returncode == 2 and result.stderr == (
+        "govshare: --modes 'FAX': comma-separated, each one of exchange, interface, database\n")
+    result = _govshare(cluster, *base, "--until", "1799-01-01")
+    assert result.returncode == 2 and result.stderr.startswith("govshare: until 1799-01-01: it must lie between ")
+
+
 def test_a_grant_needs_a_reason(cluster: Cluster) -> None:
     result = _govshare(cluster, "grant", "create", "--department", "650200-GA", "--resource", "650000-B01-000001",
                        "--items", "phone", "--purpose", "p", "--until", GRANT_UNTIL)
