@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Final
@@ -91,7 +92,8 @@ async def node_copies(topology: Topology, seconds: float = NODE_SECONDS, rows: i
     copies = NodeCopies()
 
     def unread(node: str, reason: str, detail: str) -> None:
-        print(f"warning: checkpoints of node {node} not read: {detail}")
+        # on stderr: stdout is the verdict (one JSON document with --json, which lists these in unread_nodes)
+        print(f"warning: checkpoints of node {node} not read: {detail}", file=sys.stderr)
         copies.unread.append(UnreadNode(node, reason, detail))
 
     # Every statement of a node's read (its transaction, each batch of the cursor) within the node's timeout,
@@ -106,7 +108,7 @@ async def node_copies(topology: Topology, seconds: float = NODE_SECONDS, rows: i
         try:
             other = await asyncpg.connect(node.dsn or "", timeout=10, connection_class=LimitedConnection,
                                           command_timeout=timeout, server_settings=settings)
-        except (OSError, asyncpg.PostgresError) as exc:
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:  # incl. a connection lost
             unread(node.code, "UNREACHABLE", type(exc).__name__)
             continue
         whole = asyncio.timeout(seconds)

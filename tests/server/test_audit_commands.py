@@ -17,6 +17,7 @@ import pytest
 from govshare.core.settings import Settings
 from govshare.resolvers.audit_checkpoints import Checkpoint, append_checkpoint_file, chain_name
 from govshare.server.audit_commands import node_checkpoints
+from govshare.server.postgres import free_port
 
 from ..conftest import TOPOLOGY, Cluster
 from ..helpers import AUDIT_KEY, audit_key_file, gql
@@ -26,8 +27,8 @@ def _govshare(cluster: Cluster, *args: str, **extra: str) -> subprocess.Complete
     env = {k: v for k, v in os.environ.items() if not k.startswith("GOVSHARE_")}
     env["GOVSHARE_TOPOLOGY"] = str(TOPOLOGY)
     env["GOVSHARE_AUDIT_KEY_FILE"] = str(audit_key_file())
-    env.update(extra)
     env.update({f"GOVSHARE_DSN_{n.code}": n.dsn or "" for n in cluster.topology.databases})
+    env.update(extra)  # after the cluster's DSNs: a test may point one node elsewhere
     return subprocess.run([sys.executable, "-m", "govshare.server.cli", *args], env=env, capture_output=True, text=True,
                           timeout=60)
 
@@ -73,6 +74,26 @@ async def test_audit_verify_checks_the_keyed_chain_against_the_checkpoints(
     assert result.returncode == 2 and "audit key" in result.stderr
 
 
+async def test_audit_verify_json_names_a_node_database_that_is_down(
+        client: httpx.AsyncClient, cluster: Cluster, settings: Settings) -> None:
+    """trial-s8 F3: with a node's database down, --json must say the check was partial (unread_nodes), and
+    stay one JSON document (the warning went to stdout, before the verdict)."""
+    await gql(client, "{ population(first: 1) { nodes { name } } }")
+    await client.app.state.checkpointer.checkpoint()  # type: ignore[attr-defined]
+    down = f"postgresql://govshare_app@127.0.0.1:{free_port()}/govshare_650200"  # nothing listens there
+    env = {"GOVSHARE_AUDIT_KEY_FILE": str(settings.audit_key_file),
+           "GOVSHARE_AUDIT_CHECKPOINT_FILE": str(settings.audit_checkpoint_file)}
+    result = _govshare(cluster, "audit", "verify", "--json", **env)
+    assert result.returncode == 0 and json.loads(result.stdout)["unread_nodes"] == [], result.stderr
+    whole = json.loads(result.stdout)["checkpoints"]
+    result = _govshare(cluster, "audit", "verify", "--json", **env, GOVSHARE_DSN_650200=down)
+    verdict = json.loads(result.stdout)
+    assert verdict["unread_nodes"] == [{"node": "650200", "reason": "UNREACHABLE",
+                                        "detail": "ConnectionRefusedError"}], result.stderr
+    assert verdict["problems"] == [] and verdict["checkpoints"] < whole and result.returncode == 0
+    assert result.stderr.splitlines() == ["warning: checkpoints of node 650200 not read: ConnectionRefusedError"]
+
+
 async def test_audit_verify_skips_a_node_whose_checkpoints_are_not_read_within_its_timeout(
         client: httpx.AsyncClient, cluster: Cluster, capsys: pytest.CaptureFixture[str]) -> None:
     """650200's copy locked by its owner (or a slow view in its place) is skipped with the warning of a node
@@ -94,5 +115,5 @@ async def test_audit_verify_skips_a_node_whose_checkpoints_are_not_read_within_i
         await locker.close()
     assert {c.source for c in during} == before - {"node 650200"}
     assert elapsed < 3 * cluster.topology.timeout_seconds + 1, elapsed
-    assert "warning: checkpoints of node 650200 not read: " in capsys.readouterr().out
+    assert "warning: checkpoints of node 650200 not read: " in capsys.readouterr().err
     assert {c.source for c in await node_checkpoints(cluster.topology)} == before  # and read again once free

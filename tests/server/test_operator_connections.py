@@ -84,7 +84,7 @@ async def test_audit_verify_skips_a_node_whose_checkpoints_go_over_the_message_l
     async with _planted_checkpoints(cluster, 1, 2_000_000):  # one row of 2 MB: refused from its header
         during = await _sources(cluster)
     assert during == {k: v for k, v in before.items() if k != f"node {NODE}"}, during
-    assert f"warning: checkpoints of node {NODE} not read" in capsys.readouterr().out
+    assert f"warning: checkpoints of node {NODE} not read" in capsys.readouterr().err
 
 
 async def test_migrate_over_a_node_sending_too_much_is_a_migration_error(
@@ -153,8 +153,8 @@ async def test_audit_verify_bounds_the_whole_read_of_a_nodes_copy(client: httpx.
     assert by_rows.unread == [UnreadNode(NODE, "ROW_LIMIT", "more than 10,000 checkpoints (--node-rows)")]
     assert by_time.unread == [UnreadNode(NODE, "TIME_LIMIT", "not read whole within 1.5 s (--node-seconds)")]
     assert elapsed < 1.5 + 3 * cluster.topology.timeout_seconds + 2, elapsed
-    out = capsys.readouterr().out
-    assert f"warning: checkpoints of node {NODE} not read: more than 10,000 checkpoints (--node-rows)" in out
+    err = capsys.readouterr().err
+    assert f"warning: checkpoints of node {NODE} not read: more than 10,000 checkpoints (--node-rows)" in err
 
 
 def test_audit_verify_refuses_bounds_that_are_not_positive(cluster: Cluster) -> None:
