@@ -164,8 +164,8 @@ async def test_cli_far_days_exit_2_with_one_line(cluster: Cluster) -> None:
     """trial-s7 F1: --until 9999-12-31 was an OverflowError traceback (exit 1), --from 0001-01-01 asyncpg's."""
     base = ["grant", "create", "--department", "650200-GA", "--resource", POPULATION, "--items", "phone",
             "--purpose", "测试", "--reason", "r"]
-    for extra, message in ((["--until", "9999-12-31"], "until 9999-12-31: It must lie between 1800-01-01 and 2999-12-31"),
-                           (["--until", GRANT_UNTIL, "--from", "0001-01-01"], "from 0001-01-01: It must lie between"),
+    for extra, message in ((["--until", "9999-12-31"], "until 9999-12-31: it must lie between 1800-01-01 and 2999-12-31"),
+                           (["--until", GRANT_UNTIL, "--from", "0001-01-01"], "from 0001-01-01: it must lie between"),
                            (["--until", "2999-12-31"], "more than 5 years away")):
         done = await run_govshare(cluster, *base, *extra)
         assert done.returncode == 2, (extra, done.stderr)
