@@ -326,18 +326,50 @@ def _shown(value: Any) -> str:
     return shown if len(shown) <= 80 else f"{shown[:60]}... ({len(shown)} characters)"
 
 
-def _invalid(database: str, rows: Sequence[Row], columns: Mapping[str, Column], what: str, outcome: str,
-             key: str = "code") -> set[str]:
-    """The ``key`` of each row that cannot be served, each value logged with ``outcome``."""
+MAX_NAMED = 3  # codes named in a warning line; the others only counted
+LEFT_OUT = ("the row is left out", "the rows are left out")
+ITEMS = ("a data item of resource", "data items of resources")
+ITEMS_LEFT_OUT = ("the resource's items are left out", "their resources' items are left out")
+
+
+def _report(database: str, what: tuple[str, str], outcome: tuple[str, str],
+            found: Iterable[tuple[Any, str, Any]]) -> None:
+    """Log ``found`` ((code, column, value) of each value the catalog cannot serve) as one warning line per
+    column: the value and its row's code when it is the column's only one, else how many, the first
+    MAX_NAMED codes and the first value (``what`` and ``outcome``: singular and plural). A node holding
+    20,000 bad items cost 20,000 lines (~1 s of the event loop) on every read of them (review-s8 finding 2)."""
+    by_column: dict[str, tuple[list[str], list[Any]]] = {}  # column -> codes named, [count, first value, more]
+    for code, column, value in found:
+        named, counted = by_column.setdefault(column, ([], [0, value, False]))
+        counted[0] += 1
+        if counted[2] or code in named:  # a list's ``in`` compares (==): no code is hashed or shown here
+            continue
+        if len(named) < MAX_NAMED:
+            named.append(code)
+        else:
+            counted[2] = True  # a code beyond the named ones: "..."
+    for column, (codes, (count, value, more)) in by_column.items():
+        named = [_shown(code) for code in codes]
+        if count == 1:
+            logger.warning("database %s returned %s %s whose %s is %s, which the catalog cannot serve: %s",
+                           database, what[0], named[0], column, _shown(value), outcome[0])
+        else:
+            logger.warning("database %s returned %d %s (%s%s) whose %s the catalog cannot serve (the first is %s): "
+                           "%s", database, count, what[1], ", ".join(named), ", ..." if more else "",
+                           column, _shown(value), outcome[1])
+
+
+def _invalid(database: str, rows: Sequence[Row], columns: Mapping[str, Column], what: tuple[str, str],
+             outcome: tuple[str, str], key: str = "code") -> set[str]:
+    """The ``key`` of each row that cannot be served, logged with ``outcome`` (``_report``)."""
     found = _unservable(rows, columns)
-    for row, column in found:
-        logger.warning("database %s returned %s %s whose %s is %s, which the catalog cannot serve: %s",
-                       database, what, _shown(row[key]), column, _shown(row[column]), outcome)
+    if found:
+        _report(database, what, outcome, ((row[key], column, row[column]) for row, column in found))
     return {row[key] for row, _ in found}
 
 
 def _servable(database: str, rows: Sequence[Row], columns: Mapping[str, Column], what: str) -> bool:
-    return not _invalid(database, rows, columns, what, "its page is left out")
+    return not _invalid(database, rows, columns, (what, what + "s"), ("its page is left out",) * 2)
 
 
 def servable_resources(database: str, rows: Sequence[Row]) -> bool:
@@ -353,19 +385,18 @@ def servable_departments(database: str, rows: Sequence[Row]) -> bool:
 def invalid_resources(database: str, rows: Sequence[Row]) -> set[str]:
     """The codes of the resource rows read by code from ``database`` that cannot be served (each logged):
     they are left out, the others served."""
-    return _invalid(database, rows, RESOURCE_COLUMNS, "resource", "the row is left out")
+    return _invalid(database, rows, RESOURCE_COLUMNS, ("resource", "resources"), LEFT_OUT)
 
 
 def invalid_departments(database: str, rows: Sequence[Row]) -> set[str]:
     """As ``invalid_resources``, for departments rows."""
-    return _invalid(database, rows, DEPARTMENT_COLUMNS, "department", "the row is left out")
+    return _invalid(database, rows, DEPARTMENT_COLUMNS, ("department", "departments"), LEFT_OUT)
 
 
 def invalid_items(database: str, rows: Sequence[Row]) -> set[str]:
     """The resources (``resource_code``) among data item rows read from ``database`` whose items cannot all be
     served (each value logged): those resources' items are left out."""
-    return _invalid(database, rows, ITEM_COLUMNS, "a data item of resource", "the resource's items are left out",
-                    "resource_code")
+    return _invalid(database, rows, ITEM_COLUMNS, ITEMS, ITEMS_LEFT_OUT, "resource_code")
 
 
 def _invalid_records(database: str, names: Sequence[str], records: Sequence[Sequence[Any]],
@@ -385,12 +416,10 @@ def _invalid_records(database: str, names: Sequence[str], records: Sequence[Sequ
 
 def servable_items(database: str, code: str, names: Sequence[str], items: Sequence[Sequence[Any]]) -> bool:
     """Whether every data item of resource ``code`` read beside a page from ``database`` (records of the
-    columns ``names``) can be served; each value that cannot is logged."""
+    columns ``names``) can be served; those that cannot are logged (``_report``)."""
     found = _invalid_records(database, names, items, ITEM_COLUMNS)
-    for _, column, value in found:
-        logger.warning("database %s returned a data item of resource %s whose %s is %s, which the catalog "
-                       "cannot serve: the resource's items are left out", database, _shown(code), column,
-                       _shown(value))
+    if found:
+        _report(database, ITEMS, ITEMS_LEFT_OUT, ((code, column, value) for _, column, value in found))
     return not found
 
 
@@ -398,10 +427,12 @@ def invalid_item_lists(database: str, names: Sequence[str], items: Mapping[str, 
                        ) -> list[str]:
     """The resources among ``items`` (code -> its items, records of the columns ``names``, read beside a page
     from ``database``) whose items cannot all be served, each value logged: all of a page's items are
-    checked at once, resource by resource only when one fails."""
+    checked at once, resource by resource only when one fails (logged together: ``_report``)."""
     if not _invalid_records(database, names, list(chain.from_iterable(items.values())), ITEM_COLUMNS):
         return []
-    return [code for code, listed in items.items() if not servable_items(database, code, names, listed)]
+    found = [(code, _invalid_records(database, names, listed, ITEM_COLUMNS)) for code, listed in items.items()]
+    _report(database, ITEMS, ITEMS_LEFT_OUT, ((code, column, value) for code, values in found for _, column, value in values))
+    return [code for code, values in found if values]
 
 
 def invalid_providers(database: str, names: Sequence[str], providers: Mapping[str, Sequence[Any]]) -> set[str]:
@@ -409,7 +440,7 @@ def invalid_providers(database: str, names: Sequence[str], providers: Mapping[st
     read beside a page from ``database``) whose row cannot be served, each value logged."""
     codes = list(providers)
     found = _invalid_records(database, names, [providers[code] for code in codes], DEPARTMENT_COLUMNS)
-    for index, column, value in found:
-        logger.warning("database %s returned provider %s whose %s is %s, which the catalog cannot serve: the "
-                       "provider is left out", database, _shown(codes[index]), column, _shown(value))
+    if found:
+        _report(database, ("provider", "providers"), ("the provider is left out", "the providers are left out"),
+                ((codes[index], column, value) for index, column, value in found))
     return {codes[index] for index, _, _ in found}

@@ -180,3 +180,39 @@ async def test_an_item_outside_its_enum_costs_only_its_resource_s_items(client: 
     for body in answers:
         assert body["data"]["resources"]["edges"] == expected, body
         assert [e["extensions"] for e in body["errors"]] == [LEFT_OUT], body
+
+
+def test_many_values_the_schema_cannot_serve_are_logged_as_one_line_per_column(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A node holding many rows or items with a value that cannot be served gets one warning line per column,
+    with a count, the first codes and the first value, not one per value (review-s8 finding 2: 20,000 bad
+    items were 20,000 lines and ~1 s of the event loop on every read of them, for every caller)."""
+    names = ("resource_code", "name", "share_class", "title_zh")
+    items = [("650200-Z97-000001", f"i{n}", "WEIRD" if n % 2 else "CONDITIONAL", None) for n in range(20000)]
+    lists = {f"650200-Z97-{n:06d}": items[n * 20:(n + 1) * 20] for n in range(1000)}
+    rows = [{**GOOD, "code": f"650200-Z97-{n:06d}", "update_cycle": "hourly"} for n in range(1000)]
+    providers = {f"650200-Z{n:04d}": (f"650200-Z{n:04d}", NODE, None) for n in range(1000)}
+    with caplog.at_level(logging.WARNING, logger="govshare.row_values"):
+        assert not row_values.servable_items(NODE, ODD, names, items)
+        assert row_values.invalid_item_lists(NODE, names, lists) == list(lists)
+        assert row_values.invalid_resources(NODE, rows) == {row["code"] for row in rows}
+        assert not row_values.servable_resources(NODE, rows)
+        assert row_values.invalid_providers(NODE, ("code", "node_code", "name_zh"), providers) == set(providers)
+    lines = [r.getMessage() for r in caplog.records if r.name == "govshare.row_values"]
+    assert lines == [
+        f"database {NODE} returned 10000 data items of resources ('{ODD}') whose share_class the catalog cannot "
+        "serve (the first is 'WEIRD'): their resources' items are left out",
+        f"database {NODE} returned 20000 data items of resources ('{ODD}') whose title_zh the catalog cannot "
+        "serve (the first is None): their resources' items are left out",
+        f"database {NODE} returned 10000 data items of resources ('650200-Z97-000000', '650200-Z97-000001', "
+        "'650200-Z97-000002', ...) whose share_class the catalog cannot serve (the first is 'WEIRD'): their "
+        "resources' items are left out",
+        f"database {NODE} returned 20000 data items of resources ('650200-Z97-000000', '650200-Z97-000001', "
+        "'650200-Z97-000002', ...) whose title_zh the catalog cannot serve (the first is None): their "
+        "resources' items are left out",
+        f"database {NODE} returned 1000 resources ('650200-Z97-000000', '650200-Z97-000001', '650200-Z97-000002', "
+        "...) whose update_cycle the catalog cannot serve (the first is 'hourly'): the rows are left out",
+        f"database {NODE} returned 1000 resources ('650200-Z97-000000', '650200-Z97-000001', '650200-Z97-000002', "
+        "...) whose update_cycle the catalog cannot serve (the first is 'hourly'): its page is left out",
+        f"database {NODE} returned 1000 providers ('650200-Z0000', '650200-Z0001', '650200-Z0002', ...) whose "
+        "name_zh the catalog cannot serve (the first is None): the providers are left out"]
