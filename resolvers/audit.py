@@ -242,7 +242,7 @@ class AuditTrail:
         try:
             last = await self._write([record for record, _ in batch], version)
         except Exception as exc:
-            if not _refused_by_the_database(exc):  # whatever failed, the data must not leave without a record
+            if not _nothing_written(exc):  # whatever failed, the data must not leave without a record
                 self._fail(batch, type(exc).__name__)
                 return
             if len(batch) == 1:
@@ -271,7 +271,7 @@ class AuditTrail:
             try:
                 written = await self._write([record for record, _ in batch], version)
             except Exception as exc:
-                if not _refused_by_the_database(exc) or len(batch) == 1:
+                if not _nothing_written(exc) or len(batch) == 1:
                     self._fail(batch, "rejected by the database" if len(batch) == 1 else type(exc).__name__)
                     return
             else:
@@ -412,6 +412,14 @@ def _database_error(exc: BaseException) -> asyncpg.PostgresError | None:
     while exc is not None and not isinstance(exc, asyncpg.PostgresError):
         exc = exc.__cause__  # type: ignore[assignment]
     return exc
+
+
+def _nothing_written(exc: BaseException) -> bool:
+    """The batch failed on a value of one of its records, so nothing was written and its records may be
+    tried apart: refused by the region's server, or not even sent (a text this process cannot encode, such as
+    a lone surrogate, raised while the batch was hashed)."""
+    return _refused_by_the_database(exc) or (isinstance(exc, (UnicodeError, TypeError, ValueError))
+                                             and not isinstance(exc, GovshareError))
 
 
 def _refused_by_the_database(exc: BaseException) -> bool:

@@ -136,7 +136,8 @@ def detail_problem(value: object, where: str = "detail") -> str | None:
     if isinstance(value, int):  # orjson (the append's encoding) writes integers of 64 bits only
         return None if value in INT8 else f"{where} holds an integer beyond 64 bits"
     if isinstance(value, str):
-        return f"{where} holds a NUL character" if "\x00" in value else None
+        return f"{where} holds a NUL character or a lone surrogate" if "\x00" in value or not _encodable(value) \
+            else None
     if isinstance(value, dict):
         for name, inner in value.items():
             if not isinstance(name, str):
@@ -161,8 +162,19 @@ def refused_value(record: AuditRecord) -> str | None:
     texts = [record.request_id, record.client_request_id, record.user, record.department, record.action,
              record.purpose, record.resource, record.outcome, *record.items_returned, *record.items_denied,
              *record.nodes, *record.denied_reasons]
-    if any(text is not None and "\x00" in text for text in texts):
-        return "a text holds a NUL character"
+    if any(text is not None and ("\x00" in text or not _encodable(text)) for text in texts):
+        return "a text holds a NUL character or a lone surrogate"
     if record.row_count not in INT4 or any(grant not in INT8 for grant in record.grant_ids):
         return "a number is beyond its column"
     return None if record.detail is None else detail_problem(record.detail)
+
+
+def _encodable(text: str) -> bool:
+    """Whether ``text`` is UTF-8 (a lone surrogate is not: the record could not be hashed)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -157,3 +157,27 @@ async def test_a_batch_cut_off_by_a_shutdown_is_not_written_again_record_by_reco
         assert names.count("audit.append") == 2, f"the lone record, then its batch: none tried again alone ({names})"
         assert trail.failed == 4
         await trail.close()
+
+
+async def test_a_record_this_process_cannot_hash_costs_only_itself(cluster: Cluster) -> None:
+    """A lone surrogate (a JWT's sub is JSON: "\\ud800" decodes to one) cannot be encoded as UTF-8 for the HMAC:
+    the batch failed while it was hashed, before anything was sent, and every record in it was refused."""
+    async with fresh_region(cluster) as dsn, region_pools(dsn) as pools:
+        trail = audit.AuditTrail(pools, KEY, 4)
+        await trail.append(record("warm"))
+        bad = record("surrogate")
+        bad.user = "user-\ud800"
+
+        async def reading() -> list[Any]:
+            with trail.expecting():
+                await asyncio.sleep(0)
+            return await asyncio.gather(*(trail.append(r) for r in [record("good", 1), bad, record("good", 2)]),
+                                        return_exceptions=True)
+
+        first, rest = await asyncio.gather(trail.append(record("good", 0)), reading())
+        assert isinstance(rest[1], audit.AuditUnavailable), rest
+        assert isinstance(first, int) and isinstance(rest[0], int) and isinstance(rest[2], int), rest
+        await trail.close()
+        assert trail.failed == 1 and await _problems(dsn) == []
+    with pytest.raises(ValueError, match="surrogate"):
+        audit.AuditRecord("r", "u", "650100-GA", "read", None, "650000-B01-000001", detail={"x": "\udc80"})
