@@ -18,7 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
+from govshare.core.errors import InvalidRows
 from govshare.resolvers import specs
+from govshare.resolvers.statistics import providers_of
 
 from ..conftest import Cluster
 from .test_row_values import LEFT_OUT, NODE
@@ -163,3 +165,31 @@ async def test_the_data_catalog_of_a_node_answering_a_list_costs_only_that_node(
         catalogs, failed = await specs.load_catalogs(pools)
     assert failed == [REGION] and REGION not in catalogs, failed
     assert catalogs == {db: entries for db, entries in before.items() if db != REGION}
+
+
+async def test_usage_statistics_providers_of_a_node_answering_a_list_cost_only_its_rows(
+        client: httpx.AsyncClient, cluster: Cluster) -> None:
+    """statistics.providers_of (usageStatistics' providers, through rows_by_code) with 650200's resources
+    answered through the view: 650200 reported, the region's provider found."""
+    pools = client.app.state.pools  # type: ignore[attr-defined]
+    code, provider = await _a_resource(cluster)
+    before, failures = await providers_of(pools, [code, REGION_RESOURCE])
+    assert not failures and before[code]["provider_code"] == provider, failures
+    async with _listed(cluster, "resources", "code"):
+        found, failures = await providers_of(pools, [code, REGION_RESOURCE])
+    assert list(found) == [REGION_RESOURCE] and found[REGION_RESOURCE] == before[REGION_RESOURCE]
+    assert [(type(f), f.node, f.codes) for f in failures] == [(InvalidRows, NODE, [code])]  # type: ignore[attr-defined]
+
+
+async def test_a_provider_a_node_answers_with_a_row_not_its_own_beside_a_lookup_is_reported(
+        client: httpx.AsyncClient, cluster: Cluster) -> None:
+    """resource(code:) with its provider read beside it (resource_details), 650200 answering departments
+    through the view: the provider is null and the node reported, the resource itself served."""
+    code, _ = await _a_resource(cluster)
+    query = f'{{ a: resource(code: "{code}") {{ code provider {{ code }} }} b: resource(code: "{REGION_RESOURCE}") {{ code provider {{ code }} }} }}'
+    before = await _send(client, query)
+    assert "errors" not in before and before["data"]["a"]["provider"] is not None, before
+    async with _listed(cluster, "departments", "code"):
+        body = await _send(client, query)
+    assert body["data"] == {"a": {"code": code, "provider": None}, "b": before["data"]["b"]}, body
+    _reported(body)
