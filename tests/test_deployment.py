@@ -97,6 +97,7 @@ async def _audited_queries(settings: Settings, topology: Topology, count: int) -
             assert "errors" not in body, body
 
 
+@pytest.mark.slow
 async def test_a_restored_region_database_shows_the_lost_audit_records(cluster: Cluster, settings: Settings,
                                                                       tmp_path: Path) -> None:
     """The region restored from an older dump has lost the audit records written since; the checkpoints

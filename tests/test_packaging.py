@@ -9,6 +9,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ["core", "federation", "migrations", "policies", "resolvers", "schema", "seed", "server"]
 # Where each package's folder lands inside the wheel, and what the wheel puts into site-packages.
@@ -20,6 +22,7 @@ NOT_COPIED = shutil.ignore_patterns(".git", ".venv", "node_modules", ".govshare"
                                     "build", "dist", "*.egg-info", "artifacts")
 
 
+@pytest.mark.slow
 def test_the_wheel_holds_every_module_and_data_file_and_only_our_top_level_names(tmp_path: Path) -> None:
     # Built from a copy: an in-tree build would leave build/ and *.egg-info in the checkout.
     source = tmp_path / "source"

@@ -10,6 +10,7 @@ import asyncio
 import time
 
 import httpx
+import pytest
 
 from ..conftest import Cluster
 from .test_schema_names import ROGUE, ROGUE_ITEMS
@@ -69,6 +70,7 @@ async def test_the_regions_policy_notification_still_reloads_the_rules(client: h
     raise AssertionError("the region's govshare_policy NOTIFY did not reload the rules")
 
 
+@pytest.mark.slow
 async def test_a_stream_of_catalog_notifications_costs_a_bounded_number_of_refreshes(client: httpx.AsyncClient,
                                                                                       cluster: Cluster) -> None:
     """650200 NOTIFYs ``govshare_catalog`` every 25 ms for 1.5 s and, last, really changes its catalog (a new

@@ -157,6 +157,7 @@ async def test_a_hosted_providers_resource_returns_only_its_own_rows(client: htt
         await conn.close()
 
 
+@pytest.mark.slow
 async def test_a_rebuild_of_hundreds_of_entries_does_not_hold_the_event_loop(
         client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
     """A node publishing 200 more entries (and changing one each second) makes every refresh a full

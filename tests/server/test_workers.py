@@ -116,6 +116,7 @@ def _served_by(service: Service, responses: list[httpx.Response]) -> set[object]
     return {line["pid"] for line in service.lines() if line.get("request_id") in ids}
 
 
+@pytest.mark.slow
 def test_two_workers_share_one_rate_limit_and_one_metrics_view(service: Service) -> None:
     started = time.monotonic()
     with ThreadPoolExecutor(4) as pool:
@@ -160,6 +161,7 @@ def test_two_workers_share_one_rate_limit_and_one_metrics_view(service: Service)
     assert not [line for line in lines if line["logger"] == "uvicorn.access"]  # ours replaces uvicorn's
 
 
+@pytest.mark.slow
 def test_a_dead_worker_leaves_no_live_gauges(service: Service) -> None:
     before = _workers(service.metrics())
     victim = sorted(before)[0]
